@@ -1,0 +1,3 @@
+from auto_review.cli.main import main
+
+main()

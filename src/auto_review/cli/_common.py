@@ -1,0 +1,36 @@
+"""What every command shares: loading settings once, rendering errors, the JSON switch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from auto_review.logs import configure_logging
+from auto_review.settings import Settings, load_settings
+
+__all__ = ["JSON_OPTION", "err_console", "load", "out_console", "print_json"]
+
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def load(require: frozenset[str] = frozenset()) -> Settings:
+    """Validate the environment, print its warnings, and set up redacting logs."""
+    loaded = load_settings(require=require)
+    for warning in loaded.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    settings = loaded.settings
+    configure_logging(
+        secrets=settings.secret_values(), level=settings.log_level, fmt=settings.log_format
+    )
+    return settings
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,107 @@
+"""Structured logging: JSON for services, readable text on a terminal, secrets removed by value.
+
+``configure_logging`` is called once by the CLI entry point. The redaction processor replaces
+every occurrence of every configured secret value in every string of an event (message,
+nested fields, rendered exception text) with ``[REDACTED]``. It matches values, not patterns,
+so a token is caught wherever it ends up, even inside an upstream error body.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO, cast
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+__all__ = ["REDACTED", "SecretRedactor", "configure_logging", "get_logger"]
+
+REDACTED = "[REDACTED]"
+
+# Secrets shorter than this are not redacted by value: replacing every "a" would destroy logs,
+# and settings already refuse such short secrets where strength matters.
+_MIN_REDACTABLE = 6
+
+
+class SecretRedactor:
+    """A structlog processor that removes known secret values from an event."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: tuple[str, ...] = ()
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret containing another is replaced whole.
+        unique = {s for s in secrets if len(s) >= _MIN_REDACTABLE}
+        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+
+    def scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, bytes):
+            return self.scrub(value.decode("utf-8", "replace"))
+        if isinstance(value, dict):
+            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, BaseException):
+            return self.scrub(f"{type(value).__name__}: {value}")
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.scrub(str(value))
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if not self._secrets:
+            return event_dict
+        return {key: self.scrub(value) for key, value in event_dict.items()}
+
+
+_redactor = SecretRedactor()
+
+
+def configure_logging(
+    *,
+    secrets: Iterable[str] = (),
+    level: str = "info",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+) -> SecretRedactor:
+    """Set up structlog for this process and return the active redactor."""
+    out = stream or sys.stderr
+    _redactor.update(secrets)
+    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=True)
+        if as_json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        # After exceptions are rendered to text, so their messages are scrubbed too.
+        _redactor,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    return _redactor
+
+
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A logger bound to ``component=name``."""
+    return cast(FilteringBoundLogger, structlog.get_logger(name).bind(component=name))

@@ -1,0 +1,229 @@
+"""SQLite state: one database file, WAL, busy timeout, foreign keys, numbered migrations.
+
+``Store`` owns every connection. Writers go through ``write()``, which serialises them behind a
+lock and an immediate transaction; readers use ``read()``, which opens the file read-only.
+Migrations are the ``NNNN_name.sql`` files of ``auto_review/migrations``, applied in order at
+open and recorded in ``schema_migrations``. A corrupt database, or one written by a newer build,
+is refused with ``StoreSchemaError``; it is never recreated. Only this module sees ``sqlite3``
+errors: they leave as ``StoreError`` with the cause chained.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from auto_review.errors import StoreError, StoreSchemaError
+
+__all__ = ["DATABASE_NAME", "MEMORY", "Migration", "Store", "known_migrations"]
+
+DATABASE_NAME = "auto-review.sqlite3"
+MEMORY = ":memory:"
+BUSY_TIMEOUT_MS = 5000
+
+_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def known_migrations() -> tuple[Migration, ...]:
+    """The migrations shipped with this build, in order."""
+    found = []
+    for entry in resources.files("auto_review.migrations").iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreSchemaError("two migrations share a number; this build is broken")
+    return tuple(found)
+
+
+class Store:
+    """The state database. Use ``Store.open(path)`` or ``Store.open(MEMORY)``."""
+
+    def __init__(self, path: str, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = connection
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        target = str(path)
+        if target != MEMORY:
+            parent = Path(target).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise StoreError(f"cannot create state directory {parent}: {exc.strerror}") from exc
+            if not os.access(parent, os.W_OK):
+                raise StoreError(f"state directory {parent} is not writable")
+        try:
+            conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            if target != MEMORY:
+                os.chmod(target, 0o600)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open database {target}: {exc}") from exc
+        store = cls(target, conn)
+        try:
+            store._configure(conn, writer=True)
+            store._check_integrity()
+            store._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> Store:
+        return cls.open(state_dir / DATABASE_NAME)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _configure(self, conn: sqlite3.Connection, *, writer: bool) -> None:
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if writer and self.path != MEMORY:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"cannot enable WAL on {self.path} (journal_mode={mode})")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreSchemaError(
+                f"{self.path} is not a usable auto-review database ({exc}); "
+                "restore it from a backup or move it aside"
+            ) from exc
+
+    def _check_integrity(self) -> None:
+        try:
+            result = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreSchemaError(
+                f"{self.path} is corrupt ({exc}); restore it from a backup or move it aside"
+            ) from exc
+        if result != "ok":
+            raise StoreSchemaError(
+                f"{self.path} failed its integrity check ({result}); restore it from a backup"
+            )
+
+    def _migrate(self) -> None:
+        migrations = known_migrations()
+        newest_known = migrations[-1].version if migrations else 0
+        with self.write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        if applied and max(applied) > newest_known:
+            raise StoreSchemaError(
+                f"{self.path} has schema version {max(applied)}, newer than this build knows "
+                f"({newest_known}); run a newer auto-review or restore a backup"
+            )
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            with self.write() as conn:
+                # executescript would COMMIT our transaction; run statements one by one instead.
+                for statement in _split_sql(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside ``BEGIN IMMEDIATE``; committed on success, rolled back on error."""
+        self._ensure_open()
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start a write transaction: {exc}") from exc
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise StoreError(f"database write failed: {exc}") from exc
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"database commit failed: {exc}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection (the shared one for an in-memory database)."""
+        self._ensure_open()
+        if self.path == MEMORY:
+            with self._lock:
+                try:
+                    yield self._conn
+                except sqlite3.Error as exc:
+                    raise StoreError(f"database read failed: {exc}") from exc
+            return
+        try:
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+            )
+            self._configure(conn, writer=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path} for reading: {exc}") from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def schema_version(self) -> int:
+        with self.read() as conn:
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        """Close the database; idempotent. Later use raises ``StoreError``."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (complete_statement handles quotes and triggers)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise StoreSchemaError("a migration ends with an incomplete statement")
+    return statements
