@@ -413,6 +413,9 @@ class Settings(BaseSettings):
             max_output_tokens=self.llm_max_output_tokens,
             timeout_secs=self.llm_timeout_secs,
             price_table_path=self.price_table_path,
+            embed_batch_size=self.embed_batch_size,
+            embed_input_cap_bytes=self.embed_input_cap_bytes,
+            embed_num_ctx=self.embed_num_ctx,
         )
 
     def public_view(self) -> dict[str, Any]:
@@ -473,6 +476,9 @@ class LLMConfig:
     max_output_tokens: int
     timeout_secs: float
     price_table_path: Path | None
+    embed_batch_size: int = 32
+    embed_input_cap_bytes: int = 6144
+    embed_num_ctx: int | None = None
 
 
 @dataclass(frozen=True)
