@@ -1,0 +1,52 @@
+# Shared by scripts/install and scripts/test: find a Python >= 3.11 and make the project venv.
+# Sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${AR_VENV:-$ROOT/.venv}
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  echo "error: Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
+  return 1
+}
+
+# System packages the project needs on Debian/Ubuntu. Installed only when running as root with apt.
+APT_PACKAGES=(git python3-venv gcc libc6-dev util-linux openssh-client binutils bubblewrap procps)
+
+ensure_system_packages() {
+  local missing=() pkg
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "warning: missing system packages (install them as root): ${missing[*]}" >&2
+  fi
+}
+
+make_venv() {
+  local extras=$1 python
+  python=$(find_python) || return 1
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$python" -m venv "$VENV" || {
+      echo "error: could not create a virtualenv; on Debian/Ubuntu: apt-get install python3-venv" >&2
+      return 1
+    }
+  fi
+  local constraints=()
+  [ -f "$ROOT/requirements/constraints.txt" ] && constraints=(-c "$ROOT/requirements/constraints.txt")
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${constraints[@]}" -e "$ROOT$extras"
+}
