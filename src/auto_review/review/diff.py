@@ -1,0 +1,351 @@
+"""Unified diff -> files, hunks and numbered lines; rendering for the model.
+
+``parse_diff`` reads git's unified diff once. Every later stage works on the result: triage on
+paths, the budget on rendered sizes, the verifier and the publisher on ``commentable`` new-side
+line numbers. ``render_file`` presents a file PR-Agent style: per hunk a ``__new hunk__`` block
+whose lines carry explicit new-file line numbers (the only numbers the model may cite) and an
+unnumbered ``__old hunk__`` block with the removed lines, so the model never has to compute line
+numbers from ``@@`` headers itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import re2
+
+__all__ = [
+    "DiffLine",
+    "FileDiff",
+    "Hunk",
+    "parse_diff",
+    "render_file",
+]
+
+LineKind = Literal["+", "-", " "]
+FileStatus = Literal["added", "modified", "removed", "renamed"]
+
+# Our own fixed patterns, but they run over repository text: linear-time engine (DESIGN.md).
+_HUNK_HEADER = re2.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
+# A line that opens a function, method or type in the common languages; used to extend context
+# upward to the enclosing definition ("dynamic context").
+_DEFINITION = re2.compile(
+    r"^\s*(?:(?:export|default|public|private|protected|internal|static|async|abstract|final|"
+    r"override|inline|virtual|pub(?:\([a-z]+\))?|unsafe|extern|open|data|suspend|sealed)\s+)*"
+    r"(?:def|class|func|fn|function|fun|interface|struct|enum|trait|impl|module|type|object|"
+    r"namespace|record)\b"
+)
+# A C-family function signature: a type and name then "(" with no ";" (not a call statement).
+_C_SIGNATURE = re2.compile(r"^[A-Za-z_][\w:<>,\s\*&]*\s[\*&]?[A-Za-z_][\w:]*\s*\([^;]*$")
+_NO_EXTRA_CONTEXT = (".md", ".txt", ".rst")
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: LineKind
+    old_no: int | None
+    new_no: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Hunk:
+    old_start: int
+    old_len: int
+    new_start: int
+    new_len: int
+    section: str  # the text git prints after the second "@@"
+    lines: tuple[DiffLine, ...]
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """One file of a diff. ``path`` is the new path (the old path for a removed file)."""
+
+    path: str
+    old_path: str | None
+    status: FileStatus
+    hunks: tuple[Hunk, ...]
+    binary: bool = False
+    new_text: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def commentable(self) -> frozenset[int]:
+        """New-side line numbers shown in the diff (added or context): a comment may anchor here."""
+        return frozenset(self.new_text)
+
+    @property
+    def added(self) -> frozenset[int]:
+        return frozenset(
+            ln.new_no for h in self.hunks for ln in h.lines if ln.kind == "+" and ln.new_no
+        )
+
+    @property
+    def additions(self) -> int:
+        return sum(1 for h in self.hunks for ln in h.lines if ln.kind == "+")
+
+    @property
+    def deletions(self) -> int:
+        return sum(1 for h in self.hunks for ln in h.lines if ln.kind == "-")
+
+
+def _unquote(path: str) -> str:
+    """Undo git's C-style quoting of unusual file names (``"b/caf\\303\\251"``)."""
+    if not (len(path) >= 2 and path[0] == '"' and path[-1] == '"'):
+        return path
+    raw = path[1:-1]
+    out = bytearray()
+    i = 0
+    escapes = {"n": 10, "t": 9, '"': 34, "\\": 92, "a": 7, "b": 8, "f": 12, "r": 13, "v": 11}
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\" and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            octal = raw[i + 1 : i + 4]
+            if len(octal) == 3 and all(c in "01234567" for c in octal):
+                out.append(int(octal, 8) & 0xFF)
+                i += 4
+                continue
+            out.append(escapes.get(nxt, ord(nxt)))
+            i += 2
+            continue
+        out.extend(ch.encode())
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _strip_prefix(path: str) -> str | None:
+    path = _unquote(path.strip())
+    if path == "/dev/null":
+        return None
+    return path[2:] if path[:2] in ("a/", "b/") else path
+
+
+def _header_paths(line: str) -> tuple[str | None, str | None]:
+    """Paths from ``diff --git a/x b/x`` (only reliable when both sides are equal or quoted)."""
+    rest = line[len("diff --git ") :]
+    if rest.startswith('"'):
+        end = rest.find('" ', 1)
+        if end > 0:
+            return _strip_prefix(rest[: end + 1]), _strip_prefix(rest[end + 2 :])
+    half = len(rest) // 2
+    if rest[half : half + 1] == " " and rest[:half][2:] == rest[half + 1 :][2:]:
+        return _strip_prefix(rest[:half]), _strip_prefix(rest[half + 1 :])
+    parts = rest.split(" b/", 1)
+    if len(parts) == 2:
+        return _strip_prefix(parts[0]), parts[1]
+    return None, None
+
+
+class _FileBuilder:
+    def __init__(self, header: str) -> None:
+        self.old_path, self.new_path = _header_paths(header)
+        self.status: FileStatus = "modified"
+        self.binary = False
+        self.hunks: list[Hunk] = []
+        self.new_text: dict[int, str] = {}
+
+    def finish(self) -> FileDiff | None:
+        if self.status == "removed":
+            path = self.old_path or self.new_path
+        else:
+            path = self.new_path or self.old_path
+        if not path:
+            return None
+        old = self.old_path if self.old_path != path or self.status == "renamed" else None
+        return FileDiff(path, old, self.status, tuple(self.hunks), self.binary, self.new_text)
+
+
+def parse_diff(text: str) -> tuple[FileDiff, ...]:
+    """Parse a ``git diff`` (or forge ``.diff``) into files; unknown lines are ignored."""
+    files: list[FileDiff] = []
+    current: _FileBuilder | None = None
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("diff --git "):
+            if current is not None and (done := current.finish()) is not None:
+                files.append(done)
+            current = _FileBuilder(line)
+            i += 1
+            continue
+        if current is None:
+            i += 1
+            continue
+        if line.startswith("new file mode"):
+            current.status = "added"
+        elif line.startswith("deleted file mode"):
+            current.status = "removed"
+        elif line.startswith("rename from "):
+            current.status = "renamed"
+            current.old_path = _unquote(line[len("rename from ") :])
+        elif line.startswith("rename to "):
+            current.status = "renamed"
+            current.new_path = _unquote(line[len("rename to ") :])
+        elif line.startswith("Binary files ") or line.startswith("GIT binary patch"):
+            current.binary = True
+        elif line.startswith("--- "):
+            old = _strip_prefix(line[4:])
+            if old is not None:
+                current.old_path = old
+        elif line.startswith("+++ "):
+            new = _strip_prefix(line[4:])
+            if new is not None:
+                current.new_path = new
+        elif line.startswith("@@ "):
+            i = _parse_hunk(lines, i, current)
+            continue
+        i += 1
+    if current is not None and (done := current.finish()) is not None:
+        files.append(done)
+    return tuple(files)
+
+
+def _parse_hunk(lines: list[str], i: int, current: _FileBuilder) -> int:
+    match = _HUNK_HEADER.match(lines[i])
+    if not match:
+        return i + 1
+    old_no, new_no = int(match.group(1)), int(match.group(3))
+    old_len = int(match.group(2)) if match.group(2) is not None else 1
+    new_len = int(match.group(4)) if match.group(4) is not None else 1
+    old_left, new_left = old_len, new_len
+    body: list[DiffLine] = []
+    i += 1
+    while i < len(lines) and (old_left > 0 or new_left > 0):
+        raw = lines[i]
+        tag, content = raw[:1], raw[1:]
+        if tag == "+":
+            body.append(DiffLine("+", None, new_no, content))
+            current.new_text[new_no] = content
+            new_no += 1
+            new_left -= 1
+        elif tag == "-":
+            body.append(DiffLine("-", old_no, None, content))
+            old_no += 1
+            old_left -= 1
+        elif tag == " " or raw == "":
+            body.append(DiffLine(" ", old_no, new_no, content))
+            current.new_text[new_no] = content
+            old_no += 1
+            new_no += 1
+            old_left -= 1
+            new_left -= 1
+        elif tag != "\\":  # "\ No newline at end of file" is not a line of either side
+            break
+        i += 1
+    while i < len(lines) and lines[i].startswith("\\"):
+        i += 1
+    current.hunks.append(
+        Hunk(
+            int(match.group(1)),
+            old_len,
+            int(match.group(3)),
+            new_len,
+            match.group(5) or "",
+            tuple(body),
+        )
+    )
+    return i
+
+
+def _extra_before(
+    hunk: Hunk, new_lines: Sequence[str], *, before: int, max_dynamic: int, floor: int
+) -> int:
+    """How many unchanged lines to show above a hunk: up to the enclosing definition if near."""
+    first = hunk.new_start  # 1-based first new line of the hunk
+    leading = [ln for ln in hunk.lines[:3] if ln.kind == " "]
+    if any(_is_header(ln.text) for ln in leading):
+        return 0  # the enclosing header is already in the hunk's own context
+    for back in range(1, max_dynamic + 1):
+        n = first - back
+        if n <= floor:
+            break
+        if _is_header(new_lines[n - 1]):
+            return back
+    return max(0, min(before, first - 1 - floor))
+
+
+_STATEMENT_WORDS = (
+    "return ",
+    "if ",
+    "else",
+    "while ",
+    "for ",
+    "switch ",
+    "case ",
+    "throw ",
+    "new ",
+)
+
+
+def _is_header(text: str) -> bool:
+    if text.lstrip().startswith(_STATEMENT_WORDS):
+        return False
+    return bool(_DEFINITION.search(text) or _C_SIGNATURE.search(text))
+
+
+def render_file(
+    fd: FileDiff,
+    *,
+    new_lines: Sequence[str] | None = None,
+    extra_before: int = 5,
+    extra_after: int = 1,
+    max_dynamic: int = 10,
+) -> str:
+    """The model's view of one file: numbered ``__new hunk__``, unnumbered ``__old hunk__``."""
+    if fd.status == "removed":
+        return f"## File: '{fd.path}' (deleted)\n"
+    if fd.binary:
+        return f"## File: '{fd.path}' (binary, not shown)\n"
+    title = f"## File: '{fd.path}'"
+    if fd.status == "renamed" and fd.old_path:
+        title += f" (renamed from '{fd.old_path}')"
+    elif fd.status == "added":
+        title += " (new file)"
+    out = [title]
+    use_extra = new_lines is not None and not fd.path.lower().endswith(_NO_EXTRA_CONTEXT)
+    shown_until = 0  # last new-side line already shown, so extensions never overlap
+    for index, hunk in enumerate(fd.hunks):
+        pre: list[tuple[int, str]] = []
+        post: list[tuple[int, str]] = []
+        if use_extra and new_lines is not None and hunk.new_len > 0:
+            count = _extra_before(
+                hunk, new_lines, before=extra_before, max_dynamic=max_dynamic, floor=shown_until
+            )
+            pre = [(n, new_lines[n - 1]) for n in range(hunk.new_start - count, hunk.new_start)]
+            last = hunk.new_start + hunk.new_len - 1
+            limit = len(new_lines)
+            if index + 1 < len(fd.hunks):
+                limit = min(limit, fd.hunks[index + 1].new_start - 1)
+            post = [
+                (n, new_lines[n - 1]) for n in range(last + 1, min(last + extra_after, limit) + 1)
+            ]
+        new_block = [f"{n}  {text}" for n, text in pre]
+        old_block = [f" {text}" for _, text in pre]
+        has_removed = False
+        for ln in hunk.lines:
+            if ln.kind == "-":
+                old_block.append(f"-{ln.text}")
+                has_removed = True
+            elif ln.kind == "+":
+                new_block.append(f"{ln.new_no} +{ln.text}")
+            else:
+                new_block.append(f"{ln.new_no}  {ln.text}")
+                old_block.append(f" {ln.text}")
+        new_block += [f"{n}  {text}" for n, text in post]
+        old_block += [f" {text}" for _, text in post]
+        if pre or post:
+            shown_until = post[-1][0] if post else hunk.new_start + hunk.new_len - 1
+        else:
+            shown_until = hunk.new_start + hunk.new_len - 1
+        out.append(f"\n@@ {hunk.section}".rstrip())
+        if hunk.new_len > 0:
+            out.append("__new hunk__")
+            out.extend(new_block)
+        if has_removed:
+            out.append("__old hunk__")
+            out.extend(old_block)
+    return "\n".join(out) + "\n"
