@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auto_review.review.diff import parse_diff, render_file
 from tests.unit.review._git import real_diff
+
+from auto_review.review.diff import parse_diff, render_file
 
 BEFORE = "\n".join(f"line {i}" for i in range(1, 31)) + "\n"
 PY_BEFORE = """import os
@@ -35,7 +36,8 @@ def test_parse_diff_numbers_new_side_lines_when_lines_are_added_and_removed(
     # One line became two above, one line removed: old 19 is new 20, old 21 is new 21.
     assert fd.new_text[20] == "line 19"
     assert fd.new_text[21] == "line 21"
-    assert 10 in fd.commentable and 7 in fd.commentable
+    assert 10 in fd.commentable
+    assert 7 in fd.commentable
     assert 1 not in fd.commentable
     assert fd.additions == 2
     assert fd.deletions == 2
