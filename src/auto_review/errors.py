@@ -8,6 +8,7 @@ process exit code the CLI uses, so ``cli/`` maps errors to exit codes in one pla
      +-- ConfigError             a setting or a repository config file is invalid
      +-- StoreError              the SQLite state cannot be opened, migrated or used
      |    +-- StoreSchemaError   corrupt database or a schema newer than this build
+     |    +-- LearningRejected   a learning is empty, too large, or its repository is full
      +-- HostError               the forge answered badly or not at all
      |    +-- HostAuthError      401/403: token missing, wrong or lacking a scope
      |    +-- HostNotFound       404
@@ -40,6 +41,7 @@ __all__ = [
     "LLMOutputInvalid",
     "LLMRateLimited",
     "LLMUnavailable",
+    "LearningRejected",
     "ReviewError",
     "StoreError",
     "StoreSchemaError",
@@ -70,6 +72,10 @@ class StoreError(AutoReviewError):
 
 class StoreSchemaError(StoreError):
     """The database is corrupt or was written by a newer auto-review."""
+
+
+class LearningRejected(StoreError):
+    """The learnings store refused a learning; the message is safe to show the user."""
 
 
 class HostError(AutoReviewError):
