@@ -75,9 +75,9 @@ class Store:
             if not os.access(parent, os.W_OK):
                 raise StoreError(f"state directory {parent} is not writable")
         try:
-            conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
             if target != MEMORY:
-                os.chmod(target, 0o600)
+                _create_private(target)
+            conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open database {target}: {exc}") from exc
         store = cls(target, conn)
@@ -85,6 +85,14 @@ class Store:
             store._configure(conn, writer=True)
             store._check_integrity()
             store._migrate()
+            if target != MEMORY:
+                # Only once the file proved to be ours: a refused file is left exactly as found.
+                for file in (target, f"{target}-wal", f"{target}-shm"):
+                    if os.path.exists(file):
+                        os.chmod(file, 0o600)
+        except OSError as exc:
+            conn.close()
+            raise StoreError(f"cannot restrict the mode of {target}: {exc.strerror}") from exc
         except BaseException:
             conn.close()
             raise
@@ -162,10 +170,10 @@ class Store:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise StoreError(f"database write failed: {exc}") from exc
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self._conn.execute("COMMIT")
@@ -177,11 +185,16 @@ class Store:
         """A read-only connection (the shared one for an in-memory database)."""
         self._ensure_open()
         if self.path == MEMORY:
+            # One shared connection: query_only makes it read-only for the duration, as the
+            # file-backed read connection is.
             with self._lock:
                 try:
+                    self._conn.execute("PRAGMA query_only = ON")
                     yield self._conn
                 except sqlite3.Error as exc:
                     raise StoreError(f"database read failed: {exc}") from exc
+                finally:
+                    self._conn.execute("PRAGMA query_only = OFF")
             return
         try:
             conn = sqlite3.connect(
@@ -209,9 +222,27 @@ class Store:
                 self._closed = True
                 self._conn.close()
 
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back (e.g. SQLITE_FULL); a second ROLLBACK would raise.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise StoreError("the store is closed")
+
+
+def _create_private(path: str) -> None:
+    """Create the database file with mode 0600 unless it exists.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so this keeps all three
+    private without touching the process-wide umask.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _split_sql(script: str) -> list[str]:
