@@ -513,8 +513,9 @@ def load_settings(
     )
 
 
-def unknown_variable_warnings(env: Mapping[str, str]) -> tuple[str, ...]:
+def unknown_variable_warnings(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """A warning for each ``AR_*`` variable auto-review does not know, naming the closest."""
+    env = os.environ if env is None else env
     known = sorted(n for n in ENV_NAMES | _INTERNAL_AR_VARS)
     warnings = []
     for name in sorted(env):

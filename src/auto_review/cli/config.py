@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 from rich.table import Table
 
@@ -40,7 +38,7 @@ def show(as_json: bool = JSON_OPTION) -> None:
 @app.command("check")
 def check(as_json: bool = JSON_OPTION) -> None:
     """Validate the environment for the gateway; list every problem; exit 1 if any."""
-    warnings = unknown_variable_warnings(os.environ)
+    warnings = unknown_variable_warnings()
     problems: tuple[str, ...] = ()
     try:
         load_settings(require=GATEWAY_REQUIRED)
