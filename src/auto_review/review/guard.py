@@ -1,0 +1,93 @@
+"""Deterministic guards between verification and publishing.
+
+In order: the severity floor; findings on files outside the reviewed diff; duplicates within the
+run (same path, line and message); findings the bot already posted on this PR in an earlier run
+(recognised by the fingerprint marker ``publish.py`` writes into each comment, or by the same
+message at the same place). Only comments *authored by the bot* are trusted for the last check:
+anyone else could paste a marker to silence a finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import re2
+
+from auto_review.hosts import Comment
+from auto_review.review.findings import Finding, Severity, normalise
+
+__all__ = ["GuardResult", "finding_marker", "guard_findings", "posted_fingerprints"]
+
+_MARKER = re2.compile(r"<!-- auto-review:finding fp=([0-9a-f]{16}) sev=(note|warning|error) -->")
+
+
+def finding_marker(finding: Finding) -> str:
+    """The hidden line that lets later runs recognise this finding's comment."""
+    return f"<!-- auto-review:finding fp={finding.fingerprint} sev={finding.severity} -->"
+
+
+def posted_fingerprints(comments: Iterable[Comment], bot_login: str) -> dict[str, Severity]:
+    """Fingerprints (and severities) of findings the bot itself posted earlier."""
+    found: dict[str, Severity] = {}
+    for comment in comments:
+        if comment.author_login.lower() != bot_login.lower():
+            continue
+        for match in _MARKER.finditer(comment.body):
+            found[match.group(1)] = Severity(match.group(2))
+    return found
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    kept: tuple[Finding, ...]
+    below_floor: int
+    off_diff: int
+    duplicates: int
+    already_posted: int
+
+
+def guard_findings(
+    findings: Sequence[Finding],
+    *,
+    floor: Severity,
+    reviewed_paths: frozenset[str],
+    earlier: Sequence[Comment] = (),
+    bot_login: str = "",
+) -> GuardResult:
+    """Apply the floor, the path guard and both de-duplications, counting each."""
+    posted = posted_fingerprints(earlier, bot_login) if bot_login else {}
+    bot_comments = [
+        c for c in earlier if bot_login and c.author_login.lower() == bot_login.lower() and c.path
+    ]
+    kept: list[Finding] = []
+    seen: set[tuple[str, int, str]] = set()
+    seen_fp: set[str] = set()
+    below = off = dups = already = 0
+    for finding in findings:
+        if finding.severity.rank < floor.rank:
+            below += 1
+            continue
+        if finding.path not in reviewed_paths:
+            off += 1
+            continue
+        if finding.run_key in seen or finding.fingerprint in seen_fp:
+            dups += 1
+            continue
+        if finding.fingerprint in posted or _said_before(finding, bot_comments):
+            already += 1
+            continue
+        seen.add(finding.run_key)
+        seen_fp.add(finding.fingerprint)
+        kept.append(finding)
+    return GuardResult(tuple(kept), below, off, dups, already)
+
+
+def _said_before(finding: Finding, bot_comments: Sequence[Comment]) -> bool:
+    message = normalise(finding.message).lower()
+    return any(
+        c.path == finding.path
+        and c.line in (finding.anchor, finding.line_start)
+        and message in normalise(c.body).lower()
+        for c in bot_comments
+    )

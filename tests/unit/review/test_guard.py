@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from auto_review.hosts import Comment, CommentKind
+from auto_review.review.findings import Finding, Severity
+from auto_review.review.guard import finding_marker, guard_findings
+
+
+def _f(
+    path: str = "a.py", line: int = 3, sev: Severity = Severity.ERROR, msg: str = "bad"
+) -> Finding:
+    return Finding(path, line, line, sev, "bug", msg, f"code {path} {msg}", anchor=line)
+
+
+def _comment(author: str, body: str, path: str | None = "a.py", line: int | None = 3) -> Comment:
+    return Comment(1, CommentKind.REVIEW, author, body, "2026-01-01", path=path, line=line)
+
+
+def test_guard_applies_floor_and_path_guard() -> None:
+    result = guard_findings(
+        [_f(sev=Severity.NOTE), _f(path="other.py"), _f()],
+        floor=Severity.WARNING,
+        reviewed_paths=frozenset({"a.py"}),
+    )
+    assert result.kept == (_f(),)
+    assert (result.below_floor, result.off_diff) == (1, 1)
+
+
+def test_guard_keeps_same_message_on_two_files_but_drops_exact_duplicates() -> None:
+    result = guard_findings(
+        [_f(), _f(), _f(path="b.py")],
+        floor=Severity.NOTE,
+        reviewed_paths=frozenset({"a.py", "b.py"}),
+    )
+    assert [f.path for f in result.kept] == ["a.py", "b.py"]
+    assert result.duplicates == 1
+
+
+def test_guard_skips_finding_the_bot_already_posted() -> None:
+    earlier = [_comment("bot", "old text\n" + finding_marker(_f()), line=40)]
+    result = guard_findings(
+        [_f()],
+        floor=Severity.NOTE,
+        reviewed_paths=frozenset({"a.py"}),
+        earlier=earlier,
+        bot_login="bot",
+    )
+    assert result.kept == ()
+    assert result.already_posted == 1
+
+
+def test_guard_ignores_markers_pasted_by_other_users() -> None:
+    earlier = [_comment("mallory", finding_marker(_f())), _comment("mallory", "bad")]
+    result = guard_findings(
+        [_f()],
+        floor=Severity.NOTE,
+        reviewed_paths=frozenset({"a.py"}),
+        earlier=earlier,
+        bot_login="bot",
+    )
+    assert result.kept == (_f(),)
+
+
+def test_guard_recognises_same_message_at_same_line_without_marker() -> None:
+    result = guard_findings(
+        [_f()],
+        floor=Severity.NOTE,
+        reviewed_paths=frozenset({"a.py"}),
+        earlier=[_comment("Bot", "**Error:** Bad")],
+        bot_login="bot",
+    )
+    assert result.already_posted == 1
