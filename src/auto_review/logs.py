@@ -2,7 +2,8 @@
 
 ``configure_logging`` is called once by the CLI entry point. The redaction processor replaces
 every occurrence of every configured secret value in every string of an event (message,
-nested fields, rendered exception text) with ``[REDACTED]``. It matches values, not patterns,
+nested fields, rendered exception text) with ``[REDACTED]``; records of libraries that log
+through the standard library pass the same processor. It matches values, not patterns,
 so a token is caught wherever it ends up, even inside an upstream error body.
 """
 
@@ -93,13 +94,46 @@ def configure_logging(
         _redactor,
         renderer,
     ]
+    numeric_level = logging.getLevelName(level.upper())
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib_logging(out, numeric_level, renderer)
     return _redactor
+
+
+class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler this module installs (so a second configure replaces it, not others)."""
+
+
+def _route_stdlib_logging(out: TextIO, level: int, renderer: Any) -> None:
+    # Libraries (uvicorn, httpx) log through the standard library; their records pass the same
+    # redactor and renderer, so a token in a logged URL or error body is caught there too.
+    handler = _LibraryHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redactor,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    # Replace only our own handler: other handlers (a test runner's capture) stay attached.
+    for old in [h for h in root.handlers if isinstance(h, _LibraryHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
 
 
 def get_logger(name: str) -> FilteringBoundLogger:

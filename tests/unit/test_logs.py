@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,10 @@ def _reset_structlog() -> Iterator[None]:
     yield
     configure_logging(secrets=())
     structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):
+            root.removeHandler(handler)
 
 
 def _json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -166,3 +171,19 @@ def test_redactor_replaces_a_longer_secret_whole_when_it_contains_a_shorter_one(
 
 def test_redactor_ignores_values_too_short_to_redact_safely() -> None:
     assert SecretRedactor(["a"]).scrub("banana") == "banana"
+
+
+def test_logs_redact_secrets_in_standard_library_records() -> None:
+    out = io.StringIO()
+    configure_logging(secrets=[SECRET], stream=out)
+    library = logging.getLogger("httpx.test")
+    library.info("GET https://forge/api?token=%s", SECRET)
+    try:
+        raise OSError(f"refused {SECRET}")
+    except OSError:
+        library.exception("connection failed")
+    assert SECRET not in out.getvalue()
+    lines = _json_lines(out)
+    assert lines[0]["event"] == f"GET https://forge/api?token={REDACTED}"
+    assert lines[0]["logger"] == "httpx.test"
+    assert f"OSError: refused {REDACTED}" in lines[1]["exception"]
