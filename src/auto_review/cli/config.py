@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
 from auto_review.cli._common import JSON_OPTION, err_console, load, out_console, print_json
 from auto_review.errors import ConfigError
+from auto_review.review.config import MAX_CONFIG_BYTES, parse_repo_config
 from auto_review.settings import (
     GATEWAY_REQUIRED,
     Settings,
@@ -56,4 +59,38 @@ def check(as_json: bool = JSON_OPTION) -> None:
         else:
             out_console.print("[green]✓[/] configuration is valid")
     if problems:
+        raise typer.Exit(1)
+
+
+_CONFIG_FILE = typer.Argument(..., help="A .auto_review.yaml file.")
+_STRICT = typer.Option(False, "--strict", help="Treat unknown keys as errors.")
+
+
+@app.command("validate")
+def validate(
+    path: Path = _CONFIG_FILE, strict: bool = _STRICT, as_json: bool = JSON_OPTION
+) -> None:
+    """Validate a repository's .auto_review.yaml; exit 1 on any problem."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    loaded = parse_repo_config(data, strict=strict)
+    if as_json:
+        print_json(
+            {
+                "ok": not loaded.problems,
+                "problems": list(loaded.problems),
+                "warnings": list(loaded.warnings),
+            }
+        )
+    else:
+        for warning in loaded.warnings:
+            err_console.print(f"  [yellow]![/] {warning}")
+        for problem in loaded.problems:
+            err_console.print(f"  [red]✗[/] {problem}")
+        if not loaded.problems:
+            out_console.print(f"[green]✓[/] {path} is valid")
+    if loaded.problems:
         raise typer.Exit(1)
