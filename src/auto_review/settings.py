@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         256, ge=1, alias="AR_MAX_CONNECTIONS", description="Concurrent HTTP connections before 503."
     )
+    header_timeout_secs: float = Field(
+        10.0,
+        gt=0,
+        alias="AR_HEADER_TIMEOUT_SECS",
+        description="Time a client has to send request headers.",
+    )
+    body_timeout_secs: float = Field(
+        30.0,
+        gt=0,
+        alias="AR_BODY_TIMEOUT_SECS",
+        description="Time a client has to send a whole request body.",
+    )
     webhook_rate_per_sec: float = Field(
         20.0,
         gt=0,

@@ -1,0 +1,75 @@
+"""What the request handlers share: the injected dependencies, bundled once per app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from auto_review.hosts import RepoRef, ReviewHost
+from auto_review.jobs import ChatRunner, Clock, JobQueue, PrTracker, SystemClock
+from auto_review.review import ReviewRunner
+from auto_review.store import Store
+
+__all__ = [
+    "GatewayDeps",
+    "IsolationReport",
+    "PostureProvider",
+    "ReviewMode",
+    "ReviewModeResolver",
+    "bare_posture",
+]
+
+ReviewMode = Literal["ci", "direct"]
+# Per-repository review mode (e.g. from the repository's config on its base branch).
+ReviewModeResolver = Callable[[RepoRef], Awaitable[ReviewMode | None]]
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """What isolation is really in force, as read back by the sandbox (never a secret)."""
+
+    tier: str  # full | restricted | none
+    controls: Mapping[str, str]  # control name -> state, e.g. {"seccomp": "enforced"}
+    detail: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {"tier": self.tier, "controls": dict(self.controls), "detail": self.detail}
+
+
+class PostureProvider(Protocol):
+    def __call__(self) -> IsolationReport: ...
+
+
+def bare_posture() -> IsolationReport:
+    """The posture of ``--bare``: application-level controls only."""
+    return IsolationReport(
+        tier="none",
+        controls={
+            "namespaces": "off",
+            "seccomp": "off",
+            "landlock": "off",
+            "no_new_privs": "off",
+            "rlimits": "off",
+        },
+        detail="bare mode: only application-level controls are active",
+    )
+
+
+@dataclass(frozen=True)
+class GatewayDeps:
+    """Everything ``create_app`` needs from outside; tests pass fakes."""
+
+    store: Store
+    host: ReviewHost
+    runner: ReviewRunner
+    queue: JobQueue | None = None  # default: SqliteJobQueue on ``store``
+    chat_runner: ChatRunner | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    registry_metrics: object | None = None  # a GatewayMetrics; None builds a fresh one
+    probes: Mapping[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
+    posture: PostureProvider = bare_posture
+    mode_resolver: ReviewModeResolver | None = None
+    tracker: PrTracker | None = None
+    run_workers: bool = True
+    run_poller: bool = True

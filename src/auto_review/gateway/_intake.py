@@ -1,0 +1,153 @@
+"""What accepted events do: record PR state, queue reviews and chat jobs, cancel closed work.
+
+Shared by the webhook route, the CI route and the chat poller, so the three cannot disagree on
+what a PR event or a mention means. Nothing here runs a review or a chat handler: work goes to
+the job queue and the workers are woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from auto_review.errors import HostError
+from auto_review.gateway._context import ReviewMode, ReviewModeResolver
+from auto_review.gateway._events import CommentEvent, PullRequestEvent
+from auto_review.gateway._metrics import GatewayMetrics
+from auto_review.hosts import CommentKind, CommitState, CommitStatus, HeadSha, RepoRef, ReviewHost
+from auto_review.jobs import ChatRequest, EnqueueResult, JobQueue, PrTracker
+from auto_review.logs import get_logger
+from auto_review.review import Trigger
+
+__all__ = ["REVIEW_ACTIONS", "Intake"]
+
+# PR actions that mean "there is (new) code to review".
+REVIEW_ACTIONS = frozenset({"opened", "reopened", "synchronized", "ready_for_review"})
+_FORGE_TIMEOUT_SECS = 10.0
+_log = get_logger("gateway.intake")
+
+
+class Intake:
+    """Turns accepted events into queue entries and PR records."""
+
+    def __init__(
+        self,
+        *,
+        queue: JobQueue,
+        tracker: PrTracker,
+        host: ReviewHost,
+        metrics: GatewayMetrics,
+        notify: Callable[[], None],
+        review_mode: ReviewMode,
+        mode_resolver: ReviewModeResolver | None,
+        status_context: str,
+    ) -> None:
+        self._queue = queue
+        self._tracker = tracker
+        self._host = host
+        self._metrics = metrics
+        self._notify = notify
+        self._mode = review_mode
+        self._resolver = mode_resolver
+        self._context = status_context
+
+    async def pull_request(self, ev: PullRequestEvent) -> bool:
+        """Handle a PR event; True when it changed queued work or statuses."""
+        self._tracker.observe(
+            ev.repo, ev.number, head_sha=ev.head_sha, is_open=ev.is_open, draft=ev.draft
+        )
+        if not ev.is_open:
+            cancelled = self._queue.cancel_pr(ev.repo, ev.number, reason="pull request closed")
+            _log.info("pr_closed", repo=str(ev.repo), number=ev.number, cancelled=cancelled)
+            return True
+        # A new head makes queued reviews of older heads pointless, in either mode.
+        self._queue.supersede_older(ev.repo, ev.number, ev.head_sha)
+        if ev.action not in REVIEW_ACTIONS or ev.draft:
+            return False
+        if await self._mode_for(ev.repo) == "direct":
+            self.enqueue_review(ev.repo, ev.number, ev.head_sha, trigger=Trigger.WEBHOOK)
+            return True
+        await self._set_waiting_status(ev.repo, ev.head_sha)
+        return True
+
+    def enqueue_review(
+        self,
+        repo: RepoRef,
+        number: int,
+        head_sha: HeadSha,
+        *,
+        trigger: Trigger,
+        force: bool = False,
+    ) -> EnqueueResult:
+        self._tracker.observe(repo, number, head_sha=head_sha, is_open=True)
+        result = self._queue.enqueue_review(repo, number, head_sha, trigger=trigger, force=force)
+        if result.created:
+            self._metrics.jobs_enqueued.labels(kind="review", source=trigger.value).inc()
+            self._notify()
+        return result
+
+    async def mention(self, ev: CommentEvent) -> bool:
+        """Queue a chat job for a comment that mentions the bot; False if it cannot be found."""
+        comment_id = ev.comment_id
+        if comment_id is None:
+            comment_id = await self._find_review_comment(ev)
+            if comment_id is None:
+                _log.info("mention_without_comment_id", repo=str(ev.repo), number=ev.number)
+                return False
+        return self.enqueue_chat(
+            ChatRequest(
+                repo=ev.repo,
+                number=ev.number,
+                comment_id=comment_id,
+                author=ev.author,
+                body=ev.body,
+                kind=ev.kind,
+            ),
+            source="webhook",
+        )
+
+    def enqueue_chat(self, request: ChatRequest, *, source: str) -> bool:
+        """Queue a chat job; False when this comment already has one (webhook vs poller)."""
+        result = self._queue.enqueue_chat(request)
+        if result.created:
+            self._metrics.jobs_enqueued.labels(kind="chat", source=source).inc()
+            self._notify()
+        return result.created
+
+    async def _find_review_comment(self, ev: CommentEvent) -> int | None:
+        # Forgejo's review-comment hook carries the text but no comment id; the id is what
+        # makes webhook and poller agree, so look the comment up by author and text.
+        comments = await self._host.list_review_comments(ev.repo, ev.number)
+        matches = [
+            c.id
+            for c in comments
+            if c.kind is CommentKind.REVIEW
+            and c.author_login.lower() == ev.author.lower()
+            and c.body.strip() == ev.body.strip()
+        ]
+        return max(matches) if matches else None
+
+    async def _mode_for(self, repo: RepoRef) -> ReviewMode:
+        if self._resolver is None:
+            return self._mode
+        try:
+            async with asyncio.timeout(_FORGE_TIMEOUT_SECS):
+                mode = await self._resolver(repo)
+        except (HostError, TimeoutError):
+            _log.warning("review_mode_lookup_failed", repo=str(repo))
+            return self._mode
+        return mode or self._mode
+
+    async def _set_waiting_status(self, repo: RepoRef, head_sha: HeadSha) -> None:
+        status = CommitStatus(
+            context=self._context,
+            state=CommitState.PENDING,
+            description="waiting for CI to request a review",
+        )
+        try:
+            async with asyncio.timeout(_FORGE_TIMEOUT_SECS):
+                await self._host.set_commit_status(repo, head_sha, status)
+        except (HostError, TimeoutError):
+            # The PR state is recorded; a missing "waiting" status is cosmetic, not worth a
+            # redelivery that would repeat everything above.
+            _log.warning("waiting_status_not_set", repo=str(repo))

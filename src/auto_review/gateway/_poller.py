@@ -1,0 +1,137 @@
+"""The chat poller: a backstop for mentions the forge did not deliver by webhook.
+
+Every interval it lists the issue comments *and* the review comments of each open PR the bot has
+seen, and queues a chat job for each new comment that mentions the bot. Cursors (highest id
+looked at, per PR and comment kind) live in SQLite, so a restart neither replays history nor
+drops mentions made while the gateway was down; the first sight of a PR only seeds its cursors.
+Mentions go to the job queue, whose unique (kind, comment id) key makes the webhook and the
+poller agree: a comment becomes at most one job. Closed PRs stop being polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from auto_review.errors import HostError, HostNotFound, StoreError
+from auto_review.gateway._events import mentions
+from auto_review.gateway._intake import Intake
+from auto_review.gateway._metrics import GatewayMetrics
+from auto_review.hosts import Comment, CommentKind, ReviewHost
+from auto_review.jobs import ChatRequest, Clock, PrTracker, TrackedPr
+from auto_review.logs import get_logger
+
+__all__ = ["ChatPoller"]
+
+_CALL_TIMEOUT_SECS = 30.0
+_log = get_logger("gateway.poller")
+
+
+class ChatPoller:
+    """Polls open tracked PRs for mentions; ``run`` loops until ``stop`` is set."""
+
+    def __init__(
+        self,
+        *,
+        host: ReviewHost,
+        tracker: PrTracker,
+        intake: Intake,
+        metrics: GatewayMetrics,
+        clock: Clock,
+        bot_login: str,
+        mention_name: str,
+        interval_secs: float,
+        refresh_every_secs: float = 600.0,
+    ) -> None:
+        self._host = host
+        self._tracker = tracker
+        self._intake = intake
+        self._metrics = metrics
+        self._clock = clock
+        self._bot = bot_login.lower()
+        self._mention = mention_name
+        self._interval = interval_secs
+        self._refresh = refresh_every_secs
+
+    @property
+    def enabled(self) -> bool:
+        return self._interval > 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll every interval (the first cycle one interval after start) until ``stop``."""
+        if not self.enabled:
+            return
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._interval)
+            if stop.is_set():
+                return
+            try:
+                await self.run_once()
+            except (StoreError, HostError):
+                self._metrics.poller_failures.labels(scope="cycle").inc()
+                _log.warning("poll_cycle_failed")
+
+    async def run_once(self) -> int:
+        """One cycle over every open tracked PR; returns the number of mentions queued."""
+        queued = 0
+        for pr in self._tracker.open_prs():
+            try:
+                async with asyncio.timeout(_CALL_TIMEOUT_SECS * 3):
+                    queued += await self._poll_pr(pr)
+            except HostNotFound:
+                self._tracker.observe(pr.repo, pr.number, head_sha=None, is_open=False)
+            except (HostError, TimeoutError):
+                self._metrics.poller_failures.labels(scope="pr").inc()
+                _log.warning("poll_pr_failed", repo=str(pr.repo), number=pr.number)
+        self._metrics.poller_cycles.inc()
+        return queued
+
+    async def _poll_pr(self, pr: TrackedPr) -> int:
+        if self._clock.time() - pr.refreshed_at >= self._refresh:
+            fresh = await self._host.get_pull_request(pr.repo, pr.number)
+            self._tracker.observe(
+                pr.repo,
+                pr.number,
+                head_sha=fresh.head_sha,
+                is_open=fresh.is_open,
+                draft=fresh.draft,
+            )
+            if not fresh.is_open:
+                return 0
+        queued = 0
+        for kind in (CommentKind.ISSUE, CommentKind.REVIEW):
+            if kind is CommentKind.ISSUE:
+                comments = await self._host.list_issue_comments(pr.repo, pr.number)
+            else:
+                comments = await self._host.list_review_comments(pr.repo, pr.number)
+            queued += self._scan(pr, kind, comments)
+        return queued
+
+    def _scan(self, pr: TrackedPr, kind: CommentKind, comments: list[Comment]) -> int:
+        cursor = pr.cursor(kind)
+        top = max((c.id for c in comments), default=cursor or 0)
+        if cursor is None:
+            # First sight: remember where history ends; old mentions are not replayed.
+            self._tracker.advance_cursor(pr.repo, pr.number, kind, top)
+            return 0
+        queued = 0
+        for comment in sorted(comments, key=lambda c: c.id):
+            if comment.id <= cursor or comment.author_login.lower() == self._bot:
+                continue
+            if not mentions(comment.body, self._mention):
+                continue
+            request = ChatRequest(
+                repo=pr.repo,
+                number=pr.number,
+                comment_id=comment.id,
+                author=comment.author_login,
+                body=comment.body,
+                kind=kind,
+            )
+            if self._intake.enqueue_chat(request, source="poller"):
+                self._metrics.poller_mentions.inc()
+                queued += 1
+        # Advanced only after the jobs are queued: a crash in between re-queues (deduplicated).
+        self._tracker.advance_cursor(pr.repo, pr.number, kind, top)
+        return queued
