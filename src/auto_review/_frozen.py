@@ -1,0 +1,67 @@
+"""What changes when auto-review runs from the one-file build, and how child programs undo it.
+
+The PyInstaller bootloader unpacks the bundle into a private directory (``sys._MEIPASS``), puts
+that directory first on ``LD_LIBRARY_PATH`` (saving any earlier value as
+``LD_LIBRARY_PATH_ORIG``) and passes ``_PYI_*`` variables to the Python process. A host program
+started with that environment (``git``, ``ssh``) would load the bundle's OpenSSL, zlib or
+libpython instead of its own, which breaks it in subtle ways, and a nested ``auto-review`` would
+take itself for a worker of this process. ``host_environ`` returns the environment a host
+program must get instead. Out of scope: deciding which variables a child may see at all; the
+caller (or the sandbox's empty environment) does that.
+
+This module imports nothing of the project, so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["BUNDLE_VARIABLE_PREFIXES", "bundle_dir", "host_environ", "is_frozen", "own_executable"]
+
+_LIBRARY_PATH = "LD_LIBRARY_PATH"
+# The bootloader's copy of the library path it found at start; absent when there was none.
+_LIBRARY_PATH_SAVED = "LD_LIBRARY_PATH_ORIG"
+# Variables the bootloader sets for its own children (bundle location, worker handshake).
+BUNDLE_VARIABLE_PREFIXES = ("_PYI_", "_MEIPASS")
+
+
+def is_frozen() -> bool:
+    """True when running from the PyInstaller build rather than from a Python installation."""
+    return bool(getattr(sys, "frozen", False)) and hasattr(sys, "_MEIPASS")
+
+
+def bundle_dir() -> Path | None:
+    """The directory the one-file build was unpacked into, or None when not frozen.
+
+    A sandbox that runs code of this build must show it read-only at the same path.
+    """
+    if not is_frozen():
+        return None
+    return Path(getattr(sys, "_MEIPASS"))  # noqa: B009 - set only by the bootloader
+
+
+def own_executable() -> Path:
+    """The file to start for another auto-review: the one-file build, or this interpreter."""
+    return Path(sys.executable)
+
+
+def host_environ(environ: Mapping[str, str], *, frozen: bool | None = None) -> dict[str, str]:
+    """A copy of ``environ`` fit for a host program: the bundle's library path and markers gone.
+
+    Restores ``LD_LIBRARY_PATH`` to the value the bootloader saved, or removes it when there was
+    none, and drops the bootloader's ``_PYI_*``/``_MEIPASS*`` variables. Outside a one-file
+    build the copy is unchanged (``frozen`` overrides the detection, for tests).
+    """
+    env = dict(environ)
+    if not (is_frozen() if frozen is None else frozen):
+        return env
+    saved = env.pop(_LIBRARY_PATH_SAVED, None)
+    if saved:
+        env[_LIBRARY_PATH] = saved
+    else:
+        env.pop(_LIBRARY_PATH, None)
+    for name in [n for n in env if n.startswith(BUNDLE_VARIABLE_PREFIXES)]:
+        del env[name]
+    return env
