@@ -407,7 +407,7 @@ API_ROUTES: list[RouteSpec] = [
         404,
     ),
     _route("GET", f"{_R}/issues/{{index:int}}/comments", list_issue_comments, 200, 404),
-    _route("POST", f"{_R}/issues/{{index:int}}/comments", create_issue_comment, 201, 403, 404),
+    _route("POST", f"{_R}/issues/{{index:int}}/comments", create_issue_comment, 201, 404),
     _route("PATCH", f"{_R}/issues/comments/{{id:int}}", edit_issue_comment, 200, 403, 404),
     _route("POST", f"{_R}/statuses/{{sha}}", create_status, 201, 400, 404),
     _route("GET", f"{_R}/statuses/{{sha}}", list_statuses_by_sha, 200, 400, 404),

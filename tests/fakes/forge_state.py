@@ -213,8 +213,10 @@ class ForgeState:
 
     # -- users and tokens ---------------------------------------------------------------------
     def add_user(self, login: str, *, password: str = "", is_admin: bool = False) -> UserRecord:
-        """Create a user (idempotent by login)."""
+        """Create a user (idempotent by login; a given password replaces the old one)."""
         with self.lock:
+            if login in self.users and password:
+                self.users[login].password = password
             if login not in self.users:
                 self.users[login] = UserRecord(
                     self.next_id("user"),
