@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fakes.forge_fixtures"]
+pytest_plugins: list[str] = ["tests.fakes.forge_fixtures", "tests.fakes.llm"]

@@ -1,0 +1,376 @@
+"""Transport to OpenAI-compatible endpoints (Ollama, vLLM, llama.cpp, hosted APIs).
+
+``LLMClient`` sends one chat or embedding request per call to the tier's endpoint with an
+explicit timeout, ``temperature`` 0 and ``max_tokens``, retries transient failures (429 honouring
+``Retry-After``, 5xx, timeouts, connection errors) per ``RetryPolicy``, records token usage in
+its ``UsageLedger``, and maps every failure once to the ``LLMError`` family:
+
+    LLMRateLimited   429 after the last attempt, or a Retry-After longer than we wait
+    LLMUnavailable   5xx, 408, timeout or connection failure after the last attempt
+    LLMError         any other status (400 schema rejected, 401 key refused, 404 no model) or
+                     a response that is not an OpenAI-shaped JSON document; not retried
+
+This is the only module that sees httpx exceptions. Error messages carry at most
+``_MAX_ERROR_BODY`` characters of the endpoint's body, with every configured API key removed, and
+never a request header.
+
+Endpoint URLs: ``{base_url}/v1/chat/completions``, ``/v1/embeddings`` and ``/v1/models``; a base
+URL that already ends in ``/v1`` is used as is (both spellings are common in operator docs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+import httpx
+
+from auto_review import __version__
+from auto_review.errors import ConfigError, LLMError, LLMRateLimited, LLMUnavailable
+from auto_review.llm._tokens import estimate_tokens
+from auto_review.llm._types import Completion, Message, RetryPolicy, Tier, TokenUsage
+from auto_review.llm._usage import UsageLedger
+from auto_review.logs import get_logger
+from auto_review.settings import LLMConfig, LLMTierConfig
+
+__all__ = ["LLMClient", "Sleep"]
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_MAX_ERROR_BODY = 300
+_log = get_logger("llm")
+
+_ENV_FOR_TIER = {
+    Tier.REASONING: "LLM_REASONING_MODEL",
+    Tier.CHEAP: "LLM_CHEAP_MODEL",
+    Tier.EMBEDDING: "LLM_EMBEDDING_MODEL",
+}
+
+
+class LLMClient:
+    """Calls the configured tiers. Share one per process; ``with_ledger`` gives per-job views."""
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        http: httpx.AsyncClient,
+        *,
+        ledger: UsageLedger | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._http = http
+        self._ledger = ledger if ledger is not None else UsageLedger()
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._clock = clock
+        self._secrets = tuple(
+            t.api_key.get_secret_value()
+            for t in (config.reasoning, config.cheap, config.embedding)
+            if t is not None and t.api_key is not None and t.api_key.get_secret_value()
+        )
+
+    @property
+    def config(self) -> LLMConfig:
+        return self._config
+
+    @property
+    def ledger(self) -> UsageLedger:
+        return self._ledger
+
+    def with_ledger(self, ledger: UsageLedger) -> LLMClient:
+        """A client sharing this one's connection pool that records into ``ledger``."""
+        return LLMClient(
+            self._config,
+            self._http,
+            ledger=ledger,
+            retry=self._retry,
+            sleep=self._sleep,
+            jitter=self._jitter,
+            clock=self._clock,
+        )
+
+    def has_tier(self, tier: Tier) -> bool:
+        """Whether ``tier`` is configured (reasoning always is)."""
+        return self._tier_or_none(tier) is not None
+
+    def tier_config(self, tier: Tier) -> LLMTierConfig:
+        """The tier's endpoint and model; ``ConfigError`` naming the variable if it is unset."""
+        found = self._tier_or_none(tier)
+        if found is None:
+            raise ConfigError(
+                f"the {tier.value} model tier is not configured (set {_ENV_FOR_TIER[tier]})"
+            )
+        return found
+
+    def _tier_or_none(self, tier: Tier) -> LLMTierConfig | None:
+        if tier is Tier.REASONING:
+            return self._config.reasoning
+        if tier is Tier.CHEAP:
+            return self._config.cheap
+        return self._config.embedding
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def chat(
+        self,
+        tier: Tier,
+        messages: Sequence[Message],
+        *,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        timeout_secs: float | None = None,
+    ) -> Completion:
+        """One chat completion at temperature 0; raises the ``LLMError`` family."""
+        if tier is Tier.EMBEDDING:
+            raise ValueError("the embedding tier does not answer chat requests")
+        cfg = self.tier_config(tier)
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "temperature": 0,
+            "max_tokens": max_tokens or self._config.max_output_tokens,
+            "stream": False,
+        }
+        if response_format is not None:
+            body["response_format"] = dict(response_format)
+        data = await self._post(cfg, "chat/completions", body, timeout_secs)
+        text, finish_reason = _parse_chat(data)
+        usage = _parse_usage(data)
+        if usage is None:
+            # Some servers omit usage; an estimate keeps budgets and cost honest-ish.
+            prompt = sum(estimate_tokens(m.content) for m in messages)
+            usage = TokenUsage(prompt, estimate_tokens(text))
+        self._ledger.record(tier, cfg.base_url, cfg.model, usage)
+        return Completion(
+            text=text, tier=tier, model=cfg.model, usage=usage, finish_reason=finish_reason
+        )
+
+    async def embedding_request(
+        self, inputs: Sequence[str], *, timeout_secs: float | None = None
+    ) -> tuple[list[list[float]], TokenUsage]:
+        """One ``/v1/embeddings`` request (no batching, see ``embed``); vectors in input order."""
+        cfg = self.tier_config(Tier.EMBEDDING)
+        body: dict[str, Any] = {"model": cfg.model, "input": list(inputs)}
+        if self._config.embed_num_ctx is not None:
+            body["options"] = {"num_ctx": self._config.embed_num_ctx}  # Ollama's context size
+        data = await self._post(cfg, "embeddings", body, timeout_secs)
+        vectors = _parse_embeddings(data, len(inputs))
+        usage = _parse_usage(data) or TokenUsage(sum(estimate_tokens(t) for t in inputs), 0)
+        self._ledger.record(Tier.EMBEDDING, cfg.base_url, cfg.model, usage)
+        return vectors, usage
+
+    async def list_models(self, tier: Tier, *, timeout_secs: float) -> tuple[str, ...]:
+        """The model ids ``GET /v1/models`` lists at the tier's endpoint; one try, no retry."""
+        cfg = self.tier_config(tier)
+        with self._translate(cfg, timeout_secs):
+            response = await self._http.get(
+                _url(cfg.base_url, "models"), headers=_headers(cfg), timeout=timeout_secs
+            )
+        if response.status_code != 200:
+            self._raise_status(response)
+        data = self._json(response)
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise LLMError("model endpoint answered /v1/models without a data list")
+        return tuple(str(i["id"]) for i in items if isinstance(i, dict) and "id" in i)
+
+    # -- transport --------------------------------------------------------------------------------
+
+    async def _post(
+        self, cfg: LLMTierConfig, path: str, body: Mapping[str, Any], timeout_secs: float | None
+    ) -> dict[str, Any]:
+        seconds = timeout_secs if timeout_secs is not None else self._config.timeout_secs
+        attempt = 1
+        while True:
+            try:
+                with self._translate(cfg, seconds):
+                    response = await self._http.post(
+                        _url(cfg.base_url, path), json=body, headers=_headers(cfg), timeout=seconds
+                    )
+                if response.status_code != 200:
+                    self._raise_status(response)
+                return self._json(response)
+            except (LLMRateLimited, LLMUnavailable) as exc:
+                delay = self._retry_delay(exc, attempt)
+                if delay is None:
+                    raise
+                _log.warning(
+                    "model call failed, retrying",
+                    tier=cfg.tier,
+                    model=cfg.model,
+                    attempt=attempt,
+                    status=exc.status,
+                    delay_secs=round(delay, 3),
+                    error=exc.message,
+                )
+                await self._sleep(delay)
+                attempt += 1
+
+    def _retry_delay(self, exc: LLMError, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` to give up now."""
+        if attempt >= self._retry.max_attempts:
+            return None
+        if isinstance(exc, LLMRateLimited) and exc.retry_after is not None:
+            if exc.retry_after > self._retry.max_retry_after:
+                return None
+            return exc.retry_after
+        backoff = min(self._retry.max_delay, self._retry.base_delay * 2.0 ** (attempt - 1))
+        return backoff * (0.5 + 0.5 * self._jitter())
+
+    def _translate(self, cfg: LLMTierConfig, seconds: float) -> _Translate:
+        return _Translate(cfg, seconds)
+
+    def _raise_status(self, response: httpx.Response) -> NoReturn:
+        status = response.status_code
+        detail = self._error_detail(response)
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("retry-after"), self._clock())
+            raise LLMRateLimited(
+                f"model endpoint rate-limited the call (429): {detail}", retry_after=retry_after
+            )
+        if status >= 500 or status == 408:
+            raise LLMUnavailable(f"model endpoint failed ({status}): {detail}", status=status)
+        if status in (401, 403):
+            raise LLMError(
+                f"model endpoint refused the API key ({status}): {detail}", status=status
+            )
+        raise LLMError(f"model endpoint rejected the request ({status}): {detail}", status=status)
+
+    def _error_detail(self, response: httpx.Response) -> str:
+        text = response.text
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            error = parsed.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                text = error["message"]
+            elif isinstance(error, str):
+                text = error
+        return self._scrub(" ".join(text.split())[:_MAX_ERROR_BODY]) or "(empty body)"
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise LLMError(
+                f"model endpoint answered with a body that is not JSON: "
+                f"{self._scrub(response.text[:_MAX_ERROR_BODY])!r}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise LLMError("model endpoint answered with JSON that is not an object")
+        return data
+
+
+class _Translate:
+    """Maps httpx transport exceptions to ``LLMUnavailable``, chaining the cause."""
+
+    def __init__(self, cfg: LLMTierConfig, seconds: float) -> None:
+        self._cfg = cfg
+        self._seconds = seconds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None:
+            return
+        where = f"{self._cfg.tier} model {self._cfg.model!r}"
+        if isinstance(exc, httpx.TimeoutException):
+            raise LLMUnavailable(
+                f"{where} did not answer within {self._seconds:g}s ({type(exc).__name__})"
+            ) from exc
+        if isinstance(exc, httpx.TransportError):
+            raise LLMUnavailable(f"cannot reach the {where} ({type(exc).__name__})") from exc
+        if isinstance(exc, httpx.HTTPError):
+            raise LLMError(f"HTTP error calling the {where} ({type(exc).__name__})") from exc
+
+
+def _url(base_url: str, path: str) -> str:
+    base = base_url.rstrip("/")
+    if not base.endswith("/v1"):
+        base += "/v1"
+    return f"{base}/{path}"
+
+
+def _headers(cfg: LLMTierConfig) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": f"auto-review/{__version__}"}
+    if cfg.api_key is not None and cfg.api_key.get_secret_value():
+        headers["Authorization"] = f"Bearer {cfg.api_key.get_secret_value()}"
+    return headers
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date, RFC 9110 10.2.3)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _parse_chat(data: Mapping[str, Any]) -> tuple[str, str | None]:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise LLMError("model endpoint answered without choices")
+    message = choices[0].get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    finish = choices[0].get("finish_reason")
+    return (content if isinstance(content, str) else ""), (
+        finish if isinstance(finish, str) else None
+    )
+
+
+def _parse_usage(data: Mapping[str, Any]) -> TokenUsage | None:
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens", 0)
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return TokenUsage(max(0, prompt), max(0, completion))
+
+
+def _parse_embeddings(data: Mapping[str, Any], expected: int) -> list[list[float]]:
+    items = data.get("data")
+    if not isinstance(items, list) or len(items) != expected:
+        raise LLMError("model endpoint returned no or the wrong number of embeddings")
+    # Endpoints may return items out of order; "index" says where each belongs.
+    ordered: list[list[float] | None] = [None] * expected
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("embedding"), list):
+            raise LLMError("model endpoint returned a malformed embedding")
+        index = item.get("index", position)
+        if not isinstance(index, int) or not 0 <= index < expected or ordered[index] is not None:
+            raise LLMError("model endpoint returned embeddings with bad indexes")
+        try:
+            ordered[index] = [float(x) for x in item["embedding"]]
+        except (TypeError, ValueError) as exc:
+            raise LLMError("model endpoint returned an embedding that is not numbers") from exc
+    return [v for v in ordered if v is not None]
