@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from auto_review.review.tools import read_file_task, search_task
+
+
+def _repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.py").write_text("def f():\n    return os.system(cmd)\n")
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "x.js").write_text("os.system\n")
+    (root / "evil").symlink_to("/etc")
+    (root / "bin.dat").write_bytes(b"\0os.system")
+    deep = root
+    for i in range(80):
+        deep = deep / f"d{i}"
+    deep.mkdir(parents=True)
+    (deep / "deep.py").write_text("os.system\n")
+    (root / "aaa.txt").write_text("a" * 5000 + "b\n")
+    return root
+
+
+def test_read_file_task_returns_numbered_range(tmp_path: Path) -> None:
+    out = read_file_task(
+        {"root": str(_repo(tmp_path)), "path": "src/a.py", "start_line": 2, "end_line": 2}
+    )
+    assert out == {"ok": True, "text": "2:     return os.system(cmd)", "truncated": False}
+
+
+def test_read_file_task_refuses_escapes_and_symlinks(tmp_path: Path) -> None:
+    root = str(_repo(tmp_path))
+    for path in ("../x", "/etc/passwd", "evil/passwd", "src/../../x", ""):
+        assert read_file_task({"root": root, "path": path})["ok"] is False
+
+
+def test_search_task_finds_hits_but_skips_symlinks_vendored_binary_and_deep_dirs(
+    tmp_path: Path,
+) -> None:
+    out = search_task({"root": str(_repo(tmp_path)), "pattern": r"os\.system"})
+    assert out["ok"] is True
+    assert [h["path"] for h in out["hits"]] == ["src/a.py"]
+
+
+def test_search_task_runs_pathological_pattern_in_linear_time(tmp_path: Path) -> None:
+    root = str(_repo(tmp_path))
+    # Catastrophic for a backtracking engine on "aaaa...ab": no match, found in linear time.
+    assert search_task({"root": root, "pattern": "(a+)+$"}) == {
+        "ok": True,
+        "hits": [],
+        "truncated": False,
+    }
+    positive = search_task({"root": root, "pattern": "(a+)+b$"})
+    assert [h["path"] for h in positive["hits"]] == ["aaa.txt"]
+
+
+def test_search_task_reports_invalid_and_backtracking_only_patterns(tmp_path: Path) -> None:
+    root = str(_repo(tmp_path))
+    assert search_task({"root": root, "pattern": "(a"})["ok"] is False
+    assert search_task({"root": root, "pattern": r"(a)\1"})["ok"] is False
