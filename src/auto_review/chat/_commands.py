@@ -1,0 +1,166 @@
+"""Handlers that need no model: help, review, pause/resume, learnings, config."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from typing import Any
+
+import yaml
+
+from auto_review.chat._context import ChatDeps, Turn
+from auto_review.chat._parser import CommandKind
+from auto_review.chat._replies import Turnout, help_text, unknown_text
+from auto_review.errors import LearningRejected
+from auto_review.memory import is_paused, set_paused
+from auto_review.review import Trigger
+from auto_review.review.config import load_repo_config
+
+__all__ = [
+    "handle_config",
+    "handle_forget",
+    "handle_help",
+    "handle_learnings",
+    "handle_pause",
+    "handle_remember",
+    "handle_review",
+    "handle_unknown",
+    "neutralise_mentions",
+]
+
+_LIST_TEXT_CHARS = 160
+
+
+def neutralise_mentions(text: str) -> str:
+    """User text echoed by the bot cannot ping people or address the bot (``@`` + zero-width)."""
+    return text.replace("@", "@\u200b")
+
+
+async def handle_help(deps: ChatDeps, turn: Turn) -> Turnout:
+    return Turnout(help_text(deps.config.mention_name))
+
+
+async def handle_unknown(deps: ChatDeps, turn: Turn) -> Turnout:
+    return Turnout(unknown_text(turn.command, deps.config.mention_name))
+
+
+async def handle_review(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Queue a forced review of the current head (``full review``: ignore incremental state)."""
+    pr = turn.pr
+    if not pr.is_open or pr.merged:
+        return Turnout("This pull request is closed; there is nothing to review.")
+    if pr.draft:
+        return Turnout("This pull request is a draft. Mark it ready for review, then ask again.")
+    if deps.queue is None:
+        return Turnout("Reviews cannot be queued from chat in this deployment (no job queue).")
+    full = turn.command.kind is CommandKind.FULL_REVIEW
+    result = deps.queue.enqueue_review(
+        turn.repo, pr.number, pr.head_sha, trigger=Trigger.CHAT, force=True, full=full
+    )
+    what = "A full review" if full else "A review"
+    state = "is queued" if result.created else "was already queued"
+    return Turnout(
+        f"{what} of `{pr.head_sha[:12]}` {state} (job {result.job_id}). It runs even if CI has "
+        "not finished and even if automatic reviews are paused."
+    )
+
+
+async def handle_pause(deps: ChatDeps, turn: Turn) -> Turnout:
+    paused = turn.command.kind is CommandKind.PAUSE
+    changed = set_paused(deps.store, turn.repo, turn.pr.number, paused=paused, by=turn.author)
+    mention = deps.config.mention_name
+    if paused:
+        if not changed:
+            return Turnout(f"Automatic reviews were already paused here. `@{mention} resume`.")
+        return Turnout(
+            "Automatic reviews of this pull request are paused. "
+            f"`@{mention} review` still works; `@{mention} resume` restarts them."
+        )
+    if not changed:
+        return Turnout("Automatic reviews were not paused here; nothing changed.")
+    return Turnout("Automatic reviews of this pull request are back on.")
+
+
+async def handle_remember(deps: ChatDeps, turn: Turn) -> Turnout:
+    text = turn.command.argument
+    mention = deps.config.mention_name
+    if not text.strip():
+        return Turnout(f"What should I remember? `@{mention} remember <text>`.")
+    if turn.command.truncated:
+        return Turnout("That is too long to remember; keep a learning short and specific.")
+    try:
+        learning = deps.learnings.add(
+            turn.repo, text, author=turn.author, source="chat", number=turn.pr.number
+        )
+    except LearningRejected as exc:
+        return Turnout(f"I could not remember that: {exc.message}.")
+    return Turnout(
+        f"Remembered as learning #{learning.id} for `{turn.repo}` only. Future reviews of this "
+        f"repository will see it as a note (not as an instruction). "
+        f"`@{mention} forget {learning.id}` removes it."
+    )
+
+
+async def handle_forget(deps: ChatDeps, turn: Turn) -> Turnout:
+    raw = turn.command.argument.split()[0].lstrip("#") if turn.command.argument.split() else ""
+    mention = deps.config.mention_name
+    if not raw.isdigit() or len(raw) > 18:
+        return Turnout(
+            f"Which learning? `@{mention} forget <id>`; `@{mention} learnings` lists them."
+        )
+    learning_id = int(raw)
+    if deps.learnings.forget(turn.repo, learning_id):
+        return Turnout(f"Forgot learning #{learning_id} of `{turn.repo}`.")
+    return Turnout(f"`{turn.repo}` has no learning #{learning_id}; nothing was deleted.")
+
+
+async def handle_learnings(deps: ChatDeps, turn: Turn) -> Turnout:
+    items = deps.learnings.list(turn.repo)
+    if not items:
+        return Turnout(f"`{turn.repo}` has no learnings yet.")
+    rows = []
+    for item in items:
+        text = " ".join(item.text.split())
+        if len(text) > _LIST_TEXT_CHARS:
+            text = text[:_LIST_TEXT_CHARS] + "…"
+        text = neutralise_mentions(text).replace("|", "\\|").replace("`", "'")
+        rows.append(f"| {item.id} | {text} | {neutralise_mentions(item.author)} |")
+    table = "\n".join(["| id | learning | added by |", "| --- | --- | --- |", *rows])
+    return Turnout(f"Learnings of `{turn.repo}` ({len(items)}):\n\n{table}")
+
+
+async def handle_config(deps: ChatDeps, turn: Turn) -> Turnout:
+    """The base branch's repo config over the defaults; gateway-wide values where it is silent."""
+    loaded = await load_repo_config(deps.host, turn.repo, turn.pr.base_sha)
+    effective: dict[str, Any] = _plain(dataclasses.asdict(loaded.config))
+    for key, value in deps.config.repo_defaults:
+        if effective.get(key) is None:
+            effective[key] = value
+    dumped = yaml.safe_dump(effective, sort_keys=True, allow_unicode=True).replace("`", "'")
+    source = f"`{loaded.source}` on `{turn.pr.base_ref}`" if loaded.source else "defaults only"
+    lines = [
+        f"Effective configuration for this pull request ({source}; the PR's own branch is "
+        "never read for this):",
+        "",
+        "```yaml",
+        dumped.rstrip(),
+        "```",
+        "",
+        f"- automatic reviews paused here: {is_paused(deps.store, turn.repo, turn.pr.number)}",
+        f"- chat limits: {deps.config.user_rate_per_hour} model commands per user per hour, "
+        f"{deps.config.pr_rate_per_hour} per pull request per hour",
+    ]
+    lines.extend(f"- warning: {warning}" for warning in loaded.warnings)
+    lines.extend(f"- problem: {problem} (that key uses its default)" for problem in loaded.problems)
+    return Turnout(neutralise_mentions("\n".join(lines)))
+
+
+def _plain(value: Any) -> Any:
+    """Dataclass-dict values as YAML-safe builtins (tuples to lists, enums to their value)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value

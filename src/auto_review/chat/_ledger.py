@@ -1,0 +1,190 @@
+"""Chat's durable records: replies (idempotency), one-time notices, usage, approval overrides.
+
+Invariants:
+- a (repo, comment kind, comment id, command index) is taken on at most once: ``claim`` inserts
+  the row under its primary key, so a redelivered or re-polled comment finds it and stops;
+- a claim is released only when handling failed before any reply was posted, so a retry of the
+  queue job answers it; once ``done`` it is never answered again;
+- usage rows are what the hourly rate limits count; they are pruned after a day.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from auto_review.hosts import CommentKind, RepoRef
+from auto_review.store import Store
+
+__all__ = ["ChatLedger", "OverrideRecord", "ReplyKey"]
+
+_HOUR = 3600.0
+_USAGE_KEEP_SECS = 24 * _HOUR
+
+
+@dataclass(frozen=True)
+class ReplyKey:
+    """Which command of which comment a reply answers."""
+
+    repo: RepoRef
+    comment_kind: CommentKind
+    comment_id: int
+    command_index: int
+
+
+@dataclass(frozen=True)
+class OverrideRecord:
+    repo: RepoRef
+    number: int
+    head_sha: str
+    login: str
+    reason: str
+    review_id: int
+    created_at: float
+
+
+class ChatLedger:
+    """Reads and writes chat's tables in the state database."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    # -- replies ---------------------------------------------------------------------------------
+
+    def claim(self, key: ReplyKey, *, number: int, author: str, command: str) -> bool:
+        """Take on a command; False when it was already taken on (redelivery, re-poll)."""
+        with self._store.write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO chat_replies (repo, comment_kind, comment_id,"
+                " command_index, number, author, command, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
+                (
+                    key.repo.full_name,
+                    key.comment_kind.value,
+                    key.comment_id,
+                    key.command_index,
+                    number,
+                    author,
+                    command,
+                    self._clock(),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def finish(self, key: ReplyKey, *, reply_ref: str) -> None:
+        """Mark a command answered; ``reply_ref`` names the reply (e.g. ``comment:42``)."""
+        with self._store.write() as conn:
+            conn.execute(
+                "UPDATE chat_replies SET state = 'done', reply_ref = ? WHERE repo = ?"
+                " AND comment_kind = ? AND comment_id = ? AND command_index = ?",
+                (reply_ref, *_key_values(key)),
+            )
+
+    def release(self, key: ReplyKey) -> None:
+        """Forget an unanswered claim so a retry of the job can answer it."""
+        with self._store.write() as conn:
+            conn.execute(
+                "DELETE FROM chat_replies WHERE state = 'started' AND repo = ?"
+                " AND comment_kind = ? AND comment_id = ? AND command_index = ?",
+                _key_values(key),
+            )
+
+    def reply_ref(self, key: ReplyKey) -> str | None:
+        """The reply recorded for ``key``, if it was answered."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                "SELECT reply_ref FROM chat_replies WHERE repo = ? AND comment_kind = ?"
+                " AND comment_id = ? AND command_index = ?",
+                _key_values(key),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    # -- one-time notices -------------------------------------------------------------------------
+
+    def notice_once(
+        self, repo: RepoRef, number: int, login: str, notice: str, *, hourly: bool = False
+    ) -> bool:
+        """True the first time (per hour with ``hourly``) this notice goes to this user here."""
+        bucket = int(self._clock() // _HOUR) if hourly else 0
+        with self._store.write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO chat_notices (repo, number, login, notice, bucket,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (repo.full_name, number, login.lower(), notice, bucket, self._clock()),
+            )
+            return cursor.rowcount == 1
+
+    # -- usage (rate limits) ----------------------------------------------------------------------
+
+    def usage_last_hour(self, repo: RepoRef, number: int, login: str) -> tuple[int, int]:
+        """(commands by ``login`` anywhere, commands on this PR) in the last hour."""
+        since = self._clock() - _HOUR
+        with self._store.read() as conn:
+            (by_user,) = conn.execute(
+                "SELECT COUNT(*) FROM chat_usage WHERE login = ? AND at > ?",
+                (login.lower(), since),
+            ).fetchone()
+            (on_pr,) = conn.execute(
+                "SELECT COUNT(*) FROM chat_usage WHERE repo = ? AND number = ? AND at > ?",
+                (repo.full_name, number, since),
+            ).fetchone()
+        return int(by_user), int(on_pr)
+
+    def oldest_usage_age(self, repo: RepoRef, number: int, login: str) -> float:
+        """Seconds since the oldest counted command of this user or PR in the last hour."""
+        now = self._clock()
+        with self._store.read() as conn:
+            (oldest,) = conn.execute(
+                "SELECT MIN(at) FROM chat_usage WHERE at > ? AND (login = ?"
+                " OR (repo = ? AND number = ?))",
+                (now - _HOUR, login.lower(), repo.full_name, number),
+            ).fetchone()
+        return 0.0 if oldest is None else now - float(oldest)
+
+    def record_usage(self, repo: RepoRef, number: int, login: str, command: str) -> None:
+        now = self._clock()
+        with self._store.write() as conn:
+            conn.execute(
+                "INSERT INTO chat_usage (repo, number, login, command, at) VALUES (?, ?, ?, ?, ?)",
+                (repo.full_name, number, login.lower(), command, now),
+            )
+            conn.execute("DELETE FROM chat_usage WHERE at < ?", (now - _USAGE_KEEP_SECS,))
+
+    # -- approval overrides -----------------------------------------------------------------------
+
+    def record_override(self, record: OverrideRecord) -> None:
+        with self._store.write() as conn:
+            conn.execute(
+                "INSERT INTO chat_overrides (repo, number, head_sha, login, reason, review_id,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.repo.full_name,
+                    record.number,
+                    record.head_sha,
+                    record.login,
+                    record.reason,
+                    record.review_id,
+                    record.created_at,
+                ),
+            )
+
+    def overrides(self, repo: RepoRef, number: int) -> list[OverrideRecord]:
+        with self._store.read() as conn:
+            rows = conn.execute(
+                "SELECT head_sha, login, reason, review_id, created_at FROM chat_overrides"
+                " WHERE repo = ? AND number = ? ORDER BY id",
+                (repo.full_name, number),
+            ).fetchall()
+        return [
+            OverrideRecord(repo, number, str(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4]))
+            for r in rows
+        ]
+
+    def now(self) -> float:
+        return self._clock()
+
+
+def _key_values(key: ReplyKey) -> tuple[str, str, int, int]:
+    return (key.repo.full_name, key.comment_kind.value, key.comment_id, key.command_index)
