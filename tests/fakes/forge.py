@@ -34,6 +34,7 @@ from tests.fakes.forge_routes import Auth, Call, RouteSpec, error_response
 from tests.fakes.forge_state import (
     ForgeError,
     ForgeState,
+    HookRecord,
     IssueCommentRecord,
     PullRecord,
     RepoRecord,
@@ -253,6 +254,22 @@ class FakeForge:
         return self._fire(repo, "pull_request_review_comment", payload)
 
     # -- webhooks -----------------------------------------------------------------------------
+    def add_hook(
+        self, full_name: str, url: str, *, secret: str, events: list[str] | None = None
+    ) -> HookRecord:
+        """Register an active Forgejo hook (as ``POST /hooks`` would) for ``events``."""
+        hook = HookRecord(
+            self.state.next_id("hook"),
+            "forgejo",
+            {"url": url, "content_type": "json", "secret": secret},
+            events or ["pull_request", "issue_comment"],
+            True,
+            self.state.now(),
+            "*",
+        )
+        self.repo(full_name).hooks.append(hook)
+        return hook
+
     def pull_request_payload(self, full_name: str, number: int, *, action: str) -> dict[str, Any]:
         """A ``pull_request`` payload for an existing PR (for hand-made deliveries)."""
         repo = self.repo(full_name)
