@@ -126,7 +126,7 @@ async def test_chat_times_out_a_hung_call_retries_and_raises_llm_unavailable(
     scripted_model.script(hang(), hang(), hang())
     policy = RetryPolicy(max_attempts=3)
     async with scripted_llm_client(config, retry=policy) as (client, sleeps):
-        with pytest.raises(LLMUnavailable, match="did not answer within 0.2s") as caught:
+        with pytest.raises(LLMUnavailable, match=r"did not answer within 0\.2s") as caught:
             await client.chat(Tier.REASONING, HELLO)
     assert isinstance(caught.value.__cause__, httpx.TimeoutException)
     assert len(scripted_model.chat_requests) == 3
@@ -139,7 +139,7 @@ async def test_chat_per_call_timeout_overrides_the_configured_one(
     scripted_model.script(hang())
     policy = RetryPolicy(max_attempts=1)
     async with scripted_llm_client(scripted_llm_config, retry=policy) as (client, _):
-        with pytest.raises(LLMUnavailable, match="within 0.1s"):
+        with pytest.raises(LLMUnavailable, match=r"within 0\.1s"):
             await client.chat(Tier.REASONING, HELLO, timeout_secs=0.1)
 
 
