@@ -205,9 +205,9 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/webhooks/forgejo", webhook, methods=["POST"]),
-            Route("/webhooks/gitea", webhook, methods=["POST"]),
-            Route("/reviews/ci", ci, methods=["POST"]),
+            Route("/webhooks/forgejo", webhook.handle, methods=["POST"]),
+            Route("/webhooks/gitea", webhook.handle, methods=["POST"]),
+            Route("/reviews/ci", ci.handle, methods=["POST"]),
             Route("/healthz", operator.healthz, methods=["GET"]),
             Route("/readyz", operator.readyz, methods=["GET"]),
             Route("/version", operator.version, methods=["GET"]),

@@ -32,7 +32,7 @@ _log = get_logger("gateway.ci")
 
 
 class CiEndpoint:
-    """The CI review route; ``__call__`` is the Starlette endpoint."""
+    """The CI review route; ``handle`` is the Starlette endpoint."""
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class CiEndpoint:
         self._max_body = max_body_bytes
         self._deadline = body_deadline_secs
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         if self._token is None:
             return self._answer("disabled", PlainTextResponse("not found", status_code=404))
         client = request.client.host if request.client else "unknown"

@@ -180,7 +180,8 @@ def decode_pull_request(body: bytes) -> PullRequestEvent:
 def decode_comment(body: bytes, event: str) -> CommentEvent:
     """An ``issue_comment`` or PR review-comment delivery; ``PayloadError`` if unusable."""
     data = _load(body)
-    if event == "issue_comment":
+    # Gitea sends PR conversation comments under either header; the body shape decides.
+    if event == "issue_comment" or (isinstance(data, dict) and "issue" in data):
         c = _validate(_IssueCommentPayload, data)
         on_pr = c.is_pull if c.is_pull is not None else c.issue.pull_request is not None
         return CommentEvent(

@@ -49,7 +49,7 @@ def _text(status: int, body: str, headers: dict[str, str] | None = None) -> Resp
 
 
 class WebhookEndpoint:
-    """The webhook route; ``__call__`` is the Starlette endpoint."""
+    """The webhook route; ``handle`` is the Starlette endpoint."""
 
     def __init__(
         self,
@@ -74,7 +74,7 @@ class WebhookEndpoint:
         self._bot = bot_login.lower()
         self._mention = mention_name
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         client = request.client.host if request.client else "unknown"
         decision = self._limiter.check(client)
         if not decision.allowed:
