@@ -1,0 +1,241 @@
+"""A read-only working copy of the PR head: hermetic, shallow, bounded, and token-free.
+
+``clone_workspace`` validates the SHA as a full hex object id before any git runs (no argv
+injection such as ``--upload-pack=``), then in a fresh directory runs ``git init`` without
+templates, one shallow ``fetch`` of exactly that SHA, a size check of the tree, and a checkout.
+Every git process gets an environment built from nothing (so no ``GIT_*``, ``SSH_*`` or askpass
+override can exist), no system or global config, a scrubbed empty ``HOME``, no prompts, no hooks,
+only the http/https transports, no redirects (an auth header must not follow one to another
+host), no submodules, and ``RLIMIT_FSIZE``. The forge credential reaches only the fetch, as an
+``http.extraHeader`` passed through ``GIT_CONFIG_COUNT``/``KEY``/``VALUE`` in that command's
+environment: never in argv (visible in ``ps``), never in ``.git/config``. Files larger than the
+per-file cap are left out of the checkout (sparse), and a tree larger than ``max_bytes`` is
+refused. Reads go through ``read_beneath``: symlinks in the checkout are kept but never followed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from auto_review.errors import ReviewError
+from auto_review.hosts import is_sha
+from auto_review.review._fsconfine import read_beneath
+from auto_review.review._isolation import CommandResult, run_git
+
+__all__ = [
+    "HARDENING",
+    "Workspace",
+    "WorkspaceError",
+    "clone_workspace",
+    "git_env",
+    "local_workspace",
+]
+
+MAX_CHECKOUT_FILE = 16 * 1024 * 1024  # larger files are not checked out (nothing reads them)
+MAX_READ_BYTES = 1024 * 1024
+_MIN_FSIZE = 1024 * 1024
+
+# Passed as -c to every git command; values chosen to close a specific door each.
+HARDENING: tuple[str, ...] = (
+    "core.hooksPath=/dev/null",  # a repository cannot bring hooks
+    "core.fsmonitor=false",  # no fsmonitor command
+    "core.symlinks=true",  # keep links as links; readers never follow them
+    "protocol.allow=never",  # transports: only the two below
+    "protocol.http.allow=always",
+    "protocol.https.allow=always",
+    "protocol.file.allow=never",  # .gitmodules pointing at file:// cannot read host repos
+    "protocol.ext.allow=never",
+    "submodule.recurse=false",
+    "fetch.recurseSubmodules=false",
+    "credential.helper=",  # no helper can run or store the credential
+    "http.followRedirects=false",  # the auth header must not follow a redirect elsewhere
+    "gc.auto=0",
+    "maintenance.auto=false",
+    "advice.detachedHead=false",
+    "core.quotePath=false",
+)
+
+
+class WorkspaceError(ReviewError):
+    """The workspace could not be prepared (refused SHA, failed fetch, oversized tree)."""
+
+
+def git_env(home: Path) -> dict[str, str]:
+    """The whole environment of a git child: built from nothing, so no override survives."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": "http:https",
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "GIT_LFS_SKIP_SMUDGE": "1",
+        "LC_ALL": "C",
+    }
+
+
+@dataclass
+class Workspace:
+    """A checkout at ``head_sha``; ``excluded`` files were too large to check out."""
+
+    root: Path
+    head_sha: str
+    excluded: tuple[str, ...] = ()
+    _owned_dir: Path | None = None
+    _lines: dict[str, list[str] | None] = field(default_factory=dict)
+
+    def read_bytes(self, rel: str, max_bytes: int = MAX_READ_BYTES) -> bytes | None:
+        read = read_beneath(self.root, rel, max_bytes=max_bytes)
+        return None if read is None or read.truncated else read.data
+
+    def lines(self, rel: str) -> list[str] | None:
+        """The file's text lines (UTF-8, replacement for bad bytes); None if unreadable."""
+        if rel not in self._lines:
+            data = self.read_bytes(rel)
+            self._lines[rel] = None if data is None else data.decode("utf-8", "replace").split("\n")
+            if data is not None and data.endswith(b"\n"):
+                lines = self._lines[rel]
+                if lines is not None:
+                    lines.pop()
+        return self._lines[rel]
+
+    def close(self) -> None:
+        """Delete a cloned workspace (idempotent); a local checkout is left alone."""
+        if self._owned_dir is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+            self._owned_dir = None
+
+
+def local_workspace(root: Path, head_sha: str) -> Workspace:
+    """The developer's own checkout as the workspace (``review local``); never deleted."""
+    return Workspace(root=root, head_sha=head_sha)
+
+
+class _Git:
+    def __init__(self, repo: Path, home: Path, deadline: float, max_file_bytes: int) -> None:
+        self.repo, self.home, self.deadline = repo, home, deadline
+        # git init and small metadata files must always fit, whatever the operator's cap.
+        self.max_file_bytes = max(max_file_bytes, _MIN_FSIZE)
+
+    def __call__(
+        self, *args: str, extra_env: Mapping[str, str] | None = None, secret: str = ""
+    ) -> CommandResult:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise WorkspaceError("clone deadline passed")
+        argv: list[str] = []
+        for setting in HARDENING:
+            argv += ["-c", setting]
+        env = git_env(self.home) | dict(extra_env or {})
+        result = run_git(
+            [*argv, *args], cwd=self.repo, env=env, timeout=left, max_file_bytes=self.max_file_bytes
+        )
+        if result.timed_out:
+            raise WorkspaceError(f"git {args[0]} timed out")
+        if result.returncode != 0:
+            detail = result.stderr.decode("utf-8", "replace")
+            if secret:
+                detail = detail.replace(secret, "***")
+            last = detail.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+            raise WorkspaceError(f"git {args[0]} failed: {last[0][:200]}")
+        return result
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WorkspaceError("clone URL must be http(s)")
+    if parts.username or parts.password:
+        raise WorkspaceError("clone URL must not carry credentials")
+
+
+def _tree_sizes(git: _Git, sha: str) -> list[tuple[str, int]]:
+    out = git("ls-tree", "-r", "-l", "-z", "--full-tree", sha).stdout
+    entries: list[tuple[str, int]] = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        fields = meta.split()
+        size = int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else 0
+        entries.append((path.decode("utf-8", "surrogateescape"), size))
+    return entries
+
+
+def _sparse_pattern(path: str) -> str | None:
+    """A sparse-checkout pattern excluding exactly ``path``; None if it cannot be expressed."""
+    if "\n" in path or "\r" in path:
+        return None
+    escaped = "".join("\\" + ch if ch in "*?[]\\!#" else ch for ch in path)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return "!/" + escaped
+
+
+def clone_workspace(
+    *,
+    clone_url: str,
+    auth_header: str | None,
+    head_sha: str,
+    parent: Path | None = None,
+    timeout: float,
+    max_bytes: int,
+    fallback_refs: Sequence[str] = (),
+) -> Workspace:
+    """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out."""
+    if not is_sha(head_sha):
+        raise WorkspaceError("head SHA is not a full hexadecimal object id")
+    _check_url(clone_url)
+    top = Path(tempfile.mkdtemp(prefix="ar-ws-", dir=parent))
+    try:
+        repo, home = top / "repo", top / "home"
+        repo.mkdir(mode=0o700)
+        home.mkdir(mode=0o700)
+        git = _Git(repo, home, time.monotonic() + timeout, max_bytes)
+        git("init", "-q", "--template=", ".")
+        auth = {}
+        if auth_header:
+            auth = {
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "http.extraHeader",
+                "GIT_CONFIG_VALUE_0": auth_header,
+            }
+        secret = auth_header or ""
+        fetch = ("fetch", "-q", "--depth=1", "--no-tags", "--no-recurse-submodules")
+        try:
+            git(*fetch, "--", clone_url, head_sha, extra_env=auth, secret=secret)
+        except WorkspaceError:
+            if not fallback_refs:
+                raise
+            # Servers that refuse a bare SHA still serve the PR's ref; it must point at the SHA.
+            git(*fetch, "--", clone_url, *fallback_refs, extra_env=auth, secret=secret)
+        git("cat-file", "-e", f"{head_sha}^{{commit}}")
+        entries = _tree_sizes(git, head_sha)
+        big = [p for p, size in entries if size > min(MAX_CHECKOUT_FILE, max_bytes)]
+        total = sum(size for _, size in entries if size <= min(MAX_CHECKOUT_FILE, max_bytes))
+        if total > max_bytes:
+            raise WorkspaceError(f"the tree is larger than {max_bytes} bytes")
+        checkout_config: list[str] = []
+        if big:
+            patterns = [_sparse_pattern(p) for p in big]
+            if any(p is None for p in patterns):
+                raise WorkspaceError("a huge file has an unrepresentable name")
+            info = repo / ".git" / "info"
+            info.mkdir(exist_ok=True)
+            (info / "sparse-checkout").write_text(
+                "/*\n" + "\n".join(str(p) for p in patterns) + "\n"
+            )
+            checkout_config = ["-c", "core.sparseCheckout=true"]
+        git(*checkout_config, "checkout", "-q", "--no-recurse-submodules", "--detach", head_sha)
+        return Workspace(root=repo, head_sha=head_sha, excluded=tuple(big), _owned_dir=top)
+    except BaseException:
+        shutil.rmtree(top, ignore_errors=True)
+        raise

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.unit.review._git import git, make_repo
+from tests.unit.review._githttp import GitServer, serve_git
+
+from auto_review.review.workspace import WorkspaceError, clone_workspace
+
+TOKEN = "tok-" + "s3cr3t" * 6
+AUTH = "Authorization: Basic " + base64.b64encode(f"bot:{TOKEN}".encode()).decode()
+
+
+def _hostile_repo(tmp_path: Path) -> tuple[Path, str]:
+    work = make_repo(
+        tmp_path / "work",
+        {
+            "src/app.py": "print('hi')\n",
+            ".gitmodules": '[submodule "x"]\n\tpath = x\n\turl = file:///etc\n',
+        },
+    )
+    os.symlink("/etc/passwd", work / "passwd")
+    os.symlink(".git/config", work / "cfg")
+    with (work / "huge.bin").open("wb") as fh:
+        fh.truncate(64 * 1024 * 1024)  # compresses to almost nothing in the pack
+    for i in range(20):  # 2 MiB of tree, a few bytes of pack
+        (work / "zeros").mkdir(exist_ok=True)
+        (work / "zeros" / f"z{i}.bin").write_bytes(bytes(100 * 1024))
+    deep = work
+    for i in range(60):
+        deep = deep / f"d{i}"
+    deep.mkdir(parents=True)
+    (deep / "leaf.txt").write_text("deep\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "hostile")
+    sha = git(work, "rev-parse", "HEAD").strip()
+    bare = tmp_path / "srv" / "o" / "r.git"
+    bare.parent.mkdir(parents=True)
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+    return bare, sha
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[GitServer, str]]:
+    _, sha = _hostile_repo(tmp_path)
+    expected = "Basic " + base64.b64encode(f"bot:{TOKEN}".encode()).decode()
+    with serve_git(tmp_path / "srv", required_auth=expected) as server:
+        yield server, sha
+
+
+def test_clone_workspace_checks_out_head_and_keeps_token_out_of_every_file(
+    served: tuple[GitServer, str], tmp_path: Path
+) -> None:
+    server, sha = served
+    ws = clone_workspace(
+        clone_url=f"{server.url}/o/r.git",
+        auth_header=AUTH,
+        head_sha=sha,
+        parent=tmp_path,
+        timeout=60,
+        max_bytes=32 * 1024 * 1024,
+    )
+    try:
+        assert ws.lines("src/app.py") == ["print('hi')"]
+        assert os.path.islink(ws.root / "passwd")  # kept as a link ...
+        assert ws.lines("passwd") is None  # ... but never followed
+        assert ws.lines("cfg") is None
+        assert ws.excluded == ("huge.bin",)  # larger than the per-file cap: not checked out
+        assert not (ws.root / "huge.bin").exists()
+        assert not (ws.root / "x" / "passwd").exists()  # the file:// submodule was not fetched
+        leaked = [
+            p
+            for p in ws.root.parent.rglob("*")
+            if p.is_file() and not p.is_symlink() and TOKEN.encode() in p.read_bytes()
+        ]
+        assert leaked == []
+        assert any(a and a.startswith("Basic ") for a in server.auth_seen)
+    finally:
+        ws.close()
+    assert not ws.root.exists()
+
+
+def test_clone_workspace_refuses_without_credentials_positive_control(
+    served: tuple[GitServer, str], tmp_path: Path
+) -> None:
+    server, sha = served
+    with pytest.raises(WorkspaceError, match="fetch failed"):
+        clone_workspace(
+            clone_url=f"{server.url}/o/r.git",
+            auth_header=None,
+            head_sha=sha,
+            parent=tmp_path,
+            timeout=60,
+            max_bytes=32 * 1024 * 1024,
+        )
+
+
+@pytest.mark.parametrize("sha", ["--upload-pack=touch /tmp/x", "HEAD", "abc", "A" * 40])
+def test_clone_workspace_refuses_non_hex_sha_before_running_git(sha: str, tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="hexadecimal"):
+        clone_workspace(
+            clone_url="http://127.0.0.1:9/o/r.git",
+            auth_header=None,
+            head_sha=sha,
+            parent=tmp_path,
+            timeout=5,
+            max_bytes=1 << 20,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc", "ext::sh -c touch% /tmp/x", "ssh://h/r.git"])
+def test_clone_workspace_refuses_non_http_urls(url: str, tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="http"):
+        clone_workspace(
+            clone_url=url,
+            auth_header=None,
+            head_sha="a" * 40,
+            parent=tmp_path,
+            timeout=5,
+            max_bytes=1 << 20,
+        )
+
+
+def test_clone_workspace_refuses_tree_larger_than_max_bytes(
+    served: tuple[GitServer, str], tmp_path: Path
+) -> None:
+    server, sha = served
+    with pytest.raises(WorkspaceError, match="larger than"):
+        clone_workspace(
+            clone_url=f"{server.url}/o/r.git",
+            auth_header=AUTH,
+            head_sha=sha,
+            parent=tmp_path,
+            timeout=60,
+            max_bytes=1024 * 1024,
+        )
