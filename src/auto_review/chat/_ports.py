@@ -83,7 +83,11 @@ class ChatConfig:
     min_reason_words: int = 6
     min_reason_chars: int = 30
     # Gateway-wide values shown by ``@bot config`` where the repo config leaves a key unset.
-    repo_defaults: tuple[tuple[str, str], ...] = ()
+    repo_defaults: tuple[tuple[str, str], ...] = (
+        ("severity_floor", "warning"),
+        ("review_mode", "ci"),
+        ("language", "en"),
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatConfig:

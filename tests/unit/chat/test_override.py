@@ -1,0 +1,149 @@
+"""Approval override: only a base-branch-listed approver with a real reason gets an approval."""
+
+from __future__ import annotations
+
+import pytest
+from tests.unit.chat._doubles import BASE, HEAD, REPO, MemoryHost, Mention
+from tests.unit.chat.conftest import ServiceFactory
+
+from auto_review.chat import ChatLedger, is_substantive_reason
+from auto_review.hosts import Permission, Review, ReviewEvent
+from auto_review.store import Store
+
+pytestmark = pytest.mark.anyio
+
+REASON = "The flagged subtraction is intentional: this module models saturating addition."
+BASE_CONFIG = b"override_approvers:\n  - olga\n"
+
+
+def _block(host: MemoryHost) -> None:
+    host.reviews.append(Review(5, "auto-review", "REQUEST_CHANGES", "fix it", HEAD))
+
+
+def _approvals(host: MemoryHost) -> list[str]:
+    return [r.body for r in host.posted_reviews if r.event is ReviewEvent.APPROVED]
+
+
+async def test_listed_approver_with_reason_gets_an_approval_recorded_on_the_pr(
+    make_service: ServiceFactory, host: MemoryHost, store: Store
+) -> None:
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
+    approvals = _approvals(host)
+    assert len(approvals) == 1
+    assert "olga" in approvals[0]
+    assert "saturating addition" in approvals[0]
+    assert "review 5" in approvals[0]
+    assert host.posted_reviews[0].commit_id == HEAD
+    records = ChatLedger(store).overrides(REPO, 7)
+    assert [(r.login, r.review_id) for r in records] == [("olga", 5)]
+
+
+async def test_reason_on_following_lines_is_accepted(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    _block(host)
+    host.files[(BASE, ".auto_review.yml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve\n{REASON}", author="olga"))
+    assert len(_approvals(host)) == 1
+
+
+async def test_writer_not_listed_is_told_why_not(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="maria"))
+    assert _approvals(host) == []
+    assert "override_approvers" in host.posted_comments[0]
+    assert (
+        "maria is\nnot listed" in host.posted_comments[0] or "not listed" in host.posted_comments[0]
+    )
+
+
+async def test_listing_in_the_pr_head_does_not_authorise(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    """Attack: the PR adds its author to override_approvers in its own branch.
+
+    Control: the approver list is read from the base commit only.
+    """
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    host.files[(HEAD, ".auto_review.yaml")] = b"override_approvers: [maria]\n"
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="maria"))
+    assert _approvals(host) == []
+
+
+async def test_read_only_approver_is_refused(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = b"override_approvers: [reader]\n"
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="reader"))
+    assert _approvals(host) == []
+    assert "needs write access" in host.posted_comments[0]
+
+
+@pytest.mark.parametrize("reason", ["", "lgtm", "please approve, thanks!", "ok ok ok ok ok ok ok"])
+async def test_approver_without_substantive_reason_is_asked_for_one(
+    make_service: ServiceFactory, host: MemoryHost, reason: str
+) -> None:
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve {reason}", author="olga"))
+    assert _approvals(host) == []
+    assert "Please say why" in host.posted_comments[0]
+
+
+async def test_nothing_to_override_when_the_bot_did_not_request_changes(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    host.reviews.append(Review(5, "auto-review", "REQUEST_CHANGES", "fix", HEAD))
+    host.reviews.append(Review(6, "auto-review", "APPROVED", "fine now", HEAD))
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
+    assert _approvals(host) == []
+    assert "nothing to override" in host.posted_comments[0]
+
+
+async def test_later_comment_review_does_not_hide_the_blocking_review(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    _block(host)
+    host.reviews.append(Review(9, "auto-review", "COMMENT", "suggestions", HEAD))
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
+    assert len(_approvals(host)) == 1
+
+
+async def test_someone_elses_request_changes_is_not_overridable(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    host.reviews.append(Review(5, "human", "REQUEST_CHANGES", "no", HEAD))
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
+    assert _approvals(host) == []
+
+
+async def test_override_is_posted_once_when_redelivered(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    service = make_service()
+    mention = Mention(f"@auto-review approve {REASON}", author="olga", comment_id=8)
+    await service.run(mention)
+    await service.run(mention)
+    assert len(_approvals(host)) == 1
+
+
+def test_reason_check_wants_words_and_substance() -> None:
+    assert is_substantive_reason(REASON, min_words=6, min_chars=30)
+    assert not is_substantive_reason("lgtm lgtm lgtm lgtm lgtm lgtm", min_words=6, min_chars=30)
+    assert not is_substantive_reason("fine", min_words=6, min_chars=30)
+
+
+def test_admin_counts_as_write() -> None:
+    assert Permission.ADMIN.can_write
