@@ -1,0 +1,108 @@
+"""Operator endpoints: health, readiness (cached, bounded, quiet), version, info, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.unit.gateway.support import CI_TOKEN, SECRET, build
+
+from auto_review import __version__
+from auto_review.gateway import IsolationReport, Readiness
+from auto_review.jobs import SystemClock
+
+pytestmark = pytest.mark.anyio
+
+_SECRETS = (SECRET, CI_TOKEN, "t" * 40, "k" * 40)
+
+
+def _client(app: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+
+async def test_healthz_and_version_answer_without_io(tmp_path: Path) -> None:
+    app, _, host, _ = build(tmp_path)
+    async with _client(app) as client:
+        health = await client.get("/healthz")
+        version = await client.get("/version")
+    assert (health.status_code, health.text) == (200, "ok")
+    assert version.json() == {"name": "auto-review", "version": __version__}
+    assert host.calls == []
+
+
+async def test_info_and_metrics_contain_no_secret_value(tmp_path: Path) -> None:
+    app, _gw, _, _ = build(
+        tmp_path,
+        env={"LLM_API_KEY": "k" * 40, "LLM_CHEAP_MODEL": "small"},
+        posture=lambda: IsolationReport("full", {"seccomp": "enforced", "landlock": "enforced"}),
+    )
+    async with _client(app) as client:
+        info = await client.get("/info")
+        metrics = await client.get("/metrics")
+    for secret in _SECRETS:
+        assert secret not in info.text
+        assert secret not in metrics.text
+    doc = info.json()
+    assert doc["version"] == __version__
+    assert doc["bot"] == {"login": "auto-review", "mention": "auto-review"}
+    assert doc["model"]["tiers"] == ["reasoning", "cheap"]
+    assert doc["isolation"]["tier"] == "full"
+    assert doc["queue"]["queued"] == 0
+    assert doc["poller"]["enabled"] is False
+    assert doc["ci_endpoint"] is True
+    assert 'auto_review_isolation_control{control="seccomp",state="enforced"} 1.0' in metrics.text
+    assert "auto_review_build_info{" in metrics.text
+    assert "auto_review_queue_depth" in metrics.text
+
+
+async def test_readyz_reports_checks_without_upstream_error_text(tmp_path: Path) -> None:
+    async def forge() -> None:
+        raise RuntimeError("token=" + "t" * 40 + " refused")
+
+    async def model() -> None:
+        return None
+
+    app, _, _, _ = build(tmp_path, probes={"forge": forge, "model": model})
+    async with _client(app) as client:
+        r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json() == {"status": "not ready", "checks": {"forge": "unreachable", "model": "ok"}}
+    assert "refused" not in r.text
+
+
+async def test_readiness_concurrent_callers_share_one_bounded_probe() -> None:
+    calls = 0
+    release = asyncio.Event()
+
+    async def hung() -> None:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+
+    readiness = Readiness({"forge": hung}, clock=SystemClock(), ttl_secs=10, timeout_secs=0.2)
+    results = await asyncio.gather(*(readiness.check() for _ in range(20)))
+    assert calls == 1
+    assert all(not r.ready for r in results)
+    release.set()
+
+
+async def test_readiness_result_is_cached_for_the_ttl() -> None:
+    calls = 0
+
+    async def ok() -> None:
+        nonlocal calls
+        calls += 1
+
+    readiness = Readiness({"forge": ok}, clock=SystemClock(), ttl_secs=60)
+    first = await readiness.check()
+    second = await readiness.check()
+    assert first.ready
+    assert second.ready
+    assert calls == 1
+    uncached = Readiness({"forge": ok}, clock=SystemClock(), ttl_secs=0)
+    await uncached.check()
+    await uncached.check()
+    assert calls == 3  # positive control: TTL 0 probes every time

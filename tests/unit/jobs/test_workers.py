@@ -1,0 +1,224 @@
+"""WorkerPool: outcomes recorded, retries, deadlines, error statuses, chat dispatch, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.unit.gateway.support import MemoryHost, RecordingChat, ScriptedRunner, wait_for
+
+from auto_review.errors import HostAuthError, HostRateLimited, LLMUnavailable, ReviewError
+from auto_review.hosts import CommentKind, HeadSha, RepoRef
+from auto_review.jobs import (
+    ChatRequest,
+    JobState,
+    ReviewHistory,
+    SqliteJobQueue,
+    WorkerPool,
+)
+from auto_review.review import Outcome, ReviewOutcome, Trigger
+from auto_review.store import Store
+
+pytestmark = pytest.mark.anyio
+
+REPO = RepoRef("alice", "demo")
+A, B = HeadSha("a" * 40), HeadSha("b" * 40)
+
+
+class _Parts:
+    def __init__(self, tmp_path: Path, runner: ScriptedRunner, **kw: object) -> None:
+        self.store = Store.open(tmp_path / "state.sqlite3")
+        self.queue = SqliteJobQueue(self.store)
+        self.history = ReviewHistory(self.store)
+        self.host = MemoryHost()
+        self.runner = runner
+        options: dict[str, object] = {
+            "concurrency": 2,
+            "timeout_secs": 30,
+            "poll_secs": 0.02,
+            "backoff_base_secs": 0.0,
+        }
+        options.update(kw)
+        self.pool = WorkerPool(
+            self.queue,
+            review_runner=runner,
+            host=self.host,
+            history=self.history,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def review(self, number: int = 1, head: HeadSha = A) -> int:
+        return self.queue.enqueue_review(REPO, number, head, trigger=Trigger.CI, force=False).job_id
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        await self.pool.recover()
+        task = asyncio.create_task(self.pool.run())
+        try:
+            yield
+        finally:
+            await self.pool.shutdown(0.5)
+            await task
+
+
+async def test_worker_records_posted_outcome_with_tokens_in_history(tmp_path: Path) -> None:
+    parts = _Parts(
+        tmp_path,
+        ScriptedRunner(
+            [
+                ReviewOutcome(
+                    Outcome.POSTED,
+                    "posted",
+                    errors=2,
+                    prompt_tokens=100,
+                    completion_tokens=20,
+                    cost_usd=0.5,
+                )
+            ]
+        ),
+    )
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
+    [entry] = parts.history.list()
+    assert (entry.outcome, entry.errors, entry.prompt_tokens, entry.cost_usd) == (
+        "posted",
+        2,
+        100,
+        0.5,
+    )
+    assert parts.runner.requests[0].job_id == jid
+
+
+async def test_worker_records_superseded_outcome_of_a_stale_running_job(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([ReviewOutcome(Outcome.SUPERSEDED, "head moved")]))
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.SUPERSEDED)
+    assert parts.history.list()[0].outcome == "superseded"
+    assert parts.host.statuses == []  # nothing posted over the newer head
+
+
+async def test_worker_retries_transient_failure_then_succeeds(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([LLMUnavailable("down", status=503)]))
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
+    assert len(parts.runner.requests) == 2
+    job = parts.queue.get(jid)
+    assert job is not None
+    assert job.attempts == 2
+
+
+async def test_worker_honours_retry_after_of_rate_limited_upstream(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([HostRateLimited("slow down", retry_after=600)]))
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: len(parts.runner.requests) == 1)
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.QUEUED)
+    job = parts.queue.get(jid)
+    assert job is not None
+    assert job.not_before - job.updated_at >= 600
+
+
+async def test_worker_permanent_failure_is_not_retried_and_posts_error_status(
+    tmp_path: Path,
+) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([HostAuthError("bad token <secret body>", status=401)]))
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: len(parts.host.statuses) == 1)
+    assert parts.queue.state_of(jid) is JobState.FAILED
+    assert len(parts.runner.requests) == 1
+    _, sha, status = parts.host.statuses[0]
+    assert (sha, status.state.value) == (A, "error")
+    assert "secret body" not in status.description
+    assert parts.history.list()[0].outcome == "failed_host"
+
+
+async def test_worker_exhausted_retries_end_in_failed_with_error_status(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([LLMUnavailable("x")] * 3))
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.FAILED)
+        await wait_for(lambda: len(parts.host.statuses) == 1)
+    assert len(parts.runner.requests) == 3
+
+
+async def test_worker_deadline_fails_the_job_and_says_why(tmp_path: Path) -> None:
+    runner = ScriptedRunner(gate=asyncio.Event())
+    parts = _Parts(tmp_path, runner, timeout_secs=0.1)
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: len(parts.host.statuses) == 1)
+    job = parts.queue.get(jid)
+    assert job is not None
+    assert (job.state, job.result) == (JobState.FAILED, "timeout")
+    assert "timed out" in parts.host.statuses[0][2].description
+
+
+async def test_worker_error_status_is_reposted_until_the_forge_takes_it(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([ReviewError("diff too large")]))
+    parts.host.status_failures = 1
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.FAILED)
+    assert parts.host.statuses == []
+    assert [j.id for j in parts.queue.owed_statuses()] == [jid]
+    async with parts.running():  # e.g. after a restart: recover() pays what is owed
+        await wait_for(lambda: len(parts.host.statuses) == 1)
+    assert "diff too large" in parts.host.statuses[0][2].description
+
+
+async def test_worker_concurrency_is_bounded(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+    runner = ScriptedRunner(gate=gate)
+    parts = _Parts(tmp_path, runner, concurrency=2)
+    for n in range(1, 6):
+        parts.review(number=n)
+    async with parts.running():
+        await wait_for(lambda: len(runner.requests) == 2)
+        await asyncio.sleep(0.1)
+        assert len(runner.requests) == 2
+        assert parts.pool.in_flight == 2
+        gate.set()
+        await wait_for(lambda: parts.queue.stats().total(JobState.DONE) == 5)
+
+
+async def test_chat_jobs_wait_until_a_chat_runner_is_registered(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner())
+    request = ChatRequest(REPO, 1, 5, "bob", "@auto-review hi", CommentKind.ISSUE)
+    jid = parts.queue.enqueue_chat(request).job_id
+    chat = RecordingChat()
+    async with parts.running():
+        await asyncio.sleep(0.1)
+        assert parts.queue.state_of(jid) is JobState.QUEUED  # kept, never dropped
+        parts.pool.register_chat_runner(chat)
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
+    assert [r.comment_id for r in chat.requests] == [5]
+
+
+async def test_shutdown_requeues_running_jobs_past_the_grace_period(tmp_path: Path) -> None:
+    runner = ScriptedRunner(gate=asyncio.Event())
+    parts = _Parts(tmp_path, runner)
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: len(runner.requests) == 1)
+    job = parts.queue.get(jid)
+    assert job is not None
+    assert (job.state, job.attempts) == (JobState.QUEUED, 0)
+
+
+async def test_operator_cancel_stops_a_running_job(tmp_path: Path) -> None:
+    runner = ScriptedRunner(gate=asyncio.Event())
+    parts = _Parts(tmp_path, runner)
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: len(runner.requests) == 1)
+        parts.queue.cancel(jid, reason="operator")
+        await wait_for(lambda: parts.pool.in_flight == 0)
+    assert parts.queue.state_of(jid) is JobState.CANCELLED
+    assert parts.history.list()[0].outcome == "cancelled"
