@@ -1,0 +1,320 @@
+"""HTTP plumbing of the forge adapters, and the one place where httpx errors become ``HostError``.
+
+- Every request carries an explicit timeout and never follows redirects.
+- Transient failures are retried with capped exponential backoff and jitter; a ``Retry-After``
+  from the forge replaces the backoff (up to ``RetryPolicy.max_retry_after_s``; a longer wait is
+  handed to the caller as ``HostRateLimited.retry_after`` instead of sleeping).
+- Non-idempotent requests (POST) are retried only when the forge cannot have acted on them:
+  429, 503, or a connection that was never established. A 500 or a read timeout after a POST
+  may hide a created review or comment, and posting it twice is worse than failing once.
+- Answer bodies are read up to a byte cap; error bodies are truncated and scrubbed of the
+  credentials this client holds before they reach an exception message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from auto_review import __version__
+from auto_review.errors import (
+    HostAuthError,
+    HostError,
+    HostNotFound,
+    HostRateLimited,
+    HostUnavailable,
+)
+from auto_review.logs import get_logger
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ERROR_SNIPPET_CHARS",
+    "MAX_BODY_BYTES",
+    "MAX_PAGES",
+    "PAGE_LIMIT",
+    "ForgeHttp",
+    "HttpResult",
+    "RetryPolicy",
+    "Sleep",
+    "redact",
+]
+
+# Gitea's MAX_RESPONSE_ITEMS default; a server configured lower answers shorter pages, which is
+# why paging follows the Link header rather than stopping on the first short page.
+PAGE_LIMIT = 50
+# At most this many pages per listing (5,000 rows at 50 per page); more is logged and dropped.
+MAX_PAGES = 100
+# Largest answer read into memory (a whole-PR diff is the biggest thing we fetch).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+# How much of an error body an exception message may quote.
+ERROR_SNIPPET_CHARS = 300
+# Connect fast, allow slow diffs: a big PR's .diff can take the forge tens of seconds.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
+_AUTH_WORDS = re.compile(r"(?i)\b(token|bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_log = get_logger("auto_review.hosts")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a transient forge failure."""
+
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+    max_retry_after_s: float = 120.0
+
+    def backoff(self, attempt: int, jitter: float) -> float:
+        """Delay before retry number ``attempt`` (1-based): capped exponential, equal jitter."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
+        return ceiling / 2 + ceiling / 2 * jitter
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """A successful (2xx) answer, fully read."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ``HostError`` when it is not."""
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HostError("the forge sent invalid JSON", status=self.status) from exc
+
+    def text(self) -> str:
+        """The body as UTF-8 text (invalid bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+
+class _NotSent(HostUnavailable):
+    """The connection failed before the request could reach the forge (safe to resend)."""
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` without the given secrets or anything shaped like an auth header, truncated."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "[REDACTED]")
+    text = _AUTH_WORDS.sub(lambda m: f"{m.group(1)} [REDACTED]", text)
+    text = _CONTROL.sub(" ", text).strip()
+    if len(text) > ERROR_SNIPPET_CHARS:
+        text = text[:ERROR_SNIPPET_CHARS] + "..."
+    return text
+
+
+class ForgeHttp:
+    """Sends requests to one forge with one credential; raises only ``HostError`` subclasses."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        authorization: str | None,
+        secrets: Sequence[str],
+        retry: RetryPolicy,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._client = client
+        self._authorization = authorization
+        self._secrets = tuple(secrets)
+        self._retry = retry
+        self._sleep = sleep
+        self._jitter = jitter
+        self._clock = clock
+        self._timeout = timeout
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        accept: str = "application/json",
+        max_bytes: int = MAX_BODY_BYTES,
+        idempotent: bool | None = None,
+    ) -> HttpResult:
+        """One logical request with retries; the 2xx answer or a ``HostError``.
+
+        ``idempotent`` overrides the method's default (POSTs that may safely repeat).
+        """
+        safe = method in _IDEMPOTENT if idempotent is None else idempotent
+        attempt = 1
+        while True:
+            try:
+                return await self._once(
+                    method, url, params=params, body=body, accept=accept, max_bytes=max_bytes
+                )
+            except HostError as exc:
+                delay = self._retry_delay(exc, attempt, safe=safe)
+                if delay is None:
+                    raise
+                _log.warning(
+                    "forge_retry",
+                    method=method,
+                    path=httpx.URL(url).path,
+                    attempt=attempt,
+                    status=exc.status,
+                    delay_s=round(delay, 3),
+                )
+                await self._sleep(delay)
+                attempt += 1
+
+    def _retry_delay(self, exc: HostError, attempt: int, *, safe: bool) -> float | None:
+        if not exc.transient:
+            return None
+        if not safe and not (isinstance(exc, HostRateLimited | _NotSent) or exc.status == 503):
+            return None
+        retry_after = exc.retry_after if isinstance(exc, HostRateLimited) else None
+        if retry_after is not None and retry_after > self._retry.max_retry_after_s:
+            return None  # the caller reschedules; a worker must not sleep for minutes
+        if attempt >= self._retry.max_attempts:
+            exc.message = f"{exc.message} (gave up after {attempt} attempts)"
+            exc.args = (exc.message,)
+            return None
+        if retry_after is not None:
+            return retry_after
+        return self._retry.backoff(attempt, self._jitter())
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        body: Any,
+        accept: str,
+        max_bytes: int,
+    ) -> HttpResult:
+        headers = {"Accept": accept, "User-Agent": f"auto-review/{__version__}"}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
+        where = f"{method} {httpx.URL(url).path}"
+        try:
+            request = self._client.build_request(
+                method, url, params=params, json=body, headers=headers, timeout=self._timeout
+            )
+            response = await self._client.send(request, stream=True, follow_redirects=False)
+            try:
+                data = await _read_capped(response, max_bytes, where)
+            finally:
+                await response.aclose()
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise _NotSent(f"{where}: cannot connect to the forge ({type(exc).__name__})") from exc
+        except httpx.TimeoutException as exc:
+            raise HostUnavailable(f"{where}: the forge timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise HostUnavailable(f"{where}: transport failure ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise HostError(f"{where}: request failed ({type(exc).__name__})") from exc
+        if 200 <= response.status_code < 300:
+            return HttpResult(response.status_code, response.headers, data)
+        raise self._status_error(where, response.status_code, response.headers, data)
+
+    def _status_error(
+        self, where: str, status: int, headers: Mapping[str, str], data: bytes
+    ) -> HostError:
+        snippet = redact(_error_text(data), self._secrets)
+        message = f"{where}: HTTP {status}" + (f": {snippet}" if snippet else "")
+        if status in (401, 403):
+            return HostAuthError(message, status=status)
+        if status == 404:
+            return HostNotFound(message, status=status)
+        if status == 429:
+            return HostRateLimited(message, retry_after=self._retry_after(headers))
+        if status >= 500 or status == 408:
+            return HostUnavailable(message, status=status)
+        if 300 <= status < 400:
+            return HostError(f"{where}: unexpected redirect (HTTP {status})", status=status)
+        return HostError(message, status=status)
+
+    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
+        raw = headers.get("retry-after", "").strip()
+        if not raw:
+            return None
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, when.timestamp() - self._clock())
+
+    async def paginate(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        limit: int = PAGE_LIMIT,
+        max_pages: int = MAX_PAGES,
+    ) -> list[Any]:
+        """Every item of a Gitea-paged JSON list, up to ``max_pages`` pages."""
+        items: list[Any] = []
+        for page in range(1, max_pages + 1):
+            result = await self.request(
+                "GET", url, params={**(params or {}), "page": page, "limit": limit}
+            )
+            chunk = result.json()
+            if not isinstance(chunk, list):
+                raise HostError(f"GET {httpx.URL(url).path}: expected a JSON list")
+            items.extend(chunk)
+            if not chunk or not _has_next(result.headers, len(items), len(chunk), limit):
+                return items
+        _log.warning(
+            "forge_pagination_capped", path=httpx.URL(url).path, pages=max_pages, items=len(items)
+        )
+        return items
+
+
+def _has_next(headers: Mapping[str, str], seen: int, got: int, limit: int) -> bool:
+    # Gitea sends Link with rel="next" while more pages exist; some routes send only the count.
+    link = headers.get("link")
+    if link is not None:
+        return 'rel="next"' in link
+    total = headers.get("x-total-count")
+    if total is not None and total.isdigit():
+        return seen < int(total)
+    return got >= limit
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int, where: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HostError(f"{where}: answer larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_text(data: bytes) -> str:
+    # Gitea errors are {"message": ..., "url": ...}; prefer the message over raw bytes.
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        return data[: ERROR_SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+        return str(decoded["message"])
+    return data[: ERROR_SNIPPET_CHARS * 4].decode("utf-8", "replace")
