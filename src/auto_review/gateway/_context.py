@@ -21,8 +21,9 @@ __all__ = [
 ]
 
 ReviewMode = Literal["ci", "direct"]
-# Per-repository review mode (e.g. from the repository's config on its base branch).
-ReviewModeResolver = Callable[[RepoRef], Awaitable[ReviewMode | None]]
+# Per-repository review mode from the repository's config at the PR's base commit; None = the
+# repository does not say (the global AR_REVIEW_MODE applies).
+ReviewModeResolver = Callable[[RepoRef, str], Awaitable[ReviewMode | None]]
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ class _Pull(_Loose):
     state: str | None = None
     draft: bool = False
     head: _Branch
+    base: _Branch | None = None
     title: str = ""
 
 
@@ -127,6 +128,7 @@ class PullRequestEvent:
     is_open: bool
     draft: bool
     sender: str
+    base_sha: str | None = None  # where the repository config is read from
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def decode_pull_request(body: bytes) -> PullRequestEvent:
         is_open=state.lower() == "open" and p.action != "closed",
         draft=p.pull_request.draft,
         sender=p.sender.name if p.sender else "",
+        base_sha=base.sha if (base := p.pull_request.base) and is_sha(base.sha) else None,
     )
 
 

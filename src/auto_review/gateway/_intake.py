@@ -64,7 +64,7 @@ class Intake:
         self._queue.supersede_older(ev.repo, ev.number, ev.head_sha)
         if ev.action not in REVIEW_ACTIONS or ev.draft:
             return False
-        if await self._mode_for(ev.repo) == "direct":
+        if await self._mode_for(ev.repo, ev.base_sha) == "direct":
             self.enqueue_review(ev.repo, ev.number, ev.head_sha, trigger=Trigger.WEBHOOK)
             return True
         await self._set_waiting_status(ev.repo, ev.head_sha)
@@ -127,12 +127,12 @@ class Intake:
         ]
         return max(matches) if matches else None
 
-    async def _mode_for(self, repo: RepoRef) -> ReviewMode:
-        if self._resolver is None:
+    async def _mode_for(self, repo: RepoRef, base_sha: str | None) -> ReviewMode:
+        if self._resolver is None or base_sha is None:
             return self._mode
         try:
             async with asyncio.timeout(_FORGE_TIMEOUT_SECS):
-                mode = await self._resolver(repo)
+                mode = await self._resolver(repo, base_sha)
         except (HostError, TimeoutError):
             _log.warning("review_mode_lookup_failed", repo=str(repo))
             return self._mode

@@ -74,6 +74,7 @@ class Job:
     head_sha: HeadSha | None
     trigger: Trigger
     force: bool
+    full: bool
     comment_id: int | None
     comment_kind: CommentKind | None
     author: str | None

@@ -33,7 +33,14 @@ class JobQueue(Protocol):
     """A durable, per-PR serialising job queue. Methods raise ``StoreError`` or ``JobError``."""
 
     def enqueue_review(
-        self, repo: RepoRef, number: int, head_sha: HeadSha, *, trigger: Trigger, force: bool
+        self,
+        repo: RepoRef,
+        number: int,
+        head_sha: HeadSha,
+        *,
+        trigger: Trigger,
+        force: bool,
+        full: bool = False,
     ) -> EnqueueResult: ...
 
     def enqueue_chat(self, request: ChatRequest) -> EnqueueResult: ...

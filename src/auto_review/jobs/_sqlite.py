@@ -47,7 +47,14 @@ class SqliteJobQueue:
     # -- intake -----------------------------------------------------------------------------
 
     def enqueue_review(
-        self, repo: RepoRef, number: int, head_sha: HeadSha, *, trigger: Trigger, force: bool
+        self,
+        repo: RepoRef,
+        number: int,
+        head_sha: HeadSha,
+        *,
+        trigger: Trigger,
+        force: bool,
+        full: bool = False,
     ) -> EnqueueResult:
         now = self._clock.time()
         with self._store.write() as conn:
@@ -59,15 +66,18 @@ class SqliteJobQueue:
             ).fetchone()
             _supersede(conn, repo, number, head_sha, now)
             if same is not None:
-                if force and same["state"] == JobState.QUEUED:
+                if (force or full) and same["state"] == JobState.QUEUED:
+                    # The coalesced job takes the strongest request: forced and/or full.
                     conn.execute(
-                        "UPDATE jobs SET force = 1, updated_at = ? WHERE id = ?", (now, same["id"])
+                        "UPDATE jobs SET force = MAX(force, ?), full = MAX(full, ?),"
+                        " updated_at = ? WHERE id = ?",
+                        (int(force), int(full), now, same["id"]),
                     )
                 return EnqueueResult(job_id=int(same["id"]), created=False)
             cursor = conn.execute(
                 "INSERT INTO jobs (kind, state, owner, repo, number, head_sha, trigger, force,"
-                " max_attempts, not_before, created_at, updated_at)"
-                " VALUES ('review', 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " full, max_attempts, not_before, created_at, updated_at)"
+                " VALUES ('review', 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     repo.owner,
                     repo.name,
@@ -75,6 +85,7 @@ class SqliteJobQueue:
                     head_sha,
                     trigger.value,
                     int(force),
+                    int(full),
                     self._max_attempts,
                     now,
                     now,
@@ -320,6 +331,7 @@ def _job(row: sqlite3.Row) -> Job:
         head_sha=None if row["head_sha"] is None else HeadSha(row["head_sha"]),
         trigger=Trigger(row["trigger"]),
         force=bool(row["force"]),
+        full=bool(row["full"]),
         comment_id=row["comment_id"],
         comment_kind=None if row["comment_kind"] is None else CommentKind(row["comment_kind"]),
         author=row["author"],

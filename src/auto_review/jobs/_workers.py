@@ -211,6 +211,7 @@ class WorkerPool:
                 head_sha=job.head_sha,
                 trigger=job.trigger,
                 force=job.force,
+                full=job.full,
                 job_id=job.id,
             )
         )

@@ -272,7 +272,8 @@ async def test_webhook_direct_mode_queues_review_and_ci_mode_sets_waiting_status
 
 
 async def test_webhook_repo_mode_resolver_overrides_the_global_mode(tmp_path: Path) -> None:
-    async def direct(repo: object) -> str:
+    async def direct(repo: object, base_sha: str) -> str:
+        assert base_sha == "9353195a19e45482665306e466c832c46560532d"  # the PR's base commit
         return "direct"
 
     body = recorded("HookPullRequest.json")
