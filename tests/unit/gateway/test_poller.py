@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.unit.gateway.support import MemoryHost, build, hook_headers, pr, recorded
 
 from auto_review.errors import HostUnavailable
 from auto_review.hosts import CommentKind, RepoRef
 from auto_review.jobs import JobKind
-from tests.unit.gateway.support import MemoryHost, build, hook_headers, pr, recorded
 
 pytestmark = pytest.mark.anyio
 
