@@ -122,7 +122,7 @@ async def complete_structured(
             value, repaired = _parse(completion.text, output_model, original)
         except _Invalid as exc:
             problem = exc.reason
-            if completion.finish_reason == "length":
+            if completion.truncated:
                 problem += " (the answer was cut off at the token limit: be more concise)"
             messages = [
                 *messages,
@@ -268,6 +268,13 @@ def _clip(text: str, limit: int) -> str:
 def _drop_injected_nulls(value: Any, schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Any:
     """Remove ``null`` where strict mode forced a value the caller's model made optional."""
     schema = _resolve(schema, defs)
+    if isinstance(value, dict) and "properties" not in schema:
+        # ``Model | None``: follow the branch that describes an object.
+        for branch in schema.get("anyOf", ()):
+            resolved = _resolve(branch, defs) if isinstance(branch, Mapping) else {}
+            if isinstance(resolved.get("properties"), dict):
+                schema = resolved
+                break
     if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
         required = set(schema.get("required", ()))
         out = {}
@@ -320,7 +327,10 @@ def _strictify(node: dict[str, Any]) -> dict[str, Any]:
         if key in node:
             raise ValueError(f"strict mode cannot express the JSON-schema keyword {key!r}")
     if "$ref" in node:
-        return {"$ref": node["$ref"]}  # strict mode wants a reference to stand alone
+        # Strict mode wants a reference to stand alone; a one-branch anyOf keeps its description.
+        if isinstance(node.get("description"), str):
+            return {"anyOf": [{"$ref": node["$ref"]}], "description": node["description"]}
+        return {"$ref": node["$ref"]}
     all_of = node.pop("allOf", None)
     if all_of is not None:
         if len(all_of) != 1:
@@ -337,7 +347,7 @@ def _strictify(node: dict[str, Any]) -> dict[str, Any]:
         node["description"] = f"{described} ({', '.join(notes)})".strip()
     if "anyOf" in node:
         node["anyOf"] = [_strictify(dict(branch)) for branch in node["anyOf"]]
-    if node.get("type") == "object" or "properties" in node:
+    if "object" in _types(node) or "properties" in node:
         _strict_object(node)
     if "items" in node:
         items = node["items"]
@@ -349,8 +359,8 @@ def _strictify(node: dict[str, Any]) -> dict[str, Any]:
 
 def _strict_object(node: dict[str, Any]) -> None:
     extra = node.get("additionalProperties")
-    if isinstance(extra, dict) or (extra is True and not node.get("properties")):
-        raise ValueError("strict mode cannot express free-form maps (additionalProperties)")
+    if isinstance(extra, dict) or "properties" not in node:
+        raise ValueError("strict mode cannot express free-form maps (objects without properties)")
     properties: dict[str, Any] = node.get("properties", {})
     required = set(node.get("required", ()))
     strict_properties = {}
@@ -359,10 +369,15 @@ def _strict_object(node: dict[str, Any]) -> None:
         if name not in required and not _is_nullable(strict, {}):
             strict = _nullable(strict)
         strict_properties[name] = strict
-    node["type"] = "object"
+    node.setdefault("type", "object")
     node["properties"] = strict_properties
     node["required"] = list(strict_properties)
     node["additionalProperties"] = False
+
+
+def _types(node: Mapping[str, Any]) -> list[str]:
+    kind = node.get("type")
+    return [kind] if isinstance(kind, str) else list(kind) if isinstance(kind, list) else []
 
 
 def _is_nullable(node: Mapping[str, Any], defs: Mapping[str, Any]) -> bool:

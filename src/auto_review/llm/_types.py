@@ -60,6 +60,11 @@ class Completion:
     usage: TokenUsage
     finish_reason: str | None  # "length" means max_tokens cut the answer off
 
+    @property
+    def truncated(self) -> bool:
+        """Whether ``max_tokens`` cut the answer off."""
+        return self.finish_reason == "length"
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

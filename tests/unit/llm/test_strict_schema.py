@@ -7,9 +7,17 @@ from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
+from tests.fakes.llm import ScriptedModel, reply, scripted_llm_client
 from tests.fakes.openai_strict import strict_schema_problems
 
-from auto_review.llm import extract_json, response_format_for, strict_json_schema
+from auto_review.llm import (
+    Tier,
+    complete_structured,
+    extract_json,
+    response_format_for,
+    strict_json_schema,
+)
+from auto_review.settings import LLMConfig
 
 
 class Severity(StrEnum):
@@ -66,7 +74,10 @@ def test_strict_json_schema_makes_optional_properties_required_and_nullable() ->
     walkthrough = strict["properties"]["walkthrough"]["anyOf"]
     assert walkthrough.count({"type": "null"}) == 1
     finding = strict["$defs"]["Finding"]
-    assert finding["properties"]["location"] == {"$ref": "#/$defs/Location"}
+    assert finding["properties"]["location"] == {
+        "anyOf": [{"$ref": "#/$defs/Location"}],
+        "description": "Where the problem is.",
+    }
     assert finding["properties"]["category"]["anyOf"][-1] == {"type": "null"}
 
 
@@ -116,3 +127,37 @@ def test_extract_json_repairs_fences_and_surrounding_prose(
 @pytest.mark.parametrize("text", ["", "no json here", '{"a": 1', "{'a': 1}"])
 def test_extract_json_gives_up_on_text_without_a_complete_object(text: str) -> None:
     assert extract_json(text) is None
+
+
+class Fix(BaseModel):
+    replacement: str
+    weight: int = 1
+
+
+class WithOptionalNested(BaseModel):
+    fix: Fix | None = Field(None, description="A suggested fix, if any.")
+    primary: Fix = Field(description="The main fix.")
+
+
+def test_strict_json_schema_keeps_descriptions_of_references() -> None:
+    strict = strict_json_schema(WithOptionalNested.model_json_schema())
+    assert strict_schema_problems(strict) == []
+    assert strict["properties"]["primary"] == {
+        "anyOf": [{"$ref": "#/$defs/Fix"}],
+        "description": "The main fix.",
+    }
+
+
+@pytest.mark.anyio
+async def test_injected_nulls_inside_an_optional_nested_model_fall_back_to_defaults(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    nested = {"replacement": "x", "weight": None}
+    scripted_model.script(reply({"fix": nested, "primary": {**nested, "replacement": "y"}}))
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        result = await complete_structured(
+            client, Tier.CHEAP, system="s", user="u", output_model=WithOptionalNested
+        )
+    assert result.value.fix == Fix(replacement="x", weight=1)
+    assert result.value.primary == Fix(replacement="y", weight=1)
+    assert result.attempts == 1
