@@ -12,6 +12,7 @@ from auto_review.chat._context import ChatDeps, Turn, chat_tier
 from auto_review.chat._replies import Turnout, quote
 from auto_review.hosts import Comment
 from auto_review.llm import UNTRUSTED_DATA_RULE, LLMClient, Message, PromptBuilder
+from auto_review.memory.history import ReviewHistory
 
 __all__ = ["MAX_ANSWER_CHARS", "MAX_DIFF_CHARS", "gather_diff", "handle_ask", "handle_explain"]
 
@@ -137,19 +138,32 @@ async def handle_explain(deps: ChatDeps, turn: Turn) -> Turnout:
             f"`explain` works in a finding's thread: reply to one of my inline comments with "
             f"`@{mention} explain`."
         )
+    path, line = turn.thread
     comments = await deps.host.list_review_comments(turn.repo, turn.pr.number)
     finding = _finding_in_thread(comments, turn, deps.config.bot_login)
-    if finding is None:
+    # The pipeline's record of what it posted here: severity, message and the quoted evidence.
+    recorded = [
+        f
+        for f in ReviewHistory(deps.store).posted_findings(turn.repo, turn.pr.number)
+        if (f.path, f.line) == (path, line)
+    ]
+    if finding is None and not recorded:
         return Turnout("I found no comment of mine in this thread, so there is nothing to explain.")
     if deps.llm is None:
         return _no_model()
-    path, line = turn.thread
     window = await _file_window(deps, turn, path, line)
+    builder = PromptBuilder().text(f"The finding, posted on line {line} of {path}:")
+    if finding is not None:
+        builder = builder.untrusted("finding", finding.body)
+    for item in recorded[:3]:
+        builder = (
+            builder.text(f"Recorded finding ({item.severity}) at {item.path}:{item.line}:")
+            .untrusted("finding_message", item.message)
+            .text("The evidence it cited:")
+            .untrusted("finding_evidence", item.evidence)
+        )
     prompt = (
-        PromptBuilder()
-        .text(f"The finding, posted on line {line} of {path}:")
-        .untrusted("finding", finding.body)
-        .text("The file at the pull request's head, around that line:")
+        builder.text("The file at the pull request's head, around that line:")
         .untrusted("file", window)
         .text("The user's request, if any detail was given:")
         .untrusted("request", turn.command.argument or "(none)")
@@ -157,4 +171,5 @@ async def handle_explain(deps: ChatDeps, turn: Turn) -> Turnout:
         .build()
     )
     answer = await _complete(deps.llm, _EXPLAIN_SYSTEM, prompt.text)
-    return Turnout(f"About my comment:\n{quote(finding.body, limit=200)}\n\n{answer}")
+    about = finding.body if finding is not None else recorded[0].message
+    return Turnout(f"About my comment:\n{quote(about, limit=200)}\n\n{answer}")

@@ -50,19 +50,11 @@ class Enqueued(Protocol):
 class ReviewQueue(Protocol):
     """The part of the job queue chat uses: ask for a review of one head.
 
-    ``force`` reviews even an already reviewed head and skips the CI gate; ``full`` also ignores
-    the incremental state (the whole PR is reviewed again).
+    ``force`` reviews even an already reviewed head and skips the CI gate.
     """
 
     def enqueue_review(
-        self,
-        repo: RepoRef,
-        number: int,
-        head_sha: HeadSha,
-        *,
-        trigger: Trigger,
-        force: bool,
-        full: bool = False,
+        self, repo: RepoRef, number: int, head_sha: HeadSha, *, trigger: Trigger, force: bool
     ) -> Enqueued: ...
 
 

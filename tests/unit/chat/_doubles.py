@@ -158,7 +158,6 @@ class RecordingQueue:
         *,
         trigger: Trigger,
         force: bool,
-        full: bool = False,
     ) -> Enqueued:
         self.calls.append(
             {
@@ -167,7 +166,6 @@ class RecordingQueue:
                 "head": head_sha,
                 "trigger": trigger,
                 "force": force,
-                "full": full,
             }
         )
         return Enqueued(len(self.calls), True)

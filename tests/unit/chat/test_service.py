@@ -10,6 +10,7 @@ from tests.unit.chat.conftest import Clock, ServiceFactory
 from auto_review.chat import ChatConfig, ChatService, ReplyKey, reply_marker
 from auto_review.hosts import Comment, CommentKind, Permission, Review, ReviewEvent
 from auto_review.memory import LearningsStore, is_paused
+from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
 from auto_review.review import Trigger
 from auto_review.store import Store
 
@@ -44,18 +45,34 @@ async def test_review_queues_forced_review_for_a_writer(
             "head": "a" * 40,
             "trigger": Trigger.CHAT,
             "force": True,
-            "full": False,
         }
     ]
     assert "is queued" in host.posted_comments[0]
 
 
-async def test_full_review_asks_the_queue_for_a_full_review(
-    make_service: ServiceFactory, queue: RecordingQueue
+def _reviewed(store: Store) -> ReviewHistory:
+    history = ReviewHistory(store)
+    history.record_run(ReviewRun(REPO, 7, "c" * 40, "posted"))
+    assert history.last_reviewed_head(REPO, 7) == "c" * 40
+    return history
+
+
+async def test_full_review_forgets_the_incremental_state_and_queues_a_review(
+    make_service: ServiceFactory, queue: RecordingQueue, store: Store
 ) -> None:
+    history = _reviewed(store)
     await make_service().run(Mention("@auto-review full review"))
-    assert queue.calls[0]["full"] is True
+    assert history.last_reviewed_head(REPO, 7) is None
     assert queue.calls[0]["force"] is True
+
+
+async def test_plain_review_keeps_the_incremental_state(
+    make_service: ServiceFactory, queue: RecordingQueue, store: Store
+) -> None:
+    history = _reviewed(store)
+    await make_service().run(Mention("@auto-review review"))
+    assert history.last_reviewed_head(REPO, 7) == "c" * 40
+    assert len(queue.calls) == 1
 
 
 async def test_review_is_refused_once_for_a_read_only_user(
@@ -398,3 +415,36 @@ async def test_service_satisfies_the_queues_chat_runner(make_service: ServiceFac
 def test_permission_levels_below_write_cannot_write() -> None:
     assert not Permission.READ.can_write
     assert Permission.WRITE.can_write
+
+
+async def test_explain_uses_the_pipelines_recorded_finding_and_evidence(
+    make_service: ServiceFactory,
+    host: MemoryHost,
+    store: Store,
+    scripted_model: ScriptedModel,
+) -> None:
+    ReviewHistory(store).record_findings(
+        REPO,
+        7,
+        [PostedFinding("fp1", "src/calc.py", 5, "error", "sub adds", "return a + b", "a" * 40)],
+    )
+    host.review_comments.append(
+        Comment(
+            41,
+            CommentKind.REVIEW,
+            "maria",
+            "@auto-review explain",
+            "",
+            path="src/calc.py",
+            line=5,
+            review_id=3,
+        )
+    )
+    scripted_model.script(reply("Because line 5 adds."))
+    await make_service().run(
+        Mention("@auto-review explain", comment_id=41, kind=CommentKind.REVIEW)
+    )
+    prompt = scripted_model.chat_requests[0].text()
+    assert "<<<UNTRUSTED finding_evidence" in prompt
+    assert "Recorded finding (error) at src/calc.py:5" in prompt
+    assert "Because line 5 adds." in host.posted_reviews[0].comments[0].body
