@@ -1,0 +1,398 @@
+"""Red-team probes written in Python: each subcommand attempts one attack and prints one JSON line.
+
+Run with the test's own interpreter as ``python -I -S pyprobe.py ATTACK ARGS...``; only the
+standard library is used, so it runs wherever the interpreter itself is visible. ``ok`` means the
+attack worked; ``errno`` names the error so a test can tell which control stopped it (EACCES from
+Landlock, EPERM from seccomp, ENOENT from a filesystem view without the path, ...). Every loop is
+bounded by an argument; nothing here can outlive its bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+__all__ = ["main"]
+
+
+def _emit(attack: str, *, ok: bool, err: int | None = None, **extra: object) -> None:
+    line = {"probe": "pyprobe", "attack": attack, "ok": ok, "errno": _errname(err), **extra}
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def _errname(err: int | None) -> str:
+    return errno.errorcode.get(err, str(err)) if err else ""
+
+
+def read(path: str, marker: str = "") -> None:
+    """Read a file (host secret, symlink target); reports the size and whether MARKER occurs,
+    never the content."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)
+    except OSError as exc:
+        _emit("read", ok=False, err=exc.errno, path=path)
+    else:
+        contains = bool(marker) and marker.encode() in data
+        _emit("read", ok=True, path=path, size=len(data), contains=contains)
+
+
+def listdir(path: str) -> None:
+    """List a directory (/sys/class/net, /proc); reports the names."""
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        _emit("listdir", ok=False, err=exc.errno, path=path)
+    else:
+        _emit("listdir", ok=True, path=path, names=names[:200])
+
+
+def write(path: str) -> None:
+    """Create or overwrite a file outside the writable area."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(b"ar-redteam was here\n")
+    except OSError as exc:
+        _emit("write", ok=False, err=exc.errno, path=path)
+    else:
+        _emit("write", ok=True, path=path)
+
+
+def fill(directory: str, max_mib: str) -> None:
+    """Write 1 MiB chunks into one file until an error or MAX_MIB; removes the file after."""
+    path = os.path.join(directory, "ar-redteam-fill")
+    chunk = b"\xa5" * (1 << 20)
+    written, err = 0, None
+    try:
+        with open(path, "wb", buffering=0) as fh:
+            while written < int(max_mib):
+                fh.write(chunk)  # a short write past the cap raises on the next call
+                written += 1
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        err = exc.errno
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    _emit("fill", ok=err is None, err=err, mib=written, max=int(max_mib))
+
+
+def _tcp(host: str, port: int, family: int) -> None:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect((host, port))
+        sock.sendall(b"ar-redteam tcp\n")
+        reply = sock.recv(64)
+    _emit("tcp", ok=reply.startswith(b"ack"), host=host, port=port)
+
+
+def tcp(host: str, port: str) -> None:
+    """Connect over TCP to a host listener and get its acknowledgement."""
+    try:
+        _tcp(host, int(port), socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except TimeoutError:
+        _emit("tcp", ok=False, err=errno.ETIMEDOUT, host=host, port=int(port))
+    except OSError as exc:
+        _emit("tcp", ok=False, err=exc.errno, host=host, port=int(port))
+
+
+def udp(host: str, port: str, payload: str = "ar-redteam udp") -> None:
+    """Send a datagram to a host listener and wait (bounded) for its reply."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            sock.sendto(payload.encode(), (host, int(port)))
+            reply, _ = sock.recvfrom(512)
+    except TimeoutError:
+        _emit("udp", ok=False, err=errno.ETIMEDOUT, host=host, port=int(port))
+    except OSError as exc:
+        _emit("udp", ok=False, err=exc.errno, host=host, port=int(port))
+    else:
+        _emit("udp", ok=reply.startswith(b"ack"), host=host, port=int(port))
+
+
+def dns(host: str, port: str, name: str) -> None:
+    """Resolve NAME by sending a DNS query (RFC 1035 wire format) to a resolver at HOST:PORT."""
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + labels + b"\x00\x01\x00\x01"
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            sock.sendto(query, (host, int(port)))
+            reply, _ = sock.recvfrom(512)
+    except TimeoutError:
+        _emit("dns", ok=False, err=errno.ETIMEDOUT, name=name)
+    except OSError as exc:
+        _emit("dns", ok=False, err=exc.errno, name=name)
+    else:
+        # An answer to our id with at least one answer record.
+        answered = reply[:2] == b"\x12\x34" and int.from_bytes(reply[6:8], "big") > 0
+        _emit("dns", ok=answered, name=name)
+
+
+def unix(address: str) -> None:
+    """Connect to a unix socket: a path, or an abstract name written as '@name'."""
+    target = "\0" + address[1:] if address.startswith("@") else address
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(target)
+            sock.sendall(b"ar-redteam unix\n")
+            reply = sock.recv(64)
+    except TimeoutError:
+        _emit("unix", ok=False, err=errno.ETIMEDOUT, address=address)
+    except OSError as exc:
+        _emit("unix", ok=False, err=exc.errno, address=address)
+    else:
+        _emit("unix", ok=reply.startswith(b"ack"), address=address)
+
+
+def socketpair() -> None:
+    """Create a unix socketpair and pass a byte through it (positive control for AF_UNIX)."""
+    try:
+        left, right = socket.socketpair()
+        with left, right:
+            left.sendall(b"x")
+            ok = right.recv(1) == b"x"
+    except OSError as exc:
+        _emit("socketpair", ok=False, err=exc.errno)
+    else:
+        _emit("socketpair", ok=ok)
+
+
+_FAMILIES = {
+    "netlink": (socket.AF_NETLINK, socket.SOCK_RAW, 0),  # NETLINK_ROUTE
+    "packet": (socket.AF_PACKET, socket.SOCK_RAW, 0),
+    "alg": (38, socket.SOCK_SEQPACKET, 0),  # AF_ALG
+    "vsock": (40, socket.SOCK_STREAM, 0),  # AF_VSOCK
+    "inet_raw": (socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP),
+    "inet": (socket.AF_INET, socket.SOCK_STREAM, 0),
+    "inet6": (socket.AF_INET6, socket.SOCK_STREAM, 0),
+    "unix": (socket.AF_UNIX, socket.SOCK_STREAM, 0),
+}
+
+
+def family(name: str, userns: str = "") -> None:
+    """Open a socket of a family the sandbox should not offer (netlink, packet, alg, vsock...).
+
+    With ``--userns`` the probe first enters new user+net namespaces so an unprivileged control
+    holds CAP_NET_RAW there (packet and raw sockets need it).
+    """
+    extra: dict[str, object] = {}
+    if userns == "--userns":
+        extra["userns"] = _unshare(0x10000000 | 0x40000000)  # CLONE_NEWUSER | CLONE_NEWNET
+    fam, kind, proto = _FAMILIES[name]
+    try:
+        socket.socket(fam, kind, proto).close()
+    except OSError as exc:
+        _emit("family", ok=False, err=exc.errno, family=name, **extra)
+    else:
+        _emit("family", ok=True, family=name, **extra)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(flags: int) -> str:
+    libc = _libc()
+    if libc.unshare(ctypes.c_int(flags)) == 0:
+        return "ok"
+    return _errname(ctypes.get_errno())
+
+
+def kill(pid: str, sig: str) -> None:
+    """Send signal SIG to PID (a host process, the parent, or -1 for everyone we may signal)."""
+    try:
+        os.kill(int(pid), int(sig))
+    except OSError as exc:
+        _emit("kill", ok=False, err=exc.errno, pid=int(pid), sig=int(sig))
+    else:
+        _emit("kill", ok=True, pid=int(pid), sig=int(sig))
+
+
+def killparent() -> None:
+    """Probe whether the parent (supervisor or launcher) can be signalled (signal 0: no harm)."""
+    kill(str(os.getppid()), "0")
+
+
+def env(marker: str) -> None:
+    """Report the environment's names and whether any value holds MARKER (a planted secret)."""
+    leaked = sorted(k for k, v in os.environ.items() if marker in v or marker in k)
+    _emit("env", ok=bool(leaked), names=sorted(os.environ), leaked=leaked)
+
+
+def status() -> None:
+    """Report the security fields of /proc/self/status and this process's namespace ids."""
+    fields: dict[str, str] = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in {
+                "NoNewPrivs",
+                "Seccomp",
+                "Seccomp_filters",
+                "CapEff",
+                "CapPrm",
+                "CapInh",
+                "CapBnd",
+                "CapAmb",
+                "Uid",
+                "Gid",
+                "Groups",
+            }:
+                fields[key] = value.strip()
+    namespaces = {}
+    for ns in ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup"):
+        try:
+            namespaces[ns] = os.readlink(f"/proc/self/ns/{ns}")
+        except OSError as exc:
+            namespaces[ns] = _errname(exc.errno)
+    try:
+        with open("/proc/self/uid_map") as fh:
+            uid_map = [line.split() for line in fh]
+    except OSError:
+        uid_map = []
+    _emit(
+        "status",
+        ok=True,
+        status=fields,
+        ns=namespaces,
+        uid_map=uid_map,
+        pid=os.getpid(),
+        ppid=os.getppid(),
+    )
+
+
+def fds(number: str) -> None:
+    """List open fds and try to use fd NUMBER (inherited from the host) as a directory."""
+    try:
+        open_fds = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+    except OSError:
+        open_fds = []
+    fd = int(number)
+    try:
+        os.fchdir(fd)
+        names = os.listdir(".")
+    except OSError as exc:
+        _emit("fds", ok=False, err=exc.errno, fd=fd, fds=open_fds)
+    else:
+        _emit("fds", ok=True, fd=fd, fds=open_fds, names=sorted(names)[:20])
+
+
+def daemon(token: str, seconds: str) -> None:
+    """Double-fork a session leader that sleeps SECONDS (bounded) with TOKEN in its argv."""
+    del token  # it is in argv, which is how the host finds the survivor
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.close(read_end)
+            os.write(write_end, str(os.getpid()).encode())
+            os.close(write_end)
+            for fd in (0, 1, 2):  # let the launcher see EOF on our pipes
+                os.close(fd)
+            time.sleep(float(seconds))
+            os._exit(0)
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    grandchild = os.read(read_end, 32).decode()
+    _emit("daemon", ok=bool(grandchild), pid=int(grandchild or 0))
+
+
+def spin(seconds: str) -> None:
+    """Burn CPU for SECONDS (bounded), then report that we were allowed to finish."""
+    end = time.monotonic() + float(seconds)
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    _emit("spin", ok=True, seconds=float(seconds))
+
+
+def shm(key: str) -> None:
+    """Look up a SysV shared memory segment by KEY (created by the host)."""
+    libc = _libc()
+    shmid = libc.shmget(ctypes.c_int(int(key)), ctypes.c_size_t(0), ctypes.c_int(0))
+    if shmid < 0:
+        _emit("shm", ok=False, err=ctypes.get_errno(), key=int(key))
+    else:
+        _emit("shm", ok=True, key=int(key), shmid=shmid)
+
+
+def hostname(userns: str = "") -> None:
+    """Report the hostname and try to change it (only ever inside a new uts namespace)."""
+    extra: dict[str, object] = {"before": socket.gethostname()}
+    if userns == "--userns":
+        extra["userns"] = _unshare(0x10000000 | 0x04000000)  # CLONE_NEWUSER | CLONE_NEWUTS
+    try:
+        own_uts = os.readlink("/proc/self/ns/uts") != os.readlink("/proc/1/ns/uts")
+    except OSError:
+        own_uts = True  # /proc/1 is not the host's init in a pid namespace
+    if not own_uts:
+        # Never rename the host: without a uts namespace of our own the attempt is skipped.
+        _emit("hostname", ok=False, err=errno.ECANCELED, **extra)
+        return
+    name = b"ar-redteam"
+    libc = _libc()
+    if libc.sethostname(name, ctypes.c_size_t(len(name))) != 0:
+        _emit("hostname", ok=False, err=ctypes.get_errno(), **extra)
+    else:
+        _emit("hostname", ok=True, after=socket.gethostname(), **extra)
+
+
+def signal_ignored() -> None:
+    """Positive control helper: report that the probe runs (pid, ppid) without doing anything."""
+    _emit(
+        "alive",
+        ok=True,
+        pid=os.getpid(),
+        ppid=os.getppid(),
+        sigxfsz=str(signal.getsignal(signal.SIGXFSZ)),
+    )
+
+
+_ATTACKS = {
+    "read": read,
+    "listdir": listdir,
+    "write": write,
+    "fill": fill,
+    "tcp": tcp,
+    "udp": udp,
+    "dns": dns,
+    "unix": unix,
+    "socketpair": socketpair,
+    "family": family,
+    "kill": kill,
+    "killparent": killparent,
+    "env": env,
+    "status": status,
+    "fds": fds,
+    "daemon": daemon,
+    "spin": spin,
+    "shm": shm,
+    "hostname": hostname,
+    "alive": signal_ignored,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Run the attack named by argv[0] with the rest as its arguments."""
+    if not argv or argv[0] not in _ATTACKS:
+        sys.stderr.write(f"usage: pyprobe.py {{{','.join(_ATTACKS)}}} ARGS...\n")
+        return 2
+    _ATTACKS[argv[0]](*argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,241 @@
+"""Red team: reading and writing the host's files from inside (prior-art §4.1 cases 1-3, 23, 29).
+
+Targets are planted by the test under the real home (never only under /tmp, which the sandbox
+replaces anyway), so each unsandboxed control succeeds for the user running the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed
+
+import auto_review
+
+pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
+
+_HIDDEN = frozenset({"ENOENT", "EACCES"})
+"""Not in the sandbox's view (ENOENT) or refused by Landlock (EACCES)."""
+
+
+def _read(
+    probes: Probes, path: Path | str, *, ro: list[Path], python_view: tuple[Path, ...]
+) -> tuple[Outcome, Outcome]:
+    argv = [*probes.pyprobe, "read", str(path)]
+    return run_host(argv), run_sandboxed(argv, ro=[probes.directory, *python_view, *ro])
+
+
+def _assert_denied(box: Outcome, expected: frozenset[str]) -> None:
+    assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
+    assert not box.ok, f"the attack worked inside the sandbox: {box.describe()}"
+    assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
+
+
+def test_planted_ssh_key_in_home_is_hidden_by_filesystem_view(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path
+) -> None:
+    """Attack: read ~/.ssh/id_* of the operator. Control: the sandbox's root is built from
+    listed read-only binds only (ENOENT), with Landlock behind it (EACCES).
+    Reference: §4.1 case 1; bubblewrap "cannot read /etc/shadow"; jailcheck."""
+    key = fake_home / ".ssh" / "id_ed25519"
+    host, box = _read(probes, key, ro=[], python_view=python_view)
+    assert host.ok, host.describe()
+    _assert_denied(box, _HIDDEN)
+
+
+def test_etc_shadow_is_unreadable_in_sandbox(probes: Probes, python_view: tuple[Path, ...]) -> None:
+    """Attack: read /etc/shadow. Control: /etc is reduced to what the policy binds, and the
+    sandbox user has no capabilities and no host-root identity. Reference: §4.1 case 1;
+    bubblewrap tests/test-run.sh."""
+    if os.geteuid() != 0:
+        pytest.skip(
+            f"as uid {os.geteuid()} /etc/shadow (0640 root:shadow) is unreadable on the "
+            "host too, so the control cannot succeed; the root run covers it"
+        )
+    host, box = _read(probes, "/etc/shadow", ro=[], python_view=python_view)
+    assert host.ok, host.describe()
+    _assert_denied(box, _HIDDEN)
+
+
+def test_host_process_environ_is_hidden_by_pid_namespace(
+    probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """Attack: read /proc/<pid>/environ of a host process (secrets in env). Control: a fresh
+    /proc in a new pid namespace has no host pids -> ENOENT. Reference: §4.1 case 1;
+    Docker masks; sandlock test_procfs."""
+    path = f"/proc/{host_sleeper.pid}/environ"
+    host, box = _read(probes, path, ro=[], python_view=python_view)
+    assert host.ok, host.describe()
+    _assert_denied(box, frozenset({"ENOENT"}))
+
+
+def test_proc_1_environ_in_sandbox_carries_no_host_secret(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: read /proc/1/environ (inside: the sandbox's own pid 1, its supervisor) hoping
+    for the launcher's secrets. Control: the environment allowlist applied before pid 1 runs,
+    and the pid namespace (host init is not pid 1 inside). The host control reads its own
+    environ to prove the probe spots the planted value. Reference: §4.1 cases 1 and 28."""
+    marker = "ar-redteam-pid1-" + secrets.token_hex(6)
+    env = {**os.environ, "AR_REDTEAM_PID1_SECRET": marker}
+    host = run_host([*probes.pyprobe, "read", "/proc/self/environ", marker], env=env)
+    assert host.result is not None, host.describe()
+    assert host.result["contains"], host.describe()
+    for path in ("/proc/1/environ", "/proc/self/environ"):
+        box = run_sandboxed(
+            [*probes.pyprobe, "read", path, marker], ro=[probes.directory, *python_view], env=env
+        )
+        assert box.result is not None, box.describe()
+        assert not box.result.get("contains"), box.describe()
+
+
+@pytest.mark.parametrize("kind", ["absolute", "relative", "proc_self_root"])
+def test_symlink_in_workspace_cannot_reach_host_home(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path, kind: str
+) -> None:
+    """Attack: the repository ships a symlink (absolute, ../.. chain, /proc/self/root/...)
+    pointing at a host secret, which a reader in the workspace follows. Control: the target is
+    outside the sandbox's view -> ENOENT (Landlock would say EACCES). Reference: §4.1 case 2;
+    Codex symlink masking; srt symlink tests."""
+    key = fake_home / ".ssh" / "id_ed25519"
+    workspace = scratch / "ws"
+    workspace.mkdir()
+    (workspace / "README").write_text("positive control\n")
+    link = workspace / "leak"
+    if kind == "absolute":
+        link.symlink_to(key)
+    elif kind == "relative":
+        link.symlink_to(Path(*[".."] * len(workspace.parts)) / key.relative_to("/"))
+    else:
+        link.symlink_to(Path("/proc/self/root") / key.relative_to("/"))
+    host, box = _read(probes, link, ro=[workspace], python_view=python_view)
+    assert host.ok, host.describe()
+    _assert_denied(box, _HIDDEN)
+    control = run_sandboxed(
+        [*probes.pyprobe, "read", str(workspace / "README")],
+        ro=[probes.directory, *python_view, workspace],
+    )
+    assert control.ok, f"positive control: the workspace must be readable: {control.describe()}"
+
+
+def test_write_outside_writable_dirs_is_blocked_by_filesystem_view(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path
+) -> None:
+    """Attack: drop a file into the operator's home (e.g. a shell rc). Control: the home is not
+    in the view (ENOENT), or read-only (EROFS), or Landlock-denied (EACCES); the --rw dir stays
+    writable (positive control). Reference: §4.1 case 3; srt mandatory-deny."""
+    target = fake_home / ".bashrc"
+    argv = [*probes.pyprobe, "write", str(target)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    target.unlink()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view], rw=[scratch])
+    _assert_denied(box, frozenset({"ENOENT", "EROFS", "EACCES"}))
+    assert not target.exists()
+    control = run_sandboxed(
+        [*probes.pyprobe, "write", str(scratch / "allowed")],
+        ro=[probes.directory, *python_view],
+        rw=[scratch],
+    )
+    assert control.ok, control.describe()
+    assert (scratch / "allowed").exists()
+
+
+def test_write_into_read_only_workspace_is_blocked_by_read_only_bind(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: plant .git/hooks/post-checkout in a workspace bound read-only. Control: the
+    read-only bind -> EROFS (Landlock would say EACCES). Reference: §4.1 case 3."""
+    hooks = scratch / "ws" / ".git" / "hooks"
+    hooks.mkdir(parents=True)
+    target = hooks / "post-checkout"
+    argv = [*probes.pyprobe, "write", str(target)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    target.unlink()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view, scratch / "ws"])
+    _assert_denied(box, frozenset({"EROFS", "EACCES"}))
+    assert not target.exists()
+
+
+def test_write_into_installed_package_is_blocked_by_read_only_view(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: poison the executable's own files (the installed package, or sys._MEIPASS of
+    the one-file build) so every later spawn runs attacker code. Control: the package is bound
+    read-only -> EROFS, or not visible -> ENOENT, or Landlock -> EACCES. Reference: §4.1 case
+    29; runc CVE-2019-5736 class."""
+    package = Path(auto_review.__file__).resolve().parent
+    target = package / "ar_redteam_poison.py"
+    if not os.access(package, os.W_OK):
+        pytest.skip(
+            f"{package} is not writable by uid {os.geteuid()} on the host either, so "
+            "the unsandboxed control cannot succeed; the root run covers it"
+        )
+    argv = [*probes.pyprobe, "write", str(target)]
+    try:
+        host = run_host(argv)
+        assert host.ok, host.describe()
+        target.unlink()
+        box = run_sandboxed(argv, ro=[probes.directory, *python_view])
+        _assert_denied(box, frozenset({"EROFS", "ENOENT", "EACCES"}))
+        assert not target.exists()
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_sysfs_network_listing_is_hidden_by_no_sys_mount(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: list /sys/class/net (host interfaces leak through sysfs even in a new net
+    namespace, E2). Control: no /sys in the view -> ENOENT. Reference: §4.1 case 23; §1.11."""
+    argv = [*probes.pyprobe, "listdir", "/sys/class/net"]
+    host = run_host(argv)
+    assert host.result is not None, host.describe()
+    assert host.ok, host.describe()
+    assert host.result["names"], host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view])
+    _assert_denied(box, frozenset({"ENOENT"}))
+
+
+def test_proc_net_shows_no_host_interfaces_in_sandbox(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: read /proc/net/dev to learn the host's interfaces. Control: the empty network
+    namespace shows only lo. Reference: §4.1 case 23."""
+    host_ifaces = sorted(os.listdir("/sys/class/net"))
+    non_lo = [name for name in host_ifaces if name != "lo"]
+    if not non_lo:
+        pytest.skip("this host has no interface besides lo; nothing could leak")
+    argv = [*probes.pyprobe, "read", "/proc/net/dev", non_lo[0]]
+    host = run_host(argv)
+    assert host.result is not None, host.describe()
+    assert host.result["contains"], host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view])
+    assert box.result is not None, box.describe()
+    assert not box.result.get("contains"), box.describe()
+
+
+@pytest.mark.parametrize(
+    "path", ["/proc/kcore", "/proc/keys", "/proc/sched_debug", "/proc/timer_list"]
+)
+def test_sensitive_proc_entries_are_masked_in_sandbox(
+    probes: Probes, python_view: tuple[Path, ...], path: str
+) -> None:
+    """Attack: read kernel-global /proc entries Docker masks (kcore, keys, sched_debug,
+    timer_list). Control: masked in the fresh /proc (empty, ENOENT or EACCES). Reference: §4.1
+    case 23; Docker maskedPaths."""
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist on this kernel")
+    host, box = _read(probes, path, ro=[], python_view=python_view)
+    if not host.ok:
+        pytest.skip(
+            f"{path} is unreadable for uid {os.geteuid()} on the host ({host.errno}); "
+            "the unsandboxed control cannot succeed"
+        )
+    assert box.result is not None, box.describe()
+    assert not box.ok or box.result.get("size") == 0, box.describe()

@@ -1,0 +1,111 @@
+"""Red team: resource exhaustion (prior-art §4.1 cases 18-21).
+
+Every bomb is bounded by an argument well above the sandbox's cap and well below what would
+hurt this host, so the unsandboxed control proves the bound is reachable and the sandboxed run
+proves the cap stopped it first. No test asserts a duration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.redteam._harness import Probes, run_host, run_sandboxed, signal_name
+
+pytestmark = [pytest.mark.redteam, pytest.mark.sandbox, pytest.mark.slow]
+
+_TIMEOUT_EXIT = 121
+"""``SandboxTimeout.exit_code``: the wall-clock deadline killed the sandbox tree."""
+_LIMIT_EXIT = 122
+"""``SandboxLimitExceeded.exit_code``: a resource limit stopped the job."""
+
+FORK_BOUND = 2048
+"""Children the fork bomb tries for: above the sandbox's process cap, harmless on this host."""
+MEMORY_CAP = "128M"
+MEMORY_BOUND_MIB = 1024
+"""The memory bomb's bound: eight times the cap we ask for, 1 GiB on the host control."""
+FILL_BOUND_MIB = 1024
+"""The disk filler's bound: above the sandbox's tmpfs size and file-size limit."""
+
+
+def test_fork_bomb_is_stopped_by_process_limit(probes: Probes) -> None:
+    """Attack: fork until the host's process table is full. Control: RLIMIT_NPROC in the job's
+    user namespace (pids.max where a cgroup is delegated) -> fork fails with EAGAIN long before
+    the bound; the host control reaches the bound. Reference: §4.1 case 18; nsjail/sandlock."""
+    argv = [*probes.c("forkbomb"), str(FORK_BOUND)]
+    host = run_host(argv)
+    assert host.result is not None, host.describe()
+    assert host.result["children"] == FORK_BOUND, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory])
+    assert box.result is not None, box.describe()
+    assert not box.ok, box.describe()
+    assert box.errno == "EAGAIN", box.describe()
+    assert int(str(box.result["children"])) < FORK_BOUND
+
+
+def test_memory_bomb_is_stopped_by_memory_cap(probes: Probes) -> None:
+    """Attack: allocate and touch memory until the host swaps or the OOM killer picks a victim.
+    Control: --memory caps the address space (RLIMIT_AS; memory.max where delegated): malloc
+    fails with ENOMEM, or the job is killed and the CLI reports the limit. The host control
+    reaches the bound. Reference: §4.1 case 19."""
+    argv = [*probes.c("membomb"), str(MEMORY_BOUND_MIB)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory], memory=MEMORY_CAP)
+    if box.result is not None:
+        assert not box.ok, box.describe()
+        assert box.errno == "ENOMEM", box.describe()
+        assert int(str(box.result["mib"])) <= 128, box.describe()
+    else:
+        assert box.started or box.returncode == _LIMIT_EXIT, box.describe()
+        assert box.returncode == _LIMIT_EXIT or signal_name(box.returncode) == "SIGKILL", (
+            box.describe()
+        )
+
+
+def test_disk_fill_in_private_tmp_is_stopped_by_size_limits(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: fill the disk through the job's /tmp. Control: /tmp is a size-limited tmpfs
+    (ENOSPC) and RLIMIT_FSIZE caps any one file (EFBIG; Python ignores SIGXFSZ). The host
+    control writes the whole bound into a host directory. Reference: §4.1 case 20; nsjail
+    FSIZE default."""
+    host = run_host([*probes.pyprobe, "fill", str(scratch), str(FILL_BOUND_MIB)])
+    assert host.result is not None, host.describe()
+    assert host.result["mib"] == FILL_BOUND_MIB, host.describe()
+    box = run_sandboxed(
+        [*probes.pyprobe, "fill", "/tmp", str(FILL_BOUND_MIB)], ro=[probes.directory, *python_view]
+    )
+    assert box.result is not None, box.describe()
+    assert not box.ok, box.describe()
+    assert box.errno in {"ENOSPC", "EFBIG"}, box.describe()
+
+
+def test_disk_fill_in_writable_bind_is_stopped_by_file_size_limit(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: fill the host disk through a --rw directory (a tmpfs size does not apply there).
+    Control: RLIMIT_FSIZE -> EFBIG. Reference: §4.1 case 20."""
+    box = run_sandboxed(
+        [*probes.pyprobe, "fill", str(scratch), str(FILL_BOUND_MIB)],
+        ro=[probes.directory, *python_view],
+        rw=[scratch],
+    )
+    assert box.result is not None, box.describe()
+    assert not box.ok, box.describe()
+    assert box.errno == "EFBIG", box.describe()
+    assert not (scratch / "ar-redteam-fill").exists()
+
+
+def test_cpu_spin_is_killed_at_the_deadline(probes: Probes, python_view: tuple[Path, ...]) -> None:
+    """Attack: spin forever to starve the host's two cores. Control: the wall-clock deadline
+    (--timeout) kills the whole sandbox tree and the CLI exits with the timeout code. The host
+    control finishes a short spin, proving the probe ends on its own when allowed.
+    Reference: §4.1 case 21; Codex timeout test."""
+    host = run_host([*probes.pyprobe, "spin", "0.2"])
+    assert host.ok, host.describe()
+    box = run_sandboxed(
+        [*probes.pyprobe, "spin", "600"], ro=[probes.directory, *python_view], timeout_s=2
+    )
+    assert box.result is None, f"the spin finished instead of being killed: {box.describe()}"
+    assert box.returncode == _TIMEOUT_EXIT, box.describe()

@@ -1,0 +1,160 @@
+"""Red team: network egress and socket families (prior-art §4.1 cases 4-6).
+
+Every listener is on loopback and started by the test; the unsandboxed control reaches it, the
+sandboxed probe must not, and the listener must have received nothing from the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
+
+pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
+
+Serve = Callable[..., Listener]
+
+_NO_ROUTE = frozenset(
+    {"ENETUNREACH", "ECONNREFUSED", "EAFNOSUPPORT", "EPERM", "EACCES", "ETIMEDOUT"}
+)
+"""What an inet attempt may meet in the sandbox: the empty namespace (ENETUNREACH with lo down,
+ECONNREFUSED with lo up), the socket-family allowlist (EAFNOSUPPORT/EPERM from seccomp), Landlock
+TCP rules (EACCES), or silence (a datagram into an empty namespace: ETIMEDOUT)."""
+
+
+def _sandboxed(
+    probes: Probes, python_view: tuple[Path, ...], argv: list[str], *, net: bool = False
+) -> Outcome:
+    return run_sandboxed([*probes.pyprobe, *argv], ro=[probes.directory, *python_view], net=net)
+
+
+def _assert_denied(box: Outcome, expected: frozenset[str]) -> None:
+    assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
+    assert not box.ok, f"the attack worked inside the sandbox: {box.describe()}"
+    assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
+
+
+def test_tcp_connect_to_host_loopback_is_blocked_by_network_namespace(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: connect to a service on the host's 127.0.0.1 (metadata proxies, admin ports).
+    Control: the `run` policy's empty network namespace (its 127.0.0.1 is its own) and the
+    socket-family allowlist. Reference: §4.1 case 4; Codex network tests."""
+    listener = serve("tcp")
+    argv = ["tcp", "127.0.0.1", str(listener.port)]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    box = _sandboxed(probes, python_view, argv)
+    _assert_denied(box, _NO_ROUTE)
+    assert len(listener.received) == seen, "the host listener heard from the sandbox"
+
+
+def test_tcp_connect_with_net_flag_reaches_host_loopback(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Positive control: with --net the sandbox shares the host network, so the same probe
+    reaches the same listener (the denial above is the namespace, not a broken probe)."""
+    listener = serve("tcp")
+    box = _sandboxed(probes, python_view, ["tcp", "127.0.0.1", str(listener.port)], net=True)
+    assert box.ok, box.describe()
+    assert listener.received
+
+
+def test_udp_datagram_to_host_loopback_is_blocked_by_network_namespace(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: exfiltrate over UDP to the host's loopback. Control: empty network namespace /
+    socket-family allowlist; the host listener must receive nothing. Reference: §4.1 case 4."""
+    listener = serve("udp")
+    argv = ["udp", "127.0.0.1", str(listener.port)]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    box = _sandboxed(probes, python_view, argv)
+    _assert_denied(box, _NO_ROUTE)
+    assert len(listener.received) == seen, "the host listener heard from the sandbox"
+
+
+def test_dns_query_to_host_resolver_is_blocked_by_network_namespace(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: DNS exfiltration (data in query names) through a resolver on the host's
+    loopback. Control: empty network namespace / socket-family allowlist; the fake resolver
+    must see no query. Reference: §4.1 case 4; srt "empty allowlist blocks DNS"."""
+    resolver = serve("dns")
+    argv = ["dns", "127.0.0.1", str(resolver.port), "secret-data.exfil.example"]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(resolver.received)
+    box = _sandboxed(probes, python_view, argv)
+    _assert_denied(box, _NO_ROUTE)
+    assert len(resolver.received) == seen, "the fake resolver got a query from the sandbox"
+
+
+def test_abstract_unix_socket_of_host_is_unreachable(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: connect to a host service on an abstract unix socket (no file, so no mount view
+    hides it; X11 and many daemons use them). Control: abstract sockets belong to the network
+    namespace -> ECONNREFUSED; Landlock scoping (ABI >= 6) would say EPERM.
+    Reference: §4.1 case 5; E7."""
+    listener = serve("abstract")
+    argv = ["unix", str(listener.address)]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    box = _sandboxed(probes, python_view, argv)
+    _assert_denied(box, frozenset({"ECONNREFUSED", "EPERM"}))
+    assert len(listener.received) == seen
+
+
+def test_path_unix_socket_of_host_is_hidden_by_filesystem_view(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve, fake_home: Path
+) -> None:
+    """Attack: connect to a host daemon's socket file (think /run/docker.sock): a read-only
+    bind does not stop connect(2). Control: the socket is outside the view -> ENOENT (Landlock
+    would say EACCES). Reference: §4.1 case 5."""
+    listener = serve("unix", fake_home / "agent.sock")
+    argv = ["unix", str(listener.address)]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    box = _sandboxed(probes, python_view, argv)
+    _assert_denied(box, frozenset({"ENOENT", "EACCES"}))
+    assert len(listener.received) == seen
+
+
+def test_unix_socketpair_still_works_in_sandbox(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Positive control: AF_UNIX stays allowed (git and Python's own machinery need it)."""
+    box = _sandboxed(probes, python_view, ["socketpair"])
+    assert box.ok, box.describe()
+
+
+@pytest.mark.parametrize(
+    ("family", "needs_caps"),
+    [("netlink", False), ("packet", True), ("inet_raw", True), ("alg", False), ("vsock", False)],
+)
+def test_exotic_socket_family_is_blocked_by_seccomp(
+    probes: Probes, python_view: tuple[Path, ...], family: str, *, needs_caps: bool
+) -> None:
+    """Attack: open a socket of a family with a history of kernel bugs or an escape path:
+    netlink (routing/audit), packet and raw (sniffing, spoofing), alg (crypto API bugs), vsock
+    (hypervisor channel). Control: the `run` policy's socket-family allowlist in seccomp ->
+    EAFNOSUPPORT (or EPERM). The host control enters its own user+net namespaces where the
+    family needs CAP_NET_RAW. Reference: §4.1 case 6; Docker AF_ALG/VSOCK rules; Flatpak."""
+    argv = ["family", family, *(["--userns"] if needs_caps and os.geteuid() != 0 else [])]
+    host = run_host([*probes.pyprobe, *argv])
+    if not host.ok and host.errno == "EAFNOSUPPORT":
+        pytest.skip(
+            f"this kernel does not offer AF_{family.upper()} at all (EAFNOSUPPORT on the "
+            "host), so the control cannot succeed"
+        )
+    assert host.ok, host.describe()
+    box = _sandboxed(probes, python_view, argv)
+    _assert_denied(box, frozenset({"EAFNOSUPPORT", "EPERM"}))

@@ -1,0 +1,310 @@
+"""Red team: other processes, inherited state and identity (prior-art §4.1 cases 7, 9, 12,
+17, 22, 24, 25, 28).
+
+Targets on the host are processes the test starts under its own uid, so every unsandboxed
+control works without privileges.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed
+
+pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
+
+
+def _assert_denied(box: Outcome, expected: frozenset[str]) -> None:
+    assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
+    assert not box.ok, f"the attack worked inside the sandbox: {box.describe()}"
+    assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
+
+
+def _assert_memory_reachable_only_on_host(host: Outcome, box: Outcome) -> None:
+    assert host.result is not None, host.describe()
+    assert host.result["access"], f"the host control could not reach the memory: {host.describe()}"
+    assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
+    assert not box.result["access"], f"the attack worked inside the sandbox: {box.describe()}"
+    assert box.errno == "EPERM", f"expected EPERM from seccomp: {box.describe()}"
+
+
+@pytest.mark.parametrize("mode", ["ptrace", "vm_readv"])
+def test_memory_of_host_process_is_out_of_reach_by_seccomp(
+    probes: Probes, host_sleeper: subprocess.Popen[bytes], mode: str
+) -> None:
+    """Attack: ptrace(PTRACE_SEIZE) or process_vm_readv a host process of the same uid (the
+    launcher, a shell holding tokens). Control: seccomp denies ptrace and process_vm_* ->
+    EPERM, before the pid namespace would even answer ESRCH. Reference: §4.1 case 7;
+    CVE-2017-5206 class; Codex seccomp."""
+    argv = [*probes.c("attach"), mode, str(host_sleeper.pid)]
+    _assert_memory_reachable_only_on_host(
+        run_host(argv), run_sandboxed(argv, ro=[probes.directory])
+    )
+
+
+@pytest.mark.parametrize("mode", ["ptrace", "vm_readv"])
+def test_memory_of_own_child_is_out_of_reach_by_seccomp(probes: Probes, mode: str) -> None:
+    """Attack: debug one's own child (always allowed on a bare host), the building block of
+    ptrace-based seccomp bypasses on old kernels. Control: seccomp -> EPERM. Reference: §4.1
+    case 7; CVE-2017-5206."""
+    argv = [*probes.c("attach"), mode, "child"]
+    _assert_memory_reachable_only_on_host(
+        run_host(argv), run_sandboxed(argv, ro=[probes.directory])
+    )
+
+
+def test_proc_mem_of_host_process_is_hidden_by_pid_namespace(
+    probes: Probes, host_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """Attack: open /proc/<pid>/mem of a host process. Control: fresh /proc of a new pid
+    namespace -> ENOENT. Reference: §4.1 case 7."""
+    argv = [*probes.c("attach"), "proc_mem", str(host_sleeper.pid)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    _assert_denied(run_sandboxed(argv, ro=[probes.directory]), frozenset({"ENOENT"}))
+
+
+@pytest.mark.parametrize("mode", ["ptrace", "proc_mem"])
+def test_supervisor_parent_is_out_of_reach(probes: Probes, mode: str) -> None:
+    """Attack: attach to, or open /proc/<ppid>/mem of, the process that launched us (inside:
+    the supervisor; outside: the CLI). Control: ptrace is denied by seccomp (EPERM); the
+    supervisor's /proc entry is absent or not dumpable (ENOENT/EACCES). Reference: §4.1 case 7;
+    runc CVE-2019-5736 (reaching the runtime through /proc)."""
+    argv = [*probes.c("attach"), mode, "parent"]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory])
+    expected = {"ptrace": frozenset({"EPERM"}), "proc_mem": frozenset({"ENOENT", "EACCES"})}
+    _assert_denied(box, expected[mode])
+
+
+def test_inherited_directory_fd_is_closed_before_the_job_runs(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path
+) -> None:
+    """Attack: use a host directory fd inherited without O_CLOEXEC to fchdir out of the new
+    root ("Leaky Vessels"). Control: every fd but stdio is closed before exec -> EBADF, and
+    /proc/self/fd lists only 0-2 (plus the probe's own). Reference: §4.1 case 9; runc
+    CVE-2024-21626."""
+    fd = os.open(fake_home, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.set_inheritable(fd, True)
+        argv = [*probes.pyprobe, "fds", str(fd)]
+        host = run_host(argv, pass_fds=[fd])
+        assert host.result is not None, host.describe()
+        assert ".ssh" in host.result["names"], host.describe()
+        box = run_sandboxed(argv, ro=[probes.directory, *python_view], pass_fds=[fd])
+        _assert_denied(box, frozenset({"EBADF"}))
+        assert box.result is not None
+        assert fd not in box.result["fds"], box.describe()
+    finally:
+        os.close(fd)
+
+
+def test_signal_to_host_process_is_blocked_by_pid_namespace(
+    probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """Attack: SIGKILL a host process of the same uid (the gateway, the operator's shell).
+    Control: it has no pid in the sandbox's pid namespace -> ESRCH (Landlock signal scoping
+    would say EPERM); the victim survives. The host control uses signal 0 (no harm).
+    Reference: §4.1 case 17; sandlock test_landlock signals."""
+    host = run_host([*probes.pyprobe, "kill", str(host_sleeper.pid), "0"])
+    assert host.ok, host.describe()
+    box = run_sandboxed(
+        [*probes.pyprobe, "kill", str(host_sleeper.pid), "9"], ro=[probes.directory, *python_view]
+    )
+    _assert_denied(box, frozenset({"ESRCH", "EPERM"}))
+    assert host_sleeper.poll() is None, "the host process was killed from inside the sandbox"
+
+
+def test_kill_everyone_reaches_no_host_process(
+    probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """Attack: kill(-1, sig), every process we may signal. Probed with signal 0 so a broken
+    sandbox harms nothing. Control: the pid namespace holds only the sandbox (ESRCH when the
+    probe is alone with its init; Landlock scoping would say EPERM). Reference: §4.1 case 17."""
+    del host_sleeper  # guarantees the host control has a same-uid process to find
+    argv = [*probes.pyprobe, "kill", "-1", "0"]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view])
+    _assert_denied(box, frozenset({"ESRCH", "EPERM"}))
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if token.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_until_gone(token: str, bound_s: float = 10.0) -> list[int]:
+    """Poll (bounded) for processes carrying TOKEN; returns the survivors at the end."""
+    deadline = time.monotonic() + bound_s
+    while (survivors := _processes_with(token)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return survivors
+
+
+def test_double_forked_daemon_does_not_outlive_the_sandbox(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: double-fork + setsid a daemon that keeps working after the job "ended".
+    Control: the job runs in its own pid namespace whose init's exit kills everything in it.
+    The host control shows the same daemon does survive without the sandbox.
+    Reference: §4.1 case 22; srt "no orphans" tests."""
+    token = "ar-redteam-daemon-" + secrets.token_hex(6)
+    argv = [*probes.pyprobe, "daemon", token, "30"]
+    host = run_host(argv)
+    try:
+        assert host.ok, host.describe()
+        assert _processes_with(token), "the unsandboxed daemon did not survive its parent"
+    finally:
+        for pid in _processes_with(token):
+            os.kill(pid, 9)
+    assert not _wait_until_gone(token)
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view])
+    try:
+        assert box.ok, box.describe()
+        survivors = _wait_until_gone(token)
+        assert not survivors, f"daemon(s) {survivors} outlived the sandbox"
+    finally:
+        for pid in _processes_with(token):
+            os.kill(pid, 9)
+
+
+@pytest.fixture
+def sysv_segment() -> object:
+    """A SysV shared memory segment on the host, keyed by a random key; removed afterwards."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    key = secrets.randbelow(1 << 30) + 1
+    shmid = libc.shmget(ctypes.c_int(key), ctypes.c_size_t(4096), ctypes.c_int(0o1600))
+    assert shmid >= 0, os.strerror(ctypes.get_errno())
+    yield key
+    libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(0), None)  # IPC_RMID
+
+
+def test_host_sysv_shared_memory_is_hidden_by_ipc_namespace(
+    probes: Probes, python_view: tuple[Path, ...], sysv_segment: int
+) -> None:
+    """Attack: attach the host's SysV shared memory (IPC objects are keyed globally).
+    Control: ipc namespace -> ENOENT. Reference: §4.1 case 24; Docker namespaces."""
+    argv = [*probes.pyprobe, "shm", str(sysv_segment)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    _assert_denied(run_sandboxed(argv, ro=[probes.directory, *python_view]), frozenset({"ENOENT"}))
+
+
+def test_hostname_change_is_blocked_by_uts_namespace_and_no_caps(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: change the hostname (host-wide without a uts namespace). Control: a uts
+    namespace of its own and no CAP_SYS_ADMIN -> EPERM. The host control changes it only inside
+    a private user+uts namespace (never the real host). Reference: §4.1 case 24."""
+    host = run_host([*probes.pyprobe, "hostname", "--userns"])
+    assert host.ok, host.describe()
+    box = run_sandboxed([*probes.pyprobe, "hostname"], ro=[probes.directory, *python_view])
+    _assert_denied(box, frozenset({"EPERM"}))
+
+
+def _status(outcome: Outcome) -> dict[str, object]:
+    assert outcome.result is not None, outcome.describe()
+    assert outcome.ok, outcome.describe()
+    return outcome.result
+
+
+def test_sandboxed_process_has_no_new_privs_seccomp_and_no_capabilities(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Check: /proc/self/status inside reads NoNewPrivs 1, Seccomp 2 and zero capability sets,
+    and every namespace id differs from the host's. The host control reads the same fields
+    and must show the difference (NoNewPrivs 0, host namespaces). Reference: §4.1 case 25;
+    Codex NNP test."""
+    argv = [*probes.pyprobe, "status"]
+    host = _status(run_host(argv))
+    box = _status(run_sandboxed(argv, ro=[probes.directory, *python_view]))
+    host_status, box_status = host["status"], box["status"]
+    assert isinstance(host_status, dict)
+    assert isinstance(box_status, dict)
+    assert host_status["NoNewPrivs"] == "0", host
+    assert box_status["NoNewPrivs"] == "1", box
+    assert box_status["Seccomp"] == "2", box
+    for key in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"):
+        assert int(str(box_status[key]), 16) == 0, (key, box)
+    host_ns, box_ns = host["ns"], box["ns"]
+    assert isinstance(host_ns, dict)
+    assert isinstance(box_ns, dict)
+    for ns in ("user", "mnt", "pid", "net", "ipc", "uts"):
+        assert box_ns[ns] != host_ns[ns], (ns, box_ns, host_ns)
+
+
+def test_sandboxed_process_does_not_run_as_host_root(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Check: whatever uid the job has inside, the user namespace maps it to a host uid that is
+    not 0, so a file owned by host root in a writable bind stays out of reach even by DAC.
+    Reference: §2 parity checklist ("userns mapping to an unprivileged id"); §7 Tier A."""
+    box = _status(run_sandboxed([*probes.pyprobe, "status"], ro=[probes.directory, *python_view]))
+    status, uid_map = box["status"], box["uid_map"]
+    assert isinstance(status, dict)
+    assert isinstance(uid_map, list)
+    uid = int(str(status["Uid"]).split()[1])  # effective uid inside
+    outside = [int(o) + uid - int(i) for i, o, n in uid_map if int(i) <= uid < int(i) + int(n)]
+    assert outside, f"uid {uid} is not mapped: {uid_map}"
+    assert outside[0] != 0, f"the job runs as host root through the map {uid_map}"
+
+
+def test_planted_secret_in_environment_is_dropped_by_env_allowlist(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: read tokens from the environment (LLM keys, forge tokens). Control: the child
+    environment is rebuilt from an allowlist. Reference: §4.1 case 28."""
+    marker = "ar-fake-token-" + secrets.token_hex(8)
+    env = {**os.environ, "AR_FORGE_TOKEN": marker, "OPENAI_API_KEY": marker}
+    argv = [*probes.pyprobe, "env", marker]
+    host = run_host(argv, env=env)
+    assert host.ok, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view], env=env)
+    assert box.result is not None, box.describe()
+    assert not box.ok, f"leaked: {box.result.get('leaked')}"
+
+
+def test_setuid_binary_grants_nothing_in_sandbox(probes: Probes, tmp_path: Path) -> None:
+    """Attack: exec a set-user-ID executable to change identity. Control: no_new_privs (and
+    nosuid binds, and an owner unmapped in the user namespace) keep the effective uid.
+    Reference: §4.1 case 12; bubblewrap README; jailcheck."""
+    if os.geteuid() != 0:
+        pytest.skip(
+            f"as uid {os.geteuid()} the test cannot create a set-user-ID executable "
+            "owned by another user, and no host setuid binary reports its euid; the "
+            "root run covers it"
+        )
+    target_uid = 65534
+    directory = tmp_path / "suid"
+    directory.mkdir()
+    directory.chmod(0o755)
+    binary = directory / "euid"
+    shutil.copy(probes.binaries["euid"], binary)
+    os.chown(binary, target_uid, target_uid)
+    binary.chmod(0o4755)
+    host = run_host([str(binary)])
+    assert host.result is not None, host.describe()
+    assert host.result["euid"] == target_uid, (
+        f"the set-user-ID control did not change the euid on the host: {host.describe()}"
+    )
+    box = run_sandboxed([str(binary)], ro=[directory])
+    assert box.result is not None, box.describe()
+    assert box.result["euid"] == box.result["uid"], box.describe()
