@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from auto_review.chat._ledger import ChatLedger
 from auto_review.chat._parser import CommandKind
 from auto_review.chat._ports import ChatConfig
+from auto_review.errors import HostAuthError, HostNotFound
 from auto_review.hosts import Permission, RepoRef, ReviewHost
 
 __all__ = [
@@ -63,13 +64,21 @@ class PermissionCache:
         self._clock = clock
         self._entries: dict[tuple[str, str], tuple[float, Permission]] = {}
 
-    async def get(self, repo: RepoRef, login: str) -> Permission:
+    async def get(self, repo: RepoRef, login: str) -> Permission | None:
+        """``login``'s permission; None when the forge will not tell us (fail closed)."""
         key = (repo.full_name, login.lower())
         now = self._clock()
         cached = self._entries.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        permission = await self._host.get_permission(repo, login)
+        try:
+            permission = await self._host.get_permission(repo, login)
+        except HostNotFound:
+            permission = Permission.NONE  # no such user here: certainly no write access
+        except HostAuthError:
+            # Forgejo answers other users' permissions only to repo admins; without that the
+            # bot cannot tell writers from readers, so it treats everyone as unverified.
+            return None
         if len(self._entries) > 4096:  # bound memory on a busy gateway
             self._entries.clear()
         self._entries[key] = (now, permission)

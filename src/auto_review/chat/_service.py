@@ -168,6 +168,11 @@ class ChatService:
         deps, kind = self._deps, turn.command.kind
         if kind in WRITE_COMMANDS:
             permission = await self._permissions.get(turn.repo, turn.author)
+            if permission is None:
+                _log.warning("chat.permission_unknown", repo=str(turn.repo))
+                if deps.ledger.notice_once(turn.repo, turn.pr.number, "*", "permission-unknown"):
+                    return Turnout(_UNVERIFIED_TEXT)
+                return None
             if not permission.can_write:
                 _log.info("chat.refused_permission", repo=str(turn.repo), author=turn.author)
                 if deps.ledger.notice_once(turn.repo, turn.pr.number, turn.author, "permission"):
@@ -226,6 +231,14 @@ class ChatService:
             )
         created = await host.create_issue_comment(turn.repo, pr.number, text)
         posted.append(f"comment:{created.id}")
+
+
+_UNVERIFIED_TEXT = (
+    "I cannot check who has write access to this repository: the forge only tells repository "
+    "admins. Until an operator gives the bot account admin access here, commands that use the "
+    "model or change state are disabled on this repository; `help`, `config` and `learnings` "
+    "still work."
+)
 
 
 def _permission_text(turn: Turn, mention: str) -> str:

@@ -448,3 +448,25 @@ async def test_explain_uses_the_pipelines_recorded_finding_and_evidence(
     assert "<<<UNTRUSTED finding_evidence" in prompt
     assert "Recorded finding (error) at src/calc.py:5" in prompt
     assert "Because line 5 adds." in host.posted_reviews[0].comments[0].body
+
+
+async def test_unverifiable_permission_fails_closed_with_one_notice(
+    make_service: ServiceFactory,
+    host: MemoryHost,
+    queue: RecordingQueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auto_review.errors import HostAuthError
+
+    async def forbidden(*args: object) -> Permission:
+        raise HostAuthError("only admins", status=403)
+
+    monkeypatch.setattr(host, "get_permission", forbidden)
+    service = make_service()
+    await service.run(Mention("@auto-review review", comment_id=1))
+    await service.run(Mention("@auto-review review", author="olga", comment_id=2))
+    assert queue.calls == []
+    assert len(host.posted_comments) == 1
+    assert "admin access" in host.posted_comments[0]
+    await service.run(Mention("@auto-review help", comment_id=3))  # control: free commands work
+    assert len(host.posted_comments) == 2
