@@ -21,11 +21,12 @@ URL that already ends in ``/v1`` is used as is (both spellings are common in ope
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 import httpx
@@ -172,7 +173,7 @@ class LLMClient:
     async def list_models(self, tier: Tier, *, timeout_secs: float) -> tuple[str, ...]:
         """The model ids ``GET /v1/models`` lists at the tier's endpoint; one try, no retry."""
         cfg = self.tier_config(tier)
-        with self._translate(cfg, timeout_secs):
+        with _translating(cfg, timeout_secs):
             response = await self._http.get(
                 _url(cfg.base_url, "models"), headers=_headers(cfg), timeout=timeout_secs
             )
@@ -193,7 +194,7 @@ class LLMClient:
         attempt = 1
         while True:
             try:
-                with self._translate(cfg, seconds):
+                with _translating(cfg, seconds):
                     response = await self._http.post(
                         _url(cfg.base_url, path), json=body, headers=_headers(cfg), timeout=seconds
                     )
@@ -227,9 +228,6 @@ class LLMClient:
         backoff = min(self._retry.max_delay, self._retry.base_delay * 2.0 ** (attempt - 1))
         return backoff * (0.5 + 0.5 * self._jitter())
 
-    def _translate(self, cfg: LLMTierConfig, seconds: float) -> _Translate:
-        return _Translate(cfg, seconds)
-
     def _raise_status(self, response: httpx.Response) -> NoReturn:
         status = response.status_code
         detail = self._error_detail(response)
@@ -258,7 +256,8 @@ class LLMClient:
                 text = error["message"]
             elif isinstance(error, str):
                 text = error
-        return self._scrub(" ".join(text.split())[:_MAX_ERROR_BODY]) or "(empty body)"
+        # Scrub before cutting: a cut through a key would leave a prefix the scrub cannot see.
+        return " ".join(self._scrub(text).split())[:_MAX_ERROR_BODY] or "(empty body)"
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -271,37 +270,27 @@ class LLMClient:
         except ValueError as exc:
             raise LLMError(
                 f"model endpoint answered with a body that is not JSON: "
-                f"{self._scrub(response.text[:_MAX_ERROR_BODY])!r}"
+                f"{self._scrub(response.text)[:_MAX_ERROR_BODY]!r}"
             ) from exc
         if not isinstance(data, dict):
             raise LLMError("model endpoint answered with JSON that is not an object")
         return data
 
 
-class _Translate:
-    """Maps httpx transport exceptions to ``LLMUnavailable``, chaining the cause."""
-
-    def __init__(self, cfg: LLMTierConfig, seconds: float) -> None:
-        self._cfg = cfg
-        self._seconds = seconds
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if exc is None:
-            return
-        where = f"{self._cfg.tier} model {self._cfg.model!r}"
-        if isinstance(exc, httpx.TimeoutException):
-            raise LLMUnavailable(
-                f"{where} did not answer within {self._seconds:g}s ({type(exc).__name__})"
-            ) from exc
-        if isinstance(exc, httpx.TransportError):
-            raise LLMUnavailable(f"cannot reach the {where} ({type(exc).__name__})") from exc
-        if isinstance(exc, httpx.HTTPError):
-            raise LLMError(f"HTTP error calling the {where} ({type(exc).__name__})") from exc
+@contextlib.contextmanager
+def _translating(cfg: LLMTierConfig, seconds: float) -> Iterator[None]:
+    """Map httpx's exceptions to the ``LLMError`` family, chaining the cause."""
+    where = f"{cfg.tier} model {cfg.model!r}"
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise LLMUnavailable(
+            f"the {where} did not answer within {seconds:g}s ({type(exc).__name__})"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise LLMUnavailable(f"cannot reach the {where} ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise LLMError(f"HTTP error calling the {where} ({type(exc).__name__})") from exc
 
 
 def _url(base_url: str, path: str) -> str:
