@@ -1,0 +1,196 @@
+"""Turn verified findings into one forge review and a commit status.
+
+The event is computed here, never taken from the model: REQUEST_CHANGES while an error-level
+finding remains (including earlier blocking findings an incremental review carries over),
+otherwise COMMENT; APPROVED only when the base-branch config sets ``approve_when_clean`` and
+nothing at all remains. Each anchored finding becomes an inline comment at its new-side line
+carrying a hidden fingerprint marker (see ``guard.py``); a finding without an anchor is listed in
+the body instead. If the forge refuses the inline comments (422), the review is posted again
+without them and they are listed in the body. Model-written text is defanged before it is
+posted: no HTML comments (which could forge our markers) and no live @mentions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from auto_review.errors import HostError
+from auto_review.hosts import CommitState, CommitStatus, InlineComment, RepoRef, ReviewEvent
+from auto_review.llm import UsageTotals
+from auto_review.review.findings import Finding, Severity
+from auto_review.review.guard import finding_marker
+
+__all__ = [
+    "STATUS_CONTEXT",
+    "ReviewPoster",
+    "ReviewReport",
+    "compute_event",
+    "post_review",
+    "render_body",
+    "render_comment",
+    "status_for",
+]
+
+STATUS_CONTEXT = "auto-review"
+BODY_CAP = 32 * 1024
+MESSAGE_CAP = 4096
+STATUS_CAP = 140
+_LABEL = {
+    Severity.ERROR: "🔴 **Error**",
+    Severity.WARNING: "🟡 **Warning**",
+    Severity.NOTE: "💡 **Note**",
+}
+
+
+def _defang(text: str) -> str:
+    return text.replace("<!--", "&lt;!--").replace("-->", "--&gt;").replace("@", "@\u200b")
+
+
+def _cap(text: str, cap: int, marker: str) -> str:
+    raw = text.encode("utf-8")
+    return text if len(raw) <= cap else raw[:cap].decode("utf-8", "ignore") + f"\n\n{marker}"
+
+
+def compute_event(
+    findings: Sequence[Finding], *, carried_errors: int, approve_when_clean: bool
+) -> ReviewEvent:
+    if carried_errors or any(f.severity is Severity.ERROR for f in findings):
+        return ReviewEvent.REQUEST_CHANGES
+    if approve_when_clean and not findings:
+        return ReviewEvent.APPROVED
+    return ReviewEvent.COMMENT
+
+
+def render_comment(finding: Finding) -> str:
+    lines = (
+        f" (lines {finding.line_start}-{finding.line_end})"
+        if finding.line_end > finding.line_start
+        else ""
+    )
+    text = f"{_LABEL[finding.severity]} · {finding.category}{lines}\n\n"
+    text += _cap(_defang(finding.message), MESSAGE_CAP, "[truncated]")
+    if finding.suggestion and finding.suggestion.strip():
+        fence = "````" if "```" in finding.suggestion else "```"
+        text += f"\n\nSuggested change:\n{fence}suggestion\n{_defang(finding.suggestion)}\n{fence}"
+    return text + "\n\n" + finding_marker(finding)
+
+
+@dataclass
+class ReviewReport:
+    """Everything the review body says."""
+
+    head_sha: str
+    summaries: Sequence[str] = ()
+    walkthroughs: Sequence[str] = ()
+    unanchored: Sequence[Finding] = ()
+    carried: Sequence[str] = ()  # earlier blocking findings still open (rendered lines)
+    unreviewed: Sequence[tuple[str, str]] = ()
+    skipped: Sequence[tuple[str, str]] = ()
+    notes: Sequence[str] = ()  # verifier failures, config problems, workspace trouble
+    dropped: dict[str, int] = field(default_factory=dict)
+    usage: UsageTotals | None = None
+    show_cost: bool = True
+
+
+def _footer(usage: UsageTotals) -> list[str]:
+    rows = ["", "<details><summary>Model usage</summary>", ""]
+    for e in usage.entries:
+        cost = f"${e.cost_usd:.4f}" if e.priced else "unpriced"
+        rows.append(
+            f"- {e.tier.value} `{e.model}`: {e.calls} call(s), {e.prompt_tokens} prompt + "
+            f"{e.completion_tokens} completion tokens, {cost}"
+        )
+    rows.append(f"- total: {usage.prompt_tokens + usage.completion_tokens} tokens, "
+                f"${usage.cost_usd:.4f}")  # fmt: skip
+    rows += ["", "</details>"]
+    return rows
+
+
+def render_body(report: ReviewReport) -> str:
+    parts: list[str] = ["## auto-review", ""]
+    parts += [_defang(s) for s in report.summaries] or ["No summary."]
+    if report.walkthroughs:
+        parts += ["", "### Walkthrough", *(_defang(w) for w in report.walkthroughs)]
+    if report.carried:
+        parts += ["", "### Still open from earlier reviews", *report.carried]
+    if report.unanchored:
+        parts += ["", "### Findings outside the diff's lines"]
+        parts += [
+            f"- {_LABEL[f.severity]} `{f.path}:{f.line_start}`: {_defang(f.message)[:MESSAGE_CAP]}"
+            for f in report.unanchored
+        ]
+    if report.unreviewed:
+        parts += ["", "### Files not reviewed"]
+        parts += [f"- `{path}`: {reason}" for path, reason in report.unreviewed]
+    if report.skipped:
+        parts += ["", f"<details><summary>{len(report.skipped)} file(s) skipped</summary>", ""]
+        parts += [f"- `{path}`: {reason}" for path, reason in report.skipped]
+        parts += ["", "</details>"]
+    if report.notes:
+        parts += ["", "### Notes", *(f"- {n}" for n in report.notes)]
+    dropped = {k: v for k, v in report.dropped.items() if v}
+    if dropped:
+        parts += ["", "Filtered: " + ", ".join(f"{v} {k}" for k, v in sorted(dropped.items()))]
+    if report.usage is not None and report.show_cost and report.usage.entries:
+        parts += _footer(report.usage)
+    body = _cap("\n".join(parts), BODY_CAP, "[review body truncated]")
+    return body + f"\n\n<!-- auto-review:review head={report.head_sha} -->"
+
+
+def status_for(findings: Sequence[Finding], *, carried_errors: int) -> CommitStatus:
+    """success when nothing blocks, failure while an error-level finding remains."""
+    counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
+    counts[Severity.ERROR] += carried_errors
+    bits = [f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in sorted(
+        counts.items(), key=lambda kv: -kv[0].rank) if n]  # fmt: skip
+    text = "auto-review: " + (", ".join(bits) if bits else "no findings")
+    state = CommitState.FAILURE if counts[Severity.ERROR] else CommitState.SUCCESS
+    return CommitStatus(STATUS_CONTEXT, state, text[:STATUS_CAP])
+
+
+class ReviewPoster(Protocol):
+    """The forge call ``post_review`` needs (``ReviewHost`` has it)."""
+
+    async def create_review(
+        self,
+        repo: RepoRef,
+        number: int,
+        *,
+        commit_id: str,
+        body: str,
+        event: ReviewEvent,
+        comments: Sequence[InlineComment],
+    ) -> int: ...
+
+
+async def post_review(
+    host: ReviewPoster,
+    repo: RepoRef,
+    number: int,
+    *,
+    head_sha: str,
+    event: ReviewEvent,
+    report: ReviewReport,
+    anchored: Sequence[Finding],
+) -> tuple[int, bool]:
+    """Post one review; on 422 re-post with the inline findings in the body. (id, inline?)"""
+    comments = [
+        InlineComment(path=f.path, body=render_comment(f), new_line=f.anchor) for f in anchored
+    ]
+    try:
+        review_id = await host.create_review(
+            repo, number, commit_id=head_sha, body=render_body(report), event=event,
+            comments=comments,
+        )  # fmt: skip
+        return int(review_id), True
+    except HostError as exc:
+        if exc.status != 422 or not comments:
+            raise
+    report.unanchored = [*report.unanchored, *anchored]
+    report.notes = [*report.notes, "the forge refused inline comments; findings are listed above"]
+    review_id = await host.create_review(
+        repo, number, commit_id=head_sha, body=render_body(report), event=event, comments=[]
+    )
+    return int(review_id), False
