@@ -266,7 +266,7 @@ async def test_with_ledger_shares_the_transport_but_records_separately(
 async def test_chat_error_text_never_keeps_a_key_prefix_where_the_cut_falls_inside_it(
     scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
 ) -> None:
-    scripted_model.script(server_error(400, "y" * 290 + SCRIPTED_API_KEY))
+    scripted_model.script(server_error(400, "y" * 280 + SCRIPTED_API_KEY))
     async with scripted_llm_client(scripted_llm_config) as (client, _):
         with pytest.raises(LLMError) as caught:
             await client.chat(Tier.REASONING, HELLO)
