@@ -11,7 +11,7 @@ import sys
 import typer
 
 from auto_review import __version__
-from auto_review.cli import config
+from auto_review.cli import config, gateway, history, jobs
 from auto_review.cli._common import err_console
 from auto_review.errors import AutoReviewError, ConfigError
 
@@ -23,6 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config.app, name="config")
+app.command("gateway")(gateway.gateway)
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(history.app, name="history")
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ from auto_review.gateway._context import (
 )
 from auto_review.gateway._metrics import GatewayMetrics
 from auto_review.gateway._readiness import Probe, Readiness, ReadinessResult
+from auto_review.gateway._serve import RunnerFactory, ServiceParts, serve, serve_async
 
 __all__ = [
     "Gateway",
@@ -23,6 +24,10 @@ __all__ = [
     "ReadinessResult",
     "ReviewMode",
     "ReviewModeResolver",
+    "RunnerFactory",
+    "ServiceParts",
     "bare_posture",
     "create_app",
+    "serve",
+    "serve_async",
 ]

@@ -183,6 +183,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         posture=posture,
         in_flight=lambda: workers.in_flight,
         chat_enabled=lambda: workers.chat_enabled,
+        review_enabled=lambda: workers.review_enabled,
     )
     gateway = Gateway(
         settings=settings,

@@ -63,7 +63,7 @@ class GatewayDeps:
 
     store: Store
     host: ReviewHost
-    runner: ReviewRunner
+    runner: ReviewRunner | None  # None: review jobs wait in the queue until one is registered
     queue: JobQueue | None = None  # default: SqliteJobQueue on ``store``
     chat_runner: ChatRunner | None = None
     clock: Clock = field(default_factory=SystemClock)

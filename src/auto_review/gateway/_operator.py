@@ -35,6 +35,7 @@ class OperatorEndpoints:
     posture: IsolationReport
     in_flight: Callable[[], int]
     chat_enabled: Callable[[], bool]
+    review_enabled: Callable[[], bool]
 
     async def healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -81,6 +82,7 @@ class OperatorEndpoints:
             "review_mode": s.review_mode,
             "ci_endpoint": s.ci_review_token is not None,
             "chat_handler": self.chat_enabled(),
+            "review_handler": self.review_enabled(),
             "poller": {
                 "enabled": s.poll_interval_secs > 0,
                 "interval_secs": s.poll_interval_secs,

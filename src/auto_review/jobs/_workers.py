@@ -3,9 +3,10 @@
 Guarantees: at most ``concurrency`` jobs run at once; each has a deadline; transient upstream
 failures are retried with backoff (honouring ``retry_after``), permanent ones are not; every
 review job that ends badly owes its PR a final commit status ``error``, which is posted (and
-re-posted until the forge takes it) so a PR is never left ``pending``; chat jobs wait in the
-queue until a ``ChatRunner`` is registered. On shutdown, jobs still running after the grace
-period are cancelled and requeued without spending an attempt.
+re-posted until the forge takes it) so a PR is never left ``pending``; review and chat jobs
+wait in the queue (never dropped) until a runner for their kind is registered. On shutdown,
+jobs still running after the grace period are cancelled and requeued without spending an
+attempt.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class WorkerPool:
         self,
         queue: JobQueue,
         *,
-        review_runner: ReviewRunner,
+        review_runner: ReviewRunner | None,
         host: ReviewHost,
         history: ReviewHistory,
         concurrency: int,
@@ -89,6 +90,15 @@ class WorkerPool:
     @property
     def chat_enabled(self) -> bool:
         return self._chat_runner is not None
+
+    @property
+    def review_enabled(self) -> bool:
+        return self._review_runner is not None
+
+    def register_review_runner(self, runner: ReviewRunner) -> None:
+        """Start dispatching review jobs (they wait in the queue until this is called)."""
+        self._review_runner = runner
+        self.notify()
 
     def register_chat_runner(self, runner: ChatRunner) -> None:
         """Start dispatching chat jobs (they wait in the queue until this is called)."""
@@ -138,7 +148,9 @@ class WorkerPool:
     # -- internals --------------------------------------------------------------------------
 
     def _claim_some(self) -> None:
-        kinds = [JobKind.REVIEW] + ([JobKind.CHAT] if self._chat_runner is not None else [])
+        kinds = [JobKind.REVIEW] if self._review_runner is not None else []
+        if self._chat_runner is not None:
+            kinds.append(JobKind.CHAT)
         while len(self._tasks) < self._concurrency and not self._stopping:
             job = self._queue.claim(kinds)
             if job is None:
@@ -202,8 +214,8 @@ class WorkerPool:
                 raise ReviewError("no chat handler is registered")
             await self._chat_runner.run(job.chat_request())
             return None
-        if job.head_sha is None:
-            raise ReviewError("review job has no head commit")
+        if job.head_sha is None or self._review_runner is None:
+            raise ReviewError("review job has no head commit or no pipeline")
         return await self._review_runner.run(
             ReviewRequest(
                 repo=job.repo,

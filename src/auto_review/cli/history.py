@@ -1,0 +1,86 @@
+"""``auto-review history list|reset-pr|purge``: the record of review outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import typer
+from rich.table import Table
+
+from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
+from auto_review.errors import ConfigError
+from auto_review.hosts import RepoRef
+from auto_review.jobs import list_history, purge_history, reset_pr_history
+from auto_review.store import Store
+
+app = typer.Typer(help="List, reset and purge review outcomes.", no_args_is_help=True)
+
+
+def _store() -> Store:
+    return Store.in_state_dir(load().resolved_state_dir())
+
+
+def _repo(text: str) -> RepoRef:
+    try:
+        return RepoRef.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"invalid repository {text!r}: {exc}") from exc
+
+
+@app.command("list")
+def list_command(
+    repo: str | None = typer.Option(None, "--repo", help="Only OWNER/REPO."),
+    pr: int | None = typer.Option(None, "--pr", min=1, help="Only this PR number."),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Review outcomes, newest first."""
+    store = _store()
+    try:
+        entries = list_history(store, repo=_repo(repo) if repo else None, number=pr, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        print_json([asdict(e) | {"repo": str(e.repo)} for e in entries])
+        return
+    table = Table("when", "PR", "head", "outcome", "findings", "tokens", "cost", "reason")
+    for e in entries:
+        table.add_row(
+            datetime.fromtimestamp(e.finished_at, UTC).strftime("%Y-%m-%d %H:%M"),
+            f"{e.repo}#{e.number}",
+            e.head_sha[:10],
+            e.outcome,
+            f"{e.errors}/{e.warnings}/{e.notes}",
+            str(e.prompt_tokens + e.completion_tokens),
+            f"${e.cost_usd:.4f}",
+            e.reason,
+        )
+    out_console.print(table)
+
+
+@app.command("reset-pr")
+def reset_pr_command(
+    repo: str = typer.Argument(..., help="OWNER/REPO"),
+    pr: int = typer.Argument(..., min=1),
+) -> None:
+    """Forget one PR's review outcomes."""
+    store = _store()
+    try:
+        removed = reset_pr_history(store, _repo(repo), pr)
+    finally:
+        store.close()
+    out_console.print(f"removed {removed} outcome(s) of {repo}#{pr}")
+
+
+@app.command("purge")
+def purge_command(
+    older_than_days: float = typer.Option(..., "--older-than-days", min=0),
+) -> None:
+    """Delete outcomes older than the given number of days."""
+    store = _store()
+    try:
+        removed = purge_history(store, older_than_days=older_than_days)
+    finally:
+        store.close()
+    out_console.print(f"removed {removed} outcome(s)")
