@@ -3,13 +3,12 @@
 Quick use (one ``httpx.AsyncClient`` per process; one ``UsageLedger`` per review)::
 
     from auto_review.llm import (
-        LLMClient, PromptBuilder, Tier, UNTRUSTED_DATA_RULE, UsageLedger,
-        complete_structured, estimate_tokens, load_price_table,
+        LLMClient, PromptBuilder, Tier, UNTRUSTED_DATA_RULE, complete_structured,
+        estimate_tokens, embed, readiness,
     )
 
-    prices = load_price_table(config.price_table_path)          # ConfigError if the file is bad
-    base = LLMClient(config, http)                               # config: settings.llm()
-    llm = base.with_ledger(UsageLedger(prices))                  # this review's usage
+    base = LLMClient(config, http)      # config: settings.llm(); reads AR_PRICE_TABLE_PATH
+    llm = base.with_ledger()            # a fresh UsageLedger for this review
     prompt = PromptBuilder().text("Review this.").untrusted("diff", diff).build()
     result = await complete_structured(
         llm, Tier.REASONING, system=SYSTEM + "\\n\\n" + UNTRUSTED_DATA_RULE,

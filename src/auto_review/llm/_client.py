@@ -10,6 +10,9 @@ its ``UsageLedger``, and maps every failure once to the ``LLMError`` family:
     LLMError         any other status (400 schema rejected, 401 key refused, 404 no model) or
                      a response that is not an OpenAI-shaped JSON document; not retried
 
+The constructor reads the price table (``AR_PRICE_TABLE_PATH``) unless one is passed, and raises
+``ConfigError`` if that file is bad, so the mistake surfaces at startup.
+
 This is the only module that sees httpx exceptions. Error messages carry at most
 ``_MAX_ERROR_BODY`` characters of the endpoint's body, with every configured API key removed, and
 never a request header.
@@ -35,7 +38,7 @@ from auto_review import __version__
 from auto_review.errors import ConfigError, LLMError, LLMRateLimited, LLMUnavailable
 from auto_review.llm._tokens import estimate_tokens
 from auto_review.llm._types import Completion, Message, RetryPolicy, Tier, TokenUsage
-from auto_review.llm._usage import UsageLedger
+from auto_review.llm._usage import PriceTable, UsageLedger, load_price_table
 from auto_review.logs import get_logger
 from auto_review.settings import LLMConfig, LLMTierConfig
 
@@ -62,6 +65,7 @@ class LLMClient:
         http: httpx.AsyncClient,
         *,
         ledger: UsageLedger | None = None,
+        prices: PriceTable | None = None,
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
@@ -69,7 +73,9 @@ class LLMClient:
     ) -> None:
         self._config = config
         self._http = http
-        self._ledger = ledger if ledger is not None else UsageLedger()
+        # The operator's price file is read once here, so a bad one fails at startup.
+        self._prices = prices if prices is not None else load_price_table(config.price_table_path)
+        self._ledger = ledger if ledger is not None else UsageLedger(self._prices)
         self._retry = retry if retry is not None else RetryPolicy()
         self._sleep = sleep
         self._jitter = jitter
@@ -88,12 +94,21 @@ class LLMClient:
     def ledger(self) -> UsageLedger:
         return self._ledger
 
-    def with_ledger(self, ledger: UsageLedger) -> LLMClient:
-        """A client sharing this one's connection pool that records into ``ledger``."""
+    @property
+    def prices(self) -> PriceTable:
+        return self._prices
+
+    def with_ledger(self, ledger: UsageLedger | None = None) -> LLMClient:
+        """A client sharing this one's connection pool that records into ``ledger``.
+
+        Without an argument the new ledger is empty and uses this client's price table: call
+        ``llm.with_ledger()`` once per review and read ``.ledger.totals()`` at the end.
+        """
         return LLMClient(
             self._config,
             self._http,
-            ledger=ledger,
+            ledger=ledger if ledger is not None else UsageLedger(self._prices),
+            prices=self._prices,
             retry=self._retry,
             sleep=self._sleep,
             jitter=self._jitter,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -133,3 +134,30 @@ def test_price_file_that_is_not_a_json_object_is_refused(tmp_path: Path, content
 def test_missing_price_file_is_refused_with_the_setting_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="AR_PRICE_TABLE_PATH: cannot read"):
         load_price_table(tmp_path / "absent.json")
+
+
+@pytest.mark.anyio
+async def test_client_prices_with_the_operators_price_file_and_fresh_ledgers_share_it(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"scripted-reasoning": {"input": 1.0, "output": 1.0}}))
+    config = dataclasses.replace(scripted_llm_config, price_table_path=path)
+    scripted_model.script(reply("x", prompt_tokens=500_000, completion_tokens=500_000))
+    async with scripted_llm_client(config) as (client, _):
+        review = client.with_ledger()
+        await review.chat(Tier.REASONING, [Message("user", "hi")])
+    assert review.ledger.totals().cost_usd == pytest.approx(1.0)
+    assert client.ledger.totals().calls == 0
+
+
+@pytest.mark.anyio
+async def test_client_refuses_to_start_with_a_bad_price_file(
+    scripted_llm_config: LLMConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text("{oops")
+    config = dataclasses.replace(scripted_llm_config, price_table_path=path)
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        async with scripted_llm_client(config):
+            pass
