@@ -28,10 +28,20 @@ def _limit(memory: int) -> None:
 
 def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     # Imported after the limits are in place: parsers load native code.
-    from auto_review.review.symbols import symbols_task  # noqa: PLC0415
-    from auto_review.review.tools import read_file_task, search_task  # noqa: PLC0415
+    from auto_review.review.symbols import definitions_task, symbols_task  # noqa: PLC0415
+    from auto_review.review.tools import (  # noqa: PLC0415
+        list_files_task,
+        read_file_task,
+        search_task,
+    )
 
-    return {"symbols": symbols_task, "read_file": read_file_task, "search": search_task}
+    return {
+        "symbols": symbols_task,
+        "definitions": definitions_task,
+        "read_file": read_file_task,
+        "search": search_task,
+        "list_files": list_files_task,
+    }
 
 
 def main() -> int:

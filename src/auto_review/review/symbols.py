@@ -29,7 +29,7 @@ import tree_sitter_typescript
 
 from auto_review.review._fsconfine import read_beneath
 
-__all__ = ["LANGUAGES", "enclosing_definitions", "language_for", "symbols_task"]
+__all__ = ["LANGUAGES", "definitions_task", "enclosing_definitions", "language_for", "symbols_task"]
 
 _MAX_FILE_BYTES = 1024 * 1024
 _MAX_FILES = 200
@@ -205,4 +205,38 @@ def symbols_task(payload: dict[str, Any]) -> dict[str, Any]:
             continue
         lines = frozenset(int(n) for n in changed)
         result[str(path)] = enclosing_definitions(language, read.data, lines)
+    return result
+
+
+_MAX_DEFINITION_TEXT = 1500
+
+
+def definitions_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """Analysis task: ``{root, files: [path]}`` -> ``{path: [{kind, name, start, end, text}]}``."""
+    root = Path(str(payload["root"]))
+    result: dict[str, Any] = {}
+    for path in list(payload["files"])[:_MAX_FILES]:
+        language = language_for(str(path))
+        if language is None:
+            continue
+        read = read_beneath(root, str(path), max_bytes=_MAX_FILE_BYTES)
+        if read is None or read.truncated:
+            continue
+        kinds = _DEFINITIONS[language]
+        tree = _parser(language).parse(read.data)
+        found = []
+        for node in _definitions(tree.root_node, kinds):
+            if kinds[node.type] in ("class", "module", "namespace", "impl", "object"):
+                continue  # containers: their methods are indexed one by one
+            text = read.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+            found.append(
+                {
+                    "kind": kinds[node.type],
+                    "name": _name(node),
+                    "start": node.start_point[0] + 1,
+                    "end": node.end_point[0] + 1,
+                    "text": text[:_MAX_DEFINITION_TEXT],
+                }
+            )
+        result[str(path)] = found
     return result

@@ -18,7 +18,7 @@ import re2
 
 from auto_review.review._fsconfine import is_safe_relpath, read_beneath
 
-__all__ = ["read_file_task", "search_task"]
+__all__ = ["list_files_task", "read_file_task", "search_task"]
 
 _MAX_FILE_BYTES = 1024 * 1024
 _MAX_OUTPUT_BYTES = 4096
@@ -133,3 +133,26 @@ def search_task(payload: dict[str, Any]) -> dict[str, Any]:
                 if len(hits) >= _MAX_HITS:
                     return {"ok": True, "hits": hits, "truncated": True}
     return {"ok": True, "hits": hits, "truncated": False}
+
+
+_MAX_LISTED = 2000
+
+
+def list_files_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """``{root, dirs: [dir]}`` -> ``{files: [path]}``: regular files directly in those dirs."""
+    root = Path(str(payload["root"]))
+    files: list[str] = []
+    for given in [str(d) for d in payload.get("dirs", [])][:200]:
+        rel = "" if given in ("", ".") else given
+        if rel and not is_safe_relpath(rel):
+            continue
+        try:
+            with os.scandir(root / rel if rel else root) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False) and not entry.is_symlink():
+                        files.append(f"{rel}/{entry.name}" if rel else entry.name)
+        except OSError:
+            continue
+        if len(files) >= _MAX_LISTED:
+            break
+    return {"files": sorted(files)[:_MAX_LISTED]}
