@@ -287,6 +287,11 @@ class Settings(BaseSettings):
         alias="AR_CHAT_PR_RATE_PER_HOUR",
         description="Model-spending commands per PR per hour.",
     )
+    chat_ignore_logins: str = Field(
+        "",
+        alias="AR_CHAT_IGNORE_LOGINS",
+        description="Comma-separated bot logins chat never answers (plus *[bot], *-bot).",
+    )
     # -- process ------------------------------------------------------------------------------
     state_dir: Path | None = Field(
         None,
