@@ -88,6 +88,9 @@ class ChatConfig:
             mention_name=settings.mention_name,
             user_rate_per_hour=settings.chat_user_rate_per_hour,
             pr_rate_per_hour=settings.chat_pr_rate_per_hour,
+            ignore_logins=tuple(
+                name.strip() for name in settings.chat_ignore_logins.split(",") if name.strip()
+            ),
             repo_defaults=(
                 ("severity_floor", settings.severity_floor),
                 ("review_mode", settings.review_mode),

@@ -470,3 +470,26 @@ async def test_unverifiable_permission_fails_closed_with_one_notice(
     assert "admin access" in host.posted_comments[0]
     await service.run(Mention("@auto-review help", comment_id=3))  # control: free commands work
     assert len(host.posted_comments) == 2
+
+
+def test_chat_config_reads_limits_and_ignored_logins_from_settings() -> None:
+    from auto_review.settings import load_settings
+
+    settings = load_settings(
+        {
+            "AR_BOT_LOGIN": "reviewbot",
+            "AR_BOT_NAME": "rb",
+            "AR_CHAT_USER_RATE_PER_HOUR": "3",
+            "AR_CHAT_PR_RATE_PER_HOUR": "4",
+            "AR_CHAT_IGNORE_LOGINS": "renovate, dependabot ,",
+            "AR_SEVERITY_FLOOR": "error",
+        }
+    ).settings
+    config = ChatConfig.from_settings(settings)
+    assert (config.bot_login, config.mention_name) == ("reviewbot", "rb")
+    assert (config.user_rate_per_hour, config.pr_rate_per_hour) == (3, 4)
+    assert config.ignore_logins == ("renovate", "dependabot")
+    assert config.is_bot("Dependabot")
+    assert config.is_bot("reviewbot")
+    assert not config.is_bot("maria")
+    assert ("severity_floor", "error") in config.repo_defaults
