@@ -47,6 +47,7 @@ __all__ = ["LLMClient", "Sleep"]
 Sleep = Callable[[float], Awaitable[None]]
 
 _MAX_ERROR_BODY = 300
+_CONNECT_TIMEOUT_SECS = 10.0
 _log = get_logger("llm")
 
 _ENV_FOR_TIER = {
@@ -190,7 +191,7 @@ class LLMClient:
         cfg = self.tier_config(tier)
         with _translating(cfg, timeout_secs):
             response = await self._http.get(
-                _url(cfg.base_url, "models"), headers=_headers(cfg), timeout=timeout_secs
+                _url(cfg.base_url, "models"), headers=_headers(cfg), timeout=_timeout(timeout_secs)
             )
         if response.status_code != 200:
             self._raise_status(response)
@@ -211,7 +212,10 @@ class LLMClient:
             try:
                 with _translating(cfg, seconds):
                     response = await self._http.post(
-                        _url(cfg.base_url, path), json=body, headers=_headers(cfg), timeout=seconds
+                        _url(cfg.base_url, path),
+                        json=body,
+                        headers=_headers(cfg),
+                        timeout=_timeout(seconds),
                     )
                 if response.status_code != 200:
                     self._raise_status(response)
@@ -306,6 +310,11 @@ def _translating(cfg: LLMTierConfig, seconds: float) -> Iterator[None]:
         raise LLMUnavailable(f"cannot reach the {where} ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
         raise LLMError(f"HTTP error calling the {where} ({type(exc).__name__})") from exc
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    # A dead host should fail fast even when generation may legitimately take minutes.
+    return httpx.Timeout(seconds, connect=min(seconds, _CONNECT_TIMEOUT_SECS))
 
 
 def _url(base_url: str, path: str) -> str:
