@@ -1,0 +1,89 @@
+"""The built-in sandbox: container-grade isolation for jobs and the gateway, no runtime needed.
+
+Public API (everything else in this package is private or a step module):
+
+    probe_host() -> HostSupport;  require_tier(tier, support=None) -> HostSupport
+    Tier.FULL | Tier.RESTRICTED | Tier.NONE
+    run_policy(*, ro=(), rw=(), network=False) -> Policy
+    clone_policy(job_dir, *, connect_ports, ro=()) -> Policy
+    analyze_policy(workspace, *, scratch=None, ro=()) -> Policy
+    gateway_policy(state_dir, *, listen_port, upstream_ports, ro=()) -> Policy
+    build_policy(name, *, ro=(), rw=(), network=False, connect_ports=(), listen_port=None)
+    run_command(argv, policy, *, stdin=b"", env=None, cwd=None, timeout, memory_bytes=None,
+                max_output_bytes=16 MiB, isolation=Tier.FULL) -> CompletedRun
+    run_attached(argv, policy, *, stdin_fd=0, stdout_fd=1, stderr_fd=2, env=None, cwd=None,
+                 timeout, memory_bytes=None, isolation=Tier.FULL, pass_fds=None) -> CompletedRun
+    run_callable("pkg.mod:func", payload, policy, *, timeout, memory_bytes=None,
+                 max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
+    Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
+
+Errors: ``SandboxError`` and subclasses (see ``auto_review.sandbox.errors`` for the tree and
+exit codes). This package imports nothing else of auto-review.
+"""
+
+from __future__ import annotations
+
+from auto_review.sandbox.errors import (
+    KernelFeatureMissing,
+    SandboxError,
+    SandboxJobFailed,
+    SandboxLimitExceeded,
+    SandboxPolicyInvalid,
+    SandboxPolicyViolation,
+    SandboxSetupError,
+    SandboxSyscallError,
+    SandboxTimeout,
+)
+from auto_review.sandbox.limits import Limits
+from auto_review.sandbox.policy import (
+    POLICY_NAMES,
+    Policy,
+    analyze_policy,
+    build_policy,
+    clone_policy,
+    gateway_policy,
+    run_policy,
+)
+from auto_review.sandbox.posture import Control, Posture, read_back
+from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
+from auto_review.sandbox.spawn import (
+    CompletedRun,
+    host_support,
+    interpreter_paths,
+    run_attached,
+    run_callable,
+    run_command,
+)
+
+__all__ = [
+    "POLICY_NAMES",
+    "CompletedRun",
+    "Control",
+    "HostSupport",
+    "KernelFeatureMissing",
+    "Limits",
+    "Policy",
+    "Posture",
+    "SandboxError",
+    "SandboxJobFailed",
+    "SandboxLimitExceeded",
+    "SandboxPolicyInvalid",
+    "SandboxPolicyViolation",
+    "SandboxSetupError",
+    "SandboxSyscallError",
+    "SandboxTimeout",
+    "Tier",
+    "analyze_policy",
+    "build_policy",
+    "clone_policy",
+    "gateway_policy",
+    "host_support",
+    "interpreter_paths",
+    "probe_host",
+    "read_back",
+    "require_tier",
+    "run_attached",
+    "run_callable",
+    "run_command",
+    "run_policy",
+]

@@ -1,0 +1,316 @@
+"""What runs after fork: the outer child, the supervisor, and the job, in that order.
+
+    caller --fork--> outer (A): setsid, die-with-parent, stdio and fd allowlist, cgroup,
+                     |          new namespaces + id map (full tier); forwards signals to B
+                     `--fork--> supervisor (B): pid 1 of the new pid namespace (full tier) or a
+                                |   child subreaper (other tiers); builds the root; reaps; owns
+                                |   the wall-clock deadline; reports the job's exit status
+                                `--fork--> job (C): rlimits, no_new_privs, Landlock, caps
+                                           dropped, seccomp last, posture read back, execve
+
+Invariants: no exception crosses a fork (every entry point ends in ``os._exit``); any surprise
+ends the process with a JSON reason on ``report_fd`` (the parent's pipe, close-on-exec); the
+job never runs half-confined, because execve is the last step and is skipped on any error.
+Only modules imported before the fork are used (no imports, no logging, no threads here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import signal
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
+from auto_review.sandbox._io import STOP_SIGNAL
+from auto_review.sandbox.errors import KernelFeatureMissing, SandboxError, SandboxSetupError
+
+__all__ = ["EXIT_SETUP_FAILED", "Plan", "run_outer"]
+
+EXIT_SETUP_FAILED = 120
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve, so reset them.
+_RESET = (
+    *_FORWARDED,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGXCPU,
+    signal.SIGCHLD,
+    signal.SIGALRM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the children need, computed by the parent before fork (pure data)."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str
+    parent_pid: int
+    outer_uid: int
+    outer_gid: int
+    ns_flags: int
+    view: mounts.View | None
+    tmp_size_bytes: int
+    landlock_rules: landlock.LandlockRules | None
+    seccomp_program: bytes | None
+    limits: limits.Limits
+    extra_processes: int
+    stdio: tuple[int, int, int]
+    pass_fds: tuple[tuple[int, int], ...]  # (number in the job, number in the caller)
+    expected: posture.Expected
+    timeout_seconds: float | None
+    cgroup: tuple[str, str, int | None, int | None] | None = None  # parent, name, mem, pids
+    landlock_abi: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _send(fd: int, message: dict[str, Any]) -> None:
+    # One write per message, below PIPE_BUF, so messages from B and C never interleave.
+    os.write(fd, (json.dumps(message, default=str)[:4000] + "\n").encode())
+
+
+def _fail(report_fd: int, step: str, exc: BaseException) -> NoReturn:
+    message: dict[str, Any] = {"event": "error", "kind": "setup", "step": step}
+    if isinstance(exc, KernelFeatureMissing):
+        message.update(kind="feature", feature=exc.feature, fix=exc.fix, detail=exc.detail)
+    elif isinstance(exc, SandboxSetupError):
+        message.update(step=exc.step, path=exc.path, errno=exc.errno)
+    elif isinstance(exc, OSError):
+        message.update(errno=exc.errno, path=exc.filename)
+    if isinstance(exc, SandboxError):
+        message["message"] = exc.message
+    else:
+        message["message"] = f"{type(exc).__name__}: {exc}"
+    try:
+        _send(report_fd, message)
+    finally:
+        os._exit(EXIT_SETUP_FAILED)
+
+
+def _reset_signals() -> None:
+    for sig in _RESET:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _forward_to(pid: int, signals: tuple[signal.Signals, ...] = _FORWARDED) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for sig in signals:
+        signal.signal(sig, forward)
+
+
+def _arrange_fds(plan: Plan, report_fd: int) -> int:
+    """Put stdio and passed fds at their numbers, close every other fd; return report_fd."""
+    targets = {0: plan.stdio[0], 1: plan.stdio[1], 2: plan.stdio[2], **dict(plan.pass_fds)}
+    base = max([*targets, *targets.values(), report_fd, 2]) + 1
+    report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, base)
+    staged = {t: fcntl.fcntl(s, fcntl.F_DUPFD_CLOEXEC, base) for t, s in targets.items()}
+    for target, source in staged.items():
+        os.dup2(source, target, inheritable=True)
+    limits.close_fds_except({*targets, report_fd})
+    return report_fd
+
+
+def run_outer(plan: Plan, report_fd: int) -> NoReturn:
+    """Process A: hygiene, namespaces, then fork the supervisor and wait for it."""
+    step = "outer"
+    try:
+        _reset_signals()
+        step = "die-with-parent"  # closes: a sandbox outliving the caller that owns it
+        kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != plan.parent_pid:
+            os._exit(EXIT_SETUP_FAILED)
+        step = "setsid"  # closes: TIOCSTI/job-control on the caller's terminal (CVE-2017-5226)
+        os.setsid()
+        step = "fds"
+        report_fd = _arrange_fds(plan, report_fd)
+        if plan.cgroup is not None:
+            step = "cgroup"
+            limits.join_cgroup(*plan.cgroup)
+        if plan.ns_flags:
+            step = "namespaces"
+            namespaces.enter_namespaces(plan.ns_flags, plan.outer_uid, plan.outer_gid)
+        step = "fork-supervisor"
+        lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(lifeline_w)
+            _run_supervisor(plan, report_fd, lifeline_r)
+        os.close(lifeline_r)
+        os.close(report_fd)
+        _forward_to(pid, (*_FORWARDED, STOP_SIGNAL))
+        while True:
+            try:
+                waited, _status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                break
+            if waited == pid:
+                break
+        os._exit(0)
+    except BaseException as exc:
+        _fail(report_fd, step, exc)
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _Stop(Exception):
+    pass
+
+
+def _on_alarm(_signum: int, _frame: object) -> None:
+    raise _Deadline
+
+
+def _on_stop(_signum: int, _frame: object) -> None:
+    raise _Stop
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children", encoding="ascii") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _kill_descendants() -> None:
+    """As child subreaper: kill children until none is left (orphans come back to us)."""
+    for _ in range(100000):
+        kids = _children()
+        if not kids:
+            break
+        for kid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(kid, signal.SIGKILL)
+        for kid in kids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(kid, 0)
+
+
+def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int) -> NoReturn:
+    """Process B: build the root, fork the job, reap, enforce the deadline, report."""
+    step = "supervisor"
+    try:
+        kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if select.select([lifeline_r], [], [], 0)[0]:  # A died before PDEATHSIG was armed
+            os._exit(EXIT_SETUP_FAILED)
+        # closes: the job reading this process's memory (a copy of the caller's) via
+        # /proc/1/mem or ptrace: only CAP_SYS_PTRACE could, and the job has none.
+        kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
+        if plan.view is not None:
+            step = "mounts"
+            mounts.build_root(plan.view, plan.tmp_size_bytes)
+        else:
+            step = "subreaper"  # without a pid namespace, orphans must still come back to us
+            kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+        step = "fork-job"
+        pid = os.fork()
+        if pid == 0:
+            os.close(lifeline_r)
+            _run_job(plan, report_fd)
+        _forward_to(pid)
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.signal(STOP_SIGNAL, _on_stop)  # the parent's "kill the job tree now"
+        if plan.timeout_seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, max(plan.timeout_seconds, 0.001))
+        status: int | None = None
+        try:
+            while status is None:
+                try:
+                    waited, raw = os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                if waited == pid:
+                    status = raw
+        except (_Deadline, _Stop) as stop:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            _kill_descendants()
+            _send(report_fd, {"event": "timeout" if isinstance(stop, _Deadline) else "stopped"})
+            os._exit(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _kill_descendants()  # closes: daemons (setsid, double fork) outliving the job
+        _send(report_fd, {"event": "exit", "status": status})
+        os._exit(0)
+    except BaseException as exc:
+        _fail(report_fd, step, exc)
+
+
+def _run_job(plan: Plan, report_fd: int) -> NoReturn:
+    """Process C: confine itself step by step, read the result back, then execve."""
+    step = "job"
+    try:
+        kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+        step = "chdir"
+        os.chdir(plan.cwd)
+        step = "read-namespaces"
+        # Opened before Landlock, read after seccomp: the fd reports the state at read time.
+        status_fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+        ns = posture.namespace_ids()
+        step = "rlimits"
+        applied = limits.apply_rlimits(plan.limits, extra_processes=plan.extra_processes)
+        step = "no-new-privs"  # before Landlock and seccomp: both require it unprivileged
+        limits.set_no_new_privs()
+        ll = landlock.LandlockResult(abi=0)
+        if plan.landlock_rules is not None:
+            step = "landlock"
+            ll = landlock.restrict(plan.landlock_rules, plan.landlock_abi)
+        step = "capabilities"
+        bounding = limits.drop_capabilities()
+        step = "signals"
+        _reset_signals()
+        if plan.seccomp_program is not None:
+            step = "seccomp"  # last before execve: nothing after it needs a denied call
+            seccomp.install(plan.seccomp_program)
+        step = "read-back"
+        status = posture.parse_status(os.pread(status_fd, 16384, 0).decode("ascii", "replace"))
+        os.close(status_fd)
+        expected = plan.expected
+        problems = posture.mismatches(expected, status, ns)
+        if plan.expected.bounding_set_empty and not bounding:
+            problems.append("the bounding set could not be dropped (no CAP_SETPCAP)")
+        if problems:
+            _send(
+                report_fd,
+                {
+                    "event": "error",
+                    "kind": "posture",
+                    "step": "read-back",
+                    "message": "; ".join(problems),
+                },
+            )
+            os._exit(EXIT_SETUP_FAILED)
+        _send(
+            report_fd,
+            {
+                "event": "posture",
+                "status": status,
+                "ns": ns,
+                "rlimits": applied,
+                "bounding_dropped": bounding,
+                "landlock": {
+                    "abi": ll.abi,
+                    "fs_rules": ll.fs_rules,
+                    "tcp_bind": ll.tcp_bind,
+                    "tcp_connect": ll.tcp_connect,
+                    "scoped": ll.scoped,
+                },
+            },
+        )
+        step = "execve"
+        os.execvpe(plan.argv[0], list(plan.argv), plan.env)  # noqa: S606 - exec is the point
+    except BaseException as exc:
+        _fail(report_fd, step, exc)

@@ -1,0 +1,133 @@
+"""Turn a job's read-back into a ``Posture``: every control, its state, and the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.posture import Control, Posture
+from auto_review.sandbox.probe import HostSupport, Tier
+
+__all__ = ["describe"]
+
+_NS_CONTROLS = ("user", "mnt", "pid", "ipc", "uts", "cgroup")
+
+
+def _namespaces(
+    tier: Tier, policy: Policy, ns: Mapping[str, int], host: Mapping[str, int]
+) -> list[Control]:
+    out = []
+    for name in (*_NS_CONTROLS, "net"):
+        control = f"{name}_namespace"
+        if tier is not Tier.FULL:
+            out.append(Control(control, "off", f"tier {tier} uses no namespaces"))
+        elif name == "net" and policy.network:
+            out.append(Control(control, "off", "policy shares the host network"))
+        elif ns.get(name) is not None and ns.get(name) != host.get(name):
+            extra = " (empty: loopback only)" if name == "net" else ""
+            out.append(Control(control, "on", f"id {ns[name]} differs from the host's{extra}"))
+        else:
+            out.append(Control(control, "off", "read back equal to the host's"))
+    return out
+
+
+def _landlock(tier: Tier, policy: Policy, abi: int, ll: Mapping[str, Any]) -> list[Control]:
+    if tier is Tier.NONE:
+        return [
+            Control(n, "off", "tier none")
+            for n in ("landlock_fs", "landlock_tcp", "landlock_scope")
+        ]
+    if abi <= 0 or not ll.get("abi"):
+        return [
+            Control(n, "unavailable", "kernel has no Landlock")
+            for n in ("landlock_fs", "landlock_tcp", "landlock_scope")
+        ]
+    out = [Control("landlock_fs", "on", f"ABI {ll['abi']}, {ll.get('fs_rules', 0)} path rules")]
+    if abi < 4:
+        out.append(Control("landlock_tcp", "unavailable", f"ABI {abi} < 4 has no TCP rules"))
+    elif ll.get("tcp_bind") or ll.get("tcp_connect"):
+        bind = list(policy.tcp_bind_ports or []) if ll.get("tcp_bind") else "any"
+        connect = list(policy.tcp_connect_ports or []) if ll.get("tcp_connect") else "any"
+        out.append(Control("landlock_tcp", "on", f"bind ports {bind}, connect ports {connect}"))
+    else:
+        out.append(Control("landlock_tcp", "off", "policy leaves TCP ports unrestricted"))
+    if abi < 6:
+        out.append(Control("landlock_scope", "unavailable", f"ABI {abi} < 6 has no IPC scoping"))
+    else:
+        out.append(
+            Control(
+                "landlock_scope",
+                "on" if ll.get("scoped") else "off",
+                "abstract unix sockets and signals scoped to the sandbox",
+            )
+        )
+    return out
+
+
+def describe(
+    policy: Policy,
+    tier: Tier,
+    support: HostSupport,
+    read_back: Mapping[str, Any],
+    host_ns: Mapping[str, int],
+) -> Posture:
+    """The posture of one job from its pre-exec read-back (``read_back`` may be empty)."""
+    status: Mapping[str, int] = read_back.get("status", {})
+    ns: Mapping[str, int] = read_back.get("ns", {})
+    controls = _namespaces(tier, policy, ns, host_ns)
+    controls.append(
+        Control(
+            "filesystem_view",
+            "on",
+            f"tmpfs root, {len(policy.ro_paths)} ro / "
+            f"{len(policy.rw_paths)} rw paths, fresh /proc, minimal /dev, no /sys",
+        )
+        if tier is Tier.FULL
+        else Control("filesystem_view", "off", f"tier {tier}: host view")
+    )
+    if tier is Tier.NONE:
+        controls.append(Control("seccomp", "off", "tier none"))
+    else:
+        controls.append(
+            Control(
+                "seccomp",
+                "on" if status.get("seccomp") == 2 else "off",
+                f"Seccomp: {status.get('seccomp')} read back",
+            )
+        )
+    controls.append(
+        Control(
+            "no_new_privs",
+            "on" if status.get("no_new_privs") == 1 else "off",
+            f"NoNewPrivs: {status.get('no_new_privs')} read back",
+        )
+    )
+    bounding = "empty" if status.get("cap_bnd") == 0 else "kept (no CAP_SETPCAP; NNP holds)"
+    controls.append(
+        Control(
+            "capabilities",
+            "on" if status.get("cap_eff") == 0 else "off",
+            f"CapEff {status.get('cap_eff', -1):#x}, bounding set {bounding}",
+        )
+    )
+    controls += _landlock(tier, policy, support.landlock_abi, read_back.get("landlock", {}))
+    rl = read_back.get("rlimits", {})
+    controls.append(
+        Control(
+            "rlimits",
+            "on" if rl else "off",
+            ", ".join(f"{k}={v}" for k, v in sorted(rl.items())) or "none",
+        )
+    )
+    controls.append(
+        Control(
+            "cgroup_limits",
+            "on" if support.cgroup.available else "unavailable",
+            support.cgroup.detail,
+        )
+    )
+    # Requested and effective are equal by construction: a tier that cannot hold is refused.
+    return Posture(
+        str(tier), str(tier), policy.name, tuple(controls), {**read_back, "host_ns": dict(host_ns)}
+    )

@@ -1,0 +1,147 @@
+"""Namespaces: enter new user, mount, pid, ipc, uts, cgroup (and net) namespaces, map one id.
+
+Once ``enter_namespaces`` returns, the caller (a freshly forked, single-threaded process) is
+alone in a new user namespace where its host uid/gid appear as ``SANDBOX_ID`` and setgroups is
+denied (closes: dropping supplementary groups to bypass negative group permissions,
+CVE-2014-8989); in new mount/ipc/uts/cgroup namespaces; its *children* go into a new pid
+namespace; without network it is also in an empty network namespace whose loopback is up.
+Works when started as root and as an ordinary user (only one id is ever mapped).
+
+Out of scope: the file-system view (mounts.py) and dropping the namespaced capabilities the
+creator holds (limits.py, right before exec). ``diagnose_userns_errno`` turns a failure into
+the cause and the fix, for probe.py and spawn.py alike.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Final
+
+from auto_review.sandbox import kernel
+from auto_review.sandbox.errors import KernelFeatureMissing, SandboxSyscallError
+
+__all__ = [
+    "NAMESPACES",
+    "SANDBOX_HOSTNAME",
+    "SANDBOX_ID",
+    "diagnose_map_errno",
+    "diagnose_userns_errno",
+    "enter_namespaces",
+    "namespace_flags",
+]
+
+# The uid and gid the job sees; a fixed ordinary id so that tools do not think they are root.
+SANDBOX_ID: Final = 1000
+SANDBOX_HOSTNAME: Final = "auto-review-sandbox"
+NAMESPACES: Final = ("user", "mnt", "pid", "ipc", "uts", "cgroup", "net")
+
+
+def namespace_flags(network: bool) -> int:
+    """CLONE_NEW* flags for a job: all of them, and the network too unless it needs one."""
+    flags = (
+        kernel.CLONE_NEWUSER
+        | kernel.CLONE_NEWNS
+        | kernel.CLONE_NEWPID
+        | kernel.CLONE_NEWIPC
+        | kernel.CLONE_NEWUTS
+        | kernel.CLONE_NEWCGROUP
+    )
+    return flags if network else flags | kernel.CLONE_NEWNET
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        with open(f"/proc/sys/{name.replace('.', '/')}", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def diagnose_userns_errno(code: int) -> KernelFeatureMissing:
+    """Why ``unshare(CLONE_NEWUSER)`` failed with ``code``, and how to fix it."""
+    feature = "unprivileged user namespaces"
+    if code == errno.EPERM:
+        if _sysctl("kernel.unprivileged_userns_clone") == "0":
+            return KernelFeatureMissing(
+                feature,
+                "sysctl -w kernel.unprivileged_userns_clone=1, or --isolation restricted",
+                detail="disabled by kernel.unprivileged_userns_clone=0 (EPERM)",
+            )
+        return KernelFeatureMissing(
+            feature,
+            "allow user namespaces (container seccomp profile or sysctl), "
+            "or --isolation restricted",
+            detail="unshare(CLONE_NEWUSER) was refused (EPERM): disabled by sysctl or by a "
+            "seccomp policy of an enclosing container",
+        )
+    if code in (errno.ENOSPC, errno.EUSERS):
+        return KernelFeatureMissing(
+            feature,
+            "sysctl -w user.max_user_namespaces=15000, or --isolation restricted",
+            detail=f"user.max_user_namespaces is {_sysctl('user.max_user_namespaces') or '0'} or "
+            "its limit is reached (ENOSPC)",
+        )
+    if code == errno.EINVAL:
+        return KernelFeatureMissing(
+            feature,
+            "create sandboxes from a single-threaded process (fork before threads)",
+            detail="the calling process is multithreaded (EINVAL)",
+        )
+    return KernelFeatureMissing(
+        feature,
+        "check the kernel's user-namespace support, or --isolation restricted",
+        detail=f"unshare(CLONE_NEWUSER) failed: {errno.errorcode.get(code, code)}",
+    )
+
+
+def diagnose_map_errno(step: str, code: int) -> KernelFeatureMissing:
+    """Why a step *after* a successful unshare failed (AppArmor's userns restriction)."""
+    if _sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1" or code == errno.EPERM:
+        return KernelFeatureMissing(
+            "capabilities inside a new user namespace",
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile "
+            "that allows userns for auto-review, or --isolation restricted",
+            detail=f"{step} failed with {errno.errorcode.get(code, code)} after unshare succeeded"
+            " (AppArmor's unprivileged_userns restriction behaves like this)",
+        )
+    return KernelFeatureMissing(
+        "user namespace id mapping",
+        "check /proc/self/uid_map support",
+        detail=f"{step} failed with {errno.errorcode.get(code, code)}",
+    )
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise diagnose_map_errno(f"write {path}", exc.errno or errno.EIO) from None
+
+
+def enter_namespaces(flags: int, outer_uid: int, outer_gid: int) -> None:
+    """unshare, map ``outer_uid/gid`` to SANDBOX_ID, set the hostname, bring loopback up."""
+    try:
+        kernel.unshare(flags)
+    except SandboxSyscallError as exc:
+        raise diagnose_userns_errno(exc.errno) from None
+    # setgroups must be denied before an unprivileged gid_map write (user_namespaces(7)).
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{SANDBOX_ID} {outer_uid} 1\n")
+    _write("/proc/self/gid_map", f"{SANDBOX_ID} {outer_gid} 1\n")
+    if flags & kernel.CLONE_NEWUTS:
+        try:  # closes: the job learning or changing the host's name
+            kernel.sethostname(SANDBOX_HOSTNAME)
+        except SandboxSyscallError as exc:
+            raise diagnose_map_errno("sethostname", exc.errno) from None
+    if flags & kernel.CLONE_NEWNET:
+        try:  # lo up so local tools work; there is no other interface (closes: egress)
+            kernel.set_loopback_up()
+        except SandboxSyscallError as exc:
+            raise diagnose_map_errno(
+                "bringing loopback up (RTM_NEWADDR class)", exc.errno
+            ) from None

@@ -1,0 +1,290 @@
+"""Named sandbox policies: what a job may see, write and reach, checked before anything forks.
+
+``run`` (CLI default): no network, read-only system view plus ``ro``, writable ``rw`` and a
+private /tmp. ``clone``: network, writes only into the job directory, TCP connect only to the
+given ports. ``analyze``: no network, read-only workspace, writable scratch only. ``gateway``:
+the host network (so it can listen and reach upstreams), TCP bind on its port and connect only
+to the upstream ports, read-only system view, read-write state directory.
+
+Invariant: a ``Policy`` returned by a factory here has absolute, normalised, existing paths, no
+path both read-only and writable, no writable system directory, and ports in range; every
+refusal is a ``SandboxPolicyInvalid`` that names the offending option and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Final
+
+from auto_review.sandbox.errors import SandboxPolicyInvalid
+from auto_review.sandbox.limits import Limits
+from auto_review.sandbox.seccomp import NETWORK_FAMILIES, NO_NETWORK_FAMILIES
+
+__all__ = [
+    "POLICY_NAMES",
+    "SYSTEM_READ_ONLY",
+    "Policy",
+    "analyze_policy",
+    "build_policy",
+    "clone_policy",
+    "gateway_policy",
+    "run_policy",
+]
+
+_MIB = 1024 * 1024
+POLICY_NAMES: Final = ("run", "clone", "analyze", "gateway")
+
+# The read-only system view: programs, libraries, and the few /etc files they need. Not /etc
+# as a whole (closes: /etc/shadow, host service configs and keys leaking into a job).
+SYSTEM_READ_ONLY: Final = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    f"/etc/python{sys.version_info.major}.{sys.version_info.minor}",
+)
+# Name resolution, only for policies with network.
+_NETWORK_READ_ONLY: Final = ("/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/gai.conf")
+# Never visible, never writable: kernel interfaces (the sandbox mounts its own /proc and /dev).
+_FORBIDDEN: Final = ("/proc", "/sys", "/dev")
+_SYSTEM_DIRS: Final = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/boot")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated sandbox policy (build one with a factory below)."""
+
+    name: str
+    ro_paths: tuple[str, ...]
+    rw_paths: tuple[str, ...]
+    network: bool
+    # Landlock TCP rules (ABI >= 4): ``None`` leaves that direction unrestricted.
+    tcp_bind_ports: tuple[int, ...] | None
+    tcp_connect_ports: tuple[int, ...] | None
+    limits: Limits
+    tmp_size_bytes: int = 64 * _MIB
+
+    @property
+    def socket_families(self) -> frozenset[int]:
+        """Address families seccomp lets ``socket``/``socketpair`` create."""
+        return NETWORK_FAMILIES if self.network else NO_NETWORK_FAMILIES
+
+    def with_extra_read_only(self, paths: Iterable[str]) -> Policy:
+        """The same policy with more read-only paths (validated again)."""
+        return _validated(replace(self, ro_paths=self.ro_paths + tuple(paths)))
+
+
+def _normalise(option: str, path: str) -> str:
+    if not os.path.isabs(path):
+        raise SandboxPolicyInvalid(f"{option} {path!r}: paths must be absolute")
+    return os.path.normpath(path)
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _validated(policy: Policy) -> Policy:
+    ro = tuple(dict.fromkeys(_normalise("--ro", p) for p in policy.ro_paths))
+    rw = tuple(dict.fromkeys(_normalise("--rw", p) for p in policy.rw_paths))
+    for option, paths in (("--ro", ro), ("--rw", rw)):
+        for path in paths:
+            for banned in _FORBIDDEN:
+                if _within(path, banned):
+                    raise SandboxPolicyInvalid(
+                        f"{option} {path}: {banned} is never bound; the sandbox mounts its own"
+                    )
+    for path in rw:
+        if path == "/":
+            raise SandboxPolicyInvalid("--rw /: the host root can never be writable")
+        for system in _SYSTEM_DIRS:
+            if _within(path, system) or _within(system, path):
+                raise SandboxPolicyInvalid(
+                    f"--rw {path}: would make the system directory {system} writable; "
+                    "pass a dedicated job or state directory instead"
+                )
+        if not os.path.exists(path):
+            raise SandboxPolicyInvalid(f"--rw {path}: does not exist; create it first")
+    both = sorted(set(ro) & set(rw))
+    if both:
+        raise SandboxPolicyInvalid(f"{both[0]} is given as both --ro and --rw; choose one")
+    if "/" in ro:
+        raise SandboxPolicyInvalid("--ro /: the whole host is never visible; list what is needed")
+    for ports in (policy.tcp_bind_ports, policy.tcp_connect_ports):
+        for port in ports or ():
+            if not 0 < port < 65536:
+                raise SandboxPolicyInvalid(f"TCP port {port} is out of range 1-65535")
+    if not policy.network and (policy.tcp_bind_ports or policy.tcp_connect_ports):
+        raise SandboxPolicyInvalid(
+            f"policy {policy.name}: TCP ports were given but the policy has no network"
+        )
+    if policy.tmp_size_bytes <= 0:
+        raise SandboxPolicyInvalid("the private /tmp size must be positive")
+    return replace(policy, ro_paths=ro, rw_paths=rw)
+
+
+def _system(network: bool, ro: Iterable[str]) -> tuple[str, ...]:
+    base = SYSTEM_READ_ONLY + (_NETWORK_READ_ONLY if network else ())
+    return base + tuple(ro)
+
+
+def run_policy(
+    *,
+    ro: Iterable[str] = (),
+    rw: Iterable[str] = (),
+    network: bool = False,
+    limits: Limits | None = None,
+) -> Policy:
+    """The CLI default: read-only system view plus ``ro``, writable ``rw``, network optional."""
+    return _validated(
+        Policy(
+            name="run",
+            ro_paths=_system(network, ro),
+            rw_paths=tuple(rw),
+            network=network,
+            # With network, ``run`` restricts no port; without, every TCP port is denied.
+            tcp_bind_ports=None if network else (),
+            tcp_connect_ports=None if network else (),
+            limits=limits or Limits(),
+        )
+    )
+
+
+def clone_policy(
+    job_dir: str,
+    *,
+    connect_ports: Iterable[int],
+    ro: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> Policy:
+    """``git clone`` into ``job_dir``: network, TCP connect only to ``connect_ports``."""
+    ports = tuple(connect_ports)
+    if not ports:
+        raise SandboxPolicyInvalid("policy clone: give the forge's TCP port(s) to connect to")
+    return _validated(
+        Policy(
+            name="clone",
+            ro_paths=_system(True, ro),
+            rw_paths=(job_dir,),
+            network=True,
+            tcp_bind_ports=(),  # a clone never listens
+            tcp_connect_ports=ports,
+            limits=limits
+            or Limits(
+                cpu_seconds=600,
+                address_space_bytes=4096 * _MIB,
+                file_size_bytes=2048 * _MIB,
+                open_files=1024,
+                processes=128,
+            ),
+        )
+    )
+
+
+def analyze_policy(
+    workspace: str,
+    *,
+    scratch: str | None = None,
+    ro: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> Policy:
+    """Parsers over a checked-out workspace: no network, workspace read-only, scratch writable."""
+    return _validated(
+        Policy(
+            name="analyze",
+            ro_paths=_system(False, (workspace, *ro)),
+            rw_paths=(scratch,) if scratch else (),
+            network=False,
+            tcp_bind_ports=(),
+            tcp_connect_ports=(),
+            limits=limits
+            or Limits(
+                cpu_seconds=120,
+                address_space_bytes=1024 * _MIB,
+                file_size_bytes=64 * _MIB,
+                open_files=256,
+                processes=64,
+            ),
+        )
+    )
+
+
+def gateway_policy(
+    state_dir: str,
+    *,
+    listen_port: int,
+    upstream_ports: Iterable[int],
+    ro: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> Policy:
+    """The gateway service: host network, bind ``listen_port``, connect to ``upstream_ports``."""
+    return _validated(
+        Policy(
+            name="gateway",
+            ro_paths=_system(True, ro),
+            rw_paths=(state_dir,),
+            network=True,
+            tcp_bind_ports=(listen_port,),
+            tcp_connect_ports=tuple(upstream_ports),
+            limits=limits
+            or Limits(
+                cpu_seconds=None,
+                address_space_bytes=None,
+                file_size_bytes=8192 * _MIB,
+                open_files=4096,
+                processes=1024,
+            ),
+        )
+    )
+
+
+def build_policy(
+    name: str,
+    *,
+    ro: Iterable[str] = (),
+    rw: Iterable[str] = (),
+    network: bool = False,
+    connect_ports: Iterable[int] = (),
+    listen_port: int | None = None,
+) -> Policy:
+    """A named policy from CLI-shaped options; refuses combinations the policy cannot honour."""
+    ro, rw, ports = tuple(ro), tuple(rw), tuple(connect_ports)
+    if name == "run":
+        if ports or listen_port is not None:
+            raise SandboxPolicyInvalid("policy run takes no --port/--listen; use clone or gateway")
+        return run_policy(ro=ro, rw=rw, network=network)
+    if name == "analyze":
+        if network or ports or listen_port is not None:
+            raise SandboxPolicyInvalid("policy analyze has no network; drop --net/--port/--listen")
+        if not ro or len(rw) > 1:
+            raise SandboxPolicyInvalid(
+                "policy analyze needs the workspace as --ro and at most one --rw scratch dir"
+            )
+        return analyze_policy(ro[0], scratch=rw[0] if rw else None, ro=ro[1:])
+    if name == "clone":
+        if len(rw) != 1 or listen_port is not None:
+            raise SandboxPolicyInvalid(
+                "policy clone needs exactly one --rw job dir and no --listen"
+            )
+        return clone_policy(rw[0], connect_ports=ports, ro=ro)
+    if name == "gateway":
+        if len(rw) != 1 or listen_port is None:
+            raise SandboxPolicyInvalid("policy gateway needs one --rw state dir and --listen PORT")
+        return gateway_policy(rw[0], listen_port=listen_port, upstream_ports=ports, ro=ro)
+    raise SandboxPolicyInvalid(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")

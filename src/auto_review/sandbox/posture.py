@@ -1,0 +1,149 @@
+"""Posture: what is really enforced, read back from inside the confined process.
+
+``read_back`` runs in the confined process itself (the job, right before exec, and the
+gateway's inner helper): /proc/self/status (NoNewPrivs, Seccomp, capability sets), namespace
+ids, rlimits. ``mismatches`` compares a read-back with what the policy demands; startup refuses
+when it is non-empty. ``Posture`` is the JSON-serialisable report: the tier requested and
+effective, and every control with state on | off | unavailable and the reason.
+
+Out of scope: deciding the tier (probe.py) and applying controls (spawn.py and the step modules).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from auto_review.sandbox.namespaces import NAMESPACES
+
+__all__ = [
+    "Control",
+    "Expected",
+    "Posture",
+    "mismatches",
+    "namespace_ids",
+    "parse_status",
+    "read_back",
+]
+
+State = Literal["on", "off", "unavailable"]
+_STATUS_KEYS = {
+    "NoNewPrivs": "no_new_privs",
+    "Seccomp": "seccomp",
+    "CapInh": "cap_inh",
+    "CapPrm": "cap_prm",
+    "CapEff": "cap_eff",
+    "CapBnd": "cap_bnd",
+    "CapAmb": "cap_amb",
+}
+_RLIMITS = {
+    "cpu": resource.RLIMIT_CPU,
+    "address_space": resource.RLIMIT_AS,
+    "file_size": resource.RLIMIT_FSIZE,
+    "open_files": resource.RLIMIT_NOFILE,
+    "processes": resource.RLIMIT_NPROC,
+    "core": resource.RLIMIT_CORE,
+}
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control and its state, with the reason in words."""
+
+    name: str
+    state: State
+    reason: str
+
+
+@dataclass(frozen=True)
+class Posture:
+    """The enforced posture of one sandbox (serialise with ``to_dict``)."""
+
+    tier_requested: str
+    tier_effective: str
+    policy: str
+    controls: tuple[Control, ...]
+    read_back: Mapping[str, Any] = field(default_factory=dict)
+
+    def state(self, name: str) -> State | None:
+        """The state of control ``name``, or None if it is not reported."""
+        return next((c.state for c in self.controls if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = asdict(self)
+        data["controls"] = [asdict(c) for c in self.controls]
+        data["read_back"] = dict(self.read_back)
+        return data
+
+
+def parse_status(text: str) -> dict[str, int]:
+    """The security fields of a /proc/<pid>/status text (capability sets as integers)."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        name = _STATUS_KEYS.get(key)
+        if name is not None:
+            value = value.strip()
+            out[name] = int(value, 16) if key.startswith("Cap") else int(value)
+    return out
+
+
+def namespace_ids(pid: str = "self") -> dict[str, int]:
+    """Inode numbers of the namespaces of ``pid`` (equal ids mean the same namespace)."""
+    ids = {}
+    for name in NAMESPACES:
+        try:
+            ids[name] = os.stat(f"/proc/{pid}/ns/{name}").st_ino
+        except OSError:
+            continue  # a kernel without that namespace type
+    return ids
+
+
+def read_back(status_text: str | None = None) -> dict[str, Any]:
+    """Read the calling process's enforced state (pass ``status_text`` read via an early fd)."""
+    if status_text is None:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            status_text = fh.read()
+    limits = {}
+    for name, which in _RLIMITS.items():
+        soft = resource.getrlimit(which)[0]
+        limits[name] = -1 if soft == resource.RLIM_INFINITY else soft
+    return {"status": parse_status(status_text), "rlimits": limits}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the policy demands of a confined process."""
+
+    seccomp: bool
+    bounding_set_empty: bool
+    new_namespaces: tuple[str, ...] = ()
+    shared_namespaces: tuple[str, ...] = ()
+    host_namespaces: Mapping[str, int] = field(default_factory=dict)
+
+
+def mismatches(expected: Expected, status: Mapping[str, int], ns: Mapping[str, int]) -> list[str]:
+    """Every way the read-back state falls short of ``expected`` (empty when it holds)."""
+    problems = []
+    if status.get("no_new_privs") != 1:
+        problems.append(f"NoNewPrivs is {status.get('no_new_privs')}, expected 1")
+    if expected.seccomp and status.get("seccomp") != 2:
+        problems.append(f"Seccomp is {status.get('seccomp')}, expected 2 (filter)")
+    for key in ("cap_eff", "cap_prm", "cap_amb", "cap_inh"):
+        if status.get(key, -1) != 0:
+            problems.append(f"{key} is {status.get(key, -1):#x}, expected 0")
+    if expected.bounding_set_empty and status.get("cap_bnd", -1) != 0:
+        problems.append(f"cap_bnd is {status.get('cap_bnd', -1):#x}, expected 0")
+    for name in expected.new_namespaces:
+        host = expected.host_namespaces.get(name)
+        if host is not None and ns.get(name) in (None, host):
+            problems.append(f"{name} namespace is the host's, expected a new one")
+    for name in expected.shared_namespaces:
+        host = expected.host_namespaces.get(name)
+        if host is not None and ns.get(name) != host:
+            problems.append(f"{name} namespace differs from the host's, expected shared")
+    return problems
