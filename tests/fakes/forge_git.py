@@ -142,7 +142,9 @@ class GitRepo:
 
     def _stage(self, name: str, spec: FileSpec, env: Mapping[str, str]) -> None:
         if spec is None:
-            self.git("update-index", "--force-remove", "--", name, env=env)
+            # --index-info with mode 0 removes the entry; --force-remove needs a work tree.
+            line = f"0 {'0' * 40}\t{name}\n".encode()
+            self.git("update-index", "--index-info", input_bytes=line, env=env)
             return
         if isinstance(spec, Symlink):
             mode, data = "120000", spec.target.encode()

@@ -30,9 +30,8 @@ __all__ = [
 ]
 
 API_PREFIX = "/api/v1"
-# Gitea's setting.API.DefaultPagingNum and MaxResponseItems.
+# Gitea's setting.API.DefaultPagingNum (the maximum lives in ``ForgeState.max_page_size``).
 DEFAULT_PAGE_SIZE = 30
-MAX_PAGE_SIZE = 50
 
 
 class Auth(Enum):
@@ -121,7 +120,7 @@ def page_of(call: Call, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
     page = _int(call.query.get("page"), 1)
     limit = _int(call.query.get("limit"), DEFAULT_PAGE_SIZE)
     page = max(page, 1)
-    limit = DEFAULT_PAGE_SIZE if limit <= 0 else min(limit, MAX_PAGE_SIZE)
+    limit = DEFAULT_PAGE_SIZE if limit <= 0 else min(limit, call.state.max_page_size)
     total = len(items)
     last = max((total + limit - 1) // limit, 1)
     url = str(call.request.url.remove_query_params(["page", "limit"]))

@@ -188,6 +188,8 @@ class ForgeState:
         self.users: dict[str, UserRecord] = {}
         self.tokens: list[TokenRecord] = []
         self.repos: dict[str, RepoRecord] = {}
+        # Gitea's MAX_RESPONSE_ITEMS: larger ``limit`` values are clamped to it.
+        self.max_page_size = 50
         self._ids: dict[str, int] = {}
         self._now = datetime(2026, 1, 1, tzinfo=UTC)
         self._git_home = root / "home"

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from auto_review.errors import HostError, HostNotFound
 from auto_review.hosts import _forgejo_json as fj
 from auto_review.hosts._forgejo_json import WebhookInfo
-from auto_review.hosts._http import DEFAULT_TIMEOUT, ForgeHttp, RetryPolicy, Sleep
+from auto_review.hosts._http import DEFAULT_TIMEOUT, MAX_PAGES, ForgeHttp, RetryPolicy, Sleep
 from auto_review.hosts._models import (
     ChangedFile,
     Comment,
@@ -64,6 +64,7 @@ class ForgejoHost:
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_pages: int = MAX_PAGES,
         owns_client: bool = False,
     ) -> None:
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token
@@ -78,6 +79,7 @@ class ForgejoHost:
         self._token = secret
         self._client = client
         self._owns_client = owns_client
+        self._max_pages = max_pages
         self._http = ForgeHttp(
             client,
             authorization=f"token {secret}",
@@ -127,7 +129,7 @@ class ForgejoHost:
 
     async def list_open_pull_requests(self, repo: RepoRef) -> list[PullRequest]:
         """Every open PR (paged, capped)."""
-        items = await self._http.paginate(self._repo_url(repo, "pulls"), params={"state": "open"})
+        items = await self._paginate(self._repo_url(repo, "pulls"), params={"state": "open"})
         return [fj.pull(repo, item) for item in items]
 
     async def get_pull_diff(self, repo: RepoRef, number: int) -> str:
@@ -148,7 +150,7 @@ class ForgejoHost:
 
     async def list_changed_files(self, repo: RepoRef, number: int) -> list[ChangedFile]:
         """Files the PR changes, with status and line counts."""
-        items = await self._http.paginate(
+        items = await self._paginate(
             self._repo_url(repo, f"pulls/{fj.check_number(number)}/files")
         )
         return [fj.changed_file(item) for item in items]
@@ -202,7 +204,7 @@ class ForgejoHost:
 
     async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]:
         """Reviews of the PR, oldest first."""
-        items = await self._http.paginate(
+        items = await self._paginate(
             self._repo_url(repo, f"pulls/{fj.check_number(number)}/reviews")
         )
         return [fj.review(item) for item in items]
@@ -210,7 +212,7 @@ class ForgejoHost:
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]:
         """Inline comments of every review on the PR."""
         n = fj.check_number(number)
-        reviews = await self._http.paginate(self._repo_url(repo, f"pulls/{n}/reviews"))
+        reviews = await self._paginate(self._repo_url(repo, f"pulls/{n}/reviews"))
         comments: list[Comment] = []
         for review in reviews:
             if not isinstance(review, dict) or not review.get("comments_count"):
@@ -258,7 +260,7 @@ class ForgejoHost:
 
     async def list_commit_statuses(self, repo: RepoRef, sha: str) -> list[CommitStatus]:
         """Statuses on ``sha``, newest first; states other than the four we use are skipped."""
-        items = await self._http.paginate(
+        items = await self._paginate(
             self._repo_url(repo, f"commits/{fj.check_sha(sha)}/statuses")
         )
         out = []
@@ -296,7 +298,7 @@ class ForgejoHost:
     # -- webhooks (operator commands) -----------------------------------------------------------
     async def list_hooks(self, repo: RepoRef) -> list[WebhookInfo]:
         """The repository's webhooks (needs repo admin)."""
-        items = await self._http.paginate(self._repo_url(repo, "hooks"))
+        items = await self._paginate(self._repo_url(repo, "hooks"))
         return [fj.hook(item) for item in items]
 
     async def create_hook(
@@ -330,6 +332,9 @@ class ForgejoHost:
     # -- helpers --------------------------------------------------------------------------------
     def _repo_url(self, repo: RepoRef, rest: str) -> str:
         return f"{self._api}/repos/{repo.owner}/{repo.name}/{rest}"
+
+    async def _paginate(self, url: str, *, params: dict[str, str] | None = None) -> list[Any]:
+        return await self._http.paginate(url, params=params, max_pages=self._max_pages)
 
     async def _get_json(self, url: str) -> Any:
         return (await self._http.request("GET", url)).json()
