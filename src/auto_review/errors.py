@@ -107,9 +107,15 @@ class HostRateLimited(HostError):
 
 
 class HostUnavailable(HostError):
-    """The forge is down, slow or unreachable; worth retrying."""
+    """The forge is down, slow or unreachable; worth retrying (after ``retry_after`` if set)."""
 
     transient = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
 
 
 class LLMError(AutoReviewError):

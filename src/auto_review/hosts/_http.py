@@ -1,9 +1,10 @@
 """HTTP plumbing of the forge adapters, and the one place where httpx errors become ``HostError``.
 
 - Every request carries an explicit timeout and never follows redirects.
-- Transient failures are retried with capped exponential backoff and jitter; a ``Retry-After``
-  from the forge replaces the backoff (up to ``RetryPolicy.max_retry_after_s``; a longer wait is
-  handed to the caller as ``HostRateLimited.retry_after`` instead of sleeping).
+- Transient failures (429, 5xx, timeouts, refused connections) are retried with capped
+  exponential backoff and jitter. A ``Retry-After`` from the forge (on 429 or 5xx) replaces
+  the backoff, up to ``RetryPolicy.max_retry_after_s``; a longer wait is handed to the caller
+  as the error's ``retry_after`` instead of sleeping.
 - Non-idempotent requests (POST) are retried only when the forge cannot have acted on them:
   429, 503, or a connection that was never established. A 500 or a read timeout after a POST
   may hide a created review or comment, and posting it twice is worse than failing once.
@@ -184,7 +185,9 @@ class ForgeHttp:
             return None
         if not safe and not (isinstance(exc, HostRateLimited | _NotSent) or exc.status == 503):
             return None
-        retry_after = exc.retry_after if isinstance(exc, HostRateLimited) else None
+        retry_after = (
+            exc.retry_after if isinstance(exc, HostRateLimited | HostUnavailable) else None
+        )
         if retry_after is not None and retry_after > self._retry.max_retry_after_s:
             return None  # the caller reschedules; a worker must not sleep for minutes
         if attempt >= self._retry.max_attempts:
@@ -242,7 +245,7 @@ class ForgeHttp:
         if status == 429:
             return HostRateLimited(message, retry_after=self._retry_after(headers))
         if status >= 500 or status == 408:
-            return HostUnavailable(message, status=status)
+            return HostUnavailable(message, status=status, retry_after=self._retry_after(headers))
         if 300 <= status < 400:
             return HostError(f"{where}: unexpected redirect (HTTP {status})", status=status)
         return HostError(message, status=status)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -525,6 +527,24 @@ def test_retry_policy_backoff_stays_within_its_jitter_bounds() -> None:
         ceiling = min(10.0, 2.0 ** (attempt - 1))
         assert policy.backoff(attempt, 0.0) == ceiling / 2
         assert policy.backoff(attempt, 1.0) == ceiling
+
+
+async def test_forgejo_host_honours_retry_after_on_a_503(
+    host: ForgejoHost, fake_forge: FakeForge, sleeps: SleepLog
+) -> None:
+    fake_forge.fail(PULLS, status=503, times=1, retry_after="7")
+    assert (await host.get_pull_request(DEMO, 1)).number == 1
+    assert sleeps.delays == [7.0]
+
+
+async def test_forgejo_host_reads_retry_after_given_as_an_http_date(
+    fake_forge: FakeForge, forge_repo: PullRecord, client: httpx.AsyncClient, sleeps: SleepLog
+) -> None:
+    when = datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)
+    host = _host(fake_forge, client, sleeps, clock=lambda: when.timestamp() - 4.0)
+    fake_forge.fail(PULLS, status=429, times=1, retry_after=format_datetime(when, usegmt=True))
+    assert (await host.get_pull_request(DEMO, 1)).number == 1
+    assert sleeps.delays == [4.0]
 
 
 async def test_forgejo_host_gives_up_on_5xx_after_max_attempts(
