@@ -1,0 +1,216 @@
+"""``ReviewPipeline``: one PR in, one verified review and a commit status out.
+
+Stages, in order (each its own module): PR and history check -> pending status -> repo config
+from the BASE commit -> diff (incremental via compare when a previous head was reviewed) ->
+triage -> workspace (hermetic clone) -> ``_stages.review_stages`` (context, budget, generation
+with repair, deterministic verification, severity floor, model verification, guard, carry-over
+of still-open blocking findings) -> re-fetch the PR (head moved: post nothing, SUPERSEDED) ->
+one review + final status -> history.
+
+Errors: transient ``HostError``/``LLMError`` propagate for the job queue to retry; the queue
+posts the ``error`` status when a job finally fails. With ``report_errors`` (CLI use, no queue)
+the pipeline posts that ``error`` status itself before re-raising. PR text never reaches the
+event, the floor or any setting: those come from the operator and the base-branch config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from auto_review.errors import AutoReviewError, HostError, ReviewError
+from auto_review.hosts import CommitState, CommitStatus, PullRequest, is_sha
+from auto_review.llm import LLMClient, PriceTable, UsageLedger
+from auto_review.logs import get_logger
+from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
+from auto_review.memory.learnings import LearningsStore
+from auto_review.memory.vectors import CodeVectors
+from auto_review.review._host import PipelineHost, WorkspaceFactory, clone_for
+from auto_review.review._options import PipelineOptions
+from auto_review.review._request import Outcome, ReviewOutcome, ReviewRequest
+from auto_review.review._stages import StageInputs, review_stages
+from auto_review.review._types import PreparedReview
+from auto_review.review.config import load_repo_config
+from auto_review.review.diff import parse_diff
+from auto_review.review.findings import Severity
+from auto_review.review.publish import STATUS_CONTEXT, post_review
+from auto_review.review.triage import triage
+from auto_review.review.workspace import Workspace, WorkspaceError
+from auto_review.store import Store
+
+__all__ = ["ReviewPipeline"]
+
+_log = get_logger("review")
+
+
+class ReviewPipeline:
+    """Implements ``ReviewRunner`` (``run``); ``prepare`` computes without posting."""
+
+    def __init__(
+        self,
+        options: PipelineOptions,
+        host: PipelineHost,
+        llm: LLMClient,
+        store: Store | None,
+        *,
+        prices: PriceTable | None = None,
+        workspace_factory: WorkspaceFactory | None = None,
+    ) -> None:
+        self._options = options
+        self._host = host
+        self._llm = llm
+        self._prices = prices
+        self._workspace_factory = workspace_factory or clone_for(host, options)
+        self._history = ReviewHistory(store) if store is not None else None
+        self._learnings = LearningsStore(store) if store is not None else None
+        self._vectors = CodeVectors(store) if store is not None else None
+
+    async def run(self, request: ReviewRequest) -> ReviewOutcome:
+        """Review one PR head; see the module docstring for the stages and error policy."""
+        try:
+            prepared = await self.prepare(request)
+            if isinstance(prepared, ReviewOutcome):
+                return prepared
+            return await self._publish(request, prepared)
+        except AutoReviewError as exc:
+            if self._options.report_errors and not request.dry_run:
+                await self._status(request, CommitState.ERROR, f"auto-review failed: {exc.message}")
+            raise
+
+    async def _status(self, request: ReviewRequest, state: CommitState, text: str) -> None:
+        status = CommitStatus(STATUS_CONTEXT, state, text[:140])
+        try:
+            await self._host.set_commit_status(request.repo, request.head_sha, status)
+        except HostError:
+            _log.warning("status_not_posted", state=state.value)
+
+    async def prepare(self, request: ReviewRequest) -> PreparedReview | ReviewOutcome:
+        """Every stage up to (not including) posting; the pending status is posted here."""
+        if not is_sha(request.head_sha):
+            raise ReviewError("the head SHA is not a full hexadecimal object id")
+        pr = await self._host.get_pull_request(request.repo, request.number)
+        if pr.head_sha != request.head_sha:
+            return ReviewOutcome(Outcome.SUPERSEDED, "the pull request has a newer head")
+        if not pr.is_open:
+            return ReviewOutcome(Outcome.SKIPPED, "the pull request is closed")
+        last = None
+        if self._history is not None and not request.full:
+            last = self._history.last_reviewed_head(request.repo, request.number)
+        if last == request.head_sha and not request.force:
+            return ReviewOutcome(Outcome.SKIPPED, "this head was already reviewed")
+        if not request.dry_run:
+            await self._status(request, CommitState.PENDING, "auto-review: reviewing")
+        loaded = await load_repo_config(self._host, request.repo, pr.base_sha)
+        if not loaded.config.enabled:
+            await self._final_skip(request, "disabled by the repository config")
+            return ReviewOutcome(Outcome.SKIPPED, "disabled by the repository config")
+        since = last if last and not request.force else None
+        diff_text = await self._diff(request, since)
+        if diff_text is None:
+            since = None
+            diff_text = await self._host.get_pull_diff(request.repo, request.number)
+        triaged = triage(parse_diff(diff_text), is_ignored=loaded.config.is_ignored, draft=pr.draft)
+        if triaged.skip_pr is not None:
+            await self._final_skip(request, f"skipped: {triaged.skip_pr}")
+            return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
+        notes = [f"`.auto_review.yaml`: {p}" for p in loaded.problems]
+        workspace = await self._workspace(pr, notes)
+        ledger = UsageLedger(self._prices)
+        try:
+            return await review_stages(
+                StageInputs(
+                    request=request,
+                    pr=pr,
+                    config=loaded.config,
+                    triaged=triaged,
+                    workspace=workspace,
+                    notes=notes,
+                    since=since,
+                    options=self._options,
+                    host=self._host,
+                    llm=self._llm.with_ledger(ledger),
+                    ledger=ledger,
+                    history=self._history,
+                    learnings=self._learnings,
+                    vectors=self._vectors,
+                )
+            )
+        finally:
+            if workspace is not None:
+                workspace.close()
+
+    async def _diff(self, request: ReviewRequest, since: str | None) -> str | None:
+        if since is None:
+            return await self._host.get_pull_diff(request.repo, request.number)
+        try:
+            return await self._host.compare_diff(request.repo, since, request.head_sha)
+        except HostError:
+            return None  # force-pushed away or not comparable: review the whole PR
+
+    async def _workspace(self, pr: PullRequest, notes: list[str]) -> Workspace | None:
+        try:
+            return await self._workspace_factory(pr)
+        except WorkspaceError as exc:
+            notes.append(
+                f"the repository could not be checked out ({exc.message}); "
+                "the review used the diff only"
+            )
+            return None
+
+    async def _final_skip(self, request: ReviewRequest, text: str) -> None:
+        if not request.dry_run:
+            await self._status(request, CommitState.SUCCESS, f"auto-review: {text}")
+
+    async def _publish(self, request: ReviewRequest, prepared: PreparedReview) -> ReviewOutcome:
+        current = await self._host.get_pull_request(request.repo, request.number)
+        if current.head_sha != request.head_sha:
+            return ReviewOutcome(Outcome.SUPERSEDED, "the pull request moved to a newer head")
+        counts = {s: sum(1 for f in prepared.findings if f.severity is s) for s in Severity}
+        usage = prepared.report.usage
+        outcome = ReviewOutcome(
+            Outcome.POSTED,
+            prepared.status.description,
+            errors=counts[Severity.ERROR] + prepared.carried_errors,
+            warnings=counts[Severity.WARNING],
+            notes=counts[Severity.NOTE],
+            dropped_by_verifier=prepared.dropped_by_verifier,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cost_usd=usage.cost_usd if usage else 0.0,
+            unreviewed_files=tuple(p for p, _ in prepared.unreviewed),
+        )
+        if request.dry_run:
+            return outcome
+        review_id, _inline = await post_review(
+            self._host, request.repo, request.number, head_sha=request.head_sha,
+            event=prepared.event, report=prepared.report, anchored=prepared.anchored,
+        )  # fmt: skip
+        await self._host.set_commit_status(request.repo, request.head_sha, prepared.status)
+        self._remember(request, prepared, outcome)
+        return replace(outcome, review_id=review_id)
+
+    def _remember(
+        self, request: ReviewRequest, prepared: PreparedReview, outcome: ReviewOutcome
+    ) -> None:
+        if self._history is None:
+            return
+        posted = [
+            PostedFinding(f.fingerprint, f.path, f.anchor or f.line_start, f.severity.value,
+                          f.message, f.evidence, request.head_sha)
+            for f in prepared.findings
+        ]  # fmt: skip
+        self._history.record_findings(request.repo, request.number, posted)
+        self._history.record_run(
+            ReviewRun(
+                request.repo,
+                request.number,
+                request.head_sha,
+                "posted",
+                prepared.event.value,
+                outcome.errors,
+                outcome.warnings,
+                outcome.notes,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                outcome.cost_usd,
+            )
+        )
