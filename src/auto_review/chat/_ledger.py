@@ -40,8 +40,9 @@ class OverrideRecord:
     head_sha: str
     login: str
     reason: str
-    review_id: int
+    review_id: int  # the bot's review that requested changes
     created_at: float
+    approval_id: int | None = None  # the approving review the override posted
 
 
 class ChatLedger:
@@ -90,6 +91,16 @@ class ChatLedger:
                 " AND comment_kind = ? AND comment_id = ? AND command_index = ?",
                 _key_values(key),
             )
+
+    def claimed(self, key: ReplyKey) -> bool:
+        """Whether ``key`` was already taken on (answered, or being answered)."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM chat_replies WHERE repo = ? AND comment_kind = ?"
+                " AND comment_id = ? AND command_index = ?",
+                _key_values(key),
+            ).fetchone()
+        return row is not None
 
     def reply_ref(self, key: ReplyKey) -> str | None:
         """The reply recorded for ``key``, if it was answered."""
@@ -158,7 +169,7 @@ class ChatLedger:
         with self._store.write() as conn:
             conn.execute(
                 "INSERT INTO chat_overrides (repo, number, head_sha, login, reason, review_id,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " approval_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.repo.full_name,
                     record.number,
@@ -166,6 +177,7 @@ class ChatLedger:
                     record.login,
                     record.reason,
                     record.review_id,
+                    record.approval_id,
                     record.created_at,
                 ),
             )
@@ -173,12 +185,15 @@ class ChatLedger:
     def overrides(self, repo: RepoRef, number: int) -> list[OverrideRecord]:
         with self._store.read() as conn:
             rows = conn.execute(
-                "SELECT head_sha, login, reason, review_id, created_at FROM chat_overrides"
+                "SELECT head_sha, login, reason, review_id, created_at, approval_id"
+                " FROM chat_overrides"
                 " WHERE repo = ? AND number = ? ORDER BY id",
                 (repo.full_name, number),
             ).fetchall()
         return [
-            OverrideRecord(repo, number, str(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4]))
+            OverrideRecord(
+                repo, number, str(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4]), r[5]
+            )
             for r in rows
         ]
 

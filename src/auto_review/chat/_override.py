@@ -10,15 +10,15 @@ All of these must hold, checked in this order, or the user is told which one fai
 4. the reason is substantive (``is_substantive_reason``): "lgtm" or "please approve" is not.
 
 Then the bot posts an APPROVED review at the head that names the user, the overridden review
-and quotes the reason (so the reason is recorded on the PR), and records it in the state
-database. The reason never becomes a learning and is never read as an instruction.
+and quotes the reason (so the reason is recorded on the PR), and once it is posted records it in
+the state database. The reason never becomes a learning and is never read as an instruction.
 """
 
 from __future__ import annotations
 
 from auto_review.chat._context import ChatDeps, Turn
 from auto_review.chat._ledger import OverrideRecord
-from auto_review.chat._replies import Turnout, quote
+from auto_review.chat._replies import ReviewPost, Turnout, quote
 from auto_review.hosts import Review, ReviewEvent
 from auto_review.review.config import load_repo_config
 
@@ -108,27 +108,23 @@ async def handle_approve(deps: ChatDeps, turn: Turn) -> Turnout:
         f"`{pr.base_ref}`). This overrides my review {verdict.id} requesting changes; head "
         f"`{pr.head_sha[:12]}`.\n\nReason given:\n\n{quote(reason, limit=2000)}"
     )
-    # Posted here, not by the service, so the record below names a review that exists.
-    approval_id = await deps.host.create_review(
-        turn.repo,
-        pr.number,
-        commit_id=pr.head_sha,
-        body=body,
-        event=ReviewEvent.APPROVED,
-        comments=(),
-    )
-    deps.ledger.record_override(
-        OverrideRecord(
-            turn.repo,
-            pr.number,
-            pr.head_sha,
-            turn.author,
-            reason,
-            verdict.id,
-            deps.ledger.now(),
+
+    def record(approval_id: int) -> None:
+        deps.ledger.record_override(
+            OverrideRecord(
+                turn.repo,
+                pr.number,
+                pr.head_sha,
+                turn.author,
+                reason,
+                verdict.id,
+                deps.ledger.now(),
+                approval_id,
+            )
         )
-    )
+
     return Turnout(
-        f"Approved (review {approval_id}) on {turn.author}'s authority; the reason is recorded "
-        "in the approval review."
+        f"Approved on {turn.author}'s authority; the reason is recorded in the approval review.",
+        review=ReviewPost(ReviewEvent.APPROVED, body),
+        on_review_posted=record,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auto_review.chat._parser import KNOWN_KEYWORDS, Command
@@ -33,7 +34,8 @@ class Turnout:
 
     text: str
     review: ReviewPost | None = None
-    extra: tuple[str, ...] = field(default_factory=tuple)  # notes appended by the service
+    # Called with the review's id once it is posted (e.g. to record an approval override).
+    on_review_posted: Callable[[int], None] | None = field(default=None, compare=False)
 
 
 # One line per command; every keyword the parser maps appears here (a test keeps them in step).

@@ -118,10 +118,16 @@ class ChatService:
         parsed = parse_comment(request.body, deps.config.mention_name)
         if not parsed.mentioned:
             return
+        keys = [
+            ReplyKey(request.repo, request.kind, request.comment_id, index)
+            for index in range(len(parsed.commands))
+        ]
+        if all(deps.ledger.claimed(key) for key in keys):
+            _log.info("chat.already_answered", repo=str(request.repo), comment=request.comment_id)
+            return  # a redelivery: not even the forge is asked again
         comment = await self._comment(request)
         pr = await deps.host.get_pull_request(request.repo, request.number)
-        for index, command in enumerate(parsed.commands):
-            key = ReplyKey(request.repo, request.kind, request.comment_id, index)
+        for index, (command, key) in enumerate(zip(parsed.commands, keys, strict=True)):
             claimed = deps.ledger.claim(
                 key, number=request.number, author=request.author, command=command.kind.value
             )
@@ -203,6 +209,8 @@ class ChatService:
                 comments=turnout.review.comments,
             )
             posted.append(f"review:{review_id}")
+            if turnout.on_review_posted is not None:
+                turnout.on_review_posted(review_id)
         text = (
             f"{turnout.text}\n\n{reply_marker(key.comment_kind, key.comment_id, key.command_index)}"
         )

@@ -50,6 +50,7 @@ CREATE TABLE chat_overrides (
     login      TEXT    NOT NULL,
     reason     TEXT    NOT NULL,
     review_id  INTEGER NOT NULL,
+    approval_id INTEGER,
     created_at REAL    NOT NULL
 ) STRICT;
 CREATE INDEX chat_overrides_pr ON chat_overrides (repo, number);

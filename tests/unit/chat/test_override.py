@@ -37,7 +37,8 @@ async def test_listed_approver_with_reason_gets_an_approval_recorded_on_the_pr(
     assert "review 5" in approvals[0]
     assert host.posted_reviews[0].commit_id == HEAD
     records = ChatLedger(store).overrides(REPO, 7)
-    assert [(r.login, r.review_id) for r in records] == [("olga", 5)]
+    approval_id = host.reviews[-1].id
+    assert [(r.login, r.review_id, r.approval_id) for r in records] == [("olga", 5, approval_id)]
 
 
 async def test_reason_on_following_lines_is_accepted(
@@ -145,3 +146,30 @@ def test_reason_check_wants_words_and_substance() -> None:
 
 def test_admin_counts_as_write() -> None:
     assert Permission.ADMIN.can_write
+
+
+async def test_failed_approval_post_records_nothing_and_a_retry_approves_once(
+    make_service: ServiceFactory, host: MemoryHost, store: Store
+) -> None:
+    from auto_review.errors import HostUnavailable
+
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    original = host.create_review
+    calls = {"n": 0}
+
+    async def flaky(*args: object, **kwargs: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise HostUnavailable("forge down")
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    host.create_review = flaky  # type: ignore[method-assign]
+    service = make_service()
+    mention = Mention(f"@auto-review approve {REASON}", author="olga", comment_id=8)
+    with pytest.raises(HostUnavailable):
+        await service.run(mention)
+    assert ChatLedger(store).overrides(REPO, 7) == []
+    await service.run(mention)  # the queue's retry
+    assert len(_approvals(host)) == 1
+    assert len(ChatLedger(store).overrides(REPO, 7)) == 1

@@ -99,6 +99,7 @@ async def test_redelivered_comment_is_answered_once(
     await make_service().run(mention)  # a new service (e.g. after a restart) on the same store
     assert len(queue.calls) == 1
     assert len(host.posted_comments) == 1
+    assert host.permission_calls == 1  # redeliveries do not even ask the forge
     # positive control: a different comment is answered
     await service.run(Mention("@auto-review review", comment_id=43))
     assert len(host.posted_comments) == 2
