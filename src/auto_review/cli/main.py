@@ -11,9 +11,10 @@ import sys
 import typer
 
 from auto_review import __version__
-from auto_review.cli import config, gateway, history, jobs
+from auto_review.cli import config, gateway, history, jobs, sandbox
 from auto_review.cli._common import err_console
 from auto_review.errors import AutoReviewError, ConfigError
+from auto_review.sandbox import WORKER_ARGV_MARKER, SandboxError, worker_main
 
 app = typer.Typer(
     name="auto-review",
@@ -26,6 +27,7 @@ app.add_typer(config.app, name="config")
 app.command("gateway")(gateway.gateway)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(history.app, name="history")
+app.add_typer(sandbox.app, name="sandbox")
 
 
 def _version(value: bool) -> None:
@@ -45,6 +47,8 @@ def _root(
 
 def main() -> None:
     """Run the CLI; turn every ``AutoReviewError`` into a message and its exit code."""
+    if sys.argv[1:2] == [WORKER_ARGV_MARKER]:  # a frozen build re-executed as a sandbox worker
+        sys.exit(worker_main(sys.argv[2:]))
     try:
         app()
     except ConfigError as exc:
@@ -54,4 +58,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except AutoReviewError as exc:
         err_console.print(f"[red]error:[/] {exc.message}")
+        sys.exit(exc.exit_code)
+    except SandboxError as exc:
+        err_console.print(f"[red]sandbox error:[/] {exc.message}")
         sys.exit(exc.exit_code)

@@ -16,6 +16,8 @@ Public API (everything else in this package is private or a step module):
     run_callable("pkg.mod:func", payload, policy, *, timeout, memory_bytes=None,
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
+    WORKER_ARGV_MARKER, worker_main(argv) -> int: a frozen build's entry point must hand
+        ``argv[2:]`` to worker_main when ``argv[1] == WORKER_ARGV_MARKER`` (cli/main.py does)
 
 Errors: ``SandboxError`` and subclasses (see ``auto_review.sandbox.errors`` for the tree and
 exit codes). This package imports nothing else of auto-review.
@@ -23,6 +25,8 @@ exit codes). This package imports nothing else of auto-review.
 
 from __future__ import annotations
 
+from auto_review.sandbox._worker import WORKER_ARGV_MARKER
+from auto_review.sandbox._worker import main as worker_main
 from auto_review.sandbox.errors import (
     KernelFeatureMissing,
     SandboxError,
@@ -57,6 +61,7 @@ from auto_review.sandbox.spawn import (
 
 __all__ = [
     "POLICY_NAMES",
+    "WORKER_ARGV_MARKER",
     "CompletedRun",
     "Control",
     "HostSupport",
@@ -86,4 +91,5 @@ __all__ = [
     "run_callable",
     "run_command",
     "run_policy",
+    "worker_main",
 ]

@@ -69,6 +69,7 @@ class Plan:
     timeout_seconds: float | None
     cgroup: tuple[str, str, int | None, int | None] | None = None  # parent, name, mem, pids
     landlock_abi: int = 0
+    last_cap: int = 63
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -269,7 +270,7 @@ def _run_job(plan: Plan, report_fd: int) -> NoReturn:
             step = "landlock"
             ll = landlock.restrict(plan.landlock_rules, plan.landlock_abi)
         step = "capabilities"
-        bounding = limits.drop_capabilities()
+        bounding = limits.drop_capabilities(plan.last_cap)
         step = "signals"
         _reset_signals()
         if plan.seccomp_program is not None:

@@ -92,12 +92,13 @@ def set_no_new_privs() -> None:
         raise SandboxSyscallError("prctl(PR_GET_NO_NEW_PRIVS)", errno.EPERM)
 
 
-def drop_capabilities() -> bool:
+def drop_capabilities(last_cap: int) -> bool:
     """closes: any capability (even namespaced) surviving into the job. Returns whether the
-    bounding set was dropped too."""
+    bounding set was dropped too. ``last_cap`` is kernel.last_capability(), read before
+    Landlock hides /proc/sys."""
     kernel.prctl(kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_CLEAR_ALL)
     bounding = True
-    for cap in range(kernel.last_capability() + 1):
+    for cap in range(last_cap + 1):
         try:
             kernel.prctl(kernel.PR_CAPBSET_DROP, cap)
         except SandboxSyscallError as exc:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from auto_review.sandbox import landlock, limits, mounts, namespaces, posture, seccomp
+from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
 from auto_review.sandbox._child import Plan, run_outer
 from auto_review.sandbox._io import Outcome, communicate
 from auto_review.sandbox._report import describe
@@ -194,6 +194,7 @@ def _plan(
             shared_namespaces=shared,
             host_namespaces=posture.namespace_ids(),
         ),
+        last_cap=kernel.last_capability(),
         timeout_seconds=timeout,
         cgroup=cgroup,
         landlock_abi=support.landlock_abi,
