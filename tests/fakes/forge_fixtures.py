@@ -5,6 +5,19 @@
   answered a status its route does not declare (the contract test relies on those sets).
 - ``forge_repo``: ``alice/demo`` on that forge with a ``main`` branch and an open PR #1 from
   ``feature`` (one modified and one added file), for tests that just need "a PR".
+
+Usage::
+
+    pytestmark = pytest.mark.anyio
+
+    async def test_something(fake_forge: FakeForge, forge_repo: PullRecord) -> None:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            host = ForgejoHost(client, base_url=fake_forge.url, token=fake_forge.bot_token)
+            pr = await host.get_pull_request(RepoRef("alice", "demo"), 1)
+        fake_forge.push("alice/demo", "feature", {"src/app.py": "..."})  # new head commit
+        fake_forge.comment("alice/demo", 1, "@auto-review review", author="bob")
+        fake_forge.fail("/repos/{owner}/{repo}/pulls/{index}", status=429, retry_after="1")
+        assert fake_forge.repo("alice/demo").reviews == []  # state is plain dataclasses
 """
 
 from __future__ import annotations
