@@ -140,6 +140,8 @@ def _anchor(
     code = proposal.code.rstrip("\n")
     if fd is None or proposal.line not in fd.commentable or not code.strip():
         return None
+    if kind is CommandKind.TESTS and "test" not in fd.path.lower():
+        return None  # tests are inserted into test files only, never into the code under test
     if len(code) > _MAX_CODE_CHARS:
         return None
     original = fd.new_text.get(proposal.line, "")

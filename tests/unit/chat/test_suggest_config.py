@@ -104,3 +104,33 @@ async def test_config_without_a_file_shows_defaults(
     assert "defaults only" in text
     assert "severity_floor: warning" in text
     assert "paused here: False" in text
+
+
+async def test_tests_are_suggested_inside_a_changed_test_file(
+    make_service: ServiceFactory, host: MemoryHost, scripted_model: ScriptedModel
+) -> None:
+    host.diff += (
+        "diff --git a/tests/test_calc.py b/tests/test_calc.py\n"
+        "--- a/tests/test_calc.py\n"
+        "+++ b/tests/test_calc.py\n"
+        "@@ -1,2 +1,3 @@\n"
+        " def test_add():\n"
+        "     assert add(1, 1) == 2\n"
+        "+\n"
+    )
+    code = "def test_sub():\n    assert sub(2, 1) == 1"
+    scripted_model.script(
+        reply(
+            {
+                "proposals": [
+                    _proposal("tests/test_calc.py", 3, code),
+                    _proposal("src/calc.py", 5, code),  # never into the code under test
+                ]
+            }
+        )
+    )
+    await make_service().run(Mention("@auto-review tests"))
+    comments = host.posted_reviews[0].comments
+    assert [(c.path, c.new_line) for c in comments] == [("tests/test_calc.py", 3)]
+    assert f"```suggestion\n\n{code}\n```" in comments[0].body
+    assert "Test for `src/calc.py`" in host.posted_comments[0]
