@@ -18,6 +18,7 @@ the job answers it; once something was posted the claim is kept and nothing is r
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
@@ -139,10 +140,10 @@ class ChatService:
             try:
                 turnout = await self._gate(turn)
                 if turnout is not None and index == 0 and parsed.dropped:
-                    turnout = Turnout(
-                        f"{turnout.text}\n\n(I act on at most {MAX_COMMANDS} commands per "
+                    turnout = dataclasses.replace(
+                        turnout,
+                        text=f"{turnout.text}\n\n(I act on at most {MAX_COMMANDS} commands per "
                         f"comment; {parsed.dropped} more were ignored.)",
-                        review=turnout.review,
                     )
                 if turnout is not None:
                     await self._post(turn, turnout, key, posted)

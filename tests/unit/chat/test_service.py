@@ -494,3 +494,12 @@ def test_chat_config_reads_limits_and_ignored_logins_from_settings() -> None:
     assert config.is_bot("reviewbot")
     assert not config.is_bot("maria")
     assert ("severity_floor", "error") in config.repo_defaults
+
+
+async def test_commands_past_the_cap_are_reported_not_run(
+    make_service: ServiceFactory, host: MemoryHost, store: Store
+) -> None:
+    body = "\n".join(f"@auto-review remember note {n}" for n in range(5))
+    await make_service().run(Mention(body))
+    assert len(LearningsStore(store).list(REPO)) == 3
+    assert "2 more were ignored" in host.posted_comments[0]
