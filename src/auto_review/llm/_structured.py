@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 from auto_review.errors import LLMOutputInvalid
 from auto_review.llm._client import LLMClient
 from auto_review.llm._types import Message, Tier, TokenUsage
+from auto_review.logs import get_logger
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -49,6 +50,7 @@ __all__ = [
 T = TypeVar("T", bound=BaseModel)
 
 DEFAULT_MAX_ATTEMPTS = 3
+_log = get_logger("llm")
 _MAX_ECHO_CHARS = 12_000  # the bad answer sent back on a re-ask
 _MAX_ERROR_CHARS = 1_500
 _MAX_ERRORS_LISTED = 12
@@ -124,6 +126,14 @@ async def complete_structured(
             problem = exc.reason
             if completion.truncated:
                 problem += " (the answer was cut off at the token limit: be more concise)"
+            _log.info(
+                "structured output invalid",
+                tier=tier,
+                model=completion.model,
+                schema=output_model.__name__,
+                attempt=attempt,
+                problem=_clip(problem, 300),
+            )
             messages = [
                 *messages,
                 Message("assistant", _clip(completion.text, _MAX_ECHO_CHARS)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import pytest
@@ -123,3 +124,35 @@ async def test_structured_call_gives_up_with_output_invalid_after_three_attempts
     with pytest.raises(LLMOutputInvalid, match="after 3 attempt"):
         await _ask(scripted_llm_config)
     assert len(scripted_model.chat_requests) == 3
+
+
+async def test_structured_call_takes_the_first_object_out_of_surrounding_prose(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    scripted_model.script(reply(f"Sure. {json.dumps(GOOD)} Hope this helps {{:"))
+    result = await _ask(scripted_llm_config)
+    assert result.repaired_locally is True
+    assert result.value.summary == "Adds a limiter."
+    assert len(scripted_model.chat_requests) == 1
+
+
+async def test_structured_call_honours_a_smaller_attempt_budget_and_sums_usage(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    scripted_model.script(
+        reply("nope", prompt_tokens=10, completion_tokens=1),
+        reply("still nope", prompt_tokens=20, completion_tokens=2),
+    )
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        with pytest.raises(LLMOutputInvalid, match="after 2 attempt"):
+            await complete_structured(
+                client,
+                Tier.CHEAP,
+                system="s",
+                user="u",
+                output_model=ReviewOut,
+                max_attempts=2,
+            )
+        totals = client.ledger.totals()
+    assert (totals.prompt_tokens, totals.completion_tokens) == (30, 3)
+    assert totals.entries[0].tier is Tier.CHEAP
