@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     review_timeout_secs: int = Field(
         900, ge=30, alias="AR_REVIEW_TIMEOUT_SECS", description="Deadline of one review job."
     )
+    job_max_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        alias="AR_JOB_MAX_ATTEMPTS",
+        description="Runs a job gets (retries and restarts) before it fails.",
+    )
     shutdown_grace_secs: int = Field(
         30, ge=0, alias="AR_SHUTDOWN_GRACE_SECS", description="Time running jobs get after SIGTERM."
     )

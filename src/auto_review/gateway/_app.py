@@ -90,7 +90,9 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         if isinstance(deps.registry_metrics, GatewayMetrics)
         else GatewayMetrics()
     )
-    queue = deps.queue or SqliteJobQueue(deps.store, clock=clock)
+    queue = deps.queue or SqliteJobQueue(
+        deps.store, clock=clock, max_attempts=settings.job_max_attempts
+    )
     tracker = deps.tracker or PrTracker(deps.store, clock=clock)
     history = ReviewHistory(deps.store, clock=clock)
     workers = WorkerPool(

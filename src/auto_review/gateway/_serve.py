@@ -81,7 +81,7 @@ async def serve_async(
 ) -> None:
     """The coroutine behind ``serve``."""
     async with _components(settings) as (store, host, llm):
-        queue = SqliteJobQueue(store)
+        queue = SqliteJobQueue(store, max_attempts=settings.job_max_attempts)
         parts = ServiceParts(settings=settings, store=store, host=host, llm=llm)
         chat = ChatService(
             host=host,

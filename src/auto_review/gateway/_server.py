@@ -28,7 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from auto_review.settings import Settings
 
-__all__ = ["MAX_HEADER_BYTES", "GatewayServer", "build_server"]
+__all__ = ["MAX_HEADER_BYTES", "GatewayServer", "bound_socket", "build_server"]
 
 MAX_HEADER_BYTES = 16 * 1024
 _HTTP_DRAIN_SECS = 10
