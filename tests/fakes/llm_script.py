@@ -189,9 +189,8 @@ class ScriptedModel:
 
     def reset(self) -> None:
         """Forget scripts and records; release anything still hanging."""
+        self.release_hangs()
         with self._lock:
-            self._released.set()
-            self._released = threading.Event()
             self._queues: dict[str, deque[Step]] = {
                 "chat": deque(),
                 "embeddings": deque(),
@@ -238,7 +237,10 @@ class ScriptedModel:
             return sum(len(q) for q in self._queues.values())
 
     def release_hangs(self) -> None:
-        self._released.set()
+        """End every request hanging now; ``hang`` steps served later hang again."""
+        with self._lock:
+            self._released.set()
+            self._released = threading.Event()
 
     # -- used by the server ------------------------------------------------------------------
 

@@ -132,11 +132,12 @@ def test_scripted_model_answers_server_errors(
 def test_scripted_model_hangs_past_the_client_timeout(
     scripted_model: ScriptedModel, http: httpx.Client
 ) -> None:
-    scripted_model.script(hang(), reply("after"))
+    scripted_model.script(hang(), hang(), reply("after"))
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-    with pytest.raises(httpx.ReadTimeout):
-        http.post("/v1/chat/completions", json=body, timeout=0.2)
-    scripted_model.release_hangs()
+    for _ in range(2):  # a release ends the hanging request, not later hang steps
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/v1/chat/completions", json=body, timeout=0.2)
+        scripted_model.release_hangs()
     # Positive control: the server still answers the next request.
     assert _content(_chat(http)) == "after"
 
