@@ -271,3 +271,12 @@ async def test_chat_error_text_never_keeps_a_key_prefix_where_the_cut_falls_insi
         with pytest.raises(LLMError) as caught:
             await client.chat(Tier.REASONING, HELLO)
     assert SCRIPTED_API_KEY[:12] not in str(caught.value)
+
+
+async def test_chat_falls_back_to_backoff_when_retry_after_is_unreadable(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    scripted_model.script(rate_limited(retry_after="soon"), reply("ok"))
+    async with scripted_llm_client(scripted_llm_config) as (client, sleeps):
+        assert (await client.chat(Tier.REASONING, HELLO)).text == "ok"
+    assert sleeps.calls == [1.0]  # base delay at jitter 1.0
