@@ -99,6 +99,7 @@ class RecordedCall:
     headers: Mapping[str, str]
     json: Any = None
     injected: bool = False
+    request_json: Any = None
 
 
 def spec_path(spec: RouteSpec) -> str:
@@ -118,8 +119,8 @@ class FakeForge:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.routes: list[RouteSpec] = [*API_ROUTES, *self._web_routes()]
-        app = Starlette(routes=[self._starlette_route(s) for s in self.routes])
-        self._server = ThreadedUvicorn(app)
+        self.app = Starlette(routes=[self._starlette_route(s) for s in self.routes])
+        self._server = ThreadedUvicorn(self.app)
         self.url = self._server.url
         self.api_url = f"{self.url}/api/v1"
         self.bot = self.add_user(bot_login)
@@ -357,7 +358,7 @@ class FakeForge:
         else:
             response = await self._handle(spec, request, body)
         self._check(spec, response.status_code, injected)
-        self._record(spec, request, response, injected)
+        self._record(spec, request, response, injected, body)
         return response
 
     async def _answer_fault(self, fault: Fault) -> Response:
@@ -421,11 +422,16 @@ class FakeForge:
             self.violations.append(f"{spec.key} answered undeclared status {status}")
 
     def _record(
-        self, spec: RouteSpec, request: Request, response: Response, injected: bool
+        self, spec: RouteSpec, request: Request, response: Response, injected: bool, body: bytes
     ) -> None:
-        data = None
+        data = sent = None
         if response.media_type == "application/json" and response.body:
             data = json.loads(response.body)
+        if request.headers.get("content-type", "").startswith("application/json") and body:
+            try:
+                sent = json.loads(body)
+            except ValueError:
+                sent = None
         self.calls.append(
             RecordedCall(
                 spec.method,
@@ -436,6 +442,7 @@ class FakeForge:
                 dict(response.headers),
                 data,
                 injected,
+                sent,
             )
         )
 

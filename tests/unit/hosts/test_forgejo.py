@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import SecretStr
-from tests.fakes.forge import FakeForge
+from tests.fakes.forge import FakeForge, spec_path
 from tests.fakes.forge_state import PullRecord
+from tests.fakes.swagger import conforms, load_spec, request_schema
 
 from auto_review.errors import (
     HostAuthError,
@@ -687,3 +688,39 @@ async def test_forgejo_host_factory_builds_a_working_host_from_forge_config(
     async with forgejo_host(config) as host:
         assert await host.current_user() == "auto-review"
         assert fake_forge.bot_token not in repr(host)
+
+
+async def test_forgejo_host_sends_only_request_bodies_the_spec_defines(
+    host: ForgejoHost, fake_forge: FakeForge, client: httpx.AsyncClient
+) -> None:
+    fake_forge.repo("alice/demo").collaborators["auto-review"] = "admin"
+    head = _sha(fake_forge, "refs/heads/feature")
+    await host.create_review(
+        DEMO,
+        1,
+        commit_id=head,
+        body="b",
+        event=ReviewEvent.COMMENT,
+        comments=[InlineComment("src/app.py", "c", new_line=6)],
+    )
+    comment = await host.create_issue_comment(DEMO, 1, "hi")
+    await host.edit_issue_comment(DEMO, comment.id, "hello")
+    await host.update_pull_request(DEMO, 1, title="t", body="b")
+    await host.set_commit_status(
+        DEMO, head, CommitStatus("auto-review", CommitState.SUCCESS, "ok", target_url="https://x")
+    )
+    hook = await host.create_hook(DEMO, url="http://127.0.0.1:9/h", secret="s" * 32)
+    await host.delete_hook(DEMO, hook.id)
+    fake_forge.add_user("botty", password="pw-123456")
+    await create_access_token(fake_forge.url, "botty", "pw-123456", "t", client=client)
+    spec = load_spec()
+    by_route = {f"{r.method} {spec_path(r)}": r for r in fake_forge.routes}
+    sent = [c for c in fake_forge.calls if c.request_json is not None]
+    assert {c.route.split(" ", 1)[0] for c in sent} == {"POST", "PATCH"}
+    assert len(sent) == 7
+    problems = []
+    for call in sent:
+        schema = request_schema(spec, by_route[call.route])
+        assert schema is not None, call.route
+        problems += conforms(spec, schema, call.request_json, call.route)
+    assert problems == []
