@@ -1,16 +1,20 @@
 """Chat's durable records: replies (idempotency), one-time notices, usage, approval overrides.
 
 Invariants:
-- a (repo, comment kind, comment id, command index) is taken on at most once: ``claim`` inserts
-  the row under its primary key, so a redelivered or re-polled comment finds it and stops;
-- a claim is released only when handling failed before any reply was posted, so a retry of the
-  queue job answers it; once ``done`` it is never answered again;
+- a (repo, comment kind, comment id, command index) is answered once: ``claim`` inserts the row
+  under its primary key, so a redelivered or re-polled comment finds it and stops;
+- once ``done`` it is never answered again; a claim is released when handling failed before any
+  reply was posted, so the queue's retry answers it;
+- a ``started`` claim of another holder (a process killed mid-command) is retaken: the job queue
+  runs at most one job per comment, so such a claim has no live owner. A kill between posting
+  and ``finish`` can therefore repeat one reply; losing the answer would be worse;
 - usage rows are what the hourly rate limits count; they are pruned after a day.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,19 +52,26 @@ class OverrideRecord:
 class ChatLedger:
     """Reads and writes chat's tables in the state database."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        holder: str | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._holder = holder or uuid.uuid4().hex
 
     # -- replies ---------------------------------------------------------------------------------
 
     def claim(self, key: ReplyKey, *, number: int, author: str, command: str) -> bool:
-        """Take on a command; False when it was already taken on (redelivery, re-poll)."""
+        """Take on a command; False when it was answered or is being answered here."""
         with self._store.write() as conn:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO chat_replies (repo, comment_kind, comment_id,"
-                " command_index, number, author, command, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
+                " command_index, number, author, command, state, holder, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?)",
                 (
                     key.repo.full_name,
                     key.comment_kind.value,
@@ -69,10 +80,19 @@ class ChatLedger:
                     number,
                     author,
                     command,
+                    self._holder,
                     self._clock(),
                 ),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount == 1:
+                return True
+            retaken = conn.execute(
+                "UPDATE chat_replies SET holder = ?, created_at = ? WHERE state = 'started'"
+                " AND holder != ? AND repo = ? AND comment_kind = ? AND comment_id = ?"
+                " AND command_index = ?",
+                (self._holder, self._clock(), self._holder, *_key_values(key)),
+            )
+            return retaken.rowcount == 1
 
     def finish(self, key: ReplyKey, *, reply_ref: str) -> None:
         """Mark a command answered; ``reply_ref`` names the reply (e.g. ``comment:42``)."""
@@ -92,15 +112,15 @@ class ChatLedger:
                 _key_values(key),
             )
 
-    def claimed(self, key: ReplyKey) -> bool:
-        """Whether ``key`` was already taken on (answered, or being answered)."""
+    def settled(self, key: ReplyKey) -> bool:
+        """Whether ``key`` needs no work: answered, or being answered by this holder."""
         with self._store.read() as conn:
             row = conn.execute(
-                "SELECT 1 FROM chat_replies WHERE repo = ? AND comment_kind = ?"
+                "SELECT state, holder FROM chat_replies WHERE repo = ? AND comment_kind = ?"
                 " AND comment_id = ? AND command_index = ?",
                 _key_values(key),
             ).fetchone()
-        return row is not None
+        return row is not None and (row[0] == "done" or row[1] == self._holder)
 
     def reply_ref(self, key: ReplyKey) -> str | None:
         """The reply recorded for ``key``, if it was answered."""

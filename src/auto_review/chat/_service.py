@@ -13,7 +13,8 @@ For each comment, in order:
    line (Forgejo groups those into the same conversation; there is no reply-to-comment API),
    falling back to a PR comment that quotes and links the thread if the line cannot take one.
 If handling fails before anything was posted the claim is released, so the queue's retry of
-the job answers it; once something was posted the claim is kept and nothing is repeated.
+the job answers it; once something was posted the claim is kept and nothing is repeated. A
+claim left behind by a killed process is retaken by the next one (see ``ChatLedger``).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class ChatService:
             ReplyKey(request.repo, request.kind, request.comment_id, index)
             for index in range(len(parsed.commands))
         ]
-        if all(deps.ledger.claimed(key) for key in keys):
+        if all(deps.ledger.settled(key) for key in keys):
             _log.info("chat.already_answered", repo=str(request.repo), comment=request.comment_id)
             return  # a redelivery: not even the forge is asked again
         comment = await self._comment(request)

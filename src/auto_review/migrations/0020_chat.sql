@@ -2,7 +2,8 @@
 -- (rate limits) and approval overrides recorded on a PR.
 
 -- One row per command of a comment that was taken on; the primary key makes a redelivered or
--- re-polled comment a no-op. state: 'started' while running, 'done' once answered.
+-- re-polled comment a no-op. state: 'started' while running, 'done' once answered. holder names
+-- the service instance (process) that took it, so a claim left by a killed process is retaken.
 CREATE TABLE chat_replies (
     repo          TEXT    NOT NULL,
     comment_kind  TEXT    NOT NULL,
@@ -13,6 +14,7 @@ CREATE TABLE chat_replies (
     command       TEXT    NOT NULL,
     state         TEXT    NOT NULL CHECK (state IN ('started', 'done')),
     reply_ref     TEXT,
+    holder        TEXT    NOT NULL DEFAULT '',
     created_at    REAL    NOT NULL,
     PRIMARY KEY (repo, comment_kind, comment_id, command_index)
 ) STRICT;
