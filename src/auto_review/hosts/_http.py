@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -172,7 +173,7 @@ class ForgeHttp:
                 _log.warning(
                     "forge_retry",
                     method=method,
-                    path=httpx.URL(url).path,
+                    path=_path(url),
                     attempt=attempt,
                     status=exc.status,
                     delay_s=round(delay, 3),
@@ -211,7 +212,7 @@ class ForgeHttp:
         headers = {"Accept": accept, "User-Agent": f"auto-review/{__version__}"}
         if self._authorization is not None:
             headers["Authorization"] = self._authorization
-        where = f"{method} {httpx.URL(url).path}"
+        where = f"{method} {_path(url)}"
         try:
             request = self._client.build_request(
                 method, url, params=params, json=body, headers=headers, timeout=self._timeout
@@ -280,14 +281,17 @@ class ForgeHttp:
             )
             chunk = result.json()
             if not isinstance(chunk, list):
-                raise HostError(f"GET {httpx.URL(url).path}: expected a JSON list")
+                raise HostError(f"GET {_path(url)}: expected a JSON list")
             items.extend(chunk)
             if not chunk or not _has_next(result.headers, len(items), len(chunk), limit):
                 return items
-        _log.warning(
-            "forge_pagination_capped", path=httpx.URL(url).path, pages=max_pages, items=len(items)
-        )
+        _log.warning("forge_pagination_capped", path=_path(url), pages=max_pages, items=len(items))
         return items
+
+
+def _path(url: str) -> str:
+    # For messages and logs: the path only, never the query string or the host's userinfo.
+    return urlsplit(url).path
 
 
 def _has_next(headers: Mapping[str, str], seen: int, got: int, limit: int) -> bool:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -70,8 +71,12 @@ class ForgejoHost:
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token
         if not secret or any(c.isspace() for c in secret):
             raise HostError("the forge token is empty or contains whitespace")
-        parts = httpx.URL(base_url)
-        if parts.scheme not in ("http", "https") or not parts.host:
+        try:
+            parts = urlsplit(base_url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
             raise HostError("the forge base URL must be an absolute http(s) URL")
         # A subpath deployment (https://host/forgejo) keeps its prefix.
         self._base = base_url.rstrip("/")
@@ -150,9 +155,7 @@ class ForgejoHost:
 
     async def list_changed_files(self, repo: RepoRef, number: int) -> list[ChangedFile]:
         """Files the PR changes, with status and line counts."""
-        items = await self._paginate(
-            self._repo_url(repo, f"pulls/{fj.check_number(number)}/files")
-        )
+        items = await self._paginate(self._repo_url(repo, f"pulls/{fj.check_number(number)}/files"))
         return [fj.changed_file(item) for item in items]
 
     async def update_pull_request(
@@ -260,9 +263,7 @@ class ForgejoHost:
 
     async def list_commit_statuses(self, repo: RepoRef, sha: str) -> list[CommitStatus]:
         """Statuses on ``sha``, newest first; states other than the four we use are skipped."""
-        items = await self._paginate(
-            self._repo_url(repo, f"commits/{fj.check_sha(sha)}/statuses")
-        )
+        items = await self._paginate(self._repo_url(repo, f"commits/{fj.check_sha(sha)}/statuses"))
         out = []
         for item in items:
             state = fj.str_field(item, "status")

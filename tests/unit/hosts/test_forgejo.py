@@ -724,3 +724,18 @@ async def test_forgejo_host_sends_only_request_bodies_the_spec_defines(
         assert schema is not None, call.route
         problems += conforms(spec, schema, call.request_json, call.route)
     assert problems == []
+
+
+@pytest.mark.parametrize("base_url", ["ftp://forge", "forge.example", "http://[::1", ""])
+async def test_forgejo_host_refuses_a_bad_base_url_with_a_host_error(
+    client: httpx.AsyncClient, base_url: str
+) -> None:
+    with pytest.raises(HostError):
+        ForgejoHost(client, base_url=base_url, token="t" * 40)
+
+
+async def test_forgejo_host_refuses_an_empty_or_spaced_token(client: httpx.AsyncClient) -> None:
+    for token in ("", "a b", "tok\n"):
+        with pytest.raises(HostError):
+            ForgejoHost(client, base_url="https://forge.example", token=token)
+    ForgejoHost(client, base_url="https://forge.example", token="t" * 40)  # positive control
