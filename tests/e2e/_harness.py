@@ -73,6 +73,7 @@ class Harness:
     tmp_path: Path
     store: Store = field(default_factory=lambda: Store.open(MEMORY))
     sleeps: list[float] = field(default_factory=list)
+    wrap_host: Callable[[Any], Any] = field(default=lambda host: host)
 
     def answer_reviews(self, answer: Callable[[RecordedRequest], Any] | Any) -> None:
         """Reasoning calls get ``answer`` (or ``answer(request)``); cheap calls keep all."""
@@ -105,7 +106,7 @@ class Harness:
         async with httpx.AsyncClient(trust_env=False) as http:
             host = ForgejoHost(http, base_url=self.forge.url, token=self.forge.bot_token)
             llm = LLMClient(self.llm_config, http, sleep=sleep, jitter=lambda: 0.0)
-            pipeline = ReviewPipeline(opts, host, llm, self.store)
+            pipeline = ReviewPipeline(opts, self.wrap_host(host), llm, self.store)
             pr = await host.get_pull_request(repo, number)
             head = request.pop("head_sha", pr.head_sha)
             return await pipeline.run(

@@ -105,16 +105,19 @@ async def review_stages(s: StageInputs) -> PreparedReview:
     )  # fmt: skip
     s.notes.extend(context.notes)
     rendered = [
-        RenderedFile(f.path, render_file(f, new_lines=lines_of(f.path)), render_file(f))
+        RenderedFile(
+            f.path,
+            render_file(f, new_lines=lines_of(f.path)),
+            render_file(f),
+            extra_tokens=min(estimate_tokens(context.for_files([f.path])), CONTEXT_CAP // 3),
+        )
         for f in files.values()
     ]
     system = review_system(s.config.language)
     overhead = review_prompt(_parts(s, list(files), "", 0, 1), "")
     learn_text = "\n".join(context.learnings)
-    fixed = (
-        estimate_tokens(system) + estimate_tokens(overhead) + estimate_tokens(learn_text)
-        + min(estimate_tokens(context.for_files(list(files))), CONTEXT_CAP // 2) + 200
-    )  # fmt: skip
+    # Per-file context is counted with each file (RenderedFile.extra_tokens), not here.
+    fixed = estimate_tokens(system) + estimate_tokens(overhead) + estimate_tokens(learn_text) + 200
     plan = plan_calls(
         rendered,
         context_tokens=s.options.context_tokens,

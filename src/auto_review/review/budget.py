@@ -26,6 +26,7 @@ class RenderedFile:
     path: str
     full: str
     compact: str
+    extra_tokens: int = 0  # what the file adds besides its diff (its code context)
 
 
 @dataclass
@@ -76,10 +77,10 @@ def plan_calls(
         )
     ordered = sorted(files, key=lambda f: (_priority(f.path), f.path))
     for rf in ordered:
-        full_tokens = estimate(rf.full)
+        full_tokens = estimate(rf.full) + rf.extra_tokens
         text, tokens = rf.full, full_tokens
         if tokens > room:
-            text, tokens = rf.compact, estimate(rf.compact)
+            text, tokens = rf.compact, estimate(rf.compact) + rf.extra_tokens
         if tokens > room:
             unreviewed.append((rf.path, f"too large for one model call (~{full_tokens} tokens)"))
             continue
@@ -89,7 +90,7 @@ def plan_calls(
             target = CallGroup()
             groups.append(target)
         if target is None and text is rf.full:
-            compact_tokens = estimate(rf.compact)
+            compact_tokens = estimate(rf.compact) + rf.extra_tokens
             target = next((g for g in groups if g.tokens + compact_tokens <= room), None)
             text, tokens = rf.compact, compact_tokens
         if target is None:
