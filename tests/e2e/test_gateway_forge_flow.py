@@ -1,0 +1,70 @@
+"""Real payloads end to end: the fake forge's webhooks into a gateway process and back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.e2e.gateway_process import CI_TOKEN, SECRET, GatewayProcess, wait_until
+from tests.fakes.forge import FakeForge
+from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
+
+pytestmark = pytest.mark.slow
+
+REPO = "alice/demo"
+
+
+def _statuses(forge: FakeForge, sha: str) -> list[tuple[str, str]]:
+    return [(s.state, s.description) for s in forge.repo(REPO).statuses if s.sha == sha]
+
+
+def test_gateway_ci_mode_flow_from_pr_webhooks_to_final_status(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        argv=(sys.executable, "-m", "tests.e2e.gateway_entry"),
+        env={"E2E_HOLD_FILE": str(tmp_path / "no-hold")},
+    ).start()
+    try:
+        fake_forge.create_repo(REPO, DEMO_BASE_FILES)
+        fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
+        fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
+        pull = fake_forge.open_pull(REPO, head="feature", title="Fix", author="alice")
+        first = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
+        assert fake_forge.deliveries[-1].status == 202
+        # ci mode: the opened PR only gets a "waiting for CI" status, no review job.
+        assert _statuses(fake_forge, first) == [("pending", "waiting for CI to request a review")]
+        assert gateway.jobs() == []
+
+        fake_forge.push(REPO, "feature", {"src/new.py": "VALUE = 2\n"}, message="more")
+        second = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
+        assert fake_forge.deliveries[-1].status == 202  # synchronized
+
+        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
+        body = {"owner": "alice", "repo": "demo", "pr_number": pull.number, "head_sha": first}
+        stale = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
+        assert (stale.status_code, stale.text) == (409, "stale head_sha")
+        body["head_sha"] = second
+        queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
+        assert queued.status_code == 202
+        wait_until(
+            lambda: _statuses(fake_forge, second)[-1:] == [("success", "no findings")],
+            what="final status",
+        )
+        wait_until(lambda: [j["state"] for j in gateway.jobs()] == ["done"], what="job done")
+        [job] = gateway.jobs()
+        assert (job["head_sha"], job["trigger"]) == (second, "ci")
+
+        fake_forge.close_pull(REPO, pull.number)
+        assert fake_forge.deliveries[-1].status == 202
+        info = httpx.get(f"{gateway.url}/info", timeout=10).json()
+        assert info["poller"]["tracked_prs"] == {"total": 1, "open": 0}
+        for secret in (SECRET, CI_TOKEN, fake_forge.bot_token):
+            assert secret not in httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    finally:
+        gateway.stop()
