@@ -214,7 +214,8 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int) -> NoReturn:
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         if plan.view is not None:
             step = "mounts"
-            mounts.build_root(plan.view, plan.tmp_size_bytes)
+            pid_cap = mounts.build_root(plan.view, plan.tmp_size_bytes, plan.limits.processes)
+            _send(report_fd, {"event": "pid_cap", "value": pid_cap})
         else:
             step = "subreaper"  # without a pid namespace, orphans must still come back to us
             kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)

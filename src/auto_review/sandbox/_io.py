@@ -71,9 +71,11 @@ def _handle_report(outcome: Outcome, line: bytes) -> None:
     if event == "error" and outcome.error is None:
         outcome.error = message
     elif event == "posture":
-        outcome.posture = message
+        outcome.posture.update(message)
     elif event == "exit":
         outcome.status = message.get("status")
+    elif event == "pid_cap":
+        outcome.posture["pid_cap"] = message.get("value")
     elif event == "timeout":
         outcome.timed_out = True
 

@@ -113,13 +113,21 @@ def describe(
     )
     controls += _landlock(tier, policy, support.landlock_abi, read_back.get("landlock", {}))
     rl = read_back.get("rlimits", {})
-    controls.append(
-        Control(
-            "rlimits",
-            "on" if rl else "off",
-            ", ".join(f"{k}={v}" for k, v in sorted(rl.items())) or "none",
+    text = ", ".join(f"{k}={v}" for k, v in sorted(rl.items())) or "none"
+    if "processes" in rl and read_back.get("outer_uid") == 0:
+        text += " (processes does not bind host uid 0: kernel/fork.c exempts it)"
+    controls.append(Control("rlimits", "on" if rl else "off", text))
+    if tier is Tier.FULL:
+        cap = read_back.get("pid_cap")
+        controls.append(
+            Control(
+                "pid_cap",
+                "on" if cap else "unavailable",
+                f"pid_max {cap} in the sandbox's pid namespace"
+                if cap
+                else "pid_max is not per pid namespace on this kernel (< 6.14)",
+            )
         )
-    )
     controls.append(
         Control(
             "cgroup_limits",

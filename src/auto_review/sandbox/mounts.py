@@ -30,6 +30,7 @@ _NEW: Final = "/newroot"
 # Room for mount points and symlinks only; nothing else is ever written to the root.
 _ROOT_TMPFS: Final = "size=4m,nr_inodes=4096,mode=0755"
 DEVICES: Final = ("null", "zero", "full", "random", "urandom")
+_PID_MAX_MIN: Final = 301  # the kernel's floor for pid_max (RESERVED_PIDS + 1)
 # Docker's masked and read-only /proc paths (moby daemon/pkg/oci/defaults.go).
 _PROC_MASK_FILES: Final = (
     "interrupts",
@@ -216,10 +217,26 @@ def mount_minimal_dev() -> None:
         )
 
 
-def mount_fresh_proc() -> None:
+def cap_pid_count(proc: str, processes: int) -> int | None:
+    """closes: fork bombs by host root, whom RLIMIT_NPROC never binds (kernel/fork.c exempts
+    INIT_USER): pid_max of our own pid namespace (per namespace since Linux 6.14) bounds how
+    many processes can exist. Returns the cap, or None on kernels where pid_max is global."""
+    cap = max(processes + 2, _PID_MAX_MIN)
+    try:
+        with open(f"{proc}/sys/kernel/pid_max", "w", encoding="ascii") as fh:
+            fh.write(str(cap))
+    except PermissionError:
+        # EPERM/EACCES: before 6.14 pid_max is global and needs CAP_SYS_ADMIN on the host.
+        return None
+    return cap
+
+
+def mount_fresh_proc(processes: int | None = None) -> int | None:
     """closes: /proc leaking host pids, environments and cmdlines (a proc of our pid ns only),
-    and Docker's sensitive entries (kcore, keys, timer_list, sysrq-trigger, /proc/sys writes)."""
+    and Docker's sensitive entries (kcore, keys, timer_list, sysrq-trigger, /proc/sys writes).
+    Returns the pid cap set on the way (see ``cap_pid_count``)."""
     proc = _NEW + "/proc"
+    pid_cap = None
     with _step("proc", proc):
         os.mkdir(proc, 0o555)
         # Must happen while the host /proc is still visible under /oldroot: the kernel refuses
@@ -227,6 +244,8 @@ def mount_fresh_proc() -> None:
         kernel.mount(
             "proc", proc, "proc", kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC, None
         )
+        if processes is not None:
+            pid_cap = cap_pid_count(proc, processes)
         for name in _PROC_MASK_FILES:
             if os.path.exists(f"{proc}/{name}"):
                 kernel.mount(f"{_NEW}/dev/null", f"{proc}/{name}", None, kernel.MS_BIND, None)
@@ -239,6 +258,7 @@ def mount_fresh_proc() -> None:
                     f"{proc}/{name}", f"{proc}/{name}", None, kernel.MS_BIND | kernel.MS_REC, None
                 )
                 _remount(f"{proc}/{name}", kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV)
+    return pid_cap
 
 
 def mount_private_tmp(size_bytes: int) -> None:
@@ -272,17 +292,19 @@ def remount_root_readonly() -> None:
         _remount("/", kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV)
 
 
-def build_root(view: View, tmp_size_bytes: int) -> None:
-    """Run every step, in order, in the calling (single-threaded, namespaced) process."""
+def build_root(view: View, tmp_size_bytes: int, processes: int | None = None) -> int | None:
+    """Run every step, in order, in the calling (single-threaded, namespaced) process; return
+    the pid cap of the namespace (None when the kernel has no per-namespace pid_max)."""
     make_mounts_private()
     pivot_into_staging()
+    mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
     for path, writable in view.binds:
         bind_path(path, writable)
     for path, target in view.links:
         recreate_link(path, target)
     mount_minimal_dev()
-    mount_fresh_proc()
-    mount_private_tmp(tmp_size_bytes)
+    pid_cap = mount_fresh_proc(processes)
     detach_old_root()
     pivot_into_new_root()
     remount_root_readonly()
+    return pid_cap

@@ -310,7 +310,8 @@ def _finish(
         code = -sig
     else:
         code = os.WEXITSTATUS(status)
-    report = describe(policy, tier, support, outcome.posture, host_ns)
+    read_back = {**outcome.posture, "outer_uid": os.getuid()}
+    report = describe(policy, tier, support, read_back, host_ns)
     return CompletedRun(code, outcome.stdout, outcome.stderr, report)
 
 

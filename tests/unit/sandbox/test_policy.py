@@ -1,0 +1,104 @@
+"""Policies: every combination is checked before anything forks; refusals name the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auto_review.sandbox import (
+    SandboxPolicyInvalid,
+    analyze_policy,
+    build_policy,
+    clone_policy,
+    gateway_policy,
+    run_policy,
+)
+
+
+def test_run_policy_has_no_network_and_denies_every_tcp_port_by_default() -> None:
+    policy = run_policy()
+    assert not policy.network
+    assert policy.tcp_bind_ports == ()
+    assert policy.tcp_connect_ports == ()
+    assert "/usr" in policy.ro_paths
+    assert "/etc/shadow" not in policy.ro_paths
+    assert "/etc" not in policy.ro_paths
+
+
+def test_run_policy_with_network_leaves_ports_unrestricted(tmp_path: Path) -> None:
+    policy = run_policy(network=True, rw=[str(tmp_path)])
+    assert policy.network
+    assert policy.tcp_connect_ports is None
+    assert policy.rw_paths == (str(tmp_path),)
+
+
+def test_clone_policy_connects_only_to_the_given_ports_and_never_listens(tmp_path: Path) -> None:
+    policy = clone_policy(str(tmp_path), connect_ports=[443])
+    assert policy.network
+    assert policy.tcp_connect_ports == (443,)
+    assert policy.tcp_bind_ports == ()
+    assert policy.rw_paths == (str(tmp_path),)
+
+
+def test_analyze_policy_reads_the_workspace_and_writes_only_scratch(tmp_path: Path) -> None:
+    work, scratch = tmp_path / "w", tmp_path / "s"
+    work.mkdir()
+    scratch.mkdir()
+    policy = analyze_policy(str(work), scratch=str(scratch))
+    assert str(work) in policy.ro_paths
+    assert policy.rw_paths == (str(scratch),)
+    assert not policy.network
+
+
+def test_gateway_policy_binds_its_port_and_reaches_upstream_ports(tmp_path: Path) -> None:
+    policy = gateway_policy(str(tmp_path), listen_port=8080, upstream_ports=[443, 11434])
+    assert policy.tcp_bind_ports == (8080,)
+    assert policy.tcp_connect_ports == (443, 11434)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"rw": ["/usr/lib"]}, "system directory"),
+        ({"rw": ["/"]}, "host root"),
+        ({"ro": ["/proc"]}, "never bound"),
+        ({"rw": ["/sys/kernel"]}, "never bound"),
+        ({"ro": ["relative/path"]}, "absolute"),
+        ({"rw": ["/nonexistent/dir/for/test"]}, "does not exist"),
+        ({"ro": ["/"]}, "whole host"),
+    ],
+)
+def test_run_policy_refuses_dangerous_paths_with_a_diagnosis(
+    kwargs: dict[str, list[str]], fragment: str
+) -> None:
+    with pytest.raises(SandboxPolicyInvalid) as caught:
+        run_policy(**kwargs)  # type: ignore[arg-type]
+    assert fragment in caught.value.message
+
+
+def test_a_path_cannot_be_both_read_only_and_writable(tmp_path: Path) -> None:
+    with pytest.raises(SandboxPolicyInvalid, match="both"):
+        run_policy(ro=[str(tmp_path)], rw=[str(tmp_path)])
+
+
+def test_build_policy_refuses_network_for_analyze_and_ports_for_run(tmp_path: Path) -> None:
+    with pytest.raises(SandboxPolicyInvalid, match="no network"):
+        build_policy("analyze", ro=[str(tmp_path)], network=True)
+    with pytest.raises(SandboxPolicyInvalid, match="no --port"):
+        build_policy("run", connect_ports=[443])
+    with pytest.raises(SandboxPolicyInvalid, match="--listen"):
+        build_policy("gateway", rw=[str(tmp_path)])
+    with pytest.raises(SandboxPolicyInvalid, match="forge"):
+        build_policy("clone", rw=[str(tmp_path)])
+    with pytest.raises(SandboxPolicyInvalid, match="unknown policy"):
+        build_policy("everything")
+    with pytest.raises(SandboxPolicyInvalid, match="out of range"):
+        build_policy("clone", rw=[str(tmp_path)], connect_ports=[70000])
+
+
+def test_build_policy_accepts_each_named_policy_with_its_required_options(tmp_path: Path) -> None:
+    assert build_policy("run").name == "run"
+    assert build_policy("analyze", ro=[str(tmp_path)]).name == "analyze"
+    assert build_policy("clone", rw=[str(tmp_path)], connect_ports=[22]).name == "clone"
+    assert build_policy("gateway", rw=[str(tmp_path)], listen_port=9000).name == "gateway"

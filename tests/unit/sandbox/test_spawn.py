@@ -1,0 +1,269 @@
+"""Job sandboxes on the real kernel: each control beside the positive control that shows it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.unit.sandbox._helpers import require
+
+from auto_review.sandbox import (
+    Limits,
+    SandboxLimitExceeded,
+    SandboxPolicyViolation,
+    SandboxSetupError,
+    SandboxTimeout,
+    Tier,
+    run_command,
+    run_policy,
+)
+
+pytestmark = pytest.mark.sandbox
+
+
+def sh(script: str, **kwargs: object) -> tuple[int, str, str]:
+    policy = kwargs.pop("policy", None) or run_policy()
+    done = run_command(["sh", "-c", script], policy, timeout=60, **kwargs)  # type: ignore[arg-type]
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+@pytest.fixture(autouse=True)
+def _full() -> None:
+    require(Tier.FULL)
+
+
+def test_job_exit_status_stdin_and_output_round_trip() -> None:
+    done = run_command(
+        ["sh", "-c", "cat; echo err >&2; exit 3"], run_policy(), stdin=b"in\n", timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (3, b"in\n", b"err\n")
+
+
+def test_job_sees_only_the_allowlisted_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AR_FORGEJO_TOKEN", "host-secret-token")
+    done = run_command(["env"], run_policy(), env={"JOB_VAR": "given"}, timeout=60)
+    names = {line.split("=", 1)[0] for line in done.stdout.decode().splitlines()}
+    assert "JOB_VAR" in names
+    assert "AR_FORGEJO_TOKEN" not in names
+    assert b"host-secret-token" not in done.stdout
+    assert names <= {"JOB_VAR", "PATH", "HOME", "TMPDIR", "LANG", "PWD", "_", "SHLVL"}
+
+
+def test_job_reads_back_the_same_status_its_posture_reports() -> None:
+    done = run_command(["cat", "/proc/self/status"], run_policy(), timeout=60)
+    fields = dict(line.split(":", 1) for line in done.stdout.decode().splitlines() if ":" in line)
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert fields["Seccomp"].strip() == "2"
+    assert int(fields["CapEff"], 16) == 0
+    assert int(fields["CapBnd"], 16) == 0
+    assert done.posture.state("seccomp") == "on"
+    assert done.posture.state("no_new_privs") == "on"
+    for name in ("user", "mnt", "pid", "ipc", "uts", "net"):
+        assert done.posture.state(f"{name}_namespace") == "on", name
+
+
+def test_job_runs_as_an_ordinary_uid_with_its_own_hostname() -> None:
+    code, out, _ = sh("id -u; id -g; hostname")
+    assert code == 0
+    assert out.split() == ["1000", "1000", "auto-review-sandbox"]
+
+
+def test_host_secrets_outside_the_view_do_not_exist_while_listed_files_do() -> None:
+    code, out, _ = sh(
+        "test -e /etc/passwd && echo passwd; test -e /etc/shadow || echo noshadow;"
+        " test -e /root || echo noroot; test -e /sys || echo nosys;"
+        " test -e /usr/bin/env && echo usr"
+    )
+    assert code == 0
+    assert out.split() == ["passwd", "noshadow", "noroot", "nosys", "usr"]
+
+
+def test_proc_shows_only_the_sandbox_pids_and_masks_sensitive_entries() -> None:
+    host_pid = os.getpid()
+    _code, out, err = sh(
+        f"test -e /proc/{host_pid} || echo nohost; test -r /proc/self/status && "
+        "echo self; stat -c masked=%t,%T /proc/keys; echo 1 > /proc/sys/kernel/hostname"
+    )
+    lines = out.split()
+    assert "self" in lines
+    assert "masked=1,3" in lines
+    assert "Read-only file system" in err  # /proc/sys is read-only
+    if host_pid != 1:
+        assert "nohost" in lines
+
+
+def test_writable_bind_accepts_writes_while_read_only_paths_refuse(tmp_path: Path) -> None:
+    done = run_command(
+        ["sh", "-c", f"echo hi > {tmp_path}/out; echo x > /usr/escape"],
+        run_policy(rw=[str(tmp_path)]),
+        timeout=60,
+    )
+    assert (tmp_path / "out").read_text() == "hi\n"
+    assert b"Read-only file system" in done.stderr
+    assert not Path("/usr/escape").exists()
+
+
+def test_read_only_extra_path_is_readable_but_not_writable(tmp_path: Path) -> None:
+    (tmp_path / "data.txt").write_text("data")
+    _code, out, err = sh(
+        f"cat {tmp_path}/data.txt; echo x > {tmp_path}/new", policy=run_policy(ro=[str(tmp_path)])
+    )
+    assert out == "data"
+    assert "Read-only file system" in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_private_tmp_is_writable_invisible_to_the_host_and_noexec() -> None:
+    marker = f"auto-review-test-{os.getpid()}"
+    _code, out, _err = sh(
+        f"echo x > /tmp/{marker} && echo wrote; cp /usr/bin/true /tmp/t; /tmp/t; echo rc=$?"
+    )
+    assert "wrote" in out
+    assert not Path(f"/tmp/{marker}").exists()
+    assert "rc=126" in out  # Permission denied: /tmp is noexec (and Landlock has no EXECUTE)
+
+
+def test_no_network_policy_cannot_open_inet_sockets_but_network_policy_connects() -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    probe = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
+    try:
+        closed = run_command(["bash", "-c", probe], run_policy(), timeout=60)
+        opened = run_command(["bash", "-c", probe], run_policy(network=True), timeout=60)
+    finally:
+        server.close()
+    assert b"Operation not permitted" in closed.stderr
+    assert b"connected" not in closed.stdout
+    assert b"connected" in opened.stdout
+    assert closed.posture.state("net_namespace") == "on"
+    assert opened.posture.state("net_namespace") == "off"
+
+
+def test_only_stdio_descriptors_reach_the_job() -> None:
+    leaked = os.open("/dev/null", os.O_RDONLY)  # inheritable on purpose
+    os.set_inheritable(leaked, True)
+    try:
+        done = run_command(["ls", "/proc/self/fd"], run_policy(), timeout=60)
+    finally:
+        os.close(leaked)
+    assert done.stdout.split() == [b"0", b"1", b"2", b"3"]  # 3 is ls's own directory fd
+
+
+def _alive_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    value = f"{os.getpid()}{id(object()) % 100000}"  # digits only: sleep parses it
+    yield value
+    for pid in _alive_with(value):  # never leave a stray process behind on failure
+        os.kill(pid, 9)
+
+
+@pytest.mark.parametrize("tier", [Tier.FULL, Tier.RESTRICTED])
+def test_deadline_kills_the_whole_tree_including_detached_daemons(tier: Tier, marker: str) -> None:
+    require(tier)
+    script = f"setsid sleep 1000.{marker} & (sleep 1001.{marker} &) ; sleep 1002.{marker}"
+    with pytest.raises(SandboxTimeout):
+        run_command(["sh", "-c", script], run_policy(), timeout=1, isolation=tier)
+    assert _alive_with(marker) == []
+
+
+@pytest.mark.parametrize("tier", [Tier.FULL, Tier.RESTRICTED])
+def test_daemons_die_when_the_job_exits(tier: Tier, marker: str) -> None:
+    require(tier)
+    done = run_command(
+        ["sh", "-c", f"setsid sleep 1000.{marker} & echo started"],
+        run_policy(),
+        timeout=60,
+        isolation=tier,
+    )
+    assert done.stdout == b"started\n"
+    assert _alive_with(marker) == []
+
+
+def test_output_beyond_the_cap_stops_the_job() -> None:
+    with pytest.raises(SandboxLimitExceeded) as caught:
+        run_command(["yes"], run_policy(), timeout=60, max_output_bytes=64 * 1024)
+    assert caught.value.limit == "output"
+    small = run_command(["echo", "ok"], run_policy(), timeout=60, max_output_bytes=64 * 1024)
+    assert small.stdout == b"ok\n"
+
+
+def test_death_by_sigsys_is_reported_as_a_policy_violation() -> None:
+    with pytest.raises(SandboxPolicyViolation):
+        sh("kill -SYS $$")
+    assert sh("kill -TERM $$")[0] == -15  # other signals are the job's own result
+
+
+def test_file_size_limit_stops_a_disk_fill() -> None:
+    policy = run_policy(limits=Limits(file_size_bytes=1024 * 1024))
+    with pytest.raises(SandboxLimitExceeded) as caught:
+        sh("exec head -c 4000000 /dev/zero > /tmp/big", policy=policy)
+    assert caught.value.limit == "file_size"
+    assert sh("head -c 1000 /dev/zero > /tmp/small && echo ok", policy=policy)[1] == "ok\n"
+
+
+def test_process_limit_stops_a_fork_bomb() -> None:
+    # RLIMIT_NPROC binds ordinary users; host root is exempt (kernel/fork.c), so there the
+    # pid namespace's own pid_max (>= 301) is what stops the bomb. The shell prints how many
+    # children it managed to start; a failed fork ends it.
+    script = "i=0; while [ $i -lt 400 ]; do sleep 100 & i=$((i+1)); echo $i; done"
+    capped = run_command(["sh", "-c", script], run_policy(limits=Limits(processes=8)), timeout=120)
+    roomy = run_command(
+        ["sh", "-c", script], run_policy(limits=Limits(processes=1024)), timeout=120
+    )
+    started = int((capped.stdout.split() or [b"0"])[-1])
+    assert started <= (8 if os.geteuid() != 0 else 301)
+    assert roomy.stdout.split()[-1] == b"400"
+
+
+def test_missing_command_is_a_setup_error_with_the_shell_exit_code() -> None:
+    with pytest.raises(SandboxSetupError) as caught:
+        run_command(["no-such-command-anywhere"], run_policy(), timeout=60)
+    assert caught.value.exit_code == 127
+    assert caught.value.step == "execve"
+
+
+def test_restricted_tier_confines_without_namespaces(tmp_path: Path) -> None:
+    require(Tier.RESTRICTED)
+    done = run_command(
+        [
+            "sh",
+            "-c",
+            f"cat /etc/shadow; echo x > /usr/escape; echo ok > {tmp_path}/w; "
+            "echo t > $TMPDIR/t && echo tmp",
+        ],
+        run_policy(rw=[str(tmp_path)]),
+        timeout=60,
+        isolation=Tier.RESTRICTED,
+    )
+    assert b"Permission denied" in done.stderr
+    assert (tmp_path / "w").read_text() == "ok\n"
+    assert done.stdout == b"tmp\n"
+    assert not Path("/usr/escape").exists()
+    assert done.posture.state("landlock_fs") == "on"
+    assert done.posture.state("user_namespace") == "off"
+
+
+def test_none_tier_only_when_asked_and_reports_controls_off() -> None:
+    done = run_command(["true"], run_policy(), timeout=60, isolation=Tier.NONE)
+    assert done.returncode == 0
+    assert done.posture.state("seccomp") == "off"
+    assert done.posture.state("landlock_fs") == "off"
+    assert done.posture.state("no_new_privs") == "on"
