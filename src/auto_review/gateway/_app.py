@@ -85,11 +85,7 @@ class Gateway:
 def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
     """The HTTP app; see the module docstring for its lifespan."""
     clock = deps.clock
-    metrics = (
-        deps.registry_metrics
-        if isinstance(deps.registry_metrics, GatewayMetrics)
-        else GatewayMetrics()
-    )
+    metrics = deps.metrics or GatewayMetrics()
     queue = deps.queue or SqliteJobQueue(
         deps.store, clock=clock, max_attempts=settings.job_max_attempts
     )

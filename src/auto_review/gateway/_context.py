@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from auto_review.gateway._metrics import GatewayMetrics
 from auto_review.hosts import RepoRef, ReviewHost
 from auto_review.jobs import ChatRunner, Clock, JobQueue, PrTracker, SystemClock
 from auto_review.review import ReviewRunner
@@ -67,7 +68,7 @@ class GatewayDeps:
     queue: JobQueue | None = None  # default: SqliteJobQueue on ``store``
     chat_runner: ChatRunner | None = None
     clock: Clock = field(default_factory=SystemClock)
-    registry_metrics: object | None = None  # a GatewayMetrics; None builds a fresh one
+    metrics: GatewayMetrics | None = None  # None: a fresh one on its own CollectorRegistry
     probes: Mapping[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     posture: PostureProvider = bare_posture
     mode_resolver: ReviewModeResolver | None = None
