@@ -340,7 +340,7 @@ def validate(document: dict[str, Any]) -> list[str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--toc", type=Path, required=True)
-    parser.add_argument("--pip-report", type=Path, required=True)
+    parser.add_argument("--pip-report", type=Path, action="append", required=True)
     parser.add_argument("--executable", type=Path, required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--commit", required=True)
@@ -350,7 +350,7 @@ def main(argv: list[str]) -> int:
     toc = json.loads(args.toc.read_text(encoding="utf-8"))
     document = build_sbom(
         toc,
-        _wheel_hashes(args.pip_report),
+        {k: v for report in args.pip_report for k, v in _wheel_hashes(report).items()},
         executable=args.executable,
         version=args.version,
         commit=args.commit,

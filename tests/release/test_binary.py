@@ -1,0 +1,102 @@
+"""The built executable runs on its own: version, help, configuration, bundled data, state."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.release._binary import bundled_names, host_environment, run_binary
+
+SECRET = "release-smoke-secret-value"
+
+
+def test_release_binary_prints_its_version(release_binary: Path) -> None:
+    result = run_binary(release_binary, "--version")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"auto-review \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_release_binary_needs_no_python_on_the_host(release_binary: Path, tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
+    result = run_binary(release_binary, "--version", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("auto-review ")
+
+
+def test_release_binary_help_lists_its_command_groups(release_binary: Path) -> None:
+    result = run_binary(release_binary, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "config" in result.stdout
+
+
+def test_release_binary_config_check_lists_problems_without_the_secret(
+    release_binary: Path,
+) -> None:
+    env = host_environment(WEBHOOK_SECRET=SECRET, AR_ISOLATON="full")
+    result = run_binary(release_binary, "config", "check", env=env)
+    assert result.returncode == 1
+    for name in ("FORGEJO_BASE_URL", "AR_FORGEJO_TOKEN", "LLM_BASE_URL", "WEBHOOK_SECRET"):
+        assert name in result.stderr
+    assert "did you mean AR_ISOLATION?" in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_release_binary_config_check_passes_a_good_environment(release_binary: Path) -> None:
+    env = host_environment(
+        FORGEJO_BASE_URL="https://forge.example",
+        AR_FORGEJO_TOKEN=SECRET,
+        LLM_BASE_URL="http://127.0.0.1:11434/v1",
+        WEBHOOK_SECRET=SECRET * 2,
+    )
+    result = run_binary(release_binary, "config", "check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_release_binary_carries_migrations_grammars_and_re2(release_binary: Path) -> None:
+    names = bundled_names(release_binary)
+    migrations = {n for n in names if re.fullmatch(r"auto_review/migrations/\d{4}_\w+\.sql", n)}
+    assert "auto_review/migrations/0001_init.sql" in migrations
+    assert any(re.fullmatch(r"re2/_re2\..*\.so", n) for n in names)
+    grammars = {
+        n.split("/")[0] for n in names if re.fullmatch(r"tree_sitter_\w+/_binding.*\.so", n)
+    }
+    for language in ("python", "javascript", "typescript", "go", "rust", "java", "c", "cpp"):
+        assert f"tree_sitter_{language}" in grammars
+
+
+def test_release_binary_applies_its_bundled_migrations(
+    release_binary: Path, tmp_path: Path
+) -> None:
+    if "history" not in run_binary(release_binary, "--help").stdout:
+        pytest.skip("this build has no `history` command that opens the state database")
+    state = tmp_path / "state"
+    env = host_environment(AR_STATE_DIR=str(state))
+    result = run_binary(release_binary, "history", "list", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    bundled = {
+        int(Path(n).name[:4])
+        for n in bundled_names(release_binary)
+        if re.fullmatch(r"auto_review/migrations/\d{4}_\w+\.sql", n)
+    }
+    databases = list(state.glob("*.sqlite3"))
+    assert len(databases) == 1
+    with closing(sqlite3.connect(databases[0])) as conn:
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    assert applied == bundled
+
+
+def test_release_binary_reports_what_the_sandbox_supports(release_binary: Path) -> None:
+    if "sandbox" not in run_binary(release_binary, "--help").stdout:
+        pytest.skip("this build has no `sandbox` command yet (sandbox CLI not merged)")
+    result = run_binary(release_binary, "sandbox", "check", "--json")
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict)
+    assert report
