@@ -1,0 +1,113 @@
+"""Hostile repositories and tools: nothing of the host, and never the token, reaches a prompt.
+
+Attack: a PR whose tree holds symlinks to /etc/passwd and .git/config, a huge sparse file, a
+very deep tree, a .gitmodules pointing at file://, and odd file names, reviewed with the
+agentic verifier whose model asks to read and search those paths. Controls: hermetic clone
+(no submodules, token only in the fetch env), sparse exclusion of huge files, reads with no
+symlink following, RE2 search, analysis in a child process. See ref-security.md 2.4-2.5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e._harness import Harness, finding, line_of, review_answer
+from tests.fakes.forge import FakeForge
+from tests.fakes.forge_git import Symlink
+from tests.fakes.llm import ScriptedModel, reply
+from tests.fakes.llm_script import RecordedRequest
+
+from auto_review.review import Outcome
+from auto_review.review._options import PipelineOptions
+from auto_review.settings import LLMConfig
+
+HEAD = "import os\n\n\ndef run(cmd):\n    return os.system(cmd)\n"
+BUG = "return os.system(cmd)"
+PASSWD_MARK = "root:x:0:0"
+
+
+@pytest.fixture
+def harness(
+    fake_forge: FakeForge,
+    scripted_model: ScriptedModel,
+    scripted_llm_config: LLMConfig,
+    tmp_path: Path,
+) -> Harness:
+    return Harness(fake_forge, scripted_model, scripted_llm_config, tmp_path)
+
+
+def _hostile_pr(forge: FakeForge) -> int:
+    forge.create_repo("eve/evil", {"README.md": "# evil\n"})
+    deep = "/".join(f"d{i}" for i in range(120)) + "/leaf.py"
+    files: dict[str, Any] = {
+        "src/run.py": HEAD,
+        "passwd": Symlink("/etc/passwd"),
+        "cfg": Symlink(".git/config"),
+        "src/up.py": Symlink("../../../../../../etc/passwd"),
+        ".gitmodules": '[submodule "x"]\n\tpath = x\n\turl = file:///etc\n',
+        "huge.bin": bytes(64 * 1024 * 1024),
+        deep: "Z = 1\n",
+        "..%2f..%2fetc%2fpasswd.py": "A = 1\n",
+        "-rf --upload-pack=touch.py": "B = 2\n",
+    }
+    forge.push("eve/evil", "attack", files)
+    return forge.open_pull("eve/evil", head="attack", title="harmless", author="eve").number
+
+
+def _agent(request: RecordedRequest) -> dict[str, Any]:
+    """A cheap model that tries every path it can think of, then keeps the finding."""
+    text = request.text()
+    tries = [
+        {"tool": "read_file", "path": "passwd"},
+        {"tool": "read_file", "path": "cfg"},
+        {"tool": "read_file", "path": "src/up.py"},
+        {"tool": "read_file", "path": "../../../../etc/passwd"},
+        {"tool": "read_file", "path": "/etc/passwd"},
+        {"tool": "search", "pattern": "root:.*:0:0", "path": None},
+        {"tool": "search", "pattern": "(a+)+$", "path": "huge.bin"},
+    ]
+    done = text.count(" -> {")
+    base = {"path": None, "pattern": None, "start_line": None, "end_line": None, "keep": None,
+            "reason": None}  # fmt: skip
+    if done < len(tries) and done < 3:
+        return {**base, **tries[done]}
+    return {**base, "tool": "verdict", "keep": True, "reason": "real"}
+
+
+def test_hostile_repository_cannot_leak_host_files_or_token_into_prompts(
+    harness: Harness,
+) -> None:
+    number = _hostile_pr(harness.forge)
+    line = line_of(HEAD, BUG)
+    answer = review_answer(finding("src/run.py", line, BUG, message="command injection"))
+
+    def respond(request: RecordedRequest) -> Any:
+        fmt = request.response_format or {}
+        name = fmt.get("json_schema", {}).get("name", "")
+        if "agent" in name:
+            return reply(json.dumps(_agent(request)))
+        return reply(json.dumps(answer))
+
+    harness.model.respond_with(respond)
+    options = PipelineOptions(
+        workspace_parent=harness.tmp_path, report_errors=True, agentic_verifier=True
+    )
+    outcome = asyncio.run(harness.run("eve/evil", number, options=options))
+    assert outcome.outcome is Outcome.POSTED
+    assert outcome.errors == 1
+    sent = "\n".join(json.dumps(r.body) for r in harness.model.requests)
+    assert PASSWD_MARK not in sent
+    assert harness.forge.bot_token not in sent
+    assert "extraHeader" not in sent
+    assert "[core]" not in sent  # .git/config content
+    # Positive controls: the workspace was really there (structure context from the clone) and
+    # the agent's tools really ran (their refusals came back to the model).
+    review_prompt = harness.review_requests()[0].text()
+    assert "changed lines are inside" in review_prompt
+    assert "symlinks are not followed" in sent
+    # Nothing was left behind: the workspace is gone, the submodule never fetched.
+    assert not any(p.name.startswith("ar-ws-") for p in harness.tmp_path.iterdir())
