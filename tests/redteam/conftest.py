@@ -37,14 +37,30 @@ def _compile(cc: str, source: Path, output: Path, *flags: str) -> str:
     return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["failed"])[-1]
 
 
+def _host_base() -> Path:
+    """A host directory for test files outside /tmp (the sandbox hides /tmp behind its own)."""
+    home = Path.home()
+    return home if os.access(home, os.W_OK) else Path("/var/tmp")
+
+
 @pytest.fixture(scope="session")
-def probes(tmp_path_factory: pytest.TempPathFactory) -> Probes:
-    """Compile the C probes with the system compiler and stage the Python probe next to them."""
+def probes() -> Iterator[Probes]:
+    """Compile the C probes with the system compiler and stage the Python probe next to them.
+
+    They live outside /tmp: a sandbox mounts its private /tmp over the host's.
+    """
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler (gcc) on PATH: the compiled red-team probes cannot be built")
-    directory = tmp_path_factory.mktemp("probes")
-    directory.chmod(0o755)
+    directory = Path(tempfile.mkdtemp(prefix=".ar-redteam-probes-", dir=_host_base()))
+    try:
+        directory.chmod(0o755)
+        yield _build_probes(cc, directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _build_probes(cc: str, directory: Path) -> Probes:
     binaries: dict[str, Path] = {}
     missing: dict[str, str] = {}
     for name in _C_PROBES:
@@ -87,10 +103,7 @@ def fake_home() -> Iterator[Path]:
     It sits where the host view would show it (not under /tmp, which the sandbox replaces), so a
     sandbox that merely hides /tmp does not pass by accident.
     """
-    base = Path.home()
-    if not os.access(base, os.W_OK):
-        base = Path("/var/tmp")
-    home = Path(tempfile.mkdtemp(prefix=".ar-redteam-home-", dir=base))
+    home = Path(tempfile.mkdtemp(prefix=".ar-redteam-home-", dir=_host_base()))
     try:
         home.chmod(0o700)
         ssh = home / ".ssh"
@@ -106,8 +119,7 @@ def fake_home() -> Iterator[Path]:
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     """A host directory outside /tmp for writable binds and for 'write outside' targets."""
-    base = Path.home() if os.access(Path.home(), os.W_OK) else Path("/var/tmp")
-    path = Path(tempfile.mkdtemp(prefix=".ar-redteam-scratch-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=".ar-redteam-scratch-", dir=_host_base()))
     try:
         yield path
     finally:

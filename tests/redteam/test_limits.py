@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from tests.redteam._harness import Probes, run_host, run_sandboxed, signal_name
 
+from auto_review.sandbox import run_policy
+
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox, pytest.mark.slow]
 
 _TIMEOUT_EXIT = 121
@@ -19,13 +21,19 @@ _TIMEOUT_EXIT = 121
 _LIMIT_EXIT = 122
 """``SandboxLimitExceeded.exit_code``: a resource limit stopped the job."""
 
-FORK_BOUND = 2048
-"""Children the fork bomb tries for: above the sandbox's process cap, harmless on this host."""
+_MIB = 1024 * 1024
+_RUN = run_policy()
+"""The `run` policy as the CLI builds it: its declared caps set the bounds below."""
+
+FORK_BOUND = 4 * (_RUN.limits.processes or 512)
+"""Children the fork bomb tries for: four times the policy's process cap, harmless here."""
 MEMORY_CAP = "128M"
 MEMORY_BOUND_MIB = 1024
 """The memory bomb's bound: eight times the cap we ask for, 1 GiB on the host control."""
-FILL_BOUND_MIB = 1024
-"""The disk filler's bound: above the sandbox's tmpfs size and file-size limit."""
+TMP_FILL_BOUND_MIB = _RUN.tmp_size_bytes // _MIB + 64
+"""Past the private /tmp's size."""
+RW_FILL_BOUND_MIB = (_RUN.limits.file_size_bytes or 1024 * _MIB) // _MIB + 64
+"""Past RLIMIT_FSIZE (a --rw bind has no tmpfs size)."""
 
 
 def test_fork_bomb_is_stopped_by_process_limit(probes: Probes) -> None:
@@ -66,19 +74,20 @@ def test_memory_bomb_is_stopped_by_memory_cap(probes: Probes) -> None:
 def test_disk_fill_in_private_tmp_is_stopped_by_size_limits(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path
 ) -> None:
-    """Attack: fill the disk through the job's /tmp. Control: /tmp is a size-limited tmpfs
-    (ENOSPC) and RLIMIT_FSIZE caps any one file (EFBIG; Python ignores SIGXFSZ). The host
-    control writes the whole bound into a host directory. Reference: §4.1 case 20; nsjail
-    FSIZE default."""
-    host = run_host([*probes.pyprobe, "fill", str(scratch), str(FILL_BOUND_MIB)])
+    """Attack: fill the disk (or RAM) through the job's /tmp. Control: /tmp is a private
+    tmpfs with size= (ENOSPC well before RLIMIT_FSIZE would say EFBIG). The host control
+    writes the whole bound into a host directory. Reference: §4.1 case 20; bubblewrap's
+    tmpfs --size."""
+    host = run_host([*probes.pyprobe, "fill", str(scratch), str(TMP_FILL_BOUND_MIB)])
     assert host.result is not None, host.describe()
-    assert host.result["mib"] == FILL_BOUND_MIB, host.describe()
+    assert host.result["mib"] == TMP_FILL_BOUND_MIB, host.describe()
     box = run_sandboxed(
-        [*probes.pyprobe, "fill", "/tmp", str(FILL_BOUND_MIB)], ro=[probes.directory, *python_view]
+        [*probes.pyprobe, "fill", "/tmp", str(TMP_FILL_BOUND_MIB)],
+        ro=[probes.directory, *python_view],
     )
     assert box.result is not None, box.describe()
     assert not box.ok, box.describe()
-    assert box.errno in {"ENOSPC", "EFBIG"}, box.describe()
+    assert box.errno == "ENOSPC", box.describe()
 
 
 def test_disk_fill_in_writable_bind_is_stopped_by_file_size_limit(
@@ -87,7 +96,7 @@ def test_disk_fill_in_writable_bind_is_stopped_by_file_size_limit(
     """Attack: fill the host disk through a --rw directory (a tmpfs size does not apply there).
     Control: RLIMIT_FSIZE -> EFBIG. Reference: §4.1 case 20."""
     box = run_sandboxed(
-        [*probes.pyprobe, "fill", str(scratch), str(FILL_BOUND_MIB)],
+        [*probes.pyprobe, "fill", str(scratch), str(RW_FILL_BOUND_MIB)],
         ro=[probes.directory, *python_view],
         rw=[scratch],
     )

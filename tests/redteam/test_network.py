@@ -17,12 +17,9 @@ pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
 
 Serve = Callable[..., Listener]
 
-_NO_ROUTE = frozenset(
-    {"ENETUNREACH", "ECONNREFUSED", "EAFNOSUPPORT", "EPERM", "EACCES", "ETIMEDOUT"}
-)
-"""What an inet attempt may meet in the sandbox: the empty namespace (ENETUNREACH with lo down,
-ECONNREFUSED with lo up), the socket-family allowlist (EAFNOSUPPORT/EPERM from seccomp), Landlock
-TCP rules (EACCES), or silence (a datagram into an empty namespace: ETIMEDOUT)."""
+_NO_INET = frozenset({"EPERM"})
+"""The `run` policy has no network: seccomp's socket-family allowlist (AF_UNIX only) refuses
+the inet socket itself with EPERM, before the empty network namespace would be reached."""
 
 
 def _sandboxed(
@@ -41,15 +38,16 @@ def test_tcp_connect_to_host_loopback_is_blocked_by_network_namespace(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: connect to a service on the host's 127.0.0.1 (metadata proxies, admin ports).
-    Control: the `run` policy's empty network namespace (its 127.0.0.1 is its own) and the
-    socket-family allowlist. Reference: §4.1 case 4; Codex network tests."""
+    Control: the `run` policy's socket-family allowlist (EPERM), with an empty network
+    namespace (its 127.0.0.1 is its own) behind it. Reference: §4.1 case 4; Codex network
+    tests."""
     listener = serve("tcp")
     argv = ["tcp", "127.0.0.1", str(listener.port)]
     host = run_host([*probes.pyprobe, *argv])
     assert host.ok, host.describe()
     seen = len(listener.received)
     box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, _NO_ROUTE)
+    _assert_denied(box, _NO_INET)
     assert len(listener.received) == seen, "the host listener heard from the sandbox"
 
 
@@ -67,15 +65,16 @@ def test_tcp_connect_with_net_flag_reaches_host_loopback(
 def test_udp_datagram_to_host_loopback_is_blocked_by_network_namespace(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
-    """Attack: exfiltrate over UDP to the host's loopback. Control: empty network namespace /
-    socket-family allowlist; the host listener must receive nothing. Reference: §4.1 case 4."""
+    """Attack: exfiltrate over UDP to the host's loopback. Control: socket-family allowlist
+    (EPERM), empty network namespace behind it; the host listener must receive nothing.
+    Reference: §4.1 case 4."""
     listener = serve("udp")
     argv = ["udp", "127.0.0.1", str(listener.port)]
     host = run_host([*probes.pyprobe, *argv])
     assert host.ok, host.describe()
     seen = len(listener.received)
     box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, _NO_ROUTE)
+    _assert_denied(box, _NO_INET)
     assert len(listener.received) == seen, "the host listener heard from the sandbox"
 
 
@@ -83,15 +82,16 @@ def test_dns_query_to_host_resolver_is_blocked_by_network_namespace(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: DNS exfiltration (data in query names) through a resolver on the host's
-    loopback. Control: empty network namespace / socket-family allowlist; the fake resolver
-    must see no query. Reference: §4.1 case 4; srt "empty allowlist blocks DNS"."""
+    loopback. Control: socket-family allowlist (EPERM), empty network namespace behind it;
+    the fake resolver must see no query. Reference: §4.1 case 4; srt "empty allowlist blocks
+    DNS"."""
     resolver = serve("dns")
     argv = ["dns", "127.0.0.1", str(resolver.port), "secret-data.exfil.example"]
     host = run_host([*probes.pyprobe, *argv])
     assert host.ok, host.describe()
     seen = len(resolver.received)
     box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, _NO_ROUTE)
+    _assert_denied(box, _NO_INET)
     assert len(resolver.received) == seen, "the fake resolver got a query from the sandbox"
 
 
@@ -146,7 +146,7 @@ def test_exotic_socket_family_is_blocked_by_seccomp(
     """Attack: open a socket of a family with a history of kernel bugs or an escape path:
     netlink (routing/audit), packet and raw (sniffing, spoofing), alg (crypto API bugs), vsock
     (hypervisor channel). Control: the `run` policy's socket-family allowlist in seccomp ->
-    EAFNOSUPPORT (or EPERM). The host control enters its own user+net namespaces where the
+    EPERM. The host control enters its own user+net namespaces where the
     family needs CAP_NET_RAW. Reference: §4.1 case 6; Docker AF_ALG/VSOCK rules; Flatpak."""
     argv = ["family", family, *(["--userns"] if needs_caps and os.geteuid() != 0 else [])]
     host = run_host([*probes.pyprobe, *argv])
@@ -157,4 +157,4 @@ def test_exotic_socket_family_is_blocked_by_seccomp(
         )
     assert host.ok, host.describe()
     box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, frozenset({"EAFNOSUPPORT", "EPERM"}))
+    _assert_denied(box, frozenset({"EPERM"}))

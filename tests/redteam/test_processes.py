@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed
 
+from auto_review.sandbox import landlock
+
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
 
 
@@ -121,6 +123,22 @@ def test_signal_to_host_process_is_blocked_by_pid_namespace(
     )
     _assert_denied(box, frozenset({"ESRCH", "EPERM"}))
     assert host_sleeper.poll() is None, "the host process was killed from inside the sandbox"
+
+
+def test_signal_to_supervisor_is_blocked_by_landlock_signal_scope(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: signal the parent, which inside is the supervisor (pid 1 of the job's pid
+    namespace, holding the namespace's capabilities; its SIGALRM handler is the deadline).
+    Probed with signal 0. Control: Landlock signal scoping (ABI >= 6) -> EPERM: the job may
+    signal only processes of its own Landlock domain. The host control signals its own parent.
+    Reference: §1.11 (ABI 6 scoping); E7; sandlock test_landlock."""
+    if landlock.abi_version() < 6:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 6 has no signal scoping")
+    argv = [*probes.pyprobe, "killparent"]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    _assert_denied(run_sandboxed(argv, ro=[probes.directory, *python_view]), frozenset({"EPERM"}))
 
 
 def test_kill_everyone_reaches_no_host_process(
@@ -282,7 +300,7 @@ def test_planted_secret_in_environment_is_dropped_by_env_allowlist(
     assert not box.ok, f"leaked: {box.result.get('leaked')}"
 
 
-def test_setuid_binary_grants_nothing_in_sandbox(probes: Probes, tmp_path: Path) -> None:
+def test_setuid_binary_grants_nothing_in_sandbox(probes: Probes, scratch: Path) -> None:
     """Attack: exec a set-user-ID executable to change identity. Control: no_new_privs (and
     nosuid binds, and an owner unmapped in the user namespace) keep the effective uid.
     Reference: §4.1 case 12; bubblewrap README; jailcheck."""
@@ -293,7 +311,7 @@ def test_setuid_binary_grants_nothing_in_sandbox(probes: Probes, tmp_path: Path)
             "root run covers it"
         )
     target_uid = 65534
-    directory = tmp_path / "suid"
+    directory = scratch / "suid"
     directory.mkdir()
     directory.chmod(0o755)
     binary = directory / "euid"
