@@ -183,7 +183,8 @@ def _time_param(call: Call, name: str) -> datetime | None:
 
 
 def list_issue_comments(call: Call) -> Response:
-    # Gitea lists every comment (no paging here); ``since``/``before`` filter on updated time.
+    # Gitea 1.22 lists every comment (its spec has no paging here); newer Forgejo pages. The
+    # fake pages only when asked (``page`` or ``limit`` given), so both client styles work.
     repo, _, pull = _pull(call)
     since, before = _time_param(call, "since"), _time_param(call, "before")
     comments = [
@@ -193,7 +194,12 @@ def list_issue_comments(call: Call) -> Response:
         and (since is None or c.updated_at >= since)
         and (before is None or c.updated_at < before)
     ]
-    return json_response([comment_json(call.state, repo, c, call.base) for c in comments])
+    headers = {"X-Total-Count": str(len(comments))}
+    if "page" in call.query or "limit" in call.query:
+        comments, headers = page_of(call, comments)
+    return json_response(
+        [comment_json(call.state, repo, c, call.base) for c in comments], headers=headers
+    )
 
 
 def create_issue_comment(call: Call) -> Response:

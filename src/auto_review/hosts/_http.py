@@ -273,8 +273,13 @@ class ForgeHttp:
         limit: int = PAGE_LIMIT,
         max_pages: int = MAX_PAGES,
     ) -> list[Any]:
-        """Every item of a Gitea-paged JSON list, up to ``max_pages`` pages."""
+        """Every item of a Gitea-paged JSON list, up to ``max_pages`` pages.
+
+        A server that ignores ``page`` (older Gitea on some routes) answers the same items
+        again; a page that brings no new ``id`` ends the listing instead of looping to the cap.
+        """
         items: list[Any] = []
+        seen_ids: set[int] = set()
         for page in range(1, max_pages + 1):
             result = await self.request(
                 "GET", url, params={**(params or {}), "page": page, "limit": limit}
@@ -282,6 +287,13 @@ class ForgeHttp:
             chunk = result.json()
             if not isinstance(chunk, list):
                 raise HostError(f"GET {_path(url)}: expected a JSON list")
+            ids = [i.get("id") for i in chunk if isinstance(i, dict)]
+            if chunk and len(ids) == len(chunk) and all(isinstance(i, int) for i in ids):
+                fresh = [i for i in chunk if i["id"] not in seen_ids]
+                if not fresh:
+                    return items
+                seen_ids.update(i["id"] for i in fresh)
+                chunk = fresh
             items.extend(chunk)
             if not chunk or not _has_next(result.headers, len(items), len(chunk), limit):
                 return items

@@ -188,10 +188,11 @@ class ForgejoHost:
         self, repo: RepoRef, number: int, *, since: str | None = None
     ) -> list[Comment]:
         """PR conversation comments, oldest first; ``since`` (RFC 3339) keeps newer ones only."""
+        # Gitea 1.22 answers every comment at once here; newer forges page. Both work.
         params = {"since": since} if since else None
         url = self._repo_url(repo, f"issues/{fj.check_number(number)}/comments")
-        data = (await self._http.request("GET", url, params=params)).json()
-        return [fj.issue_comment(item) for item in fj.json_list(data)]
+        items = await self._paginate(url, params=params)
+        return [fj.issue_comment(item) for item in items]
 
     async def create_issue_comment(self, repo: RepoRef, number: int, body: str) -> Comment:
         """Post a PR conversation comment."""

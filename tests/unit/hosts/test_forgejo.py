@@ -739,3 +739,34 @@ async def test_forgejo_host_refuses_an_empty_or_spaced_token(client: httpx.Async
         with pytest.raises(HostError):
             ForgejoHost(client, base_url="https://forge.example", token=token)
     ForgejoHost(client, base_url="https://forge.example", token="t" * 40)  # positive control
+
+
+async def test_forgejo_host_pages_through_many_issue_comments(
+    host: ForgejoHost, fake_forge: FakeForge
+) -> None:
+    fake_forge.add_user("bob")
+    for i in range(61):
+        fake_forge.state.add_issue_comment(fake_forge.repo("alice/demo"), 1, "bob", f"c{i}")
+    comments = await host.list_issue_comments(DEMO, 1)
+    assert [c.body for c in comments] == [f"c{i}" for i in range(61)]
+    assert len(fake_forge.calls_to("/repos/{owner}/{repo}/issues/{index}/comments")) == 2
+
+
+async def test_forgejo_host_stops_when_a_forge_ignores_the_page_parameter(
+    sleeps: SleepLog,
+) -> None:
+    # Gitea 1.22 answers every issue comment on every "page"; the listing must not repeat.
+    everything = [
+        {"id": i, "body": f"c{i}", "user": {"login": "bob"}, "created_at": ""} for i in range(70)
+    ]
+    seen_pages: list[str] = []
+
+    def unpaged(request: httpx.Request) -> httpx.Response:
+        seen_pages.append(request.url.params["page"])
+        return httpx.Response(200, json=everything)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(unpaged)) as c:
+        host = ForgejoHost(c, base_url="https://forge.example", token="t" * 40, sleep=sleeps)
+        comments = await host.list_issue_comments(DEMO, 1)
+    assert [c.id for c in comments] == list(range(70))
+    assert seen_pages == ["1", "2"]
