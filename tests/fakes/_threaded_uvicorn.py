@@ -60,6 +60,9 @@ class ThreadedUvicorn:
         if self._stopped:
             return
         self._stopped = True
+        if not self._thread.is_alive():
+            self._sock.close()  # never started, or already gone
+            return
         self._server.should_exit = True
         self._thread.join(_STOP_TIMEOUT_S)
         if self._thread.is_alive():
