@@ -329,11 +329,13 @@ async def _read_capped(response: httpx.Response, max_bytes: int, where: str) -> 
 
 
 def _error_text(data: bytes) -> str:
-    # Gitea errors are {"message": ..., "url": ...}; prefer the message over raw bytes.
+    # Gitea errors are {"message": ..., "url": ...}; prefer the message over raw bytes. The whole
+    # text is returned: cutting before ``redact`` could leave a token's prefix behind.
+    text = data.decode("utf-8", "replace")
     try:
-        decoded = json.loads(data)
+        decoded = json.loads(text)
     except ValueError:
-        return data[: ERROR_SNIPPET_CHARS * 4].decode("utf-8", "replace")
+        return text
     if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
         return str(decoded["message"])
-    return data[: ERROR_SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    return text

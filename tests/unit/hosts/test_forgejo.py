@@ -770,3 +770,22 @@ async def test_forgejo_host_stops_when_a_forge_ignores_the_page_parameter(
         comments = await host.list_issue_comments(DEMO, 1)
     assert [c.id for c in comments] == list(range(70))
     assert seen_pages == ["1", "2"]
+
+
+async def test_forgejo_host_leaves_no_token_prefix_where_an_error_body_is_cut(
+    sleeps: SleepLog,
+) -> None:
+    token = "0123456789abcdef0123456789abcdef01234567"
+
+    def straddle(request: httpx.Request) -> httpx.Response:
+        # The token sits across every plausible cut point of the quoted body.
+        return httpx.Response(502, text="".join("y" * n + token for n in (290, 900, 1190)))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(straddle)) as c:
+        host = ForgejoHost(
+            c, base_url="https://forge.example", token=token, sleep=sleeps,
+            retry=RetryPolicy(max_attempts=1),
+        )  # fmt: skip
+        with pytest.raises(HostUnavailable) as caught:
+            await host.version()
+    assert token[:8] not in str(caught.value)
