@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 from tests.e2e.gateway_process import CI_TOKEN, SECRET, GatewayProcess, wait_until
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
+from tests.fakes.forge_state import PullRecord
+from tests.fakes.llm import ScriptedModel, reply
+from tests.fakes.llm_script import SCRIPTED_API_KEY
+
+from auto_review.settings import LLMConfig
 
 pytestmark = pytest.mark.slow
 
@@ -66,5 +72,46 @@ def test_gateway_ci_mode_flow_from_pr_webhooks_to_final_status(
         assert info["poller"]["tracked_prs"] == {"total": 1, "open": 0}
         for secret in (SECRET, CI_TOKEN, fake_forge.bot_token):
             assert secret not in httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    finally:
+        gateway.stop()
+
+
+def test_gateway_command_runs_the_real_pipeline_from_a_ci_request(
+    fake_forge: FakeForge,
+    forge_repo: PullRecord,
+    scripted_model: ScriptedModel,
+    scripted_llm_config: LLMConfig,
+    tmp_path: Path,
+) -> None:
+    answer = {"summary": "Changes sub.", "walkthrough": "- src/app.py", "findings": []}
+    scripted_model.respond_with(lambda request: reply(json.dumps(answer)))
+    reasoning = scripted_llm_config.reasoning
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        env={
+            "LLM_BASE_URL": reasoning.base_url,
+            "LLM_API_KEY": SCRIPTED_API_KEY,
+            "LLM_REASONING_MODEL": reasoning.model,
+        },
+    ).start()  # the real `auto-review gateway --bare` with the production pipeline
+    try:
+        head = fake_forge.state.head_sha(fake_forge.repo(REPO), forge_repo)
+        body = {"owner": "alice", "repo": "demo", "pr_number": forge_repo.number, "head_sha": head}
+        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
+        queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
+        assert queued.status_code == 202
+        wait_until(
+            lambda: [j["state"] for j in gateway.jobs()] in (["done"], ["failed"]),
+            limit_secs=120,
+            what="the review job to end",
+        )
+        [job] = gateway.jobs()
+        assert (job["state"], job["result"]) == ("done", "posted"), job["reason"]
+        assert len(fake_forge.repo(REPO).reviews) == 1
+        assert _statuses(fake_forge, head)[-1][0] == "success"
+        ready = httpx.get(f"{gateway.url}/readyz", timeout=10).json()
+        assert ready["checks"] == {"forge": "ok", "model": "ok"}
     finally:
         gateway.stop()

@@ -11,7 +11,13 @@ from auto_review.gateway._context import (
 )
 from auto_review.gateway._metrics import GatewayMetrics
 from auto_review.gateway._readiness import Probe, Readiness, ReadinessResult
-from auto_review.gateway._serve import RunnerFactory, ServiceParts, serve, serve_async
+from auto_review.gateway._serve import (
+    RunnerFactory,
+    ServiceParts,
+    pipeline_runner,
+    serve,
+    serve_async,
+)
 
 __all__ = [
     "Gateway",
@@ -28,6 +34,7 @@ __all__ = [
     "ServiceParts",
     "bare_posture",
     "create_app",
+    "pipeline_runner",
     "serve",
     "serve_async",
 ]

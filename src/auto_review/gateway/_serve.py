@@ -30,14 +30,16 @@ from auto_review.gateway._server import build_server
 from auto_review.hosts import RepoRef, ReviewHost
 from auto_review.hosts.forgejo import ForgejoHost, forgejo_host
 from auto_review.jobs import SqliteJobQueue, SystemClock
-from auto_review.llm import LLMClient, readiness
+from auto_review.llm import LLMClient, load_price_table, readiness
 from auto_review.logs import get_logger
 from auto_review.review import ReviewRunner
+from auto_review.review._options import PipelineOptions  # not re-exported by review/ yet
 from auto_review.review.config import load_repo_config
+from auto_review.review.pipeline import ReviewPipeline
 from auto_review.settings import Settings
 from auto_review.store import Store
 
-__all__ = ["RunnerFactory", "ServiceParts", "serve", "serve_async"]
+__all__ = ["RunnerFactory", "ServiceParts", "pipeline_runner", "serve", "serve_async"]
 
 _log = get_logger("gateway.serve")
 
@@ -55,17 +57,28 @@ class ServiceParts:
 RunnerFactory = Callable[[ServiceParts], ReviewRunner]
 
 
+def pipeline_runner(parts: ServiceParts) -> ReviewRunner:
+    """The production review pipeline (the default ``RunnerFactory``)."""
+    return ReviewPipeline(
+        PipelineOptions.from_settings(parts.settings),
+        parts.host,
+        parts.llm,
+        parts.store,
+        prices=load_price_table(parts.settings.price_table_path),
+    )
+
+
 def serve(
     settings: Settings,
     *,
-    runner_factory: RunnerFactory | None = None,
+    runner_factory: RunnerFactory = pipeline_runner,
     posture: PostureProvider | None = None,
     sockets: list[socket.socket] | None = None,
 ) -> None:
     """Run the gateway in this process until SIGTERM/SIGINT (blocking).
 
-    ``runner_factory`` builds the review pipeline; without one, review jobs are accepted and
-    wait in the queue until a pipeline is registered (``Gateway.workers``).
+    ``runner_factory`` builds the review pipeline (tests pass a double); ``posture`` reports
+    the isolation in force (the sandbox launcher passes its read-back; default: bare).
     """
     asyncio.run(
         serve_async(settings, runner_factory=runner_factory, posture=posture, sockets=sockets)
@@ -75,7 +88,7 @@ def serve(
 async def serve_async(
     settings: Settings,
     *,
-    runner_factory: RunnerFactory | None = None,
+    runner_factory: RunnerFactory = pipeline_runner,
     posture: PostureProvider | None = None,
     sockets: list[socket.socket] | None = None,
 ) -> None:
@@ -106,7 +119,7 @@ async def serve_async(
             GatewayDeps(
                 store=store,
                 host=host,
-                runner=runner_factory(parts) if runner_factory is not None else None,
+                runner=runner_factory(parts),
                 queue=queue,
                 chat_runner=chat,
                 clock=SystemClock(),
