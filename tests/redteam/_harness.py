@@ -23,6 +23,7 @@ __all__ = [
     "Probes",
     "run_host",
     "run_sandboxed",
+    "sandbox_argv",
     "signal_name",
 ]
 
@@ -133,9 +134,12 @@ def sandbox_argv(
     net: bool = False,
     timeout_s: float | None = None,
     memory: str | None = None,
+    isolation: str | None = None,
 ) -> list[str]:
-    """The CLI command line that runs ARGV under POLICY."""
+    """The CLI command line that runs ARGV under POLICY (tier: AR_ISOLATION unless given)."""
     cmd = [*CLI, "sandbox", "run", "--policy", policy]
+    if isolation is not None:
+        cmd += ["--isolation", isolation]
     for path in ro:
         cmd += ["--ro", str(path)]
     for path in rw:
@@ -158,15 +162,25 @@ def run_sandboxed(
     net: bool = False,
     timeout_s: float | None = None,
     memory: str | None = None,
+    isolation: str | None = None,
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
     cwd: Path | None = None,
+    prefix: Sequence[str] = (),
 ) -> Outcome:
-    """Run a probe through ``auto-review sandbox run``."""
+    """Run a probe through ``auto-review sandbox run`` (``prefix``: e.g. an ``unshare`` wrapper
+    that changes what the host offers)."""
     cmd = sandbox_argv(
-        argv, policy=policy, ro=ro, rw=rw, net=net, timeout_s=timeout_s, memory=memory
+        argv,
+        policy=policy,
+        ro=ro,
+        rw=rw,
+        net=net,
+        timeout_s=timeout_s,
+        memory=memory,
+        isolation=isolation,
     )
-    return _run(cmd, env=env, pass_fds=pass_fds, cwd=cwd)
+    return _run([*prefix, *cmd], env=env, pass_fds=pass_fds, cwd=cwd)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import ctypes
 import errno
 import json
 import os
+import platform
 import signal
 import socket
 import sys
@@ -272,6 +273,21 @@ def status() -> None:
     )
 
 
+def selfcheck() -> None:
+    """Report no_new_privs, seccomp mode and effective capabilities without reading /proc
+    (prctl and capget), for tiers where /proc is out of bounds."""
+    libc = _libc()
+    libc.prctl.restype = ctypes.c_int
+    nnp = libc.prctl(ctypes.c_int(39), 0, 0, 0, 0)  # PR_GET_NO_NEW_PRIVS
+    mode = libc.prctl(ctypes.c_int(21), 0, 0, 0, 0)  # PR_GET_SECCOMP
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # two struct __user_cap_data_struct {effective, permitted, ...}
+    capget = {"x86_64": 125, "aarch64": 90}[platform.machine()]
+    rc = libc.syscall(ctypes.c_long(capget), header, data)
+    cap_eff = (data[3] << 32) | data[0] if rc == 0 else -1
+    _emit("selfcheck", ok=True, no_new_privs=nnp, seccomp=mode, cap_eff=cap_eff)
+
+
 def fds(number: str) -> None:
     """List open fds and try to use fd NUMBER (inherited from the host) as a directory."""
     try:
@@ -376,6 +392,7 @@ _ATTACKS = {
     "killparent": killparent,
     "env": env,
     "status": status,
+    "selfcheck": selfcheck,
     "fds": fds,
     "daemon": daemon,
     "spin": spin,
