@@ -10,6 +10,7 @@ from auto_review.gateway._metrics import GatewayMetrics
 from auto_review.hosts import RepoRef, ReviewHost
 from auto_review.jobs import ChatRunner, Clock, JobQueue, PrTracker, SystemClock
 from auto_review.review import ReviewRunner
+from auto_review.sandbox import Posture
 from auto_review.store import Store
 
 __all__ = [
@@ -37,6 +38,15 @@ class IsolationReport:
 
     def as_json(self) -> dict[str, object]:
         return {"tier": self.tier, "controls": dict(self.controls), "detail": self.detail}
+
+    @classmethod
+    def from_posture(cls, posture: Posture) -> IsolationReport:
+        """The report of a sandbox read-back (``auto_review.sandbox.Posture``)."""
+        return cls(
+            tier=posture.tier_effective,
+            controls={c.name: c.state for c in posture.controls},
+            detail=f"policy {posture.policy}; tier requested {posture.tier_requested}",
+        )
 
 
 class PostureProvider(Protocol):

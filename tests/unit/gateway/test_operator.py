@@ -106,3 +106,22 @@ async def test_readiness_result_is_cached_for_the_ttl() -> None:
     await uncached.check()
     await uncached.check()
     assert calls == 3  # positive control: TTL 0 probes every time
+
+
+def test_isolation_report_is_built_from_a_sandbox_posture(tmp_path: Path) -> None:
+    from auto_review.sandbox import Control, Posture
+
+    posture = Posture(
+        tier_requested="full",
+        tier_effective="full",
+        policy="gateway",
+        controls=(Control("seccomp", "on", "filter loaded"), Control("cgroups", "unavailable", "")),
+    )
+    report = IsolationReport.from_posture(posture)
+    assert report.tier == "full"
+    assert dict(report.controls) == {"seccomp": "on", "cgroups": "unavailable"}
+    _, gw, _, _ = build(tmp_path, posture=lambda: report)
+    sample = gw.metrics.registry.get_sample_value(
+        "auto_review_isolation_control", {"control": "cgroups", "state": "unavailable"}
+    )
+    assert sample == 1
