@@ -66,6 +66,7 @@ def clone_for(host: PipelineHost, options: PipelineOptions) -> WorkspaceFactory:
             timeout=options.clone_timeout_secs,
             max_bytes=options.clone_max_bytes,
             fallback_refs=(f"+refs/pull/{pr.number}/head:refs/remotes/pr/head",),
+            isolation=options.isolation,
         )
 
     return factory

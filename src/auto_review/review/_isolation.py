@@ -1,39 +1,42 @@
 """The review pipeline's two sandbox boundaries, each ONE call site.
 
-- ``run_git``: every git process (policy ``clone``: network to the forge only, writes only the
-  workspace, file-size and time limits).
-- ``run_analysis``: every parse or search of repository files (policy ``analyze``: no network,
-  read-only workspace, memory/CPU/time limits). The task runs in a child interpreter
-  (``python -I -m auto_review.review._analysis``) that sets its own rlimits before reading its
-  input; tasks and results cross as JSON, never pickle, so a subverted child cannot run code in
-  the parent.
+- ``run_git``: every git process, under the sandbox's ``clone`` policy (network limited to TCP
+  connects to the forge's port, writes only beneath the job directory, rlimits including the
+  file size cap, the whole tree killed at the deadline).
+- ``run_analysis``: every parse or search of repository files, under the ``analyze`` policy (no
+  network, workspace read-only, CPU/memory/time limits) via ``sandbox.run_callable`` into
+  ``_analysis.entry``. Tasks and results cross as JSON, never pickle, so a subverted child
+  cannot run code in the parent.
 
-Until ``auto_review.sandbox`` offers ``run_command``/``run_callable`` these use plain child
-processes with rlimits, an empty environment, a new process group killed whole at the deadline;
-switching is a change here only.
+The tier (full / restricted / none) is the operator's ``AR_ISOLATION``; the sandbox refuses a
+tier the host cannot provide, which surfaces here as ``IsolationError``. Only this module sees
+sandbox exceptions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import resource
-import signal
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import auto_review
+from auto_review import sandbox
 from auto_review.errors import ReviewError
+from auto_review.settings import Isolation
 
-__all__ = ["AnalysisFailed", "CommandResult", "run_analysis", "run_git"]
+__all__ = ["AnalysisFailed", "CommandResult", "IsolationError", "run_analysis", "run_git"]
 
 _MAX_CAPTURE = 4 * 1024 * 1024  # stdout/stderr kept from one git command
 _ANALYSIS_MEMORY = 1024 * 1024 * 1024
 _ANALYSIS_OUTPUT = 16 * 1024 * 1024
+_GIT_MEMORY = 4096 * 1024 * 1024
+_SOURCE_ROOT = str(Path(auto_review.__file__).resolve().parent.parent)
+
+
+class IsolationError(ReviewError):
+    """The sandbox could not run a step (unsupported tier, setup failure)."""
 
 
 class AnalysisFailed(ReviewError):
@@ -48,72 +51,89 @@ class CommandResult:
     timed_out: bool = False
 
 
-def _limit_file_size(max_file_bytes: int) -> None:
-    # Runs in the forked child before exec: one oversized file (a 2 GiB blob) kills git with
-    # SIGXFSZ instead of filling the disk.
-    resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _tier(isolation: Isolation) -> sandbox.Tier:
+    return sandbox.Tier(isolation.value)
 
 
 def run_git(
     args: Sequence[str],
     *,
     cwd: Path,
+    job_dir: Path,
     env: Mapping[str, str],
     timeout: float,
     max_file_bytes: int,
+    connect_ports: Sequence[int] = (),
+    isolation: Isolation = Isolation.FULL,
 ) -> CommandResult:
-    """Run ``git ARGS`` with exactly ``env``; the whole process group dies at ``timeout``."""
-    proc = subprocess.Popen(
-        ["git", *args],
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-        preexec_fn=lambda: _limit_file_size(max_file_bytes),  # noqa: PLW1509 (see above)
+    """Run ``git ARGS`` with exactly ``env``, confined to ``job_dir`` and the forge's ports."""
+    limits = sandbox.Limits(
+        cpu_seconds=int(timeout) + 5,
+        address_space_bytes=_GIT_MEMORY,
+        file_size_bytes=max_file_bytes,
+        open_files=1024,
+        processes=128,
     )
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = proc.communicate()
-        return CommandResult(-9, out[:_MAX_CAPTURE], err[-_MAX_CAPTURE:], timed_out=True)
-    return CommandResult(proc.returncode, out[:_MAX_CAPTURE], err[-_MAX_CAPTURE:])
+        if connect_ports:
+            policy = sandbox.clone_policy(str(job_dir), connect_ports=connect_ports, limits=limits)
+        else:  # local-only git (ls-tree, checkout): no network at all
+            policy = sandbox.run_policy(rw=(str(job_dir),), limits=limits)
+        done = sandbox.run_command(
+            ["git", *args],
+            policy,
+            env=dict(env),
+            cwd=str(cwd),
+            timeout=timeout,
+            max_output_bytes=_MAX_CAPTURE,
+            isolation=_tier(isolation),
+        )
+    except sandbox.SandboxTimeout:
+        return CommandResult(-9, b"", b"", timed_out=True)
+    except sandbox.SandboxLimitExceeded as exc:
+        return CommandResult(-25, b"", exc.message.encode())
+    except sandbox.SandboxError as exc:
+        raise IsolationError(f"the clone sandbox failed: {exc.message}") from exc
+    return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def entry(payload: bytes) -> bytes:
+    """The sandboxed side (``run_callable`` target): run one named task, answer JSON."""
+    from auto_review.review._analysis import run_task  # noqa: PLC0415 (child-only import)
+
+    request = json.loads(payload)
+    return json.dumps(run_task(str(request["task"]), dict(request["payload"]))).encode()
 
 
 def run_analysis(
-    task: str, payload: Mapping[str, Any], *, timeout: float, memory_bytes: int = _ANALYSIS_MEMORY
+    task: str,
+    payload: Mapping[str, Any],
+    *,
+    timeout: float,
+    memory_bytes: int = _ANALYSIS_MEMORY,
+    isolation: Isolation = Isolation.FULL,
 ) -> dict[str, Any]:
-    """Run the named analysis task on ``payload`` in a confined child; its JSON answer."""
-    request = json.dumps({"task": task, "payload": payload, "memory": memory_bytes}).encode()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-m", "auto_review.review._analysis"],
-        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-        cwd="/",
-    )
+    """Run the named analysis task on ``payload`` (whose ``root`` is the only readable tree)."""
+    root = str(payload["root"])
+    request = json.dumps({"task": task, "payload": dict(payload)}).encode()
     try:
-        out, err = proc.communicate(request, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
+        out = sandbox.run_callable(
+            "auto_review.review._isolation:entry",
+            request,
+            sandbox.analyze_policy(root),
+            timeout=timeout,
+            memory_bytes=memory_bytes,
+            max_output_bytes=_ANALYSIS_OUTPUT,
+            pythonpath=(_SOURCE_ROOT,),
+            isolation=_tier(isolation),
+        )
+    except sandbox.SandboxTimeout:
         raise AnalysisFailed(f"analysis task {task} timed out after {timeout:.0f}s") from None
-    if proc.returncode != 0 or len(out) > _ANALYSIS_OUTPUT:
-        tail = err[-300:].decode("utf-8", "replace").strip().splitlines()
-        reason = tail[-1] if tail else f"exit status {proc.returncode}"
-        raise AnalysisFailed(f"analysis task {task} failed: {reason}")
+    except sandbox.SandboxError as exc:
+        lines = exc.message.strip().splitlines()
+        raise AnalysisFailed(
+            f"analysis task {task} failed: {lines[-1][:200] if lines else ''}"
+        ) from exc
     try:
         answer = json.loads(out)
     except ValueError as exc:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auto_review.review.findings import Severity
-from auto_review.settings import Settings
+from auto_review.settings import Isolation, Settings
 
 __all__ = ["PipelineOptions"]
 
@@ -25,6 +25,7 @@ class PipelineOptions:
     show_cost: bool = True
     workspace_parent: Path | None = None
     report_errors: bool = False  # post the ``error`` status itself (no job queue behind it)
+    isolation: Isolation = Isolation.FULL  # sandbox tier of clone and analysis jobs
 
     @classmethod
     def from_settings(cls, settings: Settings, *, report_errors: bool = False) -> PipelineOptions:
@@ -40,4 +41,5 @@ class PipelineOptions:
             clone_max_bytes=settings.clone_max_bytes,
             show_cost=settings.review_cost_footer,
             report_errors=report_errors,
+            isolation=settings.isolation,
         )

@@ -76,8 +76,9 @@ async def _model_verify(s: StageInputs, findings: list[Finding]) -> ModelVerdict
         return ModelVerdicts(kept=findings)
     if s.options.agentic_verifier and s.workspace is not None:
         return await verify_agentic(
-            s.llm, findings, file_lines, root=s.workspace.root, max_tokens=1024
-        )
+            s.llm, findings, file_lines, root=s.workspace.root, max_tokens=1024,
+            isolation=s.options.isolation,
+        )  # fmt: skip
     if s.options.agentic_verifier:
         s.notes.append("the agentic verifier needs a checkout; the simple verifier ran instead")
     return await verify_simple(s.llm, findings, file_lines, max_tokens=2048)
@@ -101,7 +102,7 @@ async def review_stages(s: StageInputs) -> PreparedReview:
     lines_of = ws.lines if ws is not None else (lambda _p: None)
     context = await build_context(
         repo=s.request.repo, workspace=ws, files=list(files.values()), llm=s.llm,
-        learnings=s.learnings, vectors=s.vectors,
+        learnings=s.learnings, vectors=s.vectors, isolation=s.options.isolation,
     )  # fmt: skip
     s.notes.extend(context.notes)
     rendered = [

@@ -29,6 +29,7 @@ from auto_review.review._isolation import AnalysisFailed, run_analysis
 from auto_review.review.diff import FileDiff
 from auto_review.review.symbols import language_for
 from auto_review.review.workspace import Workspace
+from auto_review.settings import Isolation
 
 __all__ = ["ReviewContext", "build_context"]
 
@@ -57,7 +58,9 @@ def _enclosing_text(path: str, defs: Sequence[dict[str, Any]]) -> str:
     return f"{path} — changed lines are inside:\n" + "\n".join(rows) if rows else ""
 
 
-async def _symbols(workspace: Workspace, files: Sequence[FileDiff]) -> dict[str, Any]:
+async def _symbols(
+    workspace: Workspace, files: Sequence[FileDiff], isolation: Isolation
+) -> dict[str, Any]:
     changed = {
         f.path: sorted(f.added)
         for f in files
@@ -66,7 +69,9 @@ async def _symbols(workspace: Workspace, files: Sequence[FileDiff]) -> dict[str,
     if not changed:
         return {}
     payload = {"root": str(workspace.root), "files": changed}
-    return await asyncio.to_thread(run_analysis, "symbols", payload, timeout=_ANALYSIS_TIMEOUT)
+    return await asyncio.to_thread(
+        run_analysis, "symbols", payload, timeout=_ANALYSIS_TIMEOUT, isolation=isolation
+    )
 
 
 def _same_file(path: str) -> Callable[[CodeVector], bool]:
@@ -84,6 +89,7 @@ async def _similar(
     workspace: Workspace,
     files: Sequence[FileDiff],
     enclosing: dict[str, Any],
+    isolation: Isolation,
 ) -> dict[str, str]:
     """Per changed file, the most similar definitions elsewhere in this repository."""
     model = llm.tier_config(Tier.EMBEDDING).model
@@ -93,12 +99,13 @@ async def _similar(
         "list_files",
         {"root": str(workspace.root), "dirs": sorted(dirs)},
         timeout=_ANALYSIS_TIMEOUT,
+        isolation=isolation,
     )
     candidates = sorted({str(p) for p in listing.get("files", [])} | {f.path for f in files})
     candidates = [p for p in candidates if language_for(p)][:_MAX_NEIGHBOUR_FILES]
     defs = await asyncio.to_thread(
         run_analysis, "definitions", {"root": str(workspace.root), "files": candidates},
-        timeout=_ANALYSIS_TIMEOUT,
+        timeout=_ANALYSIS_TIMEOUT, isolation=isolation,
     )  # fmt: skip
     items: list[CodeVector] = []
     for path, found in defs.items():
@@ -153,6 +160,7 @@ async def build_context(
     llm: LLMClient,
     learnings: LearningsStore | None,
     vectors: CodeVectors | None,
+    isolation: Isolation = Isolation.FULL,
 ) -> ReviewContext:
     """Collect what the model should know besides the diff; degrade, never fail."""
     ctx = ReviewContext()
@@ -161,7 +169,7 @@ async def build_context(
     if workspace is None:
         return ctx
     try:
-        enclosing = await _symbols(workspace, files)
+        enclosing = await _symbols(workspace, files, isolation)
     except AnalysisFailed as exc:
         ctx.notes.append(f"code structure was not analysed ({exc.message})")
         enclosing = {}
@@ -172,6 +180,7 @@ async def build_context(
             similar = await _similar(
                 llm=llm, vectors=vectors, repo=repo, workspace=workspace, files=files,
                 enclosing=enclosing,
+                isolation=isolation,
             )  # fmt: skip
         except AutoReviewError as exc:
             ctx.notes.append(f"similar-code retrieval was skipped ({type(exc).__name__})")

@@ -27,6 +27,7 @@ from auto_review.llm import UNTRUSTED_DATA_RULE, LLMClient, PromptBuilder, Tier,
 from auto_review.review._isolation import AnalysisFailed, run_analysis
 from auto_review.review.findings import Finding
 from auto_review.review.prompts import VERIFY_SYSTEM, cap_text
+from auto_review.settings import Isolation
 
 __all__ = ["ModelVerdicts", "verify_agentic", "verify_simple"]
 
@@ -129,7 +130,7 @@ _AGENT_SYSTEM = (
 )
 
 
-async def _tool(root: Path, action: _AgentAction) -> str:
+async def _tool(root: Path, action: _AgentAction, isolation: Isolation) -> str:
     if action.tool == "read_file":
         payload = {"root": str(root), "path": action.path or "",
                    "start_line": action.start_line, "end_line": action.end_line}  # fmt: skip
@@ -138,7 +139,9 @@ async def _tool(root: Path, action: _AgentAction) -> str:
         payload = {"root": str(root), "pattern": action.pattern or "", "path": action.path}
         task = "search"
     try:
-        answer = await asyncio.to_thread(run_analysis, task, payload, timeout=_TOOL_TIMEOUT)
+        answer = await asyncio.to_thread(
+            run_analysis, task, payload, timeout=_TOOL_TIMEOUT, isolation=isolation
+        )
     except AnalysisFailed as exc:
         return json.dumps({"ok": False, "error": exc.message})
     return cap_text(json.dumps(answer), 6000)
@@ -151,6 +154,7 @@ async def verify_agentic(
     *,
     root: Path,
     max_tokens: int,
+    isolation: Isolation = Isolation.FULL,
 ) -> ModelVerdicts:
     """Per finding, a few read-only tool turns and a verdict; fails open per finding."""
     out = ModelVerdicts()
@@ -186,7 +190,7 @@ async def verify_agentic(
             if action.tool == "verdict":
                 verdict = action.keep
                 break
-            transcript.append(f"{action.tool} -> {await _tool(root, action)}")
+            transcript.append(f"{action.tool} -> {await _tool(root, action, isolation)}")
         if verdict is False:
             out.dropped.append((finding, "rejected by the verifier"))
         else:

@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 from auto_review.errors import ReviewError
 from auto_review.hosts import is_sha
 from auto_review.review._fsconfine import read_beneath
-from auto_review.review._isolation import CommandResult, run_git
+from auto_review.review._isolation import CommandResult, IsolationError, run_git
+from auto_review.settings import Isolation
 
 __all__ = [
     "HARDENING",
@@ -120,13 +121,20 @@ def local_workspace(root: Path, head_sha: str) -> Workspace:
 
 
 class _Git:
-    def __init__(self, repo: Path, home: Path, deadline: float, max_file_bytes: int) -> None:
-        self.repo, self.home, self.deadline = repo, home, deadline
+    def __init__(
+        self, top: Path, deadline: float, max_file_bytes: int, isolation: Isolation
+    ) -> None:
+        self.top, self.repo, self.home = top, top / "repo", top / "home"
+        self.deadline, self.isolation = deadline, isolation
         # git init and small metadata files must always fit, whatever the operator's cap.
         self.max_file_bytes = max(max_file_bytes, _MIN_FSIZE)
 
     def __call__(
-        self, *args: str, extra_env: Mapping[str, str] | None = None, secret: str = ""
+        self,
+        *args: str,
+        extra_env: Mapping[str, str] | None = None,
+        secret: str = "",
+        ports: Sequence[int] = (),
     ) -> CommandResult:
         left = self.deadline - time.monotonic()
         if left <= 0:
@@ -135,9 +143,19 @@ class _Git:
         for setting in HARDENING:
             argv += ["-c", setting]
         env = git_env(self.home) | dict(extra_env or {})
-        result = run_git(
-            [*argv, *args], cwd=self.repo, env=env, timeout=left, max_file_bytes=self.max_file_bytes
-        )
+        try:
+            result = run_git(
+                [*argv, *args],
+                cwd=self.repo,
+                job_dir=self.top,
+                env=env,
+                timeout=left,
+                max_file_bytes=self.max_file_bytes,
+                connect_ports=ports,
+                isolation=self.isolation,
+            )
+        except IsolationError as exc:
+            raise WorkspaceError(exc.message) from exc
         if result.timed_out:
             raise WorkspaceError(f"git {args[0]} timed out")
         if result.returncode != 0:
@@ -149,12 +167,18 @@ class _Git:
         return result
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> int:
+    """The TCP port the clone connects to; refuses anything but a plain http(s) URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WorkspaceError("clone URL must be http(s)")
     if parts.username or parts.password:
         raise WorkspaceError("clone URL must not carry credentials")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise WorkspaceError("clone URL has an invalid port") from exc
+    return port or (443 if parts.scheme == "https" else 80)
 
 
 def _tree_sizes(git: _Git, sha: str) -> list[tuple[str, int]]:
@@ -189,17 +213,18 @@ def clone_workspace(
     timeout: float,
     max_bytes: int,
     fallback_refs: Sequence[str] = (),
+    isolation: Isolation = Isolation.FULL,
 ) -> Workspace:
     """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out."""
     if not is_sha(head_sha):
         raise WorkspaceError("head SHA is not a full hexadecimal object id")
-    _check_url(clone_url)
+    port = _check_url(clone_url)
     top = Path(tempfile.mkdtemp(prefix="ar-ws-", dir=parent))
     try:
-        repo, home = top / "repo", top / "home"
-        repo.mkdir(mode=0o700)
-        home.mkdir(mode=0o700)
-        git = _Git(repo, home, time.monotonic() + timeout, max_bytes)
+        git = _Git(top, time.monotonic() + timeout, max_bytes, isolation)
+        repo = git.repo
+        git.repo.mkdir(mode=0o700)
+        git.home.mkdir(mode=0o700)
         git("init", "-q", "--template=", ".")
         auth = {}
         if auth_header:
@@ -211,12 +236,20 @@ def clone_workspace(
         secret = auth_header or ""
         fetch = ("fetch", "-q", "--depth=1", "--no-tags", "--no-recurse-submodules")
         try:
-            git(*fetch, "--", clone_url, head_sha, extra_env=auth, secret=secret)
+            git(*fetch, "--", clone_url, head_sha, extra_env=auth, secret=secret, ports=(port,))
         except WorkspaceError:
             if not fallback_refs:
                 raise
             # Servers that refuse a bare SHA still serve the PR's ref; it must point at the SHA.
-            git(*fetch, "--", clone_url, *fallback_refs, extra_env=auth, secret=secret)
+            git(
+                *fetch,
+                "--",
+                clone_url,
+                *fallback_refs,
+                extra_env=auth,
+                secret=secret,
+                ports=(port,),
+            )
         git("cat-file", "-e", f"{head_sha}^{{commit}}")
         entries = _tree_sizes(git, head_sha)
         big = [p for p, size in entries if size > min(MAX_CHECKOUT_FILE, max_bytes)]
