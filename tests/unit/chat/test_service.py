@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from tests.fakes.llm import ScriptedModel, reply
+from tests.fakes.llm import (
+    ScriptedModel,
+    ScriptedModelServer,
+    make_llm_config,
+    reply,
+    scripted_llm_client,
+)
 from tests.unit.chat._doubles import OTHER, REPO, MemoryHost, Mention, RecordingQueue
 from tests.unit.chat.conftest import Clock, ServiceFactory
 
@@ -503,3 +509,19 @@ async def test_commands_past_the_cap_are_reported_not_run(
     await make_service().run(Mention(body))
     assert len(LearningsStore(store).list(REPO)) == 3
     assert "2 more were ignored" in host.posted_comments[0]
+
+
+async def test_ask_falls_back_to_the_reasoning_tier_without_a_cheap_one(
+    host: MemoryHost,
+    store: Store,
+    chat_config: ChatConfig,
+    scripted_model: ScriptedModel,
+    scripted_model_server: ScriptedModelServer,
+) -> None:
+    config = make_llm_config(scripted_model_server.base_url, cheap=False)
+    scripted_model.script(reply("From the big model."))
+    async with scripted_llm_client(config) as (llm, _):
+        service = ChatService(host=host, store=store, config=chat_config, llm=llm)
+        await service.run(Mention("@auto-review ask what does sub do?"))
+    assert scripted_model.chat_requests[0].body["model"] == "scripted-reasoning"
+    assert "From the big model." in host.posted_comments[0]
