@@ -4,15 +4,22 @@ reply on the fake forge. The review runner is absent, so queued reviews stay vis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.fakes.forge import FakeForge
-from tests.fakes.forge_webhooks import issue_comment_payload, webhook_headers
-from tests.fakes.llm import scripted_llm_client
+from tests.fakes.forge_state import PullRecord, RepoRecord
+from tests.fakes.forge_webhooks import (
+    issue_comment_payload,
+    review_comment_payload,
+    webhook_headers,
+)
+from tests.fakes.llm import ScriptedModel, reply, scripted_llm_client
 
 from auto_review.chat import ChatConfig, ChatService
 from auto_review.gateway import GatewayDeps, create_app
@@ -38,20 +45,50 @@ async def _wait_for(predicate: Callable[[], bool]) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_webhook_mentions_are_answered_once_through_the_gateway(
-    fake_forge: FakeForge, tmp_path: Path, scripted_llm_config: LLMConfig
-) -> None:
-    fake_forge.create_repo("alice/demo", FILES, bot_permission="admin")
-    fake_forge.push("alice/demo", "feature", HEAD)
-    pull = fake_forge.open_pull("alice/demo", head="feature", author="alice")
-    repo = fake_forge.repo("alice/demo")
+@dataclass
+class Running:
+    forge: FakeForge
+    repo: RepoRecord
+    pull: PullRecord
+    queue: SqliteJobQueue
+    client: httpx.AsyncClient
+
+    async def post(self, event_type: str, data: object, delivery: str) -> None:
+        raw = json.dumps(data).encode()
+        headers = webhook_headers(event_type, raw, SECRET, delivery)
+        response = await self.client.post("/webhooks/forgejo", content=raw, headers=headers)
+        assert response.status_code in (200, 202)
+
+    async def comment(self, body: str, author: str, *, delivery: str) -> None:
+        """``author`` comments on the PR; the forge delivers it twice (a redelivery)."""
+        record = self.forge.comment("alice/demo", self.pull.number, body, author=author)
+        data = issue_comment_payload(
+            self.forge.state, self.repo, self.pull, record, action="created", sender=author,
+            base=self.forge.url,
+        )  # fmt: skip
+        for _ in range(2):
+            await self.post("issue_comment", data, delivery)
+
+    def bot_comments(self) -> list[str]:
+        return [c.body for c in self.repo.issue_comments if c.user == "auto-review"]
+
+
+@contextlib.asynccontextmanager
+async def _gateway(
+    forge: FakeForge, tmp_path: Path, llm_config: LLMConfig
+) -> AsyncIterator[Running]:
+    forge.create_repo("alice/demo", FILES, bot_permission="admin")
+    forge.push("alice/demo", "feature", HEAD)
+    pull = forge.open_pull("alice/demo", head="feature", author="alice")
+    repo = forge.repo("alice/demo")
+    forge.add_user("maria")
+    forge.add_user("reader")
     repo.collaborators["maria"] = "write"
-    fake_forge.add_user("reader")
     settings = load_settings(
         {
             "WEBHOOK_SECRET": SECRET,
-            "FORGEJO_BASE_URL": fake_forge.url,
-            "AR_FORGEJO_TOKEN": fake_forge.bot_token,
+            "FORGEJO_BASE_URL": forge.url,
+            "AR_FORGEJO_TOKEN": forge.bot_token,
             "LLM_BASE_URL": "http://127.0.0.1:9/v1",
             "AR_POLL_INTERVAL_SECS": "0",
         }
@@ -60,58 +97,72 @@ async def test_webhook_mentions_are_answered_once_through_the_gateway(
     queue = SqliteJobQueue(store)
     async with (
         httpx.AsyncClient(trust_env=False) as http,
-        scripted_llm_client(scripted_llm_config) as (llm, _),
+        scripted_llm_client(llm_config) as (llm, _),
     ):
-        host = ForgejoHost(
-            http, base_url=fake_forge.url, token=fake_forge.bot_token, sleep=_no_sleep
-        )
+        host = ForgejoHost(http, base_url=forge.url, token=forge.bot_token, sleep=_no_sleep)
         chat = ChatService(
             host=host, store=store, config=ChatConfig.from_settings(settings), queue=queue, llm=llm
         )
-        app = create_app(
-            settings,
-            GatewayDeps(
-                store=store, host=host, runner=None, queue=queue, chat_runner=chat, run_poller=False
-            ),
+        deps = GatewayDeps(
+            store=store, host=host, runner=None, queue=queue, chat_runner=chat, run_poller=False
         )
-        gateway = app.state.gateway
+        app = create_app(settings, deps)
         transport = httpx.ASGITransport(app=app)
         async with (
-            gateway.running(),
+            app.state.gateway.running(),
             httpx.AsyncClient(transport=transport, base_url="http://gw") as client,
         ):
+            yield Running(forge, repo, pull, queue, client)
+    store.close()
 
-            async def deliver(body_text: str, author: str, *, delivery: str) -> None:
-                comment = fake_forge.comment("alice/demo", pull.number, body_text, author=author)
-                data = issue_comment_payload(
-                    fake_forge.state,
-                    repo,
-                    pull,
-                    comment,
-                    action="created",
-                    sender=author,
-                    base=fake_forge.url,
-                )
-                raw = json.dumps(data).encode()
-                headers = webhook_headers("issue_comment", raw, SECRET, delivery)
-                for _ in range(2):  # the forge redelivers
-                    response = await client.post("/webhooks/forgejo", content=raw, headers=headers)
-                    assert response.status_code in (200, 202)
 
-            def bot_comments() -> list[str]:
-                return [c.body for c in repo.issue_comments if c.user == "auto-review"]
-
-            await deliver("@auto-review review", "maria", delivery="d1")
-            await _wait_for(lambda: len(bot_comments()) == 1)
-            await deliver("@auto-review review", "reader", delivery="d2")
-            await _wait_for(lambda: len(bot_comments()) == 2)
-            await deliver("@auto-review help", "reader", delivery="d3")
-            await _wait_for(lambda: len(bot_comments()) == 3)
-    store_jobs = [j for j in queue.list_jobs() if j.kind is JobKind.REVIEW]
-    assert len(store_jobs) == 1
-    assert store_jobs[0].force
-    texts = bot_comments()
+async def test_webhook_mentions_are_answered_once_through_the_gateway(
+    fake_forge: FakeForge, tmp_path: Path, scripted_llm_config: LLMConfig
+) -> None:
+    async with _gateway(fake_forge, tmp_path, scripted_llm_config) as gw:
+        await gw.comment("@auto-review review", "maria", delivery="d1")
+        await _wait_for(lambda: len(gw.bot_comments()) == 1)
+        await gw.comment("@auto-review review", "reader", delivery="d2")
+        await _wait_for(lambda: len(gw.bot_comments()) == 2)
+        await gw.comment("@auto-review help", "reader", delivery="d3")
+        await _wait_for(lambda: len(gw.bot_comments()) == 3)
+        reviews = [j for j in gw.queue.list_jobs() if j.kind is JobKind.REVIEW]
+        texts = gw.bot_comments()
+    assert len(reviews) == 1
+    assert reviews[0].force
     assert "is queued" in texts[0]
     assert "needs write access" in texts[1]
     assert "@auto-review full review" in texts[2]
-    store.close()
+
+
+async def test_review_thread_question_via_webhook_is_answered_in_the_thread(
+    fake_forge: FakeForge,
+    tmp_path: Path,
+    scripted_llm_config: LLMConfig,
+    scripted_model: ScriptedModel,
+) -> None:
+    question = "@auto-review does this still subtract?"
+    scripted_model.script(reply("No: line 2 adds."))
+    async with _gateway(fake_forge, tmp_path, scripted_llm_config) as gw:
+        gw.forge.state.create_review(
+            gw.repo, gw.pull, user="maria", event="COMMENT", body="", commit_id="",
+            comments=[{"path": "src/app.py", "body": question, "new_position": 2}],
+        )  # fmt: skip
+        data = review_comment_payload(
+            gw.forge.state, gw.repo, gw.pull, content=question, sender="maria", base=gw.forge.url
+        )
+        await gw.post("pull_request_review_comment", data, "d-r1")
+
+        def thread_replies() -> list[object]:
+            return [
+                c
+                for r in gw.repo.reviews
+                if r.user == "auto-review"
+                for c in r.comments
+                if "line 2 adds" in c.body
+            ]
+
+        await _wait_for(lambda: len(thread_replies()) == 1)
+        [answer] = thread_replies()
+        assert (answer.path, answer.new_line) == ("src/app.py", 2)
+        assert gw.bot_comments() == []
