@@ -11,7 +11,7 @@ import sys
 import typer
 
 from auto_review import __version__
-from auto_review.cli import config, gateway, history, jobs, sandbox
+from auto_review.cli import config, gateway, history, jobs, review, sandbox
 from auto_review.cli._common import err_console
 from auto_review.errors import AutoReviewError, ConfigError
 from auto_review.sandbox import WORKER_ARGV_MARKER, SandboxError, worker_main
@@ -28,6 +28,7 @@ app.command("gateway")(gateway.gateway)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(history.app, name="history")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(review.app, name="review")
 
 
 def _version(value: bool) -> None:
