@@ -88,6 +88,7 @@ def _no_model() -> Turnout:
 
 
 async def handle_ask(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Answer a question from the PR, its thread and (in a review thread) the file."""
     question = turn.command.argument.strip()
     if not question:
         mention = deps.config.mention_name
@@ -132,6 +133,7 @@ def _finding_in_thread(comments: list[Comment], turn: Turn, bot_login: str) -> C
 
 
 async def handle_explain(deps: ChatDeps, turn: Turn) -> Turnout:
+    """The reasoning and evidence behind the bot's finding in this review thread."""
     mention = deps.config.mention_name
     if turn.thread is None:
         return Turnout(

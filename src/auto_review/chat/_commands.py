@@ -38,10 +38,12 @@ def neutralise_mentions(text: str) -> str:
 
 
 async def handle_help(deps: ChatDeps, turn: Turn) -> Turnout:
+    """The command list."""
     return Turnout(help_text(deps.config.mention_name))
 
 
 async def handle_unknown(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Help, led by a guess at the command that was meant."""
     return Turnout(unknown_text(turn.command, deps.config.mention_name))
 
 
@@ -71,6 +73,7 @@ async def handle_review(deps: ChatDeps, turn: Turn) -> Turnout:
 
 
 async def handle_pause(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Pause or resume automatic reviews of this PR (``memory.pauses``)."""
     paused = turn.command.kind is CommandKind.PAUSE
     changed = set_paused(deps.store, turn.repo, turn.pr.number, paused=paused, by=turn.author)
     mention = deps.config.mention_name
@@ -87,6 +90,7 @@ async def handle_pause(deps: ChatDeps, turn: Turn) -> Turnout:
 
 
 async def handle_remember(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Store a learning for this repository only (``memory.learnings``)."""
     text = turn.command.argument
     mention = deps.config.mention_name
     if not text.strip():
@@ -107,6 +111,7 @@ async def handle_remember(deps: ChatDeps, turn: Turn) -> Turnout:
 
 
 async def handle_forget(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Delete a learning of this repository; other repositories' ids are not found."""
     raw = turn.command.argument.split()[0].lstrip("#") if turn.command.argument.split() else ""
     mention = deps.config.mention_name
     if not raw.isdigit() or len(raw) > 18:
@@ -120,6 +125,7 @@ async def handle_forget(deps: ChatDeps, turn: Turn) -> Turnout:
 
 
 async def handle_learnings(deps: ChatDeps, turn: Turn) -> Turnout:
+    """This repository's learnings as a table, mentions neutralised."""
     items = deps.learnings.list(turn.repo)
     if not items:
         return Turnout(f"`{turn.repo}` has no learnings yet.")

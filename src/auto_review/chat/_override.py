@@ -75,6 +75,7 @@ def _latest_verdict(reviews: list[Review], bot_login: str) -> Review | None:
 
 
 async def handle_approve(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Approve over the bot's requested changes, when every rule in the module holds."""
     pr = turn.pr
     config = deps.config
     if not pr.is_open or pr.merged or pr.draft:

@@ -65,6 +65,7 @@ _SYSTEM = (
 
 
 async def handle_suggestions(deps: ChatDeps, turn: Turn) -> Turnout:
+    """Model-proposed fixes, docstrings or tests as suggestion blocks on diff lines."""
     kind = turn.command.kind
     pr = turn.pr
     if not pr.is_open or pr.merged:
