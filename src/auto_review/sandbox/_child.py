@@ -69,6 +69,9 @@ class Plan:
     timeout_seconds: float | None
     cgroup: tuple[str, str, int | None, int | None] | None = None  # parent, name, mem, pids
     landlock_abi: int = 0
+    # Set when root starts a full-tier sandbox: the job gets its own user namespace mapping
+    # SANDBOX_ID to this unprivileged host id (namespaces.ROOT_JOB_HOST_ID).
+    job_host_id: int | None = None
     last_cap: int = 63
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -139,6 +142,10 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         if plan.cgroup is not None:
             step = "cgroup"
             limits.join_cgroup(*plan.cgroup)
+        idmap_fd = None
+        if plan.job_host_id is not None:
+            step = "idmap-userns"  # before the new pid namespace: /proc pids must be ours
+            idmap_fd = namespaces.idmap_userns_fd(plan.job_host_id)
         if plan.ns_flags:
             step = "namespaces"
             namespaces.enter_namespaces(plan.ns_flags, plan.outer_uid, plan.outer_gid)
@@ -147,7 +154,7 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         pid = os.fork()
         if pid == 0:
             os.close(lifeline_w)
-            _run_supervisor(plan, report_fd, lifeline_r)
+            _run_supervisor(plan, report_fd, lifeline_r, idmap_fd)
         os.close(lifeline_r)
         os.close(report_fd)
         _forward_to(pid, (*_FORWARDED, STOP_SIGNAL))
@@ -202,7 +209,7 @@ def _kill_descendants() -> None:
                 os.waitpid(kid, 0)
 
 
-def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int) -> NoReturn:
+def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int | None) -> NoReturn:
     """Process B: build the root, fork the job, reap, enforce the deadline, report."""
     step = "supervisor"
     try:
@@ -214,16 +221,33 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int) -> NoReturn:
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         if plan.view is not None:
             step = "mounts"
-            pid_cap = mounts.build_root(plan.view, plan.tmp_size_bytes, plan.limits.processes)
+            pid_cap = mounts.build_root(
+                plan.view, plan.tmp_size_bytes, plan.limits.processes, idmap_fd
+            )
+            if idmap_fd is not None:
+                os.close(idmap_fd)
             _send(report_fd, {"event": "pid_cap", "value": pid_cap})
         else:
             step = "subreaper"  # without a pid namespace, orphans must still come back to us
             kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
         step = "fork-job"
+        c2b_r, c2b_w = os.pipe2(os.O_CLOEXEC)
+        b2c_r, b2c_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
             os.close(lifeline_r)
-            _run_job(plan, report_fd)
+            os.close(c2b_r)
+            os.close(b2c_w)
+            _run_job(plan, report_fd, (b2c_r, c2b_w))
+        os.close(c2b_w)
+        os.close(b2c_r)
+        if plan.job_host_id is not None:
+            step = "map-job-user"  # the job asked for its map: it is in its own user ns now
+            if os.read(c2b_r, 1) == b"u":
+                namespaces.map_user_namespace(pid, plan.job_host_id)
+                os.write(b2c_w, b"m")
+        os.close(c2b_r)
+        os.close(b2c_w)
         _forward_to(pid)
         signal.signal(signal.SIGALRM, _on_alarm)
         signal.signal(STOP_SIGNAL, _on_stop)  # the parent's "kill the job tree now"
@@ -251,11 +275,23 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int) -> NoReturn:
         _fail(report_fd, step, exc)
 
 
-def _run_job(plan: Plan, report_fd: int) -> NoReturn:
+def _run_job(plan: Plan, report_fd: int, handshake: tuple[int, int]) -> NoReturn:
     """Process C: confine itself step by step, read the result back, then execve."""
     step = "job"
     try:
         kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+        from_parent, to_parent = handshake
+        if plan.job_host_id is not None:
+            step = "job-user-namespace"  # root started us: leave host uid 0 for good
+            kernel.unshare(kernel.CLONE_NEWUSER)
+            os.write(to_parent, b"u")
+            if os.read(from_parent, 1) != b"m":
+                raise SandboxSetupError(
+                    "the supervisor did not map the job's user namespace", step=step
+                )
+            namespaces.become_sandbox_user()
+        os.close(from_parent)
+        os.close(to_parent)
         step = "chdir"
         os.chdir(plan.cwd)
         step = "read-namespaces"

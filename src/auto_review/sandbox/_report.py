@@ -114,7 +114,7 @@ def describe(
     controls += _landlock(tier, policy, support.landlock_abi, read_back.get("landlock", {}))
     rl = read_back.get("rlimits", {})
     text = ", ".join(f"{k}={v}" for k, v in sorted(rl.items())) or "none"
-    if "processes" in rl and read_back.get("outer_uid") == 0:
+    if "processes" in rl and read_back.get("job_host_uid") == 0:
         text += " (processes does not bind host uid 0: kernel/fork.c exempts it)"
     controls.append(Control("rlimits", "on" if rl else "off", text))
     if tier is Tier.FULL:

@@ -30,6 +30,10 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "MNT_DETACH",
+    "MOUNT_ATTR_NODEV",
+    "MOUNT_ATTR_NOEXEC",
+    "MOUNT_ATTR_NOSUID",
+    "MOUNT_ATTR_RDONLY",
     "MS_BIND",
     "MS_NODEV",
     "MS_NOEXEC",
@@ -50,6 +54,7 @@ __all__ = [
     "RESOLVE_BENEATH",
     "RESOLVE_NO_MAGICLINKS",
     "RESOLVE_NO_SYMLINKS",
+    "bind_idmapped",
     "capset_clear",
     "close_range",
     "landlock_abi_version",
@@ -99,6 +104,18 @@ PR_SET_NO_NEW_PRIVS: Final = 38
 PR_GET_NO_NEW_PRIVS: Final = 39
 PR_CAP_AMBIENT: Final = 47
 PR_CAP_AMBIENT_CLEAR_ALL: Final = 4
+
+# <linux/mount.h> new mount API, <fcntl.h>
+OPEN_TREE_CLONE: Final = 1
+AT_FDCWD: Final = -100
+AT_EMPTY_PATH: Final = 0x1000
+AT_RECURSIVE: Final = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH: Final = 0x4
+MOUNT_ATTR_RDONLY: Final = 0x1
+MOUNT_ATTR_NOSUID: Final = 0x2
+MOUNT_ATTR_NODEV: Final = 0x4
+MOUNT_ATTR_NOEXEC: Final = 0x8
+MOUNT_ATTR_IDMAP: Final = 0x00100000
 
 # <linux/openat2.h>
 RESOLVE_NO_MAGICLINKS: Final = 0x02
@@ -294,6 +311,51 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
         )
     except SandboxSyscallError as exc:
         raise SandboxSyscallError("openat2", exc.errno, path=path) from None
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = (
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    )
+
+
+def bind_idmapped(source: str, target: str, userns_fd: int, attr_set: int) -> None:
+    """Bind ``source`` (recursively) onto ``target`` with an id-mapped mount (Linux 5.12+):
+    open_tree(OPEN_TREE_CLONE), mount_setattr(MOUNT_ATTR_IDMAP | attr_set), move_mount."""
+    src = ctypes.create_string_buffer(os.fsencode(source))
+    dst = ctypes.create_string_buffer(os.fsencode(target))
+    empty = ctypes.create_string_buffer(b"")
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE
+    try:
+        tree = _sys("open_tree", AT_FDCWD, ctypes.addressof(src), flags)
+    except SandboxSyscallError as exc:
+        raise SandboxSyscallError("open_tree", exc.errno, path=source) from None
+    try:
+        attr = _MountAttr(attr_set | MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+        try:
+            _sys(
+                "mount_setattr",
+                tree,
+                ctypes.addressof(empty),
+                AT_EMPTY_PATH | AT_RECURSIVE,
+                ctypes.addressof(attr),
+                ctypes.sizeof(attr),
+            )
+        except SandboxSyscallError as exc:
+            raise SandboxSyscallError("mount_setattr(idmap)", exc.errno, path=source) from None
+        _sys(
+            "move_mount",
+            tree,
+            ctypes.addressof(empty),
+            AT_FDCWD,
+            ctypes.addressof(dst),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    finally:
+        os.close(tree)
 
 
 def close_range(first: int, last: int, flags: int = 0) -> None:

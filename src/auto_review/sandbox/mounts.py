@@ -168,17 +168,33 @@ def pivot_into_staging() -> None:
         kernel.mount("tmpfs", _NEW, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, _ROOT_TMPFS)
 
 
-def bind_path(path: str, writable: bool) -> None:
+def bind_path(path: str, writable: bool, idmap_fd: int | None = None) -> None:
     """closes: over-mounted host paths (only listed paths appear), setuid binaries and device
-    nodes in binds (nosuid,nodev), writes to read-only paths (ro, also on submounts)."""
+    nodes in binds (nosuid,nodev), writes to read-only paths (ro, also on submounts).
+    With ``idmap_fd`` a writable bind is id-mapped (host root's files become the job's)."""
     source, target = _OLD + path, _NEW + path
     with _step("bind", path):
         _mountpoint(target, os.path.isdir(source))
+        if writable and idmap_fd is not None and _bind_idmapped(source, target, idmap_fd):
+            return
         kernel.mount(source, target, None, kernel.MS_BIND | kernel.MS_REC, None)
         flags = kernel.MS_NOSUID | kernel.MS_NODEV
         flags |= kernel.MS_NOEXEC if writable else kernel.MS_RDONLY
         for point in [target, *_submounts(target)]:
             _remount(point, flags)
+
+
+def _bind_idmapped(source: str, target: str, idmap_fd: int) -> bool:
+    attrs = kernel.MOUNT_ATTR_NOSUID | kernel.MOUNT_ATTR_NODEV | kernel.MOUNT_ATTR_NOEXEC
+    try:
+        kernel.bind_idmapped(source, target, idmap_fd, attrs)
+    except SandboxSyscallError as exc:
+        # EINVAL/EOPNOTSUPP: this file system cannot be id-mapped (e.g. tmpfs before 6.3);
+        # fall back to a plain bind, where the job writes only what nobody may write.
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+            return False
+        raise
+    return True
 
 
 def recreate_link(path: str, target: str) -> None:
@@ -292,14 +308,16 @@ def remount_root_readonly() -> None:
         _remount("/", kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV)
 
 
-def build_root(view: View, tmp_size_bytes: int, processes: int | None = None) -> int | None:
+def build_root(
+    view: View, tmp_size_bytes: int, processes: int | None = None, idmap_fd: int | None = None
+) -> int | None:
     """Run every step, in order, in the calling (single-threaded, namespaced) process; return
     the pid cap of the namespace (None when the kernel has no per-namespace pid_max)."""
     make_mounts_private()
     pivot_into_staging()
     mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
     for path, writable in view.binds:
-        bind_path(path, writable)
+        bind_path(path, writable, idmap_fd)
     for path, target in view.links:
         recreate_link(path, target)
     mount_minimal_dev()

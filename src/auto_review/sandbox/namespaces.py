@@ -23,11 +23,15 @@ from auto_review.sandbox.errors import KernelFeatureMissing, SandboxSyscallError
 
 __all__ = [
     "NAMESPACES",
+    "ROOT_JOB_HOST_ID",
     "SANDBOX_HOSTNAME",
     "SANDBOX_ID",
+    "become_sandbox_user",
     "diagnose_map_errno",
     "diagnose_userns_errno",
     "enter_namespaces",
+    "idmap_userns_fd",
+    "map_user_namespace",
     "namespace_flags",
 ]
 
@@ -35,6 +39,10 @@ __all__ = [
 SANDBOX_ID: Final = 1000
 SANDBOX_HOSTNAME: Final = "auto-review-sandbox"
 NAMESPACES: Final = ("user", "mnt", "pid", "ipc", "uts", "cgroup", "net")
+# Started by root, the job must not be host uid 0 (kernel/fork.c exempts INIT_USER from
+# RLIMIT_NPROC, and DAC would give it every root-owned file in a writable bind): it runs as
+# nobody/nogroup on the host, and writable binds are id-mapped so root-owned content is its own.
+ROOT_JOB_HOST_ID: Final = 65534
 
 
 def namespace_flags(network: bool) -> int:
@@ -124,15 +132,19 @@ def _write(path: str, text: str) -> None:
 
 
 def enter_namespaces(flags: int, outer_uid: int, outer_gid: int) -> None:
-    """unshare, map ``outer_uid/gid`` to SANDBOX_ID, set the hostname, bring loopback up."""
+    """unshare; with CLONE_NEWUSER map ``outer_uid/gid`` to SANDBOX_ID; set the hostname and
+    bring loopback up in new UTS/net namespaces."""
     try:
         kernel.unshare(flags)
     except SandboxSyscallError as exc:
-        raise diagnose_userns_errno(exc.errno) from None
-    # setgroups must be denied before an unprivileged gid_map write (user_namespaces(7)).
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{SANDBOX_ID} {outer_uid} 1\n")
-    _write("/proc/self/gid_map", f"{SANDBOX_ID} {outer_gid} 1\n")
+        if flags & kernel.CLONE_NEWUSER:
+            raise diagnose_userns_errno(exc.errno) from None
+        raise
+    if flags & kernel.CLONE_NEWUSER:
+        # setgroups must be denied before an unprivileged gid_map write (user_namespaces(7)).
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{SANDBOX_ID} {outer_uid} 1\n")
+        _write("/proc/self/gid_map", f"{SANDBOX_ID} {outer_gid} 1\n")
     if flags & kernel.CLONE_NEWUTS:
         try:  # closes: the job learning or changing the host's name
             kernel.sethostname(SANDBOX_HOSTNAME)
@@ -145,3 +157,52 @@ def enter_namespaces(flags: int, outer_uid: int, outer_gid: int) -> None:
             raise diagnose_map_errno(
                 "bringing loopback up (RTM_NEWADDR class)", exc.errno
             ) from None
+
+
+def map_user_namespace(pid: int, host_id: int) -> None:
+    """From the parent user namespace (as root): map SANDBOX_ID to ``host_id`` for ``pid``."""
+    _write(f"/proc/{pid}/uid_map", f"{SANDBOX_ID} {host_id} 1\n")
+    _write(f"/proc/{pid}/gid_map", f"{SANDBOX_ID} {host_id} 1\n")
+
+
+def become_sandbox_user() -> None:
+    """In a freshly mapped user namespace: drop supplementary groups, become SANDBOX_ID."""
+    try:
+        os.setgroups([])  # closes: root's supplementary groups granting group access
+        os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+        os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    except OSError as exc:
+        raise SandboxSyscallError("setresuid(sandbox user)", exc.errno or errno.EPERM) from None
+    if os.getresuid() != (SANDBOX_ID,) * 3 or os.getresgid() != (SANDBOX_ID,) * 3:
+        raise SandboxSyscallError("setresuid(sandbox user)", errno.EPERM)  # read back
+
+
+def idmap_userns_fd(host_id: int) -> int:
+    """A user-namespace fd mapping uid/gid 0 to ``host_id`` (for id-mapped writable binds).
+
+    A helper child creates the namespace and waits; we (root, same pid namespace) write its
+    maps and open its ns file; then it exits. Returns an O_CLOEXEC fd."""
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - helper child
+        try:
+            os.close(ready_r)
+            os.close(hold_w)
+            kernel.unshare(kernel.CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            os.read(hold_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise SandboxSyscallError("unshare(idmap helper)", errno.EPERM)
+        for name in ("uid_map", "gid_map"):
+            _write(f"/proc/{pid}/{name}", f"0 {host_id} 1\n")
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        os.waitpid(pid, 0)

@@ -1,10 +1,11 @@
 """Seccomp: a default-allow deny list assembled into classic BPF in-project.
 
 Once ``install`` returns, for this thread and every descendant: a syscall made with a foreign
-audit arch kills the process (closes the i386 ``int 0x80`` / ``socketcall`` bypass); an x32
-number fails with ENOSYS (the kernel lets x32 numbers through filters that do not check bit 30,
-arch/x86/include/asm/seccomp.h); every syscall in ``DENY_EPERM`` fails with EPERM; the new mount
-API and ``clone3`` fail with ENOSYS so libc falls back to calls we can inspect (Flatpak,
+audit arch kills the process (closes the i386 ``int 0x80`` / ``socketcall`` bypass); so does
+an x32 number (the kernel lets x32 numbers through filters that do not check bit 30,
+arch/x86/include/asm/seccomp.h; killing makes the denial visible even on kernels without x32,
+which would answer ENOSYS themselves); every syscall in ``DENY_EPERM`` fails with EPERM; the
+new mount API and ``clone3`` fail with ENOSYS so libc falls back to calls we can inspect (Flatpak,
 CVE-2021-41133); ``clone`` with a namespace flag, ``ioctl`` TIOCSTI/TIOCLINUX, ``personality``
 other than the default, and ``socket``/``socketpair`` outside the policy's families fail with
 EPERM. EPERM/ENOSYS are chosen so tests can tell a filter denial from a kernel refusal.
@@ -193,7 +194,7 @@ def build_filter(socket_families: frozenset[int], arch: str | None = None) -> li
     prog = [_ld(_OFF_ARCH), Insn(_JEQ_K, 1, 0, AUDIT_ARCH[arch]), _ret(_RET_KILL_PROCESS)]
     prog.append(_ld(_OFF_NR))
     if arch == "x86_64":
-        prog += [Insn(_JSET_K, 0, 1, X32_SYSCALL_BIT), _ret(_RET_ERRNO | errno.ENOSYS)]
+        prog += [Insn(_JSET_K, 0, 1, X32_SYSCALL_BIT), _ret(_RET_KILL_PROCESS)]
     for name, _why in DENY_EPERM:
         if name in table:
             prog += _guarded(table[name], [_eperm()])

@@ -14,6 +14,9 @@ syscall), ``SandboxSetupError`` (a step failed; ``step``/``path``/``errno`` say 
 127/126 when the command was not found / not executable), ``KernelFeatureMissing`` (the tier
 cannot hold here), ``SandboxJobFailed`` (run_callable's target failed).
 
+Started by root, a full-tier job runs as host uid/gid 65534 (nobody), never host root: read-only
+paths must be readable by others; writable paths are id-mapped so root's files there are its own.
+
 The environment is exactly: PATH, HOME, TMPDIR, LANG defaults overlaid with ``env``; nothing is
 inherited. ``run_callable`` execs a fresh interpreter (never inheriting the caller's memory, which
 holds tokens and keys) with the interpreter's own files bound read-only at their own paths.
@@ -134,6 +137,7 @@ def _plan(
     scratch: str | None,
 ) -> Plan:
     full = tier is Tier.FULL
+    root_job = full and os.geteuid() == 0
     view = mounts.plan_view(policy.ro_paths, policy.rw_paths) if full else None
     # Inside a full-tier sandbox /tmp is its private tmpfs; elsewhere a per-run scratch dir.
     home = "/tmp" if full else (scratch or "/")  # noqa: S108
@@ -176,7 +180,8 @@ def _plan(
         parent_pid=os.getpid(),
         outer_uid=os.getuid(),
         outer_gid=os.getgid(),
-        ns_flags=namespaces.namespace_flags(policy.network) if full else 0,
+        ns_flags=_ns_flags(policy, full, root_job),
+        job_host_id=namespaces.ROOT_JOB_HOST_ID if root_job else None,
         view=view,
         tmp_size_bytes=policy.tmp_size_bytes,
         landlock_rules=rules,
@@ -199,6 +204,15 @@ def _plan(
         cgroup=cgroup,
         landlock_abi=support.landlock_abi,
     )
+
+
+def _ns_flags(policy: Policy, full: bool, root_job: bool) -> int:
+    if not full:
+        return 0
+    flags = namespaces.namespace_flags(policy.network)
+    # Root keeps the outer namespaces owned by the host's user namespace (only it can bind
+    # root-only paths); the job then enters a user namespace of its own (see _child).
+    return flags & ~kernel.CLONE_NEWUSER if root_job else flags
 
 
 def _spawn(plan: Plan) -> tuple[int, int]:
@@ -310,7 +324,9 @@ def _finish(
         code = -sig
     else:
         code = os.WEXITSTATUS(status)
-    read_back = {**outcome.posture, "outer_uid": os.getuid()}
+    root_job = tier is Tier.FULL and os.geteuid() == 0
+    job_uid = namespaces.ROOT_JOB_HOST_ID if root_job else os.getuid()
+    read_back = {**outcome.posture, "job_host_uid": job_uid}
     report = describe(policy, tier, support, read_back, host_ns)
     return CompletedRun(code, outcome.stdout, outcome.stderr, report)
 

@@ -108,6 +108,7 @@ def test_writable_bind_accepts_writes_while_read_only_paths_refuse(tmp_path: Pat
 
 def test_read_only_extra_path_is_readable_but_not_writable(tmp_path: Path) -> None:
     (tmp_path / "data.txt").write_text("data")
+    tmp_path.chmod(0o755)  # started by root, the job is host nobody: ro data must be readable
     _code, out, err = sh(
         f"cat {tmp_path}/data.txt; echo x > {tmp_path}/new", policy=run_policy(ro=[str(tmp_path)])
     )
