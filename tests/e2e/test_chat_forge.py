@@ -131,8 +131,16 @@ async def test_review_command_queues_a_forced_review_job_and_replies(chat: Chat)
     jobs = chat.review_jobs()
     assert len(jobs) == 1
     assert jobs[0].force
+    assert not jobs[0].full
     assert jobs[0].trigger.value == "chat"
     assert "is queued" in chat.bot_comments()[0]
+
+
+async def test_full_review_command_queues_a_full_review_job(chat: Chat) -> None:
+    await chat.say("@auto-review full review")
+    [job] = chat.review_jobs()
+    assert job.force
+    assert job.full
 
 
 async def test_read_only_user_is_refused_once_and_queues_nothing(chat: Chat) -> None:

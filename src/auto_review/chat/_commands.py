@@ -13,7 +13,6 @@ from auto_review.chat._parser import CommandKind
 from auto_review.chat._replies import Turnout, help_text, unknown_text
 from auto_review.errors import LearningRejected
 from auto_review.memory import is_paused, set_paused
-from auto_review.memory.history import ReviewHistory
 from auto_review.review import Trigger
 from auto_review.review.config import load_repo_config
 
@@ -57,12 +56,8 @@ async def handle_review(deps: ChatDeps, turn: Turn) -> Turnout:
     if deps.queue is None:
         return Turnout("Reviews cannot be queued from chat in this deployment (no job queue).")
     full = turn.command.kind is CommandKind.FULL_REVIEW
-    if full:
-        # Without a last reviewed head the pipeline reviews the whole PR (memory.history);
-        # earlier comments on the forge still keep it from repeating itself.
-        ReviewHistory(deps.store).forget_pr(turn.repo, pr.number)
     result = deps.queue.enqueue_review(
-        turn.repo, pr.number, pr.head_sha, trigger=Trigger.CHAT, force=True
+        turn.repo, pr.number, pr.head_sha, trigger=Trigger.CHAT, force=True, full=full
     )
     what = "A full review" if full else "A review"
     state = "is queued" if result.created else "was already queued"

@@ -50,11 +50,19 @@ class Enqueued(Protocol):
 class ReviewQueue(Protocol):
     """The part of the job queue chat uses: ask for a review of one head.
 
-    ``force`` reviews even an already reviewed head and skips the CI gate.
+    ``force`` reviews even an already reviewed head and skips the CI gate; ``full`` also ignores
+    the incremental state (it reaches the pipeline as ``ReviewRequest.full``).
     """
 
     def enqueue_review(
-        self, repo: RepoRef, number: int, head_sha: HeadSha, *, trigger: Trigger, force: bool
+        self,
+        repo: RepoRef,
+        number: int,
+        head_sha: HeadSha,
+        *,
+        trigger: Trigger,
+        force: bool,
+        full: bool = False,
     ) -> Enqueued: ...
 
 

@@ -42,7 +42,7 @@ class Turnout:
 _HELP_ROWS = (
     ("help", "this list"),
     ("review", "review the current head now (also `re-review`; bypasses the CI gate)"),
-    ("full review", "review the whole PR again, forgetting what was reviewed before"),
+    ("full review", "review the whole PR again, ignoring what was reviewed before"),
     ("pause", "stop automatic reviews on this PR (`resume` restarts them)"),
     ("resume", "restart automatic reviews on this PR"),
     ("ask <question>", "answer a question about this PR (free text after the mention works too)"),

@@ -158,6 +158,7 @@ class RecordingQueue:
         *,
         trigger: Trigger,
         force: bool,
+        full: bool = False,
     ) -> Enqueued:
         self.calls.append(
             {
@@ -166,6 +167,7 @@ class RecordingQueue:
                 "head": head_sha,
                 "trigger": trigger,
                 "force": force,
+                "full": full,
             }
         )
         return Enqueued(len(self.calls), True)

@@ -16,7 +16,7 @@ from tests.unit.chat.conftest import Clock, ServiceFactory
 from auto_review.chat import ChatConfig, ChatService, ReplyKey, reply_marker
 from auto_review.hosts import Comment, CommentKind, Permission, Review, ReviewEvent
 from auto_review.memory import LearningsStore, is_paused
-from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
+from auto_review.memory.history import PostedFinding, ReviewHistory
 from auto_review.review import Trigger
 from auto_review.store import Store
 
@@ -51,34 +51,19 @@ async def test_review_queues_forced_review_for_a_writer(
             "head": "a" * 40,
             "trigger": Trigger.CHAT,
             "force": True,
+            "full": False,
         }
     ]
     assert "is queued" in host.posted_comments[0]
 
 
-def _reviewed(store: Store) -> ReviewHistory:
-    history = ReviewHistory(store)
-    history.record_run(ReviewRun(REPO, 7, "c" * 40, "posted"))
-    assert history.last_reviewed_head(REPO, 7) == "c" * 40
-    return history
-
-
-async def test_full_review_forgets_the_incremental_state_and_queues_a_review(
-    make_service: ServiceFactory, queue: RecordingQueue, store: Store
+async def test_full_review_asks_the_queue_to_ignore_incremental_state(
+    make_service: ServiceFactory, queue: RecordingQueue, host: MemoryHost
 ) -> None:
-    history = _reviewed(store)
     await make_service().run(Mention("@auto-review full review"))
-    assert history.last_reviewed_head(REPO, 7) is None
+    assert queue.calls[0]["full"] is True
     assert queue.calls[0]["force"] is True
-
-
-async def test_plain_review_keeps_the_incremental_state(
-    make_service: ServiceFactory, queue: RecordingQueue, store: Store
-) -> None:
-    history = _reviewed(store)
-    await make_service().run(Mention("@auto-review review"))
-    assert history.last_reviewed_head(REPO, 7) == "c" * 40
-    assert len(queue.calls) == 1
+    assert "A full review" in host.posted_comments[0]
 
 
 async def test_review_is_refused_once_for_a_read_only_user(
