@@ -164,7 +164,7 @@ def _every_route_on_a_missing_repo(forge: FakeForge, api: httpx.Client, head: st
     for route in forge.routes:
         if route.api and "{repo}" in route.path:
             path = spec_path(route).format(**sample)
-            body = {} if route.method in ("POST", "PATCH") else None
+            body: dict[str, str] | None = {} if route.method in ("POST", "PATCH") else None
             api.request(route.method, path, json=body)
 
 

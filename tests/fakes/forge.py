@@ -426,7 +426,7 @@ class FakeForge:
     ) -> None:
         data = sent = None
         if response.media_type == "application/json" and response.body:
-            data = json.loads(response.body)
+            data = json.loads(bytes(response.body))
         if request.headers.get("content-type", "").startswith("application/json") and body:
             try:
                 sent = json.loads(body)

@@ -322,7 +322,7 @@ def delete_hook(call: Call) -> Response:
 
 # -- tokens ----------------------------------------------------------------------------------
 def _token_owner(call: Call) -> str:
-    username = call.params["username"]
+    username = str(call.params["username"])
     assert call.user is not None
     if call.user.login != username and not call.user.is_admin:
         raise ForgeError(403, "cannot manage another user's tokens")

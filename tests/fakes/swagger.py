@@ -51,7 +51,8 @@ def resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 
 def operation(spec: dict[str, Any], route: RouteSpec) -> dict[str, Any]:
     """The spec's operation object for a fake route."""
-    return spec["paths"][spec_path(route)][route.method.lower()]
+    op: dict[str, Any] = spec["paths"][spec_path(route)][route.method.lower()]
+    return op
 
 
 def response_schema(spec: dict[str, Any], route: RouteSpec, status: int) -> dict[str, Any] | None:
@@ -61,13 +62,14 @@ def response_schema(spec: dict[str, Any], route: RouteSpec, status: int) -> dict
         return None
     response = resolve(spec, response)
     if "schema" in response:
-        return response["schema"]
+        schema: dict[str, Any] = response["schema"]
+        return schema
     if status >= 400:
         return {"$ref": f"#/definitions/{ERROR_DEFINITION}"}
     return None
 
 
-JSON_TYPES = {
+JSON_TYPES: dict[str, Any] = {
     "string": str,
     "integer": int,
     "number": (int, float),
