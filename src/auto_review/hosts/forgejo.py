@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,6 +43,7 @@ from auto_review.hosts._models import (
     Review,
     ReviewEvent,
 )
+from auto_review.hosts._protocol import ReviewHost
 from auto_review.settings import ForgeConfig
 
 __all__ = ["MAX_FILE_BYTES", "ForgejoHost", "WebhookInfo", "forgejo_host"]
@@ -366,3 +367,8 @@ def forgejo_host(
         timeout=timeout,
         owns_client=True,
     )
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the adapter satisfies the protocol every caller codes against.
+    _FORGEJO_IS_A_REVIEW_HOST: type[ReviewHost] = ForgejoHost
