@@ -137,5 +137,9 @@ def _route_stdlib_logging(out: TextIO, level: int, renderer: Any) -> None:
 
 
 def get_logger(name: str) -> FilteringBoundLogger:
-    """A logger bound to ``component=name``."""
-    return cast(FilteringBoundLogger, structlog.get_logger(name).bind(component=name))
+    """A logger bound to ``component=name``.
+
+    Lazy on purpose: modules create their loggers at import, before ``configure_logging`` ran;
+    binding eagerly would freeze structlog's default processors into them (no redactor).
+    """
+    return cast(FilteringBoundLogger, structlog.get_logger(component=name))
