@@ -1,4 +1,4 @@
-"""The named analysis tasks a sandboxed child may run (``_isolation.entry`` dispatches here).
+"""The named analysis tasks a sandboxed child may run; ``entry`` is the child's entry point.
 
 Only tasks in ``_tasks()`` can run: the name is data, not code. Each task takes and returns
 JSON-able dicts; the sandbox's ``analyze`` policy has already confined the process.
@@ -6,10 +6,11 @@ JSON-able dicts; the sandbox's ``analyze`` policy has already confined the proce
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["run_task"]
+__all__ = ["entry", "run_task"]
 
 
 def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
@@ -33,3 +34,9 @@ def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
 def run_task(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Run the task ``name``; ``KeyError`` for an unknown one."""
     return _tasks()[name](payload)
+
+
+def entry(payload: bytes) -> bytes:
+    """The sandboxed side (``sandbox.run_callable`` target): one named task, JSON in and out."""
+    request = json.loads(payload)
+    return json.dumps(run_task(str(request["task"]), dict(request["payload"]))).encode()

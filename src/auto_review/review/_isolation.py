@@ -97,14 +97,6 @@ def run_git(
     return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
-def entry(payload: bytes) -> bytes:
-    """The sandboxed side (``run_callable`` target): run one named task, answer JSON."""
-    from auto_review.review._analysis import run_task  # noqa: PLC0415 (child-only import)
-
-    request = json.loads(payload)
-    return json.dumps(run_task(str(request["task"]), dict(request["payload"]))).encode()
-
-
 def run_analysis(
     task: str,
     payload: Mapping[str, Any],
@@ -118,7 +110,7 @@ def run_analysis(
     request = json.dumps({"task": task, "payload": dict(payload)}).encode()
     try:
         out = sandbox.run_callable(
-            "auto_review.review._isolation:entry",
+            "auto_review.review._analysis:entry",
             request,
             sandbox.analyze_policy(root),
             timeout=timeout,

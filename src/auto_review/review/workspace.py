@@ -223,7 +223,10 @@ def clone_workspace(
     try:
         git = _Git(top, time.monotonic() + timeout, max_bytes, isolation)
         repo = git.repo
-        git.repo.mkdir(mode=0o700)
+        # The analysis sandbox runs as an unprivileged id and binds the checkout read-only:
+        # it must be readable by others (its parent stays private).
+        git.repo.mkdir()
+        git.repo.chmod(0o755)
         git.home.mkdir(mode=0o700)
         git("init", "-q", "--template=", ".")
         auth = {}

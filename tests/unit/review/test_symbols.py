@@ -34,6 +34,7 @@ def test_enclosing_definitions_names_the_definitions_around_a_changed_line(path:
 
 
 def test_symbols_task_runs_in_analysis_child_and_skips_symlinks(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)  # the sandbox reads as an unprivileged id
     (tmp_path / "a.py").write_text(SAMPLES["a.py"][0])
     (tmp_path / "b.py").symlink_to("/etc/passwd")
     out = run_analysis(
