@@ -1,0 +1,146 @@
+"""``auto-review sandbox check|run``: in-process with CliRunner, and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.unit.sandbox._helpers import in_child, require
+from typer.testing import CliRunner
+
+from auto_review.cli.main import app
+from auto_review.sandbox import (
+    SandboxPolicyInvalid,
+    SandboxTimeout,
+    Tier,
+    kernel,
+    namespaces,
+    posture,
+)
+
+pytestmark = pytest.mark.sandbox
+CLI = [sys.executable, "-m", "auto_review"]
+
+
+def test_check_json_reports_the_tier_and_every_control_in_process() -> None:
+    require(Tier.FULL)
+    result = CliRunner().invoke(app, ["sandbox", "check", "--json", "--isolation", "full"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["supported"] is True
+    assert data["host"]["best_tier"] == "full"
+    states = {c["name"]: c["state"] for c in data["posture"]["controls"]}
+    assert states["seccomp"] == "on"
+    assert states["pid_namespace"] == "on"
+    assert states["cgroup_limits"] in ("on", "unavailable")
+
+
+def test_check_json_agrees_with_what_a_job_reads_from_proc() -> None:
+    require(Tier.FULL)
+    check = subprocess.run(
+        [*CLI, "sandbox", "check", "--json", "--isolation", "full"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    job = subprocess.run(
+        [*CLI, "sandbox", "run", "--", "cat", "/proc/self/status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
+    assert job.returncode == 0, job.stderr
+    reported = json.loads(check.stdout)["posture"]["read_back"]["status"]
+    own = posture.parse_status(job.stdout)
+    for key in ("no_new_privs", "seccomp", "cap_eff", "cap_prm", "cap_bnd"):
+        assert reported[key] == own[key], key
+
+
+def test_run_propagates_the_exit_status_and_output_in_process() -> None:
+    require(Tier.FULL)
+    result = CliRunner().invoke(app, ["sandbox", "run", "--", "sh", "-c", "echo hi; exit 3"])
+    assert result.exit_code == 3
+    assert result.stdout == "hi\n"
+
+
+def test_run_raises_the_typed_timeout_in_process() -> None:
+    require(Tier.FULL)
+    result = CliRunner().invoke(app, ["sandbox", "run", "--timeout", "0.5", "--", "sleep", "30"])
+    assert isinstance(result.exception, SandboxTimeout)
+    assert result.exception.exit_code == 121
+
+
+def test_run_refuses_a_bad_combination_before_starting_in_process() -> None:
+    result = CliRunner().invoke(
+        app, ["sandbox", "run", "--policy", "analyze", "--net", "--", "true"]
+    )
+    assert isinstance(result.exception, SandboxPolicyInvalid)
+    assert result.exception.exit_code == 125
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["--", "sh", "-c", "exit 7"], 7),
+        (["--", "sh", "-c", "kill -TERM $$"], 128 + 15),
+        (["--timeout", "0.5", "--", "sleep", "30"], 121),
+        (["--", "sh", "-c", "kill -SYS $$"], 123),
+        (["--policy", "nope", "--", "true"], 125),
+        (["--", "no-such-command-here"], 127),
+    ],
+)
+def test_run_exit_codes_as_a_real_subprocess(argv: list[str], code: int) -> None:
+    require(Tier.FULL)
+    done = subprocess.run(
+        [*CLI, "sandbox", "run", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == code, done.stderr
+
+
+def test_run_passes_stdin_and_stdout_through_as_a_real_subprocess() -> None:
+    require(Tier.FULL)
+    done = subprocess.run(
+        [*CLI, "sandbox", "run", "--", "tr", "a-z", "A-Z"],
+        input="shout\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (0, "SHOUT\n")
+
+
+def test_unavailable_tier_exits_124_for_run_and_1_for_check() -> None:
+    require(Tier.FULL)
+
+    def child() -> list[int]:
+        namespaces.enter_namespaces(kernel.CLONE_NEWUSER, os.getuid(), os.getgid())
+        with open("/proc/sys/user/max_user_namespaces", "w", encoding="ascii") as fh:
+            fh.write("0")
+        codes = []
+        for argv in (
+            ["check", "--isolation", "full"],
+            ["run", "--isolation", "full", "--", "true"],
+        ):
+            done = subprocess.run(
+                [*CLI, "sandbox", *argv],
+                capture_output=True,
+                check=False,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            )
+            codes.append(done.returncode)
+        return codes
+
+    assert in_child(child) == [1, 124]

@@ -1,0 +1,74 @@
+"""Posture: parsed from /proc, compared with the policy, serialisable, and refused on mismatch."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from tests.unit.sandbox._helpers import require
+
+from auto_review.sandbox import Tier, posture, read_back, run_command, run_policy
+
+STATUS = """Name:\tcat
+NoNewPrivs:\t1
+Seccomp:\t2
+Seccomp_filters:\t1
+CapInh:\t0000000000000000
+CapPrm:\t0000000000000000
+CapEff:\t0000000000000000
+CapBnd:\t0000000000000000
+CapAmb:\t0000000000000000
+"""
+
+
+def test_status_fields_are_parsed_with_capabilities_as_integers() -> None:
+    fields = posture.parse_status(STATUS.replace("CapBnd:\t0000000000000000", "CapBnd:\t1ff"))
+    assert fields["no_new_privs"] == 1
+    assert fields["seccomp"] == 2
+    assert fields["cap_bnd"] == 0x1FF
+
+
+def test_mismatches_are_empty_when_the_read_back_matches_the_policy() -> None:
+    expected = posture.Expected(
+        seccomp=True, bounding_set_empty=True, new_namespaces=("user",), host_namespaces={"user": 1}
+    )
+    assert posture.mismatches(expected, posture.parse_status(STATUS), {"user": 2}) == []
+
+
+def test_mismatches_name_every_control_that_does_not_hold() -> None:
+    expected = posture.Expected(
+        seccomp=True,
+        bounding_set_empty=True,
+        new_namespaces=("user",),
+        shared_namespaces=("net",),
+        host_namespaces={"user": 1, "net": 5},
+    )
+    weak = STATUS.replace("NoNewPrivs:\t1", "NoNewPrivs:\t0").replace("Seccomp:\t2", "Seccomp:\t0")
+    weak = weak.replace("CapEff:\t0000000000000000", "CapEff:\t0000000000000001")
+    problems = posture.mismatches(expected, posture.parse_status(weak), {"user": 1, "net": 6})
+    text = " ".join(problems)
+    for fragment in ("NoNewPrivs", "Seccomp", "cap_eff", "user namespace", "net namespace"):
+        assert fragment in text
+
+
+def test_read_back_of_this_unconfined_process_shows_no_filter() -> None:
+    data = read_back()
+    assert data["status"]["seccomp"] in (0, 2)
+    assert "open_files" in data["rlimits"]
+
+
+@pytest.mark.sandbox
+def test_job_posture_is_json_and_agrees_with_what_the_job_reads_itself() -> None:
+    require(Tier.FULL)
+    done = run_command(["cat", "/proc/self/status"], run_policy(), timeout=60)
+    own = posture.parse_status(done.stdout.decode())
+    data = json.loads(json.dumps(done.posture.to_dict()))
+    assert data["tier_requested"] == data["tier_effective"] == "full"
+    reported = data["read_back"]["status"]
+    for key in ("no_new_privs", "seccomp", "cap_eff", "cap_prm", "cap_bnd", "cap_amb"):
+        assert reported[key] == own[key], key
+    states = {c["name"]: c["state"] for c in data["controls"]}
+    assert states["seccomp"] == "on"
+    assert states["cgroup_limits"] in ("on", "unavailable")
+    assert data["read_back"]["ns"]["pid"] != os.stat("/proc/self/ns/pid").st_ino
