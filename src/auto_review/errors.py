@@ -139,9 +139,15 @@ class LLMRateLimited(LLMError):
 
 
 class LLMUnavailable(LLMError):
-    """The model endpoint is down, slow or unreachable; worth retrying."""
+    """The model endpoint is down, slow or unreachable; worth retrying (after ``retry_after``)."""
 
     transient = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
 
 
 class LLMOutputInvalid(LLMError):

@@ -6,7 +6,8 @@ explicit timeout, ``temperature`` 0 and ``max_tokens``, retries transient failur
 its ``UsageLedger``, and maps every failure once to the ``LLMError`` family:
 
     LLMRateLimited   429 after the last attempt, or a Retry-After longer than we wait
-    LLMUnavailable   5xx, 408, timeout or connection failure after the last attempt
+    LLMUnavailable   5xx, 408, timeout or connection failure after the last attempt (a 503's
+                     Retry-After is honoured like a 429's)
     LLMError         any other status (400 schema rejected, 401 key refused, 404 no model) or
                      a response that is not an OpenAI-shaped JSON document; not retried
 
@@ -240,23 +241,27 @@ class LLMClient:
         """Seconds to wait before the next attempt, or ``None`` to give up now."""
         if attempt >= self._retry.max_attempts:
             return None
-        if isinstance(exc, LLMRateLimited) and exc.retry_after is not None:
-            if exc.retry_after > self._retry.max_retry_after:
-                return None
-            return exc.retry_after
+        retry_after = exc.retry_after if isinstance(exc, LLMRateLimited | LLMUnavailable) else None
+        if retry_after is not None:
+            return None if retry_after > self._retry.max_retry_after else retry_after
         backoff = min(self._retry.max_delay, self._retry.base_delay * 2.0 ** (attempt - 1))
         return backoff * (0.5 + 0.5 * self._jitter())
 
     def _raise_status(self, response: httpx.Response) -> NoReturn:
         status = response.status_code
         detail = self._error_detail(response)
+        # RFC 9110 10.2.3: Retry-After may accompany 429 and 503 (e.g. a model still loading).
+        retry_after = _retry_after(response.headers.get("retry-after"), self._clock())
         if status == 429:
-            retry_after = _retry_after(response.headers.get("retry-after"), self._clock())
             raise LLMRateLimited(
                 f"model endpoint rate-limited the call (429): {detail}", retry_after=retry_after
             )
         if status >= 500 or status == 408:
-            raise LLMUnavailable(f"model endpoint failed ({status}): {detail}", status=status)
+            raise LLMUnavailable(
+                f"model endpoint failed ({status}): {detail}",
+                status=status,
+                retry_after=retry_after,
+            )
         if status in (401, 403):
             raise LLMError(
                 f"model endpoint refused the API key ({status}): {detail}", status=status

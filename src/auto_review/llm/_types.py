@@ -72,9 +72,10 @@ class RetryPolicy:
 
     ``max_attempts`` counts the first try. The delay before retry *n* (1-based) is
     ``min(max_delay, base_delay * 2**(n-1))`` scaled by a random factor in [0.5, 1.0] (jitter
-    keeps many clients from retrying in lockstep), unless the endpoint sent ``Retry-After``:
-    that is honoured exactly. A ``Retry-After`` longer than ``max_retry_after`` is not waited
-    for: the call fails at once with ``LLMRateLimited`` so a job can be rescheduled instead.
+    keeps many clients from retrying in lockstep), unless the endpoint sent ``Retry-After``
+    (with a 429 or a 5xx): that is honoured exactly. A ``Retry-After`` longer than
+    ``max_retry_after`` is not waited for: the call fails at once (``LLMRateLimited`` or
+    ``LLMUnavailable``, with ``retry_after`` set) so the job can be rescheduled instead.
     """
 
     max_attempts: int = 4

@@ -280,3 +280,13 @@ async def test_chat_falls_back_to_backoff_when_retry_after_is_unreadable(
     async with scripted_llm_client(scripted_llm_config) as (client, sleeps):
         assert (await client.chat(Tier.REASONING, HELLO)).text == "ok"
     assert sleeps.calls == [1.0]  # base delay at jitter 1.0
+
+
+async def test_chat_honours_retry_after_on_a_503_while_the_model_loads(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    loading = Status(503, "model is loading", {"Retry-After": "5"})
+    scripted_model.script(loading, reply("ok"))
+    async with scripted_llm_client(scripted_llm_config) as (client, sleeps):
+        assert (await client.chat(Tier.REASONING, HELLO)).text == "ok"
+    assert sleeps.calls == [5.0]
