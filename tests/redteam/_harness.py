@@ -120,9 +120,10 @@ def run_host(
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
     cwd: Path | None = None,
+    stdin: int | None = subprocess.DEVNULL,
 ) -> Outcome:
     """Run a probe unsandboxed, to prove the attack works on this host as this user."""
-    return _run(argv, env=env, pass_fds=pass_fds, cwd=cwd)
+    return _run(argv, env=env, pass_fds=pass_fds, cwd=cwd, stdin=stdin)
 
 
 def sandbox_argv(
@@ -135,8 +136,10 @@ def sandbox_argv(
     timeout_s: float | None = None,
     memory: str | None = None,
     isolation: str | None = None,
+    options: Sequence[str] = (),
 ) -> list[str]:
-    """The CLI command line that runs ARGV under POLICY (tier: AR_ISOLATION unless given)."""
+    """The CLI command line that runs ARGV under POLICY (tier: AR_ISOLATION unless given;
+    ``options``: further CLI options such as ``--port N`` or ``--listen N``)."""
     cmd = [*CLI, "sandbox", "run", "--policy", policy]
     if isolation is not None:
         cmd += ["--isolation", isolation]
@@ -150,7 +153,7 @@ def sandbox_argv(
         cmd += ["--timeout", f"{timeout_s:g}"]
     if memory is not None:
         cmd += ["--memory", memory]
-    return [*cmd, "--", *argv]
+    return [*cmd, *options, "--", *argv]
 
 
 def run_sandboxed(
@@ -163,10 +166,12 @@ def run_sandboxed(
     timeout_s: float | None = None,
     memory: str | None = None,
     isolation: str | None = None,
+    options: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
     cwd: Path | None = None,
     prefix: Sequence[str] = (),
+    stdin: int | None = subprocess.DEVNULL,
 ) -> Outcome:
     """Run a probe through ``auto-review sandbox run`` (``prefix``: e.g. an ``unshare`` wrapper
     that changes what the host offers)."""
@@ -179,8 +184,9 @@ def run_sandboxed(
         timeout_s=timeout_s,
         memory=memory,
         isolation=isolation,
+        options=options,
     )
-    return _run([*prefix, *cmd], env=env, pass_fds=pass_fds, cwd=cwd)
+    return _run([*prefix, *cmd], env=env, pass_fds=pass_fds, cwd=cwd, stdin=stdin)
 
 
 @dataclass

@@ -7,11 +7,14 @@ sandboxed probe must not, and the listener must have received nothing from the s
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
+
+from auto_review.sandbox import landlock
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
 
@@ -158,3 +161,94 @@ def test_exotic_socket_family_is_blocked_by_seccomp(
     assert host.ok, host.describe()
     box = _sandboxed(probes, python_view, argv)
     _assert_denied(box, frozenset({"EPERM"}))
+
+
+def test_abstract_unix_socket_is_blocked_by_landlock_scope_when_network_is_shared(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: with the host network shared (--net, and the gateway policy), abstract unix
+    sockets of host daemons are in the same namespace. Control: Landlock scoping of abstract
+    sockets (ABI >= 6) -> EPERM, where the empty namespace would have said ECONNREFUSED.
+    Reference: §4.1 case 5; §1.11 (ABI 6); E7."""
+    if landlock.abi_version() < 6:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 6 cannot scope abstract sockets")
+    listener = serve("abstract")
+    argv = ["unix", str(listener.address)]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    box = _sandboxed(probes, python_view, argv, net=True)
+    _assert_denied(box, frozenset({"EPERM"}))
+    assert len(listener.received) == seen
+
+
+def test_clone_policy_connect_to_unlisted_port_is_blocked_by_landlock_tcp_rule(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve, scratch: Path
+) -> None:
+    """Attack: a hostile repository makes git reach a port other than the forge's (an internal
+    admin service on the host). Control: the clone policy's Landlock TCP connect rule
+    (ABI >= 4) allows only the listed ports -> EACCES; the listed port works (positive
+    control). Reference: §1.11 (Landlock TCP is port-only); DESIGN.md clone policy."""
+    if landlock.abi_version() < 4:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 4 has no TCP rules")
+    forge, other = serve("tcp"), serve("tcp")
+    host = run_host([*probes.pyprobe, "tcp", "127.0.0.1", str(other.port)])
+    assert host.ok, host.describe()
+    seen = len(other.received)
+    options = ["--port", str(forge.port)]
+    ro = [probes.directory, *python_view]
+    box = run_sandboxed(
+        [*probes.pyprobe, "tcp", "127.0.0.1", str(other.port)],
+        policy="clone",
+        ro=ro,
+        rw=[scratch],
+        options=options,
+    )
+    _assert_denied(box, frozenset({"EACCES"}))
+    assert len(other.received) == seen
+    allowed = run_sandboxed(
+        [*probes.pyprobe, "tcp", "127.0.0.1", str(forge.port)],
+        policy="clone",
+        ro=ro,
+        rw=[scratch],
+        options=options,
+    )
+    assert allowed.ok, allowed.describe()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_gateway_policy_listen_on_unlisted_port_is_blocked_by_landlock_bind_rule(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: a compromised gateway opens a second listening port (a backdoor on the host
+    network it shares). Control: the gateway policy's Landlock TCP bind rule allows only its
+    --listen port -> EACCES; that port binds fine (positive control).
+    Reference: DESIGN.md gateway policy; Landlock ABI 4."""
+    if landlock.abi_version() < 4:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 4 has no TCP rules")
+    listen, backdoor = _free_port(), _free_port()
+    host = run_host([*probes.pyprobe, "bind", "127.0.0.1", str(backdoor)])
+    assert host.ok, host.describe()
+    options = ["--listen", str(listen)]
+    ro = [probes.directory, *python_view]
+    box = run_sandboxed(
+        [*probes.pyprobe, "bind", "127.0.0.1", str(backdoor)],
+        policy="gateway",
+        ro=ro,
+        rw=[scratch],
+        options=options,
+    )
+    _assert_denied(box, frozenset({"EACCES"}))
+    allowed = run_sandboxed(
+        [*probes.pyprobe, "bind", "127.0.0.1", str(listen)],
+        policy="gateway",
+        ro=ro,
+        rw=[scratch],
+        options=options,
+    )
+    assert allowed.ok, allowed.describe()

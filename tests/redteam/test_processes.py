@@ -13,10 +13,11 @@ import secrets
 import shutil
 import subprocess
 import time
+import tty
 from pathlib import Path
 
 import pytest
-from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed
+from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed, sandbox_argv
 
 from auto_review.sandbox import landlock
 
@@ -164,7 +165,9 @@ def _processes_with(token: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if token.encode() in cmdline:
+        # The launcher and its forks (outer, supervisor) carry the job's argv too; count only
+        # the probe's own processes.
+        if token.encode() in cmdline and b"auto_review" not in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -326,3 +329,109 @@ def test_setuid_binary_grants_nothing_in_sandbox(probes: Probes, scratch: Path) 
     box = run_sandboxed([str(binary)], ro=[directory])
     assert box.result is not None, box.describe()
     assert box.result["euid"] == box.result["uid"], box.describe()
+
+
+def _spawn_cli(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _wait_until_present(token: str, count: int, bound_s: float = 30.0) -> list[int]:
+    """Poll (bounded) until COUNT processes carry TOKEN; returns those found at the end."""
+    deadline = time.monotonic() + bound_s
+    while len(found := _processes_with(token)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def test_sandbox_dies_with_its_launcher(probes: Probes, python_view: tuple[Path, ...]) -> None:
+    """Attack: keep a job (and a daemon it forked) running after the launcher was killed, so
+    nobody enforces its deadline any more. Control: parent-death signals down the chain
+    (launcher -> outer -> supervisor -> job) and the pid namespace: killing the launcher with
+    SIGKILL ends them all. The host control shows the same processes survive a killed parent.
+    Reference: bubblewrap --die-with-parent; srt "no orphans"."""
+    token = "ar-redteam-orphan-" + secrets.token_hex(6)
+    argv = [*probes.pyprobe, "linger", token, "30"]
+    launcher = _spawn_cli(argv)
+    try:
+        assert len(_wait_until_present(token, 2)) >= 2, "the unsandboxed lingerer never started"
+        launcher.kill()
+        launcher.wait()
+        time.sleep(0.5)
+        assert _processes_with(token), "the control's children died with it: nothing to prove"
+    finally:
+        for pid in _processes_with(token):
+            os.kill(pid, 9)
+    assert not _wait_until_gone(token)
+
+    launcher = _spawn_cli(sandbox_argv(argv, ro=[probes.directory, *python_view]))
+    try:
+        assert len(_wait_until_present(token, 2)) >= 2, "the sandboxed lingerer never started"
+        os.kill(launcher.pid, 9)
+        launcher.wait()
+        survivors = _wait_until_gone(token)
+        assert not survivors, f"{survivors} outlived the killed launcher"
+    finally:
+        for pid in _processes_with(token):
+            os.kill(pid, 9)
+
+
+def test_deadline_kills_the_whole_tree_including_daemons(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Attack: double-fork a daemon and outlive the wall-clock deadline with it. Control: at
+    the deadline the supervisor kills every descendant and the pid namespace goes with it; the
+    CLI exits 121. Reference: §4.1 cases 21-22; Codex timeout test."""
+    token = "ar-redteam-deadline-" + secrets.token_hex(6)
+    box = run_sandboxed(
+        [*probes.pyprobe, "linger", token, "60"], ro=[probes.directory, *python_view], timeout_s=2
+    )
+    try:
+        assert box.returncode == 121, box.describe()
+        assert box.started, f"the job never ran: {box.describe()}"
+        survivors = _wait_until_gone(token)
+        assert not survivors, f"{survivors} outlived the deadline"
+    finally:
+        for pid in _processes_with(token):
+            os.kill(pid, 9)
+
+
+@pytest.mark.parametrize("high_bits", [False, True], ids=["plain", "high_bits"])
+def test_tiocsti_into_the_operators_terminal_injects_nothing(
+    probes: Probes, python_view: tuple[Path, ...], *, high_bits: bool
+) -> None:
+    """Attack: the job's stdin is the operator's terminal (`auto-review sandbox run` in a
+    shell); it types a command into it with TIOCSTI, which the shell would run after the job
+    exits. Control: the job is not in the terminal's session (setsid) and seccomp refuses
+    TIOCSTI -> EPERM; the terminal's input queue stays empty. The host control, a session
+    leader on the same kind of pty, injects a byte. Reference: §4.1 case 13; CVE-2017-5226."""
+    argv = [*probes.pyprobe, "inject_stdin", *(["--high-bits"] if high_bits else [])]
+    for sandboxed in (False, True):
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)
+            if sandboxed:
+                outcome = run_sandboxed(argv, ro=[probes.directory, *python_view], stdin=slave)
+            else:
+                outcome = run_host(argv, stdin=slave)
+            os.set_blocking(slave, False)
+            try:
+                queued = os.read(slave, 16)
+            except BlockingIOError:
+                queued = b""
+        finally:
+            os.close(master)
+            os.close(slave)
+        assert outcome.result is not None, outcome.describe()
+        if sandboxed:
+            assert not outcome.ok, outcome.describe()
+            assert outcome.errno == "EPERM", outcome.describe()
+            assert queued == b"", f"{queued!r} reached the operator's terminal"
+        else:
+            assert outcome.ok, outcome.describe()
+            assert queued == b"Z", f"the host control injected {queued!r}"

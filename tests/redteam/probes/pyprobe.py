@@ -105,6 +105,19 @@ def tcp(host: str, port: str) -> None:
         _emit("tcp", ok=False, err=exc.errno, host=host, port=int(port))
 
 
+def bind(host: str, port: str) -> None:
+    """Listen on HOST:PORT over TCP (a job opening a service port the policy did not grant)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, int(port)))
+            sock.listen(1)
+    except OSError as exc:
+        _emit("bind", ok=False, err=exc.errno, host=host, port=int(port))
+    else:
+        _emit("bind", ok=True, host=host, port=int(port))
+
+
 def udp(host: str, port: str, payload: str = "ar-redteam udp") -> None:
     """Send a datagram to a host listener and wait (bounded) for its reply."""
     try:
@@ -326,6 +339,28 @@ def daemon(token: str, seconds: str) -> None:
     _emit("daemon", ok=bool(grandchild), pid=int(grandchild or 0))
 
 
+def linger(token: str, seconds: str) -> None:
+    """Double-fork a daemon (TOKEN in argv) and stay alive SECONDS (bounded) ourselves."""
+    daemon(token, seconds)
+    time.sleep(float(seconds))
+    _emit("linger", ok=True)
+
+
+def inject_stdin(high_bits: str = "") -> None:
+    """Type a byte into the terminal on fd 0 with TIOCSTI (after trying to make it our
+    controlling terminal with TIOCSCTTY); --high-bits sets bit 32 of the request."""
+    libc = _libc()
+    libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+    ctty = libc.ioctl(0, 0x540E, None)  # TIOCSCTTY, arg 0: do not steal
+    ctty_err = _errname(ctypes.get_errno()) if ctty != 0 else "ok"
+    request = 0x5412 | ((1 << 32) if high_bits == "--high-bits" else 0)  # TIOCSTI
+    byte = ctypes.c_char(b"Z")
+    if libc.ioctl(0, request, ctypes.addressof(byte)) != 0:
+        _emit("inject_stdin", ok=False, err=ctypes.get_errno(), ctty=ctty_err)
+    else:
+        _emit("inject_stdin", ok=True, ctty=ctty_err)
+
+
 def spin(seconds: str) -> None:
     """Burn CPU for SECONDS (bounded), then report that we were allowed to finish."""
     end = time.monotonic() + float(seconds)
@@ -383,6 +418,7 @@ _ATTACKS = {
     "write": write,
     "fill": fill,
     "tcp": tcp,
+    "bind": bind,
     "udp": udp,
     "dns": dns,
     "unix": unix,
@@ -395,6 +431,8 @@ _ATTACKS = {
     "selfcheck": selfcheck,
     "fds": fds,
     "daemon": daemon,
+    "linger": linger,
+    "inject_stdin": inject_stdin,
     "spin": spin,
     "shm": shm,
     "hostname": hostname,
