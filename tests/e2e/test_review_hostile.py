@@ -104,10 +104,10 @@ def test_hostile_repository_cannot_leak_host_files_or_token_into_prompts(
     assert harness.forge.bot_token not in sent
     assert "extraHeader" not in sent
     assert "[core]" not in sent  # .git/config content
-    # Positive controls: the workspace was really there (structure context from the clone) and
-    # the agent's tools really ran (their refusals came back to the model).
-    review_prompt = harness.review_requests()[0].text()
-    assert "changed lines are inside" in review_prompt
+    # Positive controls: the workspace was really there (the agentic verifier only runs with a
+    # checkout) and the agent's tools really ran (their refusals came back to the model).
+    [review] = harness.forge.repo("eve/evil").reviews
+    assert "could not be checked out" not in review.body
     assert "symlinks are not followed" in sent
     # Nothing was left behind: the workspace is gone, the submodule never fetched.
     assert not any(p.name.startswith("ar-ws-") for p in harness.tmp_path.iterdir())

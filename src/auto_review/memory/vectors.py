@@ -10,6 +10,7 @@ caps each repository at ``MAX_VECTORS_PER_REPO``.
 from __future__ import annotations
 
 import math
+import operator
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +19,14 @@ from dataclasses import dataclass
 from auto_review.hosts import RepoRef
 from auto_review.store import Store
 
-__all__ = ["MAX_VECTORS_PER_REPO", "CodeVector", "CodeVectors", "cosine"]
+__all__ = [
+    "MAX_VECTORS_PER_REPO",
+    "CodeVector",
+    "CodeVectors",
+    "VectorIndex",
+    "cosine",
+    "nearest_of",
+]
 
 MAX_VECTORS_PER_REPO = 20_000
 
@@ -40,6 +48,50 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else 0.0
+
+
+def _unit(vector: Sequence[float]) -> tuple[float, ...]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return tuple(x / norm for x in vector) if norm else tuple(vector)
+
+
+class VectorIndex:
+    """Items with unit-length vectors, so each query costs one dot product per item."""
+
+    def __init__(self, items: Iterable[CodeVector]) -> None:
+        self._items = [(item, _unit(item.vector)) for item in items]
+
+    def nearest(
+        self,
+        query: Sequence[float],
+        *,
+        k: int,
+        min_score: float,
+        exclude: Callable[[CodeVector], bool] = lambda v: False,
+    ) -> list[tuple[float, CodeVector]]:
+        """The ``k`` items closest to ``query`` (cosine >= ``min_score``), best first."""
+        unit = _unit(query)
+        scored = []
+        for item, vector in self._items:
+            if len(vector) != len(unit) or exclude(item):
+                continue
+            score = sum(map(operator.mul, unit, vector))
+            if score >= min_score:
+                scored.append((score, item))
+        scored.sort(key=lambda pair: (-pair[0], pair[1].path, pair[1].line_start))
+        return scored[:k]
+
+
+def nearest_of(
+    items: Iterable[CodeVector],
+    query: Sequence[float],
+    *,
+    k: int,
+    min_score: float,
+    exclude: Callable[[CodeVector], bool] = lambda v: False,
+) -> list[tuple[float, CodeVector]]:
+    """The ``k`` items closest to ``query`` (cosine >= ``min_score``), best first."""
+    return VectorIndex(items).nearest(query, k=k, min_score=min_score, exclude=exclude)
 
 
 def _blob(vector: Sequence[float]) -> bytes:
@@ -120,14 +172,9 @@ class CodeVectors:
         exclude: Callable[[CodeVector], bool] = lambda v: False,
     ) -> list[tuple[float, CodeVector]]:
         """Up to ``k`` of ``repo``'s vectors closest to ``query`` scoring at least ``min_score``."""
-        scored = [
-            (cosine(query, item.vector), item)
-            for item in self.cached(repo, model).values()
-            if not exclude(item)
-        ]
-        scored = [pair for pair in scored if pair[0] >= min_score]
-        scored.sort(key=lambda pair: (-pair[0], pair[1].path, pair[1].line_start))
-        return scored[:k]
+        return nearest_of(
+            self.cached(repo, model).values(), query, k=k, min_score=min_score, exclude=exclude
+        )
 
     def gc(self, repo: RepoRef, *, older_than_secs: float) -> int:
         """Delete ``repo``'s rows unseen for ``older_than_secs`` and any over the cap."""

@@ -24,7 +24,7 @@ from auto_review.errors import AutoReviewError
 from auto_review.hosts import RepoRef
 from auto_review.llm import LLMClient, Tier, embed
 from auto_review.memory.learnings import LearningsStore
-from auto_review.memory.vectors import CodeVector, CodeVectors
+from auto_review.memory.vectors import CodeVector, CodeVectors, VectorIndex
 from auto_review.review._isolation import AnalysisFailed, run_analysis
 from auto_review.review.diff import FileDiff
 from auto_review.review.symbols import language_for
@@ -37,6 +37,7 @@ _ANALYSIS_TIMEOUT = 120.0
 _MAX_NEIGHBOUR_FILES = 60
 _TOP_K = 3
 _MIN_SCORE = 0.8
+_MAX_QUERIES = 100  # changed definitions looked up per review (bounds CPU on huge PRs)
 _SNIPPET_CHARS = 800
 _VECTOR_TTL_SECS = 30 * 24 * 3600
 
@@ -128,17 +129,20 @@ async def _similar(
     vectors.touch(repo, [(it.path, it.name, it.line_start) for it in items])
     vectors.gc(repo, older_than_secs=_VECTOR_TTL_SECS)
     stored = vectors.cached(repo, model)
+    index = VectorIndex(stored.values())  # one load; every query scores in memory
     out: dict[str, str] = {}
+    budget = _MAX_QUERIES
     for f in files:
         queries = [
             stored[(f.path, d["name"], d["start"])]
             for d in enclosing.get(f.path, [])
             if (f.path, d["name"], d["start"]) in stored
-        ]
+        ][: max(budget, 0)]
+        budget -= len(queries)
         hits: dict[tuple[str, int], tuple[float, CodeVector]] = {}
         for q in queries:
-            for score, hit in vectors.nearest(
-                repo, model, q.vector, k=_TOP_K, min_score=_MIN_SCORE,
+            for score, hit in index.nearest(
+                q.vector, k=_TOP_K, min_score=_MIN_SCORE,
                 exclude=_same_file(f.path),
             ):  # fmt: skip
                 hits.setdefault((hit.path, hit.line_start), (score, hit))
@@ -173,8 +177,12 @@ async def build_context(
     except AnalysisFailed as exc:
         ctx.notes.append(f"code structure was not analysed ({exc.message})")
         enclosing = {}
+    by_path = {f.path: f for f in files}
     for path, defs in enclosing.items():
-        ctx.per_file[path] = _enclosing_text(path, defs)
+        # A definition whose header line the diff already shows needs no restating.
+        shown = by_path[path].commentable if path in by_path else frozenset()
+        hidden = [d for d in defs if d["start"] not in shown]
+        ctx.per_file[path] = _enclosing_text(path, hidden)
     if vectors is not None and llm.has_tier(Tier.EMBEDDING):
         try:
             similar = await _similar(

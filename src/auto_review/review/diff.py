@@ -4,7 +4,7 @@
 paths, the budget on rendered sizes, the verifier and the publisher on ``commentable`` new-side
 line numbers. ``render_file`` presents a file PR-Agent style: per hunk a ``__new hunk__`` block
 whose lines carry explicit new-file line numbers (the only numbers the model may cite) and an
-unnumbered ``__old hunk__`` block with the removed lines, so the model never has to compute line
+unnumbered ``__old hunk__`` block with just the removed lines, so the model never has to compute line
 numbers from ``@@`` headers itself.
 """
 
@@ -324,19 +324,24 @@ def render_file(
                 (n, new_lines[n - 1]) for n in range(last + 1, min(last + extra_after, limit) + 1)
             ]
         new_block = [f"{n}  {text}" for n, text in pre]
-        old_block = [f" {text}" for _, text in pre]
-        has_removed = False
+        # The old side lists only the removed lines (runs separated by "..."): the unchanged
+        # lines around them are already in the numbered new block, so repeating them would
+        # only cost tokens.
+        old_block: list[str] = []
+        previous = " "
         for ln in hunk.lines:
             if ln.kind == "-":
+                if previous != "-" and old_block:
+                    old_block.append(" ...")
                 old_block.append(f"-{ln.text}")
-                has_removed = True
             elif ln.kind == "+":
                 new_block.append(f"{ln.new_no} +{ln.text}")
             else:
                 new_block.append(f"{ln.new_no}  {ln.text}")
-                old_block.append(f" {ln.text}")
+            if ln.kind != "+":
+                previous = ln.kind
         new_block += [f"{n}  {text}" for n, text in post]
-        old_block += [f" {text}" for _, text in post]
+        has_removed = bool(old_block)
         if pre or post:
             shown_until = post[-1][0] if post else hunk.new_start + hunk.new_len - 1
         else:
