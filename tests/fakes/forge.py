@@ -14,7 +14,6 @@ import asyncio
 import base64
 import json
 import re
-import subprocess
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from starlette.routing import Route
 
 from tests.fakes._threaded_uvicorn import ThreadedUvicorn
 from tests.fakes.forge_api import API_ROUTES
-from tests.fakes.forge_git import FileSpec, git_env
+from tests.fakes.forge_git import FileSpec
 from tests.fakes.forge_routes import Auth, Call, RouteSpec, error_response
 from tests.fakes.forge_state import (
     ForgeError,
@@ -40,6 +39,7 @@ from tests.fakes.forge_state import (
     RepoRecord,
     UserRecord,
 )
+from tests.fakes.forge_web import WEB_ROUTES
 from tests.fakes.forge_webhooks import (
     Delivery,
     deliver,
@@ -118,7 +118,7 @@ class FakeForge:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self.routes: list[RouteSpec] = [*API_ROUTES, *self._web_routes()]
+        self.routes: list[RouteSpec] = [*API_ROUTES, *WEB_ROUTES]
         self.app = Starlette(routes=[self._starlette_route(s) for s in self.routes])
         self._server = ThreadedUvicorn(self.app)
         self.url = self._server.url
@@ -445,86 +445,6 @@ class FakeForge:
                 sent,
             )
         )
-
-    # -- web and git routes -------------------------------------------------------------------
-    def _web_routes(self) -> list[RouteSpec]:
-        why_git = "git smart HTTP (git http-backend), not part of the REST API"
-        why_compare = "web UI route; the REST compare API has no unified-diff form"
-        return [
-            RouteSpec(
-                "GET", "/{owner}/{repo}.git/{rest:path}", self._git_http,
-                frozenset({200, 403, 404}), Auth.GIT, api=False, why_not_api=why_git,
-            ),
-            RouteSpec(
-                "POST", "/{owner}/{repo}.git/{rest:path}", self._git_http,
-                frozenset({200, 403, 404}), Auth.GIT, api=False, why_not_api=why_git,
-            ),
-            RouteSpec(
-                "GET", "/{owner}/{repo}/compare/{basehead:path}", self._compare_diff,
-                frozenset({200, 404}), Auth.OPTIONAL, api=False, why_not_api=why_compare,
-            ),
-        ]  # fmt: skip
-
-    def _visible_repo(self, call: Call) -> RepoRecord:
-        repo = self.state.repo(call.params["owner"], call.params["repo"])
-        if self.state.permission(repo, call.user.login if call.user else None) == "none":
-            raise ForgeError(404, "repository does not exist")
-        return repo
-
-    def _compare_diff(self, call: Call) -> Response:
-        repo = self._visible_repo(call)
-        basehead = call.params["basehead"]
-        if not basehead.endswith(".diff"):
-            raise ForgeError(404, "only the .diff form is served")
-        base_ref, sep, head_ref = basehead.removesuffix(".diff").partition("...")
-        base, head = repo.git.resolve(base_ref) if sep else None, repo.git.resolve(head_ref)
-        if base is None or head is None:
-            raise ForgeError(404, "base or head does not exist")
-        text = repo.git.diff(repo.git.merge_base(base, head), head)
-        return Response(text, media_type="text/plain")
-
-    def _git_http(self, call: Call) -> Response:
-        repo = self._visible_repo(call)
-        rest = call.params["rest"]
-        service = call.query.get("service", "")
-        pushing = "git-receive-pack" in (rest, service)
-        assert call.user is not None
-        if pushing and self.state.permission(repo, call.user.login) not in (
-            "write",
-            "admin",
-            "owner",
-        ):
-            raise ForgeError(403, "push denied")
-        headers = call.request.headers
-        env = {
-            **git_env(self.state.root / "home"),
-            "GIT_PROJECT_ROOT": str(self.state.root / "git"),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": f"/{repo.owner}/{repo.name}.git/{rest}",
-            "REQUEST_METHOD": call.request.method,
-            "QUERY_STRING": call.request.url.query,
-            "CONTENT_TYPE": headers.get("content-type", ""),
-            "CONTENT_LENGTH": str(len(call.body)),
-            "REMOTE_USER": call.user.login,
-            "REMOTE_ADDR": "127.0.0.1",
-            "GIT_PROTOCOL": headers.get("git-protocol", ""),
-            "HTTP_CONTENT_ENCODING": headers.get("content-encoding", ""),
-        }
-        proc = subprocess.run(
-            ["git", "http-backend"], input=call.body, capture_output=True, env=env,
-            check=False, timeout=120,
-        )  # fmt: skip
-        head, _, payload = proc.stdout.partition(b"\r\n\r\n")
-        status, out_headers = 200, {}
-        for line in head.decode("latin-1").split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.strip().split()[0])
-            elif name:
-                out_headers[name] = value.strip()
-        if proc.returncode != 0 and status == 200:
-            raise ForgeError(404, "git http-backend failed")
-        return Response(payload, status_code=status, headers=out_headers)
 
 
 def _basic(value: str) -> tuple[str, str]:

@@ -6,15 +6,26 @@ test thread both touch it. Tests read the public attributes directly to assert w
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.fakes.forge_diff import diff_line_sets, hunk_around
 from tests.fakes.forge_git import FileSpec, GitRepo
+from tests.fakes.forge_records import (
+    ForgeError,
+    HookRecord,
+    IssueCommentRecord,
+    PullRecord,
+    RepoRecord,
+    ReviewCommentRecord,
+    ReviewRecord,
+    StatusRecord,
+    TokenRecord,
+    UserRecord,
+)
 
 __all__ = [
     "VALID_TOKEN_SCOPES",
@@ -48,135 +59,6 @@ VALID_TOKEN_SCOPES = frozenset(
 )
 _REVIEW_EVENTS = {"APPROVED", "REQUEST_CHANGES", "COMMENT", "PENDING", ""}
 _COMMIT_STATES = {"pending", "success", "error", "failure", "warning"}
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-
-
-class ForgeError(Exception):
-    """A request the fake refuses the way Forgejo would; carries the HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class UserRecord:
-    id: int
-    login: str
-    password: str
-    full_name: str = ""
-    is_admin: bool = False
-
-    @property
-    def email(self) -> str:
-        return f"{self.login}@noreply.localhost"
-
-
-@dataclass
-class TokenRecord:
-    id: int
-    owner: str
-    name: str
-    sha1: str
-    scopes: list[str]
-
-
-@dataclass
-class HookRecord:
-    id: int
-    type: str
-    config: dict[str, str]
-    events: list[str]
-    active: bool
-    created_at: datetime
-    branch_filter: str = ""
-
-
-@dataclass
-class StatusRecord:
-    id: int
-    sha: str
-    state: str
-    context: str
-    description: str
-    target_url: str
-    creator: str
-    created_at: datetime
-
-
-@dataclass
-class IssueCommentRecord:
-    id: int
-    number: int
-    user: str
-    body: str
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass
-class ReviewCommentRecord:
-    id: int
-    review_id: int
-    path: str
-    body: str
-    new_line: int
-    old_line: int
-    commit_id: str
-    diff_hunk: str
-    user: str
-    created_at: datetime
-
-
-@dataclass
-class ReviewRecord:
-    id: int
-    number: int
-    user: str
-    state: str
-    body: str
-    commit_id: str
-    submitted_at: datetime
-    comments: list[ReviewCommentRecord] = field(default_factory=list)
-
-
-@dataclass
-class PullRecord:
-    id: int
-    number: int
-    user: str
-    title: str
-    body: str
-    head_ref: str
-    base_ref: str
-    state: str
-    created_at: datetime
-    updated_at: datetime
-    merged: bool = False
-    closed_head_sha: str | None = None
-
-
-@dataclass
-class RepoRecord:
-    id: int
-    owner: str
-    name: str
-    private: bool
-    default_branch: str
-    git: GitRepo
-    created_at: datetime
-    collaborators: dict[str, str] = field(default_factory=dict)
-    next_index: int = 1
-    pulls: dict[int, PullRecord] = field(default_factory=dict)
-    issue_comments: list[IssueCommentRecord] = field(default_factory=list)
-    reviews: list[ReviewRecord] = field(default_factory=list)
-    statuses: list[StatusRecord] = field(default_factory=list)
-    hooks: list[HookRecord] = field(default_factory=list)
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.name}"
 
 
 class ForgeState:
@@ -448,7 +330,7 @@ class ForgeState:
             new_line,
             old_line,
             commit,
-            _hunk_around(patch, new_line, old_line),
+            hunk_around(patch, new_line, old_line),
             user,
             review.submitted_at,
         )
@@ -482,61 +364,3 @@ class ForgeState:
             )
             repo.statuses.append(status)
             return status
-
-
-def diff_line_sets(patch: str) -> tuple[set[int], set[int]]:
-    """New-side and old-side line numbers covered by the hunks of a one-file unified diff."""
-    new_lines: set[int] = set()
-    old_lines: set[int] = set()
-    old_no = new_no = 0
-    in_hunk = False
-    for line in patch.splitlines():
-        match = _HUNK.match(line)
-        if match:
-            old_no, new_no = int(match.group(1)), int(match.group(3))
-            in_hunk = True
-            continue
-        if not in_hunk or line.startswith("\\"):
-            continue
-        if line.startswith("+"):
-            new_lines.add(new_no)
-            new_no += 1
-        elif line.startswith("-"):
-            old_lines.add(old_no)
-            old_no += 1
-        elif line.startswith(" ") or line == "":
-            new_lines.add(new_no)
-            old_lines.add(old_no)
-            new_no += 1
-            old_no += 1
-        else:
-            in_hunk = False
-    return new_lines, old_lines
-
-
-def _hunk_around(patch: str, new_line: int, old_line: int) -> str:
-    # The hunk header plus the lines up to the commented one, like Forgejo's diff_hunk.
-    out: list[str] = []
-    old_no = new_no = 0
-    for line in patch.splitlines():
-        match = _HUNK.match(line)
-        if match:
-            old_no, new_no = int(match.group(1)), int(match.group(3))
-            out = [line]
-            continue
-        if not out:
-            continue
-        out.append(line)
-        if line.startswith("+"):
-            hit = new_no == new_line
-            new_no += 1
-        elif line.startswith("-"):
-            hit = old_no == old_line
-            old_no += 1
-        else:
-            hit = new_no == new_line or old_no == old_line
-            new_no += 1
-            old_no += 1
-        if hit:
-            return "\n".join(out)
-    return "\n".join(out)
