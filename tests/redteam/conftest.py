@@ -77,7 +77,8 @@ def _build_probes(cc: str, directory: Path) -> Probes:
         )
     else:
         binaries["i386"] = directory / "i386"
-    shutil.copy(_PROBE_SOURCES / "pyprobe.py", directory / "pyprobe.py")
+    for script in ("pyprobe.py", "callable_probe.py"):
+        shutil.copy(_PROBE_SOURCES / script, directory / script)
     return Probes(directory=directory, binaries=binaries, missing=missing)
 
 

@@ -8,6 +8,8 @@ control works without privileges.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -17,9 +19,9 @@ import tty
 from pathlib import Path
 
 import pytest
-from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed, sandbox_argv
+from tests.redteam._harness import CLI, Outcome, Probes, run_host, run_sandboxed, sandbox_argv
 
-from auto_review.sandbox import landlock
+from auto_review.sandbox import landlock, run_callable, run_policy
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
 
@@ -435,3 +437,95 @@ def test_tiocsti_into_the_operators_terminal_injects_nothing(
         else:
             assert outcome.ok, outcome.describe()
             assert queued == b"Z", f"the host control injected {queued!r}"
+
+
+_RLIMIT_KEYS = {
+    "cpu": "RLIMIT_CPU",
+    "address_space": "RLIMIT_AS",
+    "file_size": "RLIMIT_FSIZE",
+    "open_files": "RLIMIT_NOFILE",
+    "processes": "RLIMIT_NPROC",
+    "core": "RLIMIT_CORE",
+}
+
+
+def test_sandbox_check_reports_what_a_job_reads_from_proc(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Check: the posture `sandbox check --json` reports (read back by the sandbox itself)
+    agrees with what an independent probe reads in a job under the same policy: seccomp,
+    no_new_privs, capabilities, every namespace, and each rlimit value. A posture that claims
+    more than the kernel enforces fails here. Reference: issue 3 "Posture, read back";
+    the reference's unverifiable posture (ref-gateway-and-isolation §7)."""
+    proc = subprocess.run(
+        [*CLI, "sandbox", "check", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)["posture"]
+    states = {c["name"]: c["state"] for c in report["controls"]}
+    box = _status(run_sandboxed([*probes.pyprobe, "status"], ro=[probes.directory, *python_view]))
+    status, ns, rlimits = box["status"], box["ns"], box["rlimits"]
+    assert isinstance(status, dict)
+    assert isinstance(ns, dict)
+    assert isinstance(rlimits, dict)
+    host = _status(run_host([*probes.pyprobe, "status"]))["ns"]
+    assert isinstance(host, dict)
+
+    assert (states["seccomp"] == "on") == (status["Seccomp"] == "2"), (states, status)
+    assert (states["no_new_privs"] == "on") == (status["NoNewPrivs"] == "1"), (states, status)
+    assert (states["capabilities"] == "on") == (int(str(status["CapEff"]), 16) == 0)
+    for name in ("user", "mnt", "pid", "ipc", "uts", "cgroup", "net"):
+        assert (states[f"{name}_namespace"] == "on") == (ns[name] != host[name]), name
+    for key, value in report["read_back"]["rlimits"].items():
+        assert rlimits[_RLIMIT_KEYS[key]] == value, (key, value, rlimits)
+
+
+def test_run_callable_job_holds_no_secret_of_its_caller(
+    probes: Probes, fake_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: code running in a job sandbox (a parser of hostile files gone wrong) looks for the
+    gateway's secrets: its environment, the environ of pid 1 (the supervisor, a fork of the
+    caller, so its environ block is the caller's) and the operator's files. Control: a fresh
+    interpreter with an allowlisted environment, the supervisor not dumpable (EACCES), and a
+    view without the home. The host control runs the same function in the caller itself.
+    Reference: issue 3 "job sandboxes never hold the forge token"; §4.1 cases 1, 28."""
+    marker = "ar-forge-token-" + secrets.token_hex(8)
+    monkeypatch.setenv("AR_FORGEJO_TOKEN", marker)
+    key = fake_home / ".ssh" / "id_ed25519"
+    key.write_text(marker)
+    payload = json.dumps(
+        {
+            "marker": marker,
+            "paths": ["/proc/1/environ", "/proc/self/environ", "/proc/self/cmdline", str(key)],
+        }
+    ).encode()
+    spec = importlib.util.spec_from_file_location(
+        "callable_probe", probes.directory / "callable_probe.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    host = json.loads(module.inspect(payload))
+    assert host["leaked"] == ["AR_FORGEJO_TOKEN"], host
+    assert host["reads"][str(key)]["contains"], host
+
+    box = json.loads(
+        run_callable(
+            "callable_probe:inspect",
+            payload,
+            run_policy(),
+            timeout=60,
+            pythonpath=(str(probes.directory),),
+        )
+    )
+    assert box["leaked"] == [], box
+    assert "AR_FORGEJO_TOKEN" not in box["env"], box
+    for path, read in box["reads"].items():
+        assert not read.get("contains"), (path, box)
+    assert box["reads"]["/proc/1/environ"] == {"ok": False, "errno": "EACCES"}, box
+    assert box["reads"][str(key)] == {"ok": False, "errno": "ENOENT"}, box

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import sys
@@ -275,12 +276,23 @@ def status() -> None:
             uid_map = [line.split() for line in fh]
     except OSError:
         uid_map = []
+    limits = {}
+    for name in (
+        "RLIMIT_CPU",
+        "RLIMIT_AS",
+        "RLIMIT_FSIZE",
+        "RLIMIT_NOFILE",
+        "RLIMIT_NPROC",
+        "RLIMIT_CORE",
+    ):
+        limits[name] = resource.getrlimit(getattr(resource, name))[0]
     _emit(
         "status",
         ok=True,
         status=fields,
         ns=namespaces,
         uid_map=uid_map,
+        rlimits=limits,
         pid=os.getpid(),
         ppid=os.getppid(),
     )
