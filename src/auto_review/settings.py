@@ -514,10 +514,17 @@ class LoadedSettings:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, *, require: frozenset[str] = frozenset()
+    environ: Mapping[str, str] | None = None,
+    *,
+    require: frozenset[str] = frozenset(),
+    overrides: Mapping[str, str] | None = None,
 ) -> LoadedSettings:
-    """Validate the environment once; raise ``ConfigError`` listing every problem."""
-    env = dict(os.environ if environ is None else environ)
+    """Validate the environment once; raise ``ConfigError`` listing every problem.
+
+    ``overrides`` (variable name -> value, e.g. from command-line flags) win over the
+    environment and are validated exactly like it.
+    """
+    env = dict(os.environ if environ is None else environ) | dict(overrides or {})
     present = {k: v.strip() for k, v in env.items() if k in ENV_NAMES and v.strip()}
     problems: list[str] = [
         f"{name} is required but not set" for name in sorted(require - present.keys())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -20,9 +21,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def load(require: frozenset[str] = frozenset()) -> Settings:
-    """Validate the environment, print its warnings, and set up redacting logs."""
-    loaded = load_settings(require=require)
+def load(
+    require: frozenset[str] = frozenset(), overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Validate the environment (flags in ``overrides`` win), print warnings, set up logs."""
+    given = {name: value for name, value in (overrides or {}).items() if value is not None}
+    loaded = load_settings(require=require, overrides=given)
     for warning in loaded.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}")
     settings = loaded.settings
