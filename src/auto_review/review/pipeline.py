@@ -23,10 +23,11 @@ from auto_review.llm import LLMClient, PriceTable, UsageLedger
 from auto_review.logs import get_logger
 from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
 from auto_review.memory.learnings import LearningsStore
+from auto_review.memory.pauses import is_paused
 from auto_review.memory.vectors import CodeVectors
 from auto_review.review._host import PipelineHost, WorkspaceFactory, clone_for
 from auto_review.review._options import PipelineOptions
-from auto_review.review._request import Outcome, ReviewOutcome, ReviewRequest
+from auto_review.review._request import Outcome, ReviewOutcome, ReviewRequest, Trigger
 from auto_review.review._stages import StageInputs, review_stages
 from auto_review.review._types import PreparedReview
 from auto_review.review.config import load_repo_config
@@ -40,6 +41,8 @@ from auto_review.store import Store
 __all__ = ["ReviewPipeline"]
 
 _log = get_logger("review")
+# Triggers a ``@bot pause`` stops; a chat ``@bot review`` or the operator's CLI still runs.
+_AUTOMATIC = frozenset({Trigger.CI, Trigger.WEBHOOK})
 
 
 class ReviewPipeline:
@@ -63,6 +66,7 @@ class ReviewPipeline:
         self._history = ReviewHistory(store) if store is not None else None
         self._learnings = LearningsStore(store) if store is not None else None
         self._vectors = CodeVectors(store) if store is not None else None
+        self._store = store
 
     async def run(self, request: ReviewRequest) -> ReviewOutcome:
         """Review one PR head; see the module docstring for the stages and error policy."""
@@ -87,6 +91,9 @@ class ReviewPipeline:
         """Every stage up to (not including) posting; the pending status is posted here."""
         if not is_sha(request.head_sha):
             raise ReviewError("the head SHA is not a full hexadecimal object id")
+        if self._paused(request):
+            await self._final_skip(request, "paused")
+            return ReviewOutcome(Outcome.SKIPPED, "paused")
         pr = await self._host.get_pull_request(request.repo, request.number)
         if pr.head_sha != request.head_sha:
             return ReviewOutcome(Outcome.SUPERSEDED, "the pull request has a newer head")
@@ -137,6 +144,14 @@ class ReviewPipeline:
         finally:
             if workspace is not None:
                 workspace.close()
+
+    def _paused(self, request: ReviewRequest) -> bool:
+        # Checked here, where every queued review starts, so CI and webhook intake need not.
+        return (
+            request.trigger in _AUTOMATIC
+            and self._store is not None
+            and is_paused(self._store, request.repo, request.number)
+        )
 
     async def _diff(self, request: ReviewRequest, since: str | None) -> str | None:
         if since is None:
