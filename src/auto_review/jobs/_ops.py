@@ -9,6 +9,7 @@ from auto_review.hosts import RepoRef
 from auto_review.jobs._history import HistoryEntry, ReviewHistory
 from auto_review.jobs._models import Job, JobState
 from auto_review.jobs._sqlite import SqliteJobQueue
+from auto_review.memory.history import ReviewHistory as ReviewMemory
 from auto_review.store import Store
 
 __all__ = [
@@ -58,7 +59,9 @@ def list_history(
 
 
 def reset_pr_history(store: Store, repo: RepoRef, number: int) -> int:
-    """Forget one PR's review outcomes; returns the number of rows removed."""
+    """Forget one PR's review outcomes and its incremental state (the next review is a full
+    one); returns the number of outcome rows removed."""
+    ReviewMemory(store).forget_pr(repo, number)
     return ReviewHistory(store).reset_pr(repo, number)
 
 

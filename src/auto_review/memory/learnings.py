@@ -103,6 +103,12 @@ class LearningsStore:
             for r in rows
         ]
 
+    def repositories(self) -> tuple[RepoRef, ...]:
+        """Repositories that have learnings, by name (for operator listings)."""
+        with self._store.read() as conn:
+            rows = conn.execute("SELECT DISTINCT repo FROM learnings ORDER BY repo").fetchall()
+        return tuple(RepoRef.parse(str(r[0])) for r in rows)
+
     def forget(self, repo: RepoRef, learning_id: int) -> bool:
         """Delete ``learning_id`` if it belongs to ``repo``; False when it does not exist there."""
         with self._store.write() as conn:
