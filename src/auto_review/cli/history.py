@@ -59,23 +59,35 @@ def list_command(
     out_console.print(table)
 
 
+def _target(target: str, number: int | None) -> tuple[RepoRef, int]:
+    name, sep, tail = target.partition("#")
+    if sep and number is None and tail.isdigit() and int(tail) > 0:
+        return _repo(name), int(tail)
+    if not sep and number is not None:
+        return _repo(name), number
+    raise typer.BadParameter("give OWNER/REPO#N (or OWNER/REPO N), e.g. alice/shop#12")
+
+
 @app.command("reset-pr")
 def reset_pr_command(
-    repo: str = typer.Argument(..., help="OWNER/REPO"),
-    pr: int = typer.Argument(..., min=1),
+    target: str = typer.Argument(..., help="OWNER/REPO#N"),
+    pr: int | None = typer.Argument(None, min=1, help="The PR number, if not given after #."),
 ) -> None:
-    """Forget one PR's review outcomes."""
+    """Forget one PR's review outcomes (its next automatic review starts from scratch)."""
+    repo, number = _target(target, pr)
     store = _store()
     try:
-        removed = reset_pr_history(store, _repo(repo), pr)
+        removed = reset_pr_history(store, repo, number)
     finally:
         store.close()
-    out_console.print(f"removed {removed} outcome(s) of {repo}#{pr}")
+    out_console.print(f"removed {removed} outcome(s) of {repo}#{number}")
 
 
 @app.command("purge")
 def purge_command(
-    older_than_days: float = typer.Option(..., "--older-than-days", min=0),
+    older_than_days: float = typer.Option(
+        ..., "--older-than", "--older-than-days", min=0, help="Age in days."
+    ),
 ) -> None:
     """Delete outcomes older than the given number of days."""
     store = _store()

@@ -11,7 +11,19 @@ import sys
 import typer
 
 from auto_review import __version__
-from auto_review.cli import config, gateway, history, jobs, review, sandbox
+from auto_review.cli import (
+    auth,
+    bench,
+    config,
+    gateway,
+    history,
+    jobs,
+    learnings,
+    ops,
+    review,
+    sandbox,
+    webhook,
+)
 from auto_review.cli._common import err_console
 from auto_review.errors import AutoReviewError, ConfigError
 from auto_review.sandbox import WORKER_ARGV_MARKER, SandboxError, worker_main
@@ -29,6 +41,11 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(history.app, name="history")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(review.app, name="review")
+app.add_typer(auth.app, name="auth")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(ops.app, name="ops")
+app.add_typer(learnings.app, name="learnings")
+app.add_typer(bench.app, name="bench")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,96 @@
+"""``auto-review ops doctor|status``: is this host ready, and how is the running gateway doing.
+
+``doctor`` probes for real (forge, token, models, git, secrets, state, isolation tier) and
+exits 1 on any FAIL. ``status`` reads a running gateway's ``/version``, ``/info`` and
+``/metrics`` and exits 1 if it cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from auto_review.cli._common import JSON_OPTION, out_console, print_json
+from auto_review.cli._common import load as load_settings
+from auto_review.ops import CheckState, GatewayStatus, gateway_status, run_doctor
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Diagnose this host and look at a running gateway.", no_args_is_help=True)
+
+_COLOUR = {CheckState.PASS: "green", CheckState.WARN: "yellow", CheckState.FAIL: "red"}
+_TIMEOUT = typer.Option(5.0, "--timeout", min=0.1, help="Seconds each network probe may take.")
+
+
+@app.command("doctor")
+def doctor(timeout: float = _TIMEOUT, as_json: bool = JSON_OPTION) -> None:
+    """Probe forge, token, models, git, secrets, state dir and isolation; exit 1 on any FAIL."""
+    settings = load_settings()
+    report = asyncio.run(run_doctor(settings, timeout_secs=timeout))
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for c in report.checks:
+            colour = _COLOUR[c.state]
+            out_console.print(f"[{colour}]{c.state.value}[/] {c.name}: {c.detail}", markup=True)
+            if c.fix:
+                out_console.print(f"     fix: {c.fix}", markup=False)
+        failed = sum(c.state is CheckState.FAIL for c in report.checks)
+        warned = sum(c.state is CheckState.WARN for c in report.checks)
+        out_console.print(f"{failed} failed, {warned} warning(s), "
+                          f"{len(report.checks) - failed - warned} passed")  # fmt: skip
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _kv(data: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in data.items()) or "none"
+
+
+def _render(s: GatewayStatus) -> None:
+    info = s.info
+    iso: dict[str, Any] = info.get("isolation") or {}
+    queue: dict[str, Any] = info.get("queue") or {}
+    poller: dict[str, Any] = info.get("poller") or {}
+    bot: dict[str, Any] = info.get("bot") or {}
+    model: dict[str, Any] = info.get("model") or {}
+    table = Table(show_header=False, title=f"auto-review {s.version} at {s.url}")
+    table.add_row("bot", f"@{bot.get('login', '?')} (mention @{bot.get('mention', '?')})")
+    table.add_row("review mode", f"{info.get('review_mode', '?')}; CI endpoint "
+                  f"{'on' if info.get('ci_endpoint') else 'off'}")  # fmt: skip
+    table.add_row("model", f"{model.get('reasoning_model', '?')} (tiers: "
+                  f"{', '.join(model.get('tiers', []))})")  # fmt: skip
+    controls = iso.get("controls") or {}
+    table.add_row("isolation", f"tier {iso.get('tier', '?')}: {_kv(controls)}")
+    states = {k: v for k, v in queue.items() if k not in ("by_kind",)}
+    table.add_row("queue", _kv(states))
+    table.add_row("poller", f"{'on' if poller.get('enabled') else 'off'}, tracked PRs "
+                  f"{_kv(poller.get('tracked_prs') or {})}")  # fmt: skip
+    table.add_row("readiness", _kv({k: "ok" if v else "FAILING" for k, v in s.readiness.items()}))
+    table.add_row("reviews since start", _kv(s.review_outcomes))
+    table.add_row("chat jobs since start", _kv(s.chat_outcomes))
+    table.add_row("webhooks", _kv(s.webhooks))
+    table.add_row("signature failures", _kv(s.signature_failures))
+    table.add_row("payload failures", str(s.payload_failures))
+    table.add_row("rate limited", str(s.rate_limited))
+    table.add_row("CI requests", _kv(s.ci_requests))
+    table.add_row("model tokens", f"{_kv(s.tokens)}; cost ${s.cost_usd:.4f}")
+    out_console.print(table)
+
+
+@app.command("status")
+def status(
+    gateway_url: str = typer.Option(..., "--gateway-url", help="Base URL of the gateway."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds per request."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """One screen from the gateway's /version, /info and /metrics; exit 1 if unreachable."""
+    load_settings()
+    result = asyncio.run(gateway_status(gateway_url, timeout_secs=timeout))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _render(result)
