@@ -16,6 +16,10 @@ Public API (everything else in this package is private or a step module):
     run_callable("pkg.mod:func", payload, policy, *, timeout, memory_bytes=None,
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
+    launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2))
+        -> LaunchResult(returncode, cause, posture): the gateway boundary (launcher.py)
+    is_inner(environ) -> bool; read_handoff(fd=HANDOFF_FD) -> InnerHandoff(secrets, posture):
+        the inner side (call once at startup, before threads)
     WORKER_ARGV_MARKER, worker_main(argv) -> int: a frozen build's entry point must hand
         ``argv[2:]`` to worker_main when ``argv[1] == WORKER_ARGV_MARKER`` (cli/main.py does)
 
@@ -37,6 +41,15 @@ from auto_review.sandbox.errors import (
     SandboxSetupError,
     SandboxSyscallError,
     SandboxTimeout,
+)
+from auto_review.sandbox.launcher import (
+    HANDOFF_FD,
+    INNER_ENV_VAR,
+    InnerHandoff,
+    LaunchResult,
+    is_inner,
+    launch,
+    read_handoff,
 )
 from auto_review.sandbox.limits import Limits
 from auto_review.sandbox.policy import (
@@ -60,12 +73,16 @@ from auto_review.sandbox.spawn import (
 )
 
 __all__ = [
+    "HANDOFF_FD",
+    "INNER_ENV_VAR",
     "POLICY_NAMES",
     "WORKER_ARGV_MARKER",
     "CompletedRun",
     "Control",
     "HostSupport",
+    "InnerHandoff",
     "KernelFeatureMissing",
+    "LaunchResult",
     "Limits",
     "Policy",
     "Posture",
@@ -84,8 +101,11 @@ __all__ = [
     "gateway_policy",
     "host_support",
     "interpreter_paths",
+    "is_inner",
+    "launch",
     "probe_host",
     "read_back",
+    "read_handoff",
     "require_tier",
     "run_attached",
     "run_callable",

@@ -13,6 +13,7 @@ import os
 import selectors
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from auto_review.sandbox.errors import (
     SandboxSetupError,
 )
 
-__all__ = ["STOP_SIGNAL", "Outcome", "communicate"]
+__all__ = ["STOP_SIGNAL", "Outcome", "PostureHook", "communicate"]
 
 STOP_SIGNAL = signal.SIGUSR1  # asks the supervisor to kill the job tree and report
 _CHUNK = 65536
@@ -62,7 +63,10 @@ class Outcome:
         return setup
 
 
-def _handle_report(outcome: Outcome, line: bytes) -> None:
+PostureHook = Callable[[dict[str, Any]], None]
+
+
+def _handle_report(outcome: Outcome, line: bytes, on_posture: PostureHook | None) -> None:
     try:
         message = json.loads(line)
     except ValueError:
@@ -72,6 +76,8 @@ def _handle_report(outcome: Outcome, line: bytes) -> None:
         outcome.error = message
     elif event == "posture":
         outcome.posture.update(message)
+        if on_posture is not None:
+            on_posture(dict(outcome.posture))
     elif event == "exit":
         outcome.status = message.get("status")
     elif event == "pid_cap":
@@ -88,8 +94,9 @@ def communicate(
     stdin_data: bytes = b"",
     out_r: int | None = None,
     err_r: int | None = None,
-    backstop: float,
+    backstop: float | None,
     max_output: int | None = None,
+    on_posture: PostureHook | None = None,
 ) -> Outcome:
     """Run the parent's I/O loop for the outer child ``pid`` until everything is closed."""
     outcome = Outcome()
@@ -107,12 +114,12 @@ def communicate(
             sel.register(stdin_w, selectors.EVENT_WRITE)
         else:
             os.close(stdin_w)
-    deadline = time.monotonic() + backstop
+    deadline = None if backstop is None else time.monotonic() + backstop
     stopping = False
     try:
         while sel.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
                 os.kill(pid, signal.SIGKILL)
                 outcome.timed_out = True
                 break
@@ -136,7 +143,7 @@ def communicate(
                     report_buf += data
                     *lines, report_buf = report_buf.split(b"\n")
                     for line in lines:
-                        _handle_report(outcome, line)
+                        _handle_report(outcome, line, on_posture)
                     continue
                 if stopping:
                     continue

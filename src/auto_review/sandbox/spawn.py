@@ -30,14 +30,15 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
+from auto_review.sandbox import namespaces, posture
 from auto_review.sandbox._child import Plan, run_outer
-from auto_review.sandbox._io import Outcome, communicate
+from auto_review.sandbox._io import Outcome, PostureHook, communicate
+from auto_review.sandbox._plan import build_plan
 from auto_review.sandbox._report import describe
 from auto_review.sandbox._worker import WORKER_ARGV_MARKER
 from auto_review.sandbox.errors import (
@@ -63,8 +64,6 @@ __all__ = [
 _MIB = 1024 * 1024
 _DEFAULT_MAX_OUTPUT: Final = 16 * _MIB
 _GRACE_SECONDS: Final = 10.0  # the parent's backstop after the supervisor's own deadline
-_BASE_ENV: Final = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-_DEV_WRITABLE: Final = tuple(f"/dev/{name}" for name in mounts.DEVICES)
 _SUPPORT: dict[int, HostSupport] = {}
 
 
@@ -111,108 +110,17 @@ def worker_argv(target: str, pythonpath: Sequence[str] = ()) -> list[str]:
     return [sys.executable, "-I", "-B", "-m", "auto_review.sandbox._worker", target, *extra]
 
 
-def _count_own_processes() -> int:
-    uid, count = os.getuid(), 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                count += os.stat(f"/proc/{entry}").st_uid == uid
-            except OSError:
-                continue
-    return count
-
-
-def _plan(
-    argv: Sequence[str],
+def posture_of(
     policy: Policy,
     tier: Tier,
     support: HostSupport,
-    *,
-    env: Mapping[str, str] | None,
-    cwd: str | None,
-    timeout: float,
-    memory_bytes: int | None,
-    stdio: tuple[int, int, int],
-    pass_fds: Mapping[int, int],
-    scratch: str | None,
-) -> Plan:
-    full = tier is Tier.FULL
-    root_job = full and os.geteuid() == 0
-    view = mounts.plan_view(policy.ro_paths, policy.rw_paths) if full else None
-    # Inside a full-tier sandbox /tmp is its private tmpfs; elsewhere a per-run scratch dir.
-    home = "/tmp" if full else (scratch or "/")  # noqa: S108
-    child_env = {**_BASE_ENV, "HOME": home, "TMPDIR": home, **dict(env or {})}
-    rules = None
-    if tier is not Tier.NONE and support.landlock_abi > 0:
-        if view is not None:
-            read = [p for p, writable in view.binds if not writable] + ["/proc", "/dev"]
-            write = [p for p, writable in view.binds if writable] + ["/tmp", *_DEV_WRITABLE]  # noqa: S108
-        else:
-            read = list(policy.ro_paths)
-            write = [*policy.rw_paths, *_DEV_WRITABLE, *([scratch] if scratch else [])]
-        rules = landlock.LandlockRules(
-            read_paths=tuple(read),
-            write_paths=tuple(write),
-            bind_ports=policy.tcp_bind_ports,
-            connect_ports=policy.tcp_connect_ports,
-            list_paths=("/",) if view is not None else (),
-        )
-    new_ns: tuple[str, ...] = ()
-    shared: tuple[str, ...] = ()
-    if full:
-        new_ns = ("user", "mnt", "pid", "ipc", "uts", "cgroup") + (
-            () if policy.network else ("net",)
-        )
-        shared = ("net",) if policy.network else ()
-    job_limits = policy.limits.with_memory(memory_bytes)
-    cgroup = None
-    if support.cgroup.available and tier is not Tier.NONE:
-        cgroup = (
-            limits.cgroup_support().path,
-            f"auto-review-{os.getpid()}-{id(argv)}",
-            job_limits.address_space_bytes,
-            job_limits.processes,
-        )
-    return Plan(
-        argv=tuple(argv),
-        env=child_env,
-        cwd=cwd or home,
-        parent_pid=os.getpid(),
-        outer_uid=os.getuid(),
-        outer_gid=os.getgid(),
-        ns_flags=_ns_flags(policy, full, root_job),
-        job_host_id=namespaces.ROOT_JOB_HOST_ID if root_job else None,
-        view=view,
-        tmp_size_bytes=policy.tmp_size_bytes,
-        landlock_rules=rules,
-        seccomp_program=None
-        if tier is Tier.NONE
-        else seccomp.assemble(seccomp.build_filter(policy.socket_families)),
-        limits=job_limits,
-        extra_processes=0 if full else _count_own_processes(),
-        stdio=stdio,
-        pass_fds=tuple(pass_fds.items()),
-        expected=posture.Expected(
-            seccomp=tier is not Tier.NONE,
-            bounding_set_empty=full or os.geteuid() == 0,
-            new_namespaces=new_ns,
-            shared_namespaces=shared,
-            host_namespaces=posture.namespace_ids(),
-        ),
-        last_cap=kernel.last_capability(),
-        timeout_seconds=timeout,
-        cgroup=cgroup,
-        landlock_abi=support.landlock_abi,
-    )
-
-
-def _ns_flags(policy: Policy, full: bool, root_job: bool) -> int:
-    if not full:
-        return 0
-    flags = namespaces.namespace_flags(policy.network)
-    # Root keeps the outer namespaces owned by the host's user namespace (only it can bind
-    # root-only paths); the job then enters a user namespace of its own (see _child).
-    return flags & ~kernel.CLONE_NEWUSER if root_job else flags
+    read_back: Mapping[str, Any],
+    host_ns: Mapping[str, int],
+) -> posture.Posture:
+    """The Posture of a job from its pre-exec read-back (internal to the package)."""
+    root_job = tier is Tier.FULL and os.geteuid() == 0
+    job_uid = namespaces.ROOT_JOB_HOST_ID if root_job else os.getuid()
+    return describe(policy, tier, support, {**read_back, "job_host_uid": job_uid}, host_ns)
 
 
 def _spawn(plan: Plan) -> tuple[int, int]:
@@ -235,12 +143,14 @@ def _run(
     isolation: Tier,
     env: Mapping[str, str] | None,
     cwd: str | None,
-    timeout: float,
+    timeout: float | None,
     memory_bytes: int | None,
     stdin: bytes | None,
     stdio: tuple[int, int, int] | None,
     max_output_bytes: int | None,
     pass_fds: Mapping[int, int],
+    on_start: Callable[[int], None] | None = None,
+    on_posture: PostureHook | None = None,
 ) -> CompletedRun:
     if not argv:
         raise ValueError("argv must name a command")
@@ -258,7 +168,7 @@ def _run(
             child_stdio = (in_r, out_w, err_w)
         else:
             child_stdio = stdio
-        plan = _plan(
+        plan = build_plan(
             argv,
             policy,
             isolation,
@@ -272,6 +182,9 @@ def _run(
             scratch=scratch,
         )
         pid, report_fd = _spawn(plan)
+        if on_start is not None:
+            on_start(pid)
+        backstop = None if timeout is None else timeout + _GRACE_SECONDS
         if stdio is None:
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
@@ -283,12 +196,13 @@ def _run(
                 stdin_data=stdin or b"",
                 out_r=out_r,
                 err_r=err_r,
-                backstop=timeout + _GRACE_SECONDS,
+                backstop=backstop,
                 max_output=max_output_bytes,
+                on_posture=on_posture,
             )
             pipes.clear()  # communicate closed them
         else:
-            outcome = communicate(pid, report_fd, backstop=timeout + _GRACE_SECONDS)
+            outcome = communicate(pid, report_fd, backstop=backstop, on_posture=on_posture)
     finally:
         for fd in pipes:
             os.close(fd)
@@ -324,10 +238,7 @@ def _finish(
         code = -sig
     else:
         code = os.WEXITSTATUS(status)
-    root_job = tier is Tier.FULL and os.geteuid() == 0
-    job_uid = namespaces.ROOT_JOB_HOST_ID if root_job else os.getuid()
-    read_back = {**outcome.posture, "job_host_uid": job_uid}
-    report = describe(policy, tier, support, read_back, host_ns)
+    report = posture_of(policy, tier, support, outcome.posture, host_ns)
     return CompletedRun(code, outcome.stdout, outcome.stderr, report)
 
 

@@ -1,0 +1,127 @@
+"""Turn a policy, a tier and call options into the pure-data ``Plan`` the children execute.
+
+Everything the forked children need is computed here, before fork, in the caller: the view,
+the Landlock rules, the assembled seccomp program, limits, environment, expectations for the
+read-back. Nothing here touches the kernel beyond reading /proc.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
+from auto_review.sandbox._child import Plan
+from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.probe import HostSupport, Tier
+
+__all__ = ["build_plan"]
+
+_BASE_ENV: Final = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+_DEV_WRITABLE: Final = tuple(f"/dev/{name}" for name in mounts.DEVICES)
+
+
+def _count_own_processes() -> int:
+    uid, count = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                count += os.stat(f"/proc/{entry}").st_uid == uid
+            except OSError:
+                continue
+    return count
+
+
+def build_plan(
+    argv: Sequence[str],
+    policy: Policy,
+    tier: Tier,
+    support: HostSupport,
+    *,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    timeout: float | None,
+    memory_bytes: int | None,
+    stdio: tuple[int, int, int],
+    pass_fds: Mapping[int, int],
+    scratch: str | None,
+) -> Plan:
+    """The plan for one sandbox (``scratch``: the per-run writable dir outside the full tier)."""
+    full = tier is Tier.FULL
+    root_job = full and os.geteuid() == 0
+    view = mounts.plan_view(policy.ro_paths, policy.rw_paths) if full else None
+    # Inside a full-tier sandbox /tmp is its private tmpfs; elsewhere a per-run scratch dir.
+    home = "/tmp" if full else (scratch or "/")  # noqa: S108
+    child_env = {**_BASE_ENV, "HOME": home, "TMPDIR": home, **dict(env or {})}
+    rules = None
+    if tier is not Tier.NONE and support.landlock_abi > 0:
+        if view is not None:
+            read = [p for p, writable in view.binds if not writable] + ["/proc", "/dev"]
+            write = [p for p, writable in view.binds if writable] + ["/tmp", *_DEV_WRITABLE]  # noqa: S108
+        else:
+            read = list(policy.ro_paths)
+            write = [*policy.rw_paths, *_DEV_WRITABLE, *([scratch] if scratch else [])]
+        rules = landlock.LandlockRules(
+            read_paths=tuple(read),
+            write_paths=tuple(write),
+            bind_ports=policy.tcp_bind_ports,
+            connect_ports=policy.tcp_connect_ports,
+            list_paths=("/",) if view is not None else (),
+        )
+    new_ns: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
+    if full:
+        new_ns = ("user", "mnt", "pid", "ipc", "uts", "cgroup") + (
+            () if policy.network else ("net",)
+        )
+        shared = ("net",) if policy.network else ()
+    job_limits = policy.limits.with_memory(memory_bytes)
+    cgroup = None
+    if support.cgroup.available and tier is not Tier.NONE:
+        cgroup = (
+            limits.cgroup_support().path,
+            f"auto-review-{os.getpid()}-{id(argv)}",
+            job_limits.address_space_bytes,
+            job_limits.processes,
+        )
+    return Plan(
+        argv=tuple(argv),
+        env=child_env,
+        cwd=cwd or home,
+        parent_pid=os.getpid(),
+        outer_uid=os.getuid(),
+        outer_gid=os.getgid(),
+        ns_flags=_ns_flags(policy, full, root_job),
+        job_host_id=namespaces.ROOT_JOB_HOST_ID if root_job else None,
+        view=view,
+        tmp_size_bytes=policy.tmp_size_bytes,
+        landlock_rules=rules,
+        seccomp_program=None
+        if tier is Tier.NONE
+        else seccomp.assemble(seccomp.build_filter(policy.socket_families)),
+        limits=job_limits,
+        extra_processes=0 if full else _count_own_processes(),
+        stdio=stdio,
+        pass_fds=tuple(pass_fds.items()),
+        expected=posture.Expected(
+            seccomp=tier is not Tier.NONE,
+            bounding_set_empty=full or os.geteuid() == 0,
+            new_namespaces=new_ns,
+            shared_namespaces=shared,
+            host_namespaces=posture.namespace_ids(),
+        ),
+        last_cap=kernel.last_capability(),
+        timeout_seconds=timeout,
+        cgroup=cgroup,
+        landlock_abi=support.landlock_abi,
+    )
+
+
+def _ns_flags(policy: Policy, full: bool, root_job: bool) -> int:
+    if not full:
+        return 0
+    flags = namespaces.namespace_flags(policy.network)
+    # Root keeps the outer namespaces owned by the host's user namespace (only it can bind
+    # root-only paths); the job then enters a user namespace of its own (see _child).
+    return flags & ~kernel.CLONE_NEWUSER if root_job else flags

@@ -1,0 +1,175 @@
+"""The gateway boundary: run a long-lived service confined, hand it its secrets, relay signals.
+
+    outer launcher (this process, on the host)
+     `- outer child: new user/mount/pid/ipc/uts/cgroup namespaces, host network shared
+         `- supervisor: pid 1 inside; built the read-only root; reaps; forwards SIGTERM/SIGINT/
+            |           SIGHUP; reports the inner exit status and cause
+            `- inner process (the gateway): seccomp, Landlock (fs + listen/upstream TCP
+               ports), no_new_privs, no capabilities, rlimits; exec'd fresh
+
+Invariants once ``launch`` has started the inner process: its environment is exactly ``env``
+plus the inner marker; ``secrets`` reached it only through an inherited pipe (fd
+``HANDOFF_FD``), never through disk or its environment; the same pipe carries the posture read
+back before exec, which ``read_handoff`` re-checks against /proc/self/status from inside.
+
+Out of scope: which secrets and ports the service needs (the CLI decides), restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from auto_review.sandbox import posture
+from auto_review.sandbox.errors import SandboxPolicyViolation, SandboxSetupError
+from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.probe import Tier, require_tier
+from auto_review.sandbox.spawn import _run, host_support, posture_of
+
+__all__ = [
+    "HANDOFF_FD",
+    "INNER_ENV_VAR",
+    "InnerHandoff",
+    "LaunchResult",
+    "is_inner",
+    "launch",
+    "read_handoff",
+]
+
+HANDOFF_FD: Final = 3  # the inner process reads {"secrets", "posture"} JSON here, then EOF
+INNER_ENV_VAR: Final = "AR_SANDBOX_INNER"  # value: the name of the policy it runs under
+_MAX_HANDOFF: Final = 1024 * 1024  # F_SETPIPE_SZ ceiling by default (/proc/sys/fs/pipe-max-size)
+_RELAYED: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """How the inner process ended: ``returncode`` (-N for signal N), ``cause`` in words."""
+
+    returncode: int
+    cause: str
+    posture: posture.Posture
+
+
+@dataclass(frozen=True)
+class InnerHandoff:
+    """What the inner process receives: its secrets and the posture read back before exec."""
+
+    secrets: Mapping[str, str]
+    posture: posture.Posture
+
+
+def is_inner(environ: Mapping[str, str]) -> bool:
+    """True in a process that ``launch`` started (it must serve, not launch again)."""
+    return bool(environ.get(INNER_ENV_VAR))
+
+
+def launch(
+    argv: Sequence[str],
+    policy: Policy,
+    *,
+    secrets: Mapping[str, str],
+    env: Mapping[str, str],
+    isolation: Tier = Tier.FULL,
+    cwd: str | None = None,
+    stdio: tuple[int, int, int] = (0, 1, 2),
+) -> LaunchResult:
+    """Run ``argv`` confined by ``policy`` until it exits; relay SIGTERM/SIGINT/SIGHUP to it."""
+    support = require_tier(isolation, host_support())
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    payload_secrets = json.dumps(dict(secrets))
+    if len(payload_secrets) > _MAX_HANDOFF // 2:
+        raise SandboxSetupError("secrets too large for the handoff pipe", step="handoff")
+    fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _MAX_HANDOFF)
+    host_ns = posture.namespace_ids()
+    started: list[int] = []
+    handoff: list[posture.Posture] = []
+
+    def on_start(pid: int) -> None:
+        started.append(pid)
+
+    def on_posture(read_back: dict[str, Any]) -> None:
+        # The inner process has been checked and is about to exec: hand over, then EOF.
+        report = posture_of(policy, isolation, support, read_back, host_ns)
+        handoff.append(report)
+        data = json.dumps({"secrets": json.loads(payload_secrets), "posture": report.to_dict()})
+        try:
+            os.write(write_fd, data.encode())
+        finally:
+            os.close(write_fd)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _RELAYED:
+            previous[sig] = signal.signal(sig, lambda signum, _f: _relay(started, signum))
+    try:
+        done = _run(
+            argv,
+            policy,
+            isolation=isolation,
+            env={**dict(env), INNER_ENV_VAR: policy.name},
+            cwd=cwd,
+            timeout=None,
+            memory_bytes=None,
+            stdin=None,
+            stdio=stdio,
+            max_output_bytes=None,
+            pass_fds={HANDOFF_FD: read_fd},
+            on_start=on_start,
+            on_posture=on_posture,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(read_fd)
+        if not handoff:
+            os.close(write_fd)
+    code = done.returncode
+    cause = f"exited with status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
+    return LaunchResult(code, cause, done.posture)
+
+
+def _relay(started: list[int], signum: int) -> None:
+    for pid in started:  # the outer child forwards to the supervisor, which forwards inward
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def read_handoff(fd: int = HANDOFF_FD) -> InnerHandoff:
+    """Inside: read secrets and posture from ``fd`` (then close it) and re-check the posture."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    data = json.loads(b"".join(chunks) or b"{}")
+    if "posture" not in data:
+        raise SandboxSetupError("no handoff from the launcher on fd 3", step="handoff")
+    raw = data["posture"]
+    report = posture.Posture(
+        tier_requested=raw["tier_requested"],
+        tier_effective=raw["tier_effective"],
+        policy=raw["policy"],
+        controls=tuple(posture.Control(**c) for c in raw["controls"]),
+        read_back=raw.get("read_back", {}),
+    )
+    now = posture.read_back()["status"]
+    expected = report.read_back.get("status", {})
+    drift = [
+        k
+        for k in ("no_new_privs", "seccomp", "cap_eff", "cap_prm")
+        if now.get(k) != expected.get(k)
+    ]
+    if drift:
+        raise SandboxPolicyViolation(
+            f"posture read back inside differs from the launcher's: {drift}"
+        )
+    return InnerHandoff(dict(data.get("secrets", {})), report)
