@@ -236,3 +236,36 @@ def host_sleeper() -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.kill()
         proc.wait()
+
+
+_VICTIM = """
+import pathlib, signal, sys, time
+mark = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGURG, lambda *_: mark.write_text("SIGURG"))
+print("ready", flush=True)
+end = time.monotonic() + 120
+while time.monotonic() < end:
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture
+def signal_victim(scratch: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A host process of our uid that records SIGURG in a file (SIGURG's default action is to
+    ignore it, so a kill(-1, SIGURG) from a broken sandbox harms no other process)."""
+    mark = scratch / "victim-got-signal"
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _VICTIM, str(mark)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        yield proc, mark
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 import tty
@@ -144,18 +145,38 @@ def test_signal_to_supervisor_is_blocked_by_landlock_signal_scope(
     _assert_denied(run_sandboxed(argv, ro=[probes.directory, *python_view]), frozenset({"EPERM"}))
 
 
+def _signalled(mark: Path, bound_s: float = 2.0) -> bool:
+    """Whether the victim recorded the signal within a bounded wait."""
+    deadline = time.monotonic() + bound_s
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return mark.exists()
+
+
+@pytest.mark.parametrize("tier", ["full", "restricted"])
 def test_kill_everyone_reaches_no_host_process(
-    probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
+    probes: Probes,
+    python_view: tuple[Path, ...],
+    signal_victim: tuple[subprocess.Popen[bytes], Path],
+    tier: str,
 ) -> None:
-    """Attack: kill(-1, sig), every process we may signal. Probed with signal 0 so a broken
-    sandbox harms nothing. Control: the pid namespace holds only the sandbox (ESRCH when the
-    probe is alone with its init; Landlock scoping would say EPERM). Reference: §4.1 case 17."""
-    del host_sleeper  # guarantees the host control has a same-uid process to find
-    argv = [*probes.pyprobe, "kill", "-1", "0"]
+    """Attack: kill(-1, sig), every process we may signal. The signal is SIGURG (ignored by
+    default: a broken sandbox harms nobody) and a host victim records it, because kill(-1)
+    answers 0 even when every target refused. Control: full tier, a pid namespace holding only
+    the sandbox (ESRCH); restricted tier, Landlock signal scoping (each target refused). The
+    host control reaches the victim. Reference: §4.1 case 17; kernel/signal.c."""
+    victim, mark = signal_victim
+    argv = [*probes.pyprobe, "kill", "-1", str(int(signal.SIGURG))]
     host = run_host(argv)
     assert host.ok, host.describe()
-    box = run_sandboxed(argv, ro=[probes.directory, *python_view])
-    _assert_denied(box, frozenset({"ESRCH", "EPERM"}))
+    assert _signalled(mark), "the host control did not reach the victim"
+    mark.unlink()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view], isolation=tier)
+    assert box.result is not None, box.describe()
+    if tier == "full":
+        assert box.errno == "ESRCH", box.describe()
+    assert not _signalled(mark), "the victim on the host got the sandbox's signal"
+    assert victim.poll() is None
 
 
 def _processes_with(token: str) -> list[int]:

@@ -1,0 +1,173 @@
+"""Red team against the restricted tier (no namespaces: Landlock + seccomp + rlimits).
+
+This is what an operator gets where user namespaces are off. There is no mount view and no pid
+or network namespace, so every attack here meets Landlock (EACCES, or EPERM for its scoping) or
+seccomp (EPERM) and nothing else. Each runs on the host first, where it works.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
+
+from auto_review.sandbox import landlock
+
+pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
+
+Serve = Callable[..., Listener]
+
+
+def _restricted(probes: Probes, python_view: tuple[Path, ...], argv: list[str]) -> Outcome:
+    return run_sandboxed(argv, ro=[probes.directory, *python_view], isolation="restricted")
+
+
+def _assert_host_then_denied(host: Outcome, box: Outcome, expected: frozenset[str]) -> None:
+    assert host.ok, f"the unsandboxed control failed: {host.describe()}"
+    assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
+    assert not box.ok, f"the attack worked in the restricted tier: {box.describe()}"
+    assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
+
+
+@pytest.fixture
+def host_tmp_secret() -> Iterator[Path]:
+    """A file another process of ours left in the host's /tmp."""
+    fd, name = tempfile.mkstemp(prefix="ar-redteam-tmp-secret-", dir="/tmp")
+    os.write(fd, b"ar-redteam tmp secret\n")
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def test_selfcheck_shows_no_new_privs_seccomp_and_no_caps_in_restricted_tier(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Check: without /proc access the job reads prctl and capget: no_new_privs 1, seccomp
+    mode 2, CapEff 0 (the host control differs in no_new_privs and seccomp)."""
+    host = run_host([*probes.pyprobe, "selfcheck"])
+    assert host.result is not None, host.describe()
+    assert (host.result["no_new_privs"], host.result["seccomp"]) == (0, 0), host.describe()
+    box = _restricted(probes, python_view, [*probes.pyprobe, "selfcheck"])
+    assert box.result is not None, box.describe()
+    assert box.result["no_new_privs"] == 1, box.describe()
+    assert box.result["seccomp"] == 2, box.describe()
+    assert box.result["cap_eff"] == 0, box.describe()
+
+
+def test_planted_key_and_host_tmp_file_are_refused_by_landlock(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path, host_tmp_secret: Path
+) -> None:
+    """Attack: read the operator's key and a file in the host's /tmp (the restricted tier has
+    no private /tmp). Control: Landlock read rules -> EACCES. Reference: §4.1 case 1; E7."""
+    for path in (fake_home / ".ssh" / "id_ed25519", host_tmp_secret):
+        argv = [*probes.pyprobe, "read", str(path)]
+        host, box = run_host(argv), _restricted(probes, python_view, argv)
+        _assert_host_then_denied(host, box, frozenset({"EACCES"}))
+
+
+def test_host_process_environ_is_refused_by_landlock(
+    probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """Attack: read /proc/<pid>/environ of a host process (no pid namespace in this tier).
+    Control: /proc is outside the Landlock read rules -> EACCES. Reference: §4.1 case 1."""
+    argv = [*probes.pyprobe, "read", f"/proc/{host_sleeper.pid}/environ"]
+    host, box = run_host(argv), _restricted(probes, python_view, argv)
+    _assert_host_then_denied(host, box, frozenset({"EACCES"}))
+
+
+def test_write_into_home_is_refused_by_landlock(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path
+) -> None:
+    """Attack: drop a file into the operator's home. Control: Landlock write rules -> EACCES.
+    Reference: §4.1 case 3."""
+    target = fake_home / ".profile"
+    argv = [*probes.pyprobe, "write", str(target)]
+    host = run_host(argv)
+    target.unlink()
+    box = _restricted(probes, python_view, argv)
+    _assert_host_then_denied(host, box, frozenset({"EACCES"}))
+    assert not target.exists()
+
+
+def test_host_process_is_out_of_reach_of_ptrace_and_signals(
+    probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """Attack: ptrace or SIGKILL a host process of the same uid (no pid namespace hides it
+    here). Control: seccomp denies ptrace (EPERM); Landlock signal scoping (ABI >= 6) refuses
+    the signal (EPERM); the victim survives. Reference: §4.1 cases 7 and 17."""
+    attach = [*probes.c("attach"), "ptrace", str(host_sleeper.pid)]
+    host, box = run_host(attach), _restricted(probes, python_view, attach)
+    _assert_host_then_denied(host, box, frozenset({"EPERM"}))
+    if landlock.abi_version() < 6:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 6 has no signal scoping")
+    host = run_host([*probes.pyprobe, "kill", str(host_sleeper.pid), "0"])
+    box = _restricted(probes, python_view, [*probes.pyprobe, "kill", str(host_sleeper.pid), "9"])
+    _assert_host_then_denied(host, box, frozenset({"EPERM"}))
+    assert host_sleeper.poll() is None
+
+
+def test_host_abstract_socket_is_refused_by_landlock_scope(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: connect to a host daemon's abstract unix socket (same network namespace in this
+    tier). Control: Landlock abstract-socket scoping (ABI >= 6) -> EPERM.
+    Reference: §4.1 case 5; E7."""
+    if landlock.abi_version() < 6:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 6 cannot scope abstract sockets")
+    listener = serve("abstract")
+    argv = [*probes.pyprobe, "unix", str(listener.address)]
+    host = run_host(argv)
+    seen = len(listener.received)
+    _assert_host_then_denied(host, _restricted(probes, python_view, argv), frozenset({"EPERM"}))
+    assert len(listener.received) == seen
+
+
+def test_tcp_to_host_loopback_is_refused_by_seccomp(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve
+) -> None:
+    """Attack: reach a host service on 127.0.0.1 (this tier shares the host network).
+    Control: the `run` policy's socket-family allowlist -> EPERM (Landlock's TCP rule would say
+    EACCES behind it). Reference: §4.1 case 4."""
+    listener = serve("tcp")
+    argv = [*probes.pyprobe, "tcp", "127.0.0.1", str(listener.port)]
+    host = run_host(argv)
+    seen = len(listener.received)
+    _assert_host_then_denied(host, _restricted(probes, python_view, argv), frozenset({"EPERM"}))
+    assert len(listener.received) == seen
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F4 (docs/dev/REDTEAM-FINDINGS.md): restricted tier allows socket(AF_UNIX) and "
+    "Landlock ABI < 9 cannot refuse connect() to a pathname socket; remove when fixed",
+)
+def test_host_pathname_socket_is_unreachable_in_restricted_tier(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve, fake_home: Path
+) -> None:
+    """Attack: connect to a host daemon's socket file (docker.sock, the D-Bus system bus, an
+    ssh-agent): the classic escape from a sandbox without a mount namespace. Control expected:
+    seccomp refusing socket(AF_UNIX) for a policy that needs no unix clients (EPERM), or
+    Landlock's pathname-socket right where the kernel has ABI >= 9 (EACCES).
+    Reference: §4.1 case 5; §1.11 (ABI 9 = pathname UDS); docs/dev/REDTEAM-FINDINGS.md F4."""
+    listener = serve("unix", fake_home / "daemon.sock")
+    argv = [*probes.pyprobe, "unix", str(listener.address)]
+    host = run_host(argv)
+    seen = len(listener.received)
+    box = _restricted(probes, python_view, argv)
+    _assert_host_then_denied(host, box, frozenset({"EPERM", "EACCES"}))
+    assert len(listener.received) == seen, "the host daemon accepted the sandbox's connection"
+
+
+def test_socketpair_still_works_in_restricted_tier(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
+    """Positive control: a unix socketpair (no path, no peer outside) stays available."""
+    box = _restricted(probes, python_view, [*probes.pyprobe, "socketpair"])
+    assert box.ok, box.describe()
