@@ -19,7 +19,8 @@ find_python() {
 }
 
 # System packages the project needs on Debian/Ubuntu. Installed only when running as root with apt.
-APT_PACKAGES=(git python3-venv gcc libc6-dev util-linux openssh-client binutils bubblewrap procps)
+APT_PACKAGES=(git python3-venv gcc libc6-dev util-linux openssh-client binutils bubblewrap procps
+  python3.11 python3.11-venv libpython3.11)  # the last three: the release build (packaging/build)
 
 ensure_system_packages() {
   local missing=() pkg
