@@ -1,0 +1,90 @@
+"""docs/REDTEAM.md cannot drift: every listed test exists, every red-team test is listed.
+
+Test ids are read from the first cell of each table row (``path::name``); test functions are
+collected from the source by AST (no import, no collection side effects), so parametrised
+tests are listed once under their function name.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REDTEAM_DOC = ROOT / "docs" / "REDTEAM.md"
+
+_ROW = re.compile(r"^\|\s*`(?P<id>tests/[^`]+?\.py::[A-Za-z_][\w:]*)`\s*\|(?P<rest>.*)\|\s*$")
+_THREAT_ID = re.compile(r"\bT\d+\b")
+
+
+def _rows() -> list[tuple[str, list[str]]]:
+    rows = []
+    for line in REDTEAM_DOC.read_text(encoding="utf-8").splitlines():
+        match = _ROW.match(line)
+        if match:
+            cells = [cell.strip() for cell in match["rest"].split("|")]
+            rows.append((match["id"], cells))
+    return rows
+
+
+def _tests_in(path: Path) -> set[str]:
+    """``name`` and ``Class::name`` of every test function defined in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+            "test"
+        ):
+            found.add(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and (
+                    item.name.startswith("test")
+                ):
+                    found.add(f"{node.name}::{item.name}")
+    return found
+
+
+def test_redteam_doc_lists_tests_in_tables() -> None:
+    assert len(_rows()) > 50, "docs/REDTEAM.md: no table rows of the form | `path::test` | ..."
+
+
+def test_every_test_listed_in_redteam_doc_exists() -> None:
+    missing = []
+    for test_id, _cells in _rows():
+        path, _, name = test_id.partition("::")
+        file = ROOT / path
+        if not file.is_file() or name not in _tests_in(file):
+            missing.append(test_id)
+    assert missing == [], f"docs/REDTEAM.md lists tests that do not exist: {missing}"
+
+
+def test_every_redteam_test_is_listed_in_redteam_doc() -> None:
+    listed = {test_id for test_id, _cells in _rows()}
+    unlisted = [
+        f"{path.relative_to(ROOT).as_posix()}::{name}"
+        for path in sorted((ROOT / "tests" / "redteam").rglob("test_*.py"))
+        for name in sorted(_tests_in(path))
+        if f"{path.relative_to(ROOT).as_posix()}::{name}" not in listed
+    ]
+    assert unlisted == [], f"red-team tests missing from docs/REDTEAM.md: {unlisted}"
+
+
+def test_every_redteam_doc_row_names_attack_threats_and_tier() -> None:
+    incomplete = [
+        test_id
+        for test_id, cells in _rows()
+        if len(cells) != 3 or not all(cells) or not _THREAT_ID.search(cells[1])
+    ]
+    assert incomplete == [], f"rows without attack, threat ids or tier: {incomplete}"
+
+
+def test_listing_catches_a_missing_test_positive_control(tmp_path: Path) -> None:
+    sample = tmp_path / "test_sample.py"
+    sample.write_text(
+        "import pytest\n\n@pytest.mark.parametrize('x', [1])\ndef test_real(x):\n    pass\n\n"
+        "class TestGroup:\n    async def test_inner(self):\n        pass\n"
+    )
+    assert _tests_in(sample) == {"test_real", "TestGroup::test_inner"}
+    assert "test_imaginary" not in _tests_in(sample)
