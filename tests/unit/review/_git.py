@@ -22,13 +22,14 @@ def git_env() -> dict[str, str]:
     }
 
 
-def git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str, input_text: str | None = None) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args],
         check=True,
         capture_output=True,
         text=True,
         env=git_env(),
+        input=input_text,
     ).stdout
 
 

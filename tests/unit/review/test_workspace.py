@@ -140,3 +140,54 @@ def test_clone_workspace_refuses_tree_larger_than_max_bytes(
             timeout=60,
             max_bytes=1024 * 1024,
         )
+
+
+def _write_zero_blob(bare: Path, size: int) -> str:
+    """Write a loose blob of ``size`` zero bytes into ``bare`` without materialising it."""
+    import hashlib
+    import zlib
+
+    header = f"blob {size}\0".encode()
+    chunk = bytes(1 << 20)
+    digest = hashlib.sha1(header)  # noqa: S324 (git object ids are SHA-1)
+    for _ in range(size // len(chunk)):
+        digest.update(chunk)
+    sha = digest.hexdigest()
+    target = bare / "objects" / sha[:2] / sha[2:]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    deflate = zlib.compressobj(1)
+    with target.open("wb") as fh:
+        fh.write(deflate.compress(header))
+        for _ in range(size // len(chunk)):
+            fh.write(deflate.compress(chunk))
+        fh.write(deflate.flush())
+    return sha
+
+
+@pytest.mark.slow
+def test_clone_workspace_survives_a_2_gib_sparse_file_without_writing_it(tmp_path: Path) -> None:
+    """Attack: a 2 GiB all-zero blob (a few MiB on the wire) meant to fill the host's disk.
+    Control: per-file sparse exclusion plus RLIMIT_FSIZE; the checkout never holds it."""
+    bare = tmp_path / "srv" / "o" / "r.git"
+    bare.parent.mkdir(parents=True)
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+    big = _write_zero_blob(bare, 2 * 1024**3)
+    small = git(bare, "hash-object", "-w", "--stdin", input_text="print('ok')\n").strip()
+    tree = git(
+        bare, "mktree", input_text=f"100644 blob {big}\tdisk.img\n100644 blob {small}\tapp.py\n"
+    ).strip()
+    sha = git(bare, "commit-tree", tree, "-m", "big").strip()
+    with serve_git(tmp_path / "srv") as server:
+        ws = clone_workspace(
+            clone_url=f"{server.url}/o/r.git", auth_header=None, head_sha=sha, parent=tmp_path,
+            timeout=600, max_bytes=64 * 1024 * 1024,
+        )  # fmt: skip
+    try:
+        assert ws.excluded == ("disk.img",)
+        assert not (ws.root / "disk.img").exists()
+        assert ws.lines("app.py") == ["print('ok')"]
+        used = sum(p.stat().st_size for p in ws.root.rglob("*") if p.is_file())
+        assert used < 64 * 1024 * 1024
+    finally:
+        ws.close()
