@@ -79,6 +79,7 @@ class Gateway:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self.dedup.flush()
             _log.info("gateway_stopped")
 
 

@@ -159,9 +159,18 @@ def _validate(model: type[_M], data: object) -> _M:
         raise PayloadError("schema", f"payload does not match {model.__name__}") from exc
 
 
+def _validate_json(model: type[_M], body: bytes) -> _M:
+    """Parse and validate in one pass (pydantic-core's JSON parser: no dict of the whole body)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        kind = "json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema"
+        raise PayloadError(kind, f"payload does not match {model.__name__}") from exc
+
+
 def decode_pull_request(body: bytes) -> PullRequestEvent:
     """A ``pull_request`` delivery; ``PayloadError`` if it cannot be used."""
-    p = _validate(_PullPayload, _load(body))
+    p = _validate_json(_PullPayload, body)
     number = p.number if p.number is not None else p.pull_request.number
     if number is None or number <= 0:
         raise PayloadError("value", "pull request number missing")
@@ -182,21 +191,12 @@ def decode_pull_request(body: bytes) -> PullRequestEvent:
 
 def decode_comment(body: bytes, event: str) -> CommentEvent:
     """An ``issue_comment`` or PR review-comment delivery; ``PayloadError`` if unusable."""
+    if event == "issue_comment":
+        return _issue_comment(_validate_json(_IssueCommentPayload, body))
     data = _load(body)
     # Gitea sends PR conversation comments under either header; the body shape decides.
-    if event == "issue_comment" or (isinstance(data, dict) and "issue" in data):
-        c = _validate(_IssueCommentPayload, data)
-        on_pr = c.is_pull if c.is_pull is not None else c.issue.pull_request is not None
-        return CommentEvent(
-            action=c.action,
-            repo=_repo(c.repository),
-            number=c.issue.number,
-            kind=CommentKind.ISSUE,
-            comment_id=c.comment.id,
-            author=_author(c.comment.user, c.sender),
-            body=c.comment.body[:MAX_COMMENT_CHARS],
-            on_pull_request=on_pr,
-        )
+    if isinstance(data, dict) and "issue" in data:
+        return _issue_comment(_validate(_IssueCommentPayload, data))
     r = _validate(_ReviewCommentPayload, data)
     number = r.number if r.number is not None else r.pull_request.number
     if number is None or number <= 0:
@@ -212,6 +212,20 @@ def decode_comment(body: bytes, event: str) -> CommentEvent:
         author=_author(r.comment.user if r.comment else None, r.sender),
         body=text[:MAX_COMMENT_CHARS],
         on_pull_request=True,
+    )
+
+
+def _issue_comment(c: _IssueCommentPayload) -> CommentEvent:
+    on_pr = c.is_pull if c.is_pull is not None else c.issue.pull_request is not None
+    return CommentEvent(
+        action=c.action,
+        repo=_repo(c.repository),
+        number=c.issue.number,
+        kind=CommentKind.ISSUE,
+        comment_id=c.comment.id,
+        author=_author(c.comment.user, c.sender),
+        body=c.comment.body[:MAX_COMMENT_CHARS],
+        on_pull_request=on_pr,
     )
 
 

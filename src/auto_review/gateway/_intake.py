@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from auto_review.errors import HostError
+from auto_review.errors import HostError, HostUnavailable
 from auto_review.gateway._context import ReviewMode, ReviewModeResolver
 from auto_review.gateway._events import CommentEvent, PullRequestEvent
 from auto_review.gateway._metrics import GatewayMetrics
@@ -82,7 +82,7 @@ class Intake:
         self._tracker.observe(repo, number, head_sha=head_sha, is_open=True)
         result = self._queue.enqueue_review(repo, number, head_sha, trigger=trigger, force=force)
         if result.created:
-            self._metrics.jobs_enqueued.labels(kind="review", source=trigger.value).inc()
+            self._metrics.count_enqueued("review", trigger.value)
             self._notify()
         return result
 
@@ -90,7 +90,11 @@ class Intake:
         """Queue a chat job for a comment that mentions the bot; False if it cannot be found."""
         comment_id = ev.comment_id
         if comment_id is None:
-            comment_id = await self._find_review_comment(ev)
+            try:
+                async with asyncio.timeout(_FORGE_TIMEOUT_SECS):
+                    comment_id = await self._find_review_comment(ev)
+            except TimeoutError as exc:
+                raise HostUnavailable("the forge did not list review comments in time") from exc
             if comment_id is None:
                 _log.info("mention_without_comment_id", repo=str(ev.repo), number=ev.number)
                 return False
@@ -110,7 +114,7 @@ class Intake:
         """Queue a chat job; False when this comment already has one (webhook vs poller)."""
         result = self._queue.enqueue_chat(request)
         if result.created:
-            self._metrics.jobs_enqueued.labels(kind="chat", source=source).inc()
+            self._metrics.count_enqueued("chat", source)
             self._notify()
         return result.created
 

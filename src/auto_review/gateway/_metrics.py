@@ -146,6 +146,8 @@ class GatewayMetrics:
             ["check"],
             registry=r,
         )
+        self._request_children: dict[tuple[str, str], Counter] = {}
+        self._enqueued_children: dict[tuple[str, str], Counter] = {}
         for reason in _SIG_REASONS:
             self.signature_failures.labels(reason=reason)
         for kind in JobKind:
@@ -168,6 +170,25 @@ class GatewayMetrics:
         """One series per control, value 1 for its current state (e.g. seccomp=enforced)."""
         for control, state in controls.items():
             self.isolation_control.labels(control=control, state=state).set(1)
+
+    def count_request(self, event: str, outcome: str) -> None:
+        """One webhook request; the labelled child is cached (this runs once per delivery)."""
+        key = (event, outcome)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.webhook_requests.labels(
+                event=event, outcome=outcome
+            )
+        child.inc()
+
+    def count_enqueued(self, kind: str, source: str) -> None:
+        key = (kind, source)
+        child = self._enqueued_children.get(key)
+        if child is None:
+            child = self._enqueued_children[key] = self.jobs_enqueued.labels(
+                kind=kind, source=source
+            )
+        child.inc()
 
     def record_readiness(self, result: ReadinessResult) -> None:
         for check, ok in result.checks.items():

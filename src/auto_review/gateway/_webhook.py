@@ -14,8 +14,6 @@ The delivery id is recorded only when the answer is 2xx, so a failed delivery ca
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -111,12 +109,13 @@ class WebhookEndpoint:
                 return self._count(event, "duplicate", _text(200, "duplicate"))
             if not self._dedup.begin(delivery):
                 return self._count(event, "in_progress", _text(409, "delivery in progress"))
-        response = _text(500, "internal error")
+        response: Response | None = None
         try:
             response = await self._dispatch(raw_event, event, body)
         finally:
             if delivery:
-                self._dedup.end(delivery, accepted=response.status_code < 300, event=event)
+                accepted = response is not None and response.status_code < 300
+                self._dedup.end(delivery, accepted=accepted, event=event)
         return response
 
     async def _dispatch(self, raw_event: str, event: str, body: bytes) -> Response:
@@ -150,15 +149,11 @@ class WebhookEndpoint:
             return self._count(event, "ignored", _text(202, "own comment ignored"))
         if not mentions(ev.body, self._mention):
             return self._count(event, "ignored", _text(202, "no mention"))
-        try:
-            async with asyncio.timeout(10):
-                queued = await self._intake.mention(ev)
-        except TimeoutError:
-            return self._count(event, "error", _text(503, "forge too slow; retry later"))
+        queued = await self._intake.mention(ev)
         return self._count(event, "accepted" if queued else "ignored", _text(202, "accepted"))
 
     def _count(self, event: str, outcome: str, response: Response) -> Response:
-        self._metrics.webhook_requests.labels(event=event, outcome=outcome).inc()
+        self._metrics.count_request(event, outcome)
         return response
 
 
