@@ -8,11 +8,14 @@ only, after a loud warning. A tier that cannot be established is refused, never 
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from auto_review.cli._common import err_console, load
-from auto_review.errors import ConfigError
+from auto_review.cli._gateway_sandbox import launch_gateway, serve_inner
 from auto_review.gateway import bare_posture, serve
+from auto_review.sandbox import is_inner
 from auto_review.settings import GATEWAY_REQUIRED, Isolation
 
 __all__ = ["gateway"]
@@ -30,18 +33,13 @@ def gateway(
     ),
 ) -> None:
     """Receive webhooks and CI triggers, review pull requests, answer chat mentions."""
+    if is_inner(os.environ):  # started by the sandbox launcher: secrets arrive on a pipe
+        serve_inner(os.environ, serve)
+        return
     settings = load(require=GATEWAY_REQUIRED)
     if bare or settings.isolation is Isolation.NONE:
         err_console.print(f"[bold red]WARNING:[/] {BARE_WARNING}")
         serve(settings, posture=bare_posture)
         return
-    # The sandbox launcher is wired in here by the sandbox package; until this build has it,
-    # the requested tier cannot be established, and we refuse rather than run unconfined.
-    raise ConfigError(
-        f"isolation tier '{settings.isolation.value}' cannot be established: this build has no "
-        "sandbox launcher",
-        (
-            f"AR_ISOLATION={settings.isolation.value} needs the sandbox launcher",
-            "run `auto-review gateway --bare` (or set AR_ISOLATION=none) to run without it",
-        ),
-    )
+    # The tier is established by the sandbox launcher or refused (KernelFeatureMissing).
+    raise typer.Exit(launch_gateway(settings, os.environ))
