@@ -239,3 +239,43 @@ def test_sensitive_proc_entries_are_masked_in_sandbox(
         )
     assert box.result is not None, box.describe()
     assert not box.ok or box.result.get("size") == 0, box.describe()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F5 (docs/dev/REDTEAM-FINDINGS.md): plan_view follows symlinks in caller-given "
+    "paths and binds their host target; remove when fixed",
+)
+def test_workspace_replaced_by_symlink_in_one_job_cannot_expose_host_files_to_the_next(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path
+) -> None:
+    """Attack, in two sandboxed stages as the review pipeline runs them: a compromised clone
+    job (the job dir is writable to it) leaves `repo` as a symlink to a host directory outside
+    every view (here the operator's state dir, world-readable like many config dirs; dangling
+    inside the first sandbox); the next job gets `--ro <job>/repo` (the analyze policy's
+    workspace) and reads through it, and the model prompt would carry what it read. Control
+    expected: caller-given paths are bound without following symlinks the sandbox did not plan
+    for (refused up front with exit 125, or the link leads nowhere inside: ENOENT). The host
+    control reads the file through the same link.
+    Reference: §4.1 cases 2 and 30; runc CVE-2021-30465 (symlinks at mount time);
+    docs/dev/REDTEAM-FINDINGS.md F5."""
+    state = fake_home / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    secret = state / "secrets.env"
+    secret.write_text("AR_FORGEJO_TOKEN=ar-redteam-not-a-token\n")
+    secret.chmod(0o644)
+    job = scratch / "job"
+    job.mkdir()
+    repo = job / "repo"
+    ro = [probes.directory, *python_view]
+    stage1 = run_sandboxed([*probes.pyprobe, "symlink", str(state), str(repo)], ro=ro, rw=[job])
+    assert stage1.ok, f"stage 1 could not plant the link: {stage1.describe()}"
+    assert repo.is_symlink()
+    target = repo / "secrets.env"
+    host = run_host([*probes.pyprobe, "read", str(target)])
+    assert host.ok, host.describe()
+    stage2 = run_sandboxed([*probes.pyprobe, "read", str(target)], policy="analyze", ro=[repo, *ro])
+    if stage2.returncode == 125:
+        return  # refused before anything ran: the symlinked workspace was not bound
+    _assert_denied(stage2, frozenset({"ENOENT"}))

@@ -68,6 +68,16 @@ def write(path: str) -> None:
         _emit("write", ok=True, path=path)
 
 
+def symlink(target: str, link: str) -> None:
+    """Create LINK pointing at TARGET (which need not exist here: the host resolves it later)."""
+    try:
+        os.symlink(target, link)
+    except OSError as exc:
+        _emit("symlink", ok=False, err=exc.errno, link=link)
+    else:
+        _emit("symlink", ok=True, link=link)
+
+
 def fill(directory: str, max_mib: str) -> None:
     """Write 1 MiB chunks into one file until an error or MAX_MIB; removes the file after."""
     path = os.path.join(directory, "ar-redteam-fill")
@@ -428,6 +438,7 @@ _ATTACKS = {
     "read": read,
     "listdir": listdir,
     "write": write,
+    "symlink": symlink,
     "fill": fill,
     "tcp": tcp,
     "bind": bind,
