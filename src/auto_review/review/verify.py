@@ -7,7 +7,8 @@
    occurs instead within ``_SLACK`` lines of them, the finding is moved there (models are often
    off by a line or two), otherwise it is dropped as hallucinated;
 3. at least one cited line is shown on the new side of the diff (added or context), which is
-   where the forge accepts an inline comment; that line becomes the ``anchor``.
+   where the forge accepts an inline comment; that line (an added one when there is one)
+   becomes the ``anchor``.
 
 Every drop is counted with its reason; nothing is dropped silently.
 """
@@ -107,8 +108,12 @@ def check_findings(
             dropped.append((finding, "evidence not found at the cited lines"))
             continue
         start, end = span
-        commentable = fd.commentable
-        anchor = next((n for n in range(start, end + 1) if n in commentable), None)
+        # Prefer an added line: that is the code this PR is responsible for.
+        added, commentable = fd.added, fd.commentable
+        cited = range(start, end + 1)
+        anchor = next((n for n in cited if n in added), None)
+        if anchor is None:
+            anchor = next((n for n in cited if n in commentable), None)
         if anchor is None:
             dropped.append((finding, "cited lines are not part of the diff"))
             continue
