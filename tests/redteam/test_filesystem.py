@@ -279,3 +279,27 @@ def test_workspace_replaced_by_symlink_in_one_job_cannot_expose_host_files_to_th
     if stage2.returncode == 125:
         return  # refused before anything ran: the symlinked workspace was not bound
     _assert_denied(stage2, frozenset({"ENOENT"}))
+
+
+@pytest.mark.parametrize("how", ["exec", "ldso"])
+@pytest.mark.parametrize("where", ["tmp", "rw_bind"])
+def test_dropped_binary_cannot_run_from_writable_places(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path, where: str, how: str
+) -> None:
+    """Attack: write a payload where the job may write (/tmp, a --rw dir), then run it:
+    directly, or through the dynamic loader, which maps it with mmap(PROT_EXEC) and needs no
+    execve. Control: writable mounts are noexec (execve: EACCES; the loader's mmap: EPERM,
+    "failed to map segment"), and Landlock grants no EXECUTE under write paths. The host
+    control runs the same payload from the same kind of directory. Reference: mounts.py
+    ("closes: drop a payload, then run it"); minijail -t noexec /tmp."""
+    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"])]
+    host = run_host([*argv, str(scratch), how])
+    assert host.ok, host.describe()
+    target = "/tmp" if where == "tmp" else str(scratch)
+    box = run_sandboxed([*argv, target, how], ro=[probes.directory, *python_view], rw=[scratch])
+    assert box.result is not None, box.describe()
+    assert not box.ok, f"the dropped payload ran: {box.describe()}"
+    if how == "exec":
+        assert box.errno == "EACCES", box.describe()
+    else:
+        assert "failed to map segment" in str(box.result["output"]), box.describe()

@@ -78,6 +78,49 @@ def symlink(target: str, link: str) -> None:
         _emit("symlink", ok=True, link=link)
 
 
+def dropexec(source: str, directory: str, how: str = "exec") -> None:
+    """Drop a copy of the executable SOURCE into DIRECTORY and run it, directly (``exec``) or
+    through the dynamic loader (``ldso``, which only needs mmap(PROT_EXEC), not execve)."""
+    payload = os.path.join(directory, "ar-redteam-payload")
+    try:
+        with open(source, "rb") as src, open(payload, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(payload, 0o700)
+    except OSError as exc:
+        _emit("dropexec", ok=False, err=exc.errno, stage="drop")
+        return
+    loader = (
+        "/lib64/ld-linux-x86-64.so.2"
+        if platform.machine() == "x86_64"
+        else ("/lib/ld-linux-aarch64.so.1")
+    )
+    argv = [loader, payload] if how == "ldso" else [payload]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        os.dup2(write_end, 1)
+        os.dup2(write_end, 2)
+        try:
+            os.execv(argv[0], argv)  # noqa: S606 - the payload is the attack
+        except OSError as exc:
+            os.write(1, f"EXECFAIL {exc.errno}".encode())
+        os._exit(127)
+    os.close(write_end)
+    output = b""
+    while chunk := os.read(read_end, 4096):
+        output += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        os.unlink(payload)
+    ran = b'"probe":"euid"' in output
+    if output.startswith(b"EXECFAIL "):
+        _emit("dropexec", ok=False, err=int(output.split()[1]), how=how)
+    else:
+        _emit("dropexec", ok=ran, how=how, output=output.decode(errors="replace")[-200:])
+
+
 def fill(directory: str, max_mib: str) -> None:
     """Write 1 MiB chunks into one file until an error or MAX_MIB; removes the file after."""
     path = os.path.join(directory, "ar-redteam-fill")
@@ -439,6 +482,7 @@ _ATTACKS = {
     "listdir": listdir,
     "write": write,
     "symlink": symlink,
+    "dropexec": dropexec,
     "fill": fill,
     "tcp": tcp,
     "bind": bind,
