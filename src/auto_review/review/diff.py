@@ -4,8 +4,8 @@
 paths, the budget on rendered sizes, the verifier and the publisher on ``commentable`` new-side
 line numbers. ``render_file`` presents a file PR-Agent style: per hunk a ``__new hunk__`` block
 whose lines carry explicit new-file line numbers (the only numbers the model may cite) and an
-unnumbered ``__old hunk__`` block with just the removed lines, so the model never has to compute line
-numbers from ``@@`` headers itself.
+unnumbered ``__old hunk__`` block with just the removed lines, so the model never has to
+compute line numbers from ``@@`` headers itself.
 """
 
 from __future__ import annotations
