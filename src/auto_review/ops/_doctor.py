@@ -79,21 +79,19 @@ async def _forge(settings: Settings, limit_secs: float) -> list[Check]:
     host = forgejo_host(
         settings.forge(), retry=RetryPolicy(max_attempts=1), timeout=httpx.Timeout(limit_secs)
     )
+    refused = _fail("forge token", "the forge refused AR_FORGEJO_TOKEN",
+                    f"mint a new token: `{_AUTH_INIT}`")  # fmt: skip
     try:
         async with host, asyncio.timeout(limit_secs * 3):
-            version = await host.version()
+            try:
+                version = await host.version()
+            except HostAuthError:  # it answered, so it is reachable; the token is the problem
+                return [_pass("forge", f"{url} answers"), refused]
             reach = _pass("forge", f"{url} answers (version {version})")
             try:
                 login = await host.current_user()
             except HostAuthError:
-                return [
-                    reach,
-                    _fail(
-                        "forge token",
-                        "the forge refused AR_FORGEJO_TOKEN",
-                        f"mint a new token: `{_AUTH_INIT}`",
-                    ),
-                ]
+                return [reach, refused]
     except (HostError, TimeoutError) as exc:
         detail = exc.message if isinstance(exc, HostError) else f"no answer within {limit_secs:g} s"
         return [_fail("forge", f"{url}: {detail}", "check FORGEJO_BASE_URL and the network")]

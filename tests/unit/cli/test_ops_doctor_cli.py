@@ -1,0 +1,117 @@
+"""``auto-review ops doctor`` against the fake forge, the scripted model and this host."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.fakes.forge import FakeForge
+from tests.fakes.llm import ScriptedModel, ScriptedModelServer
+from tests.fakes.llm_script import SCRIPTED_API_KEY
+from tests.unit.cli._cli import clean_env, run_cli, strong_secret
+
+from auto_review.sandbox import Tier, probe_host
+
+
+@pytest.fixture
+def configured(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fake_forge: FakeForge,
+    scripted_model_server: ScriptedModelServer,
+    scripted_model: ScriptedModel,
+) -> Path:
+    clean_env(monkeypatch, tmp_path / "state")
+    best = probe_host().best_tier
+    for name, value in {
+        "FORGEJO_BASE_URL": fake_forge.url,
+        "AR_FORGEJO_TOKEN": fake_forge.bot_token,
+        "LLM_BASE_URL": scripted_model_server.base_url,
+        "LLM_API_KEY": SCRIPTED_API_KEY,
+        "LLM_REASONING_MODEL": "scripted-reasoning",
+        "LLM_CHEAP_MODEL": "scripted-cheap",
+        "WEBHOOK_SECRET": strong_secret(),
+        "AR_CI_REVIEW_TOKEN": strong_secret(),
+        "AR_ISOLATION": str(best),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path / "state"
+
+
+def _checks(stdout: str) -> dict[str, dict[str, str]]:
+    return {c["name"]: c for c in json.loads(stdout)["checks"]}
+
+
+def test_doctor_passes_every_check_on_a_configured_host(configured: Path) -> None:
+    ran = run_cli("ops", "doctor", "--json")
+    checks = _checks(ran.stdout)
+    expected_names = {"forge", "forge token", "model reasoning", "model cheap", "git",
+                      "webhook secret", "ci token", "state dir", "isolation"}  # fmt: skip
+    assert set(checks) == expected_names
+    # AR_ISOLATION=none (a host without any sandbox) is a WARN; every other check passes.
+    warned = {n for n, c in checks.items() if c["state"] != "PASS"}
+    assert warned <= {"isolation"}, checks
+    assert ran.code == 0, ran.output
+    assert (configured / "auto-review.sqlite3").exists()
+    assert "@auto-review" in checks["forge token"]["detail"]
+
+
+def test_doctor_prints_pass_warn_fail_lines_with_fixes_and_exits_1_on_a_failure(
+    configured: Path, scripted_model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted_model.models = ["scripted-reasoning"]  # the cheap model is not served
+    monkeypatch.setenv("AR_FORGEJO_TOKEN", "0" * 40)  # a token the forge does not know
+    ran = run_cli("ops", "doctor")
+    assert ran.code == 1
+    lines = ran.stdout.splitlines()
+    assert any(line.startswith("PASS forge:") for line in lines)
+    assert any(line.startswith("FAIL forge token:") for line in lines)
+    assert any(line.startswith("FAIL model cheap:") for line in lines)
+    assert any(line.startswith("PASS model reasoning:") for line in lines)
+    assert "fix: mint a new token" in ran.stdout
+    assert "0" * 40 not in ran.output
+    assert "2 failed" in ran.stdout
+
+
+def test_doctor_fails_unreachable_upstreams_within_its_timeout(
+    configured: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORGEJO_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("LLM_CHEAP_MODEL")
+    ran = run_cli("ops", "doctor", "--json", "--timeout", "1")
+    checks = _checks(ran.stdout)
+    assert ran.code == 1
+    assert (checks["forge"]["state"], checks["model reasoning"]["state"]) == ("FAIL", "FAIL")
+    assert checks["forge"]["fix"]
+    assert checks["model reasoning"]["fix"]
+
+
+def test_doctor_names_each_missing_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env(monkeypatch, tmp_path)
+    ran = run_cli("ops", "doctor", "--json")
+    checks = _checks(ran.stdout)
+    assert ran.code == 1
+    assert "FORGEJO_BASE_URL" in checks["forge"]["detail"]
+    assert "LLM_BASE_URL" in checks["model"]["detail"]
+    assert checks["webhook secret"]["state"] == "FAIL"
+
+
+def test_doctor_reports_an_unwritable_state_dir(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("AR_STATE_DIR", str(blocker / "state"))
+    ran = run_cli("ops", "doctor", "--json")
+    state = _checks(ran.stdout)["state dir"]
+    assert (ran.code, state["state"]) == (1, "FAIL")
+    assert "AR_STATE_DIR" in state["fix"]
+
+
+def test_doctor_isolation_line_agrees_with_the_sandbox_probe(configured: Path) -> None:
+    best = probe_host().best_tier
+    check = _checks(run_cli("ops", "doctor", "--json").stdout)["isolation"]
+    assert check["state"] == ("WARN" if best is Tier.NONE else "PASS")
+    assert f"best: {best}" in check["detail"] or f"can give {best}" in check["detail"]
