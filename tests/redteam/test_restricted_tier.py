@@ -171,3 +171,39 @@ def test_socketpair_still_works_in_restricted_tier(
     """Positive control: a unix socketpair (no path, no peer outside) stays available."""
     box = _restricted(probes, python_view, [*probes.pyprobe, "socketpair"])
     assert box.ok, box.describe()
+
+
+def test_dropped_binary_cannot_be_executed_in_restricted_tier(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: write a payload into the writable dir and execve it. Control: Landlock grants no
+    EXECUTE under write paths -> EACCES (there is no noexec mount in this tier). The host
+    control runs it. Reference: landlock.py ("closes: drop a payload, then run it")."""
+    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"]), str(scratch), "exec"]
+    host = run_host(argv)
+    box = run_sandboxed(
+        argv, ro=[probes.directory, *python_view], rw=[scratch], isolation="restricted"
+    )
+    _assert_host_then_denied(host, box, frozenset({"EACCES"}))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F6 (docs/dev/REDTEAM-FINDINGS.md): without a mount namespace there is no noexec "
+    "mount, and Landlock does not govern mmap(PROT_EXEC), so ld.so runs a dropped payload; a "
+    "limitation of the restricted tier, documented in docs/SANDBOX.md",
+)
+def test_dropped_binary_cannot_be_run_through_the_loader_in_restricted_tier(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: run a dropped payload through the dynamic loader (`ld.so payload`), which maps
+    it with mmap(PROT_EXEC) instead of execve. Control expected: none holds in this tier (see
+    the xfail reason); the full tier refuses it through the noexec mount."""
+    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"]), str(scratch), "ldso"]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(
+        argv, ro=[probes.directory, *python_view], rw=[scratch], isolation="restricted"
+    )
+    assert box.result is not None, box.describe()
+    assert not box.ok, f"the dropped payload ran through ld.so: {box.describe()}"
