@@ -178,6 +178,7 @@ async def review_stages(s: StageInputs) -> PreparedReview:
             "rejected by the verifier": len(verdicts.dropped),
             "already posted earlier": guarded.already_posted,
             "duplicates": guarded.duplicates,
+            "over the per-review cap (least severe first)": guarded.over_cap,
         },
         usage=s.ledger.totals(),
         show_cost=s.options.show_cost,

@@ -3,8 +3,9 @@
 In order: the severity floor; findings on files outside the reviewed diff; duplicates within the
 run (same path, line and message); findings the bot already posted on this PR in an earlier run
 (recognised by the fingerprint marker ``publish.py`` writes into each comment, or by the same
-message at the same place). Only comments *authored by the bot* are trusted for the last check:
-anyone else could paste a marker to silence a finding.
+message at the same place); finally at most ``MAX_FINDINGS`` are kept, most severe first.
+Only comments *authored by the bot* are trusted for the cross-run check: anyone else could
+paste a marker to silence a finding.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ import re2
 from auto_review.hosts import Comment
 from auto_review.review.findings import Finding, Severity, normalise
 
-__all__ = ["GuardResult", "finding_marker", "guard_findings", "posted_fingerprints"]
+__all__ = [
+    "MAX_FINDINGS",
+    "GuardResult",
+    "finding_marker",
+    "guard_findings",
+    "posted_fingerprints",
+]
+
+MAX_FINDINGS = 25  # inline comments per review; a wall of comments gets ignored
 
 _MARKER = re2.compile(r"<!-- auto-review:finding fp=([0-9a-f]{16}) sev=(note|warning|error) -->")
 
@@ -45,6 +54,7 @@ class GuardResult:
     off_diff: int
     duplicates: int
     already_posted: int
+    over_cap: int = 0
 
 
 def guard_findings(
@@ -54,8 +64,9 @@ def guard_findings(
     reviewed_paths: frozenset[str],
     earlier: Sequence[Comment] = (),
     bot_login: str = "",
+    max_findings: int = MAX_FINDINGS,
 ) -> GuardResult:
-    """Apply the floor, the path guard and both de-duplications, counting each."""
+    """Apply the floor, the path guard, both de-duplications and the cap, counting each."""
     posted = posted_fingerprints(earlier, bot_login) if bot_login else {}
     bot_comments = [
         c for c in earlier if bot_login and c.author_login.lower() == bot_login.lower() and c.path
@@ -80,7 +91,10 @@ def guard_findings(
         seen.add(finding.run_key)
         seen_fp.add(finding.fingerprint)
         kept.append(finding)
-    return GuardResult(tuple(kept), below, off, dups, already)
+    # Noise control: the most severe findings first, in file order; the rest are only counted.
+    kept.sort(key=lambda f: (-f.severity.rank, f.path, f.line_start))
+    over = max(0, len(kept) - max_findings)
+    return GuardResult(tuple(kept[:max_findings]), below, off, dups, already, over)
 
 
 def _said_before(finding: Finding, bot_comments: Sequence[Comment]) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import re2
 
@@ -119,5 +119,11 @@ def check_findings(
             continue
         if (start, end) != (finding.line_start, finding.line_end):
             moved += 1
-        kept.append(finding.moved(start, end, anchor))
+        kept_finding = finding.moved(start, end, anchor)
+        if finding.suggestion is not None and normalise(finding.suggestion) == _window(
+            source, start, end
+        ):
+            # A "fix" identical to the code already there is no fix (often the PR's own change).
+            kept_finding = replace(kept_finding, suggestion=None)
+        kept.append(kept_finding)
     return VerifyResult(tuple(kept), tuple(dropped), moved)

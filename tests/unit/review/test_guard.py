@@ -69,3 +69,13 @@ def test_guard_recognises_same_message_at_same_line_without_marker() -> None:
         bot_login="bot",
     )
     assert result.already_posted == 1
+
+
+def test_guard_caps_findings_keeping_the_most_severe() -> None:
+    many = [_f(line=i, sev=Severity.NOTE, msg=f"n{i}") for i in range(1, 30)]
+    many.append(_f(line=99, sev=Severity.ERROR, msg="the real bug"))
+    result = guard_findings(many, floor=Severity.NOTE, reviewed_paths=frozenset({"a.py"}),
+                            max_findings=5)  # fmt: skip
+    assert len(result.kept) == 5
+    assert result.kept[0].message == "the real bug"
+    assert result.over_cap == 25

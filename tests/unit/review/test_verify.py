@@ -94,3 +94,12 @@ def test_check_findings_uses_diff_text_when_no_workspace_file(tmp_path: Path) ->
     )
     assert len(result.kept) == 1
     assert len(result.dropped) == 1
+
+
+def test_check_findings_drops_a_suggestion_identical_to_the_current_code(tmp_path: Path) -> None:
+    files, lines = _setup(tmp_path)
+    same = "    cur.execute(f\"SELECT * FROM users WHERE name = '{name}'\")"
+    finding = _finding(6, 'cur.execute(f"SELECT')
+    noop = Finding(**{**finding.__dict__, "suggestion": same})
+    result = check_findings([noop], files, lambda p: lines)  # type: ignore[arg-type]
+    assert result.kept[0].suggestion is None
