@@ -5,7 +5,10 @@ Measures, in one run and interleaved so that machine load hits both alike:
 - the median wall time of ``auto-review --version`` from the built file (each run a new process,
   so each run unpacks the bundle again: what an operator's every command pays);
 - the median wall time of ``python -m auto_review --version`` with the build virtualenv's Python;
-- their ratio (target <= 3) and the executable's size (target <= 80 MB).
+- their ratio (target <= 3) and the executable's size (target <= 80 MB);
+- the gateway's start-to-ready time (process start until ``/healthz`` answers 200) from the
+  built file and from the build Python, in the full tier when this build can give it, else bare
+  (the gateway needs no reachable forge or model to become ready; nothing leaves 127.0.0.1).
 
 The OS page cache stays warm (dropping it would disturb everything else on the machine); the
 numbers are start-up cost, not disk speed. Usage:
@@ -19,10 +22,14 @@ numbers are start-up cost, not disk speed. Usage:
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +43,79 @@ def _time_once(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _gateway_ready_secs(command: list[str], tier: str) -> float | None:
+    """Seconds from start until /healthz answers 200; None if the gateway exits first."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="ar-bench-") as state:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": state,
+            "AR_STATE_DIR": state,
+            "AR_ISOLATION": tier,
+            "AR_GATEWAY_BIND": f"127.0.0.1:{port}",
+            "AR_POLL_INTERVAL_SECS": "0",
+            # Closed loopback ports: readiness of the process itself, not of its upstreams.
+            "FORGEJO_BASE_URL": "http://127.0.0.1:9",
+            "AR_FORGEJO_TOKEN": "bench-token-0123456789",
+            "LLM_BASE_URL": "http://127.0.0.1:9/v1",
+            "WEBHOOK_SECRET": "b" * 40,
+        }
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=state
+        )
+        try:
+            deadline = started + 60
+            while time.perf_counter() < deadline and proc.poll() is None:
+                try:
+                    url = f"http://127.0.0.1:{port}/healthz"
+                    with urllib.request.urlopen(url, timeout=1) as response:
+                        if response.status == 200:
+                            return time.perf_counter() - started
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    time.sleep(0.01)
+            return None
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _gateway(binary: Path, python: Path, runs: int) -> None:
+    frozen = [str(binary), "gateway"]
+    source = [str(python), "-m", "auto_review", "gateway"]
+    tier, mode = "full", "full tier"
+    if _gateway_ready_secs(frozen, tier) is None:
+        tier, mode = "none", "bare: this build cannot start the gateway in the full tier"
+        frozen, source = [*frozen, "--bare"], [*source, "--bare"]
+        if _gateway_ready_secs(frozen, tier) is None:
+            print("gateway start-to-ready: the built gateway did not become ready")
+            return
+    frozen_times, source_times = [], []
+    for _ in range(runs):
+        frozen_times.append(_gateway_ready_secs(frozen, tier))
+        source_times.append(_gateway_ready_secs(source, tier))
+    if None in frozen_times or None in source_times:
+        print("gateway start-to-ready: a gateway exited before it was ready")
+        return
+    frozen_median = statistics.median(t for t in frozen_times if t is not None)
+    source_median = statistics.median(t for t in source_times if t is not None)
+    print(f"gateway start-to-ready ({mode}), {runs} runs each:")
+    print(f"  built file                    median {frozen_median * 1000:7.1f} ms")
+    print(f"  python -m auto_review         median {source_median * 1000:7.1f} ms")
+    print(f"  ratio built / python:         {frozen_median / source_median:.2f}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", type=Path, default=ROOT / "dist" / "auto-review")
@@ -43,6 +123,7 @@ def main(argv: list[str]) -> int:
         "--python", type=Path, default=ROOT / "build" / "release" / "venv" / "bin" / "python"
     )
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--gateway-runs", type=int, default=5, help="0 skips the gateway")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     for path, hint in ((args.binary, "packaging/build"), (args.python, "packaging/build")):
@@ -78,7 +159,8 @@ def main(argv: list[str]) -> int:
         f"executable size:                {size_mb:.1f} MB  (target <= {SIZE_TARGET_MB:g} MB: "
         f"{'met' if size_ok else 'MISSED'})"
     )
-    print("gateway start-to-ready (built): not measured yet (needs the sandboxed gateway CLI)")
+    if args.gateway_runs > 0:
+        _gateway(args.binary, args.python, args.gateway_runs)
     return 1 if args.check and not (size_ok and ratio_ok) else 0
 
 
