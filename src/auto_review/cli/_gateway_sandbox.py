@@ -68,7 +68,12 @@ def _inner_argv() -> list[str]:
 def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
     """Run the gateway confined at the operator's tier; return the exit code for the CLI."""
     env = {k: v for k, v in environ.items() if k in ENV_NAMES and k not in _SECRET_NAMES}
-    env["AR_STATE_DIR"] = str(settings.resolved_state_dir())
+    state = settings.resolved_state_dir()
+    env["AR_STATE_DIR"] = str(state)
+    # Job directories must be visible to the job server on the host, so temporary files go
+    # beneath the state dir rather than the gateway's private /tmp.
+    (state / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
+    env["TMPDIR"] = str(state / "tmp")
     secrets = {k: v for k, v in environ.items() if k in _SECRET_NAMES and v.strip()}
     result = sandbox.launch(
         _inner_argv(),
@@ -76,6 +81,7 @@ def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
         secrets=secrets,
         env=env,
         isolation=sandbox.Tier(settings.isolation.value),
+        job_server=True,
     )
     err_console.print(f"gateway {result.cause}")
     return result.returncode if result.returncode >= 0 else 128 - result.returncode

@@ -16,7 +16,8 @@ Public API (everything else in this package is private or a step module):
     run_callable("pkg.mod:func", payload, policy, *, timeout, memory_bytes=None,
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
-    launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2))
+    launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2),
+           job_server=False)
         -> LaunchResult(returncode, cause, posture): the gateway boundary (launcher.py)
     is_inner(environ) -> bool; read_handoff(fd=HANDOFF_FD) -> InnerHandoff(secrets, posture):
         the inner side (call once at startup, before threads)

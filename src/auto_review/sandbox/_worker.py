@@ -2,7 +2,7 @@
 
 Reads the payload from stdin, calls ``module:function(payload) -> bytes``, writes the result to
 stdout. While the target runs, fd 1 points at stderr, so a stray print cannot corrupt the result.
-Run as ``python -I -B -m auto_review.sandbox._worker TARGET [--path DIR]...``, or in a frozen
+Run as ``python -I -B -m auto_review.sandbox._worker_entry TARGET [--path DIR]...``, or in a frozen
 build as ``<executable> __auto_review_sandbox_worker__ TARGET ...`` (the entry point checks the
 marker before anything else runs).
 """
@@ -52,7 +52,3 @@ def main(argv: list[str]) -> int:
     _write_all(result_fd, result)
     os.close(result_fd)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

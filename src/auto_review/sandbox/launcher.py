@@ -22,16 +22,18 @@ import fcntl
 import json
 import os
 import signal
+import socket
+import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from auto_review.sandbox import posture
+from auto_review.sandbox import _jobs, posture
 from auto_review.sandbox.errors import SandboxPolicyViolation, SandboxSetupError
 from auto_review.sandbox.policy import Policy
 from auto_review.sandbox.probe import Tier, require_tier
-from auto_review.sandbox.spawn import _run, host_support, posture_of
+from auto_review.sandbox.spawn import _run, host_support, posture_of, worker_argv
 
 __all__ = [
     "HANDOFF_FD",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 HANDOFF_FD: Final = 3  # the inner process reads {"secrets", "posture"} JSON here, then EOF
+JOB_FD: Final = 4  # the inner process's channel to the job server (when started)
 INNER_ENV_VAR: Final = "AR_SANDBOX_INNER"  # value: the name of the policy it runs under
 _MAX_HANDOFF: Final = 1024 * 1024  # F_SETPIPE_SZ ceiling by default (/proc/sys/fs/pipe-max-size)
 _RELAYED: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -80,9 +83,15 @@ def launch(
     isolation: Tier = Tier.FULL,
     cwd: str | None = None,
     stdio: tuple[int, int, int] = (0, 1, 2),
+    job_server: bool = False,
 ) -> LaunchResult:
-    """Run ``argv`` confined by ``policy`` until it exits; relay SIGTERM/SIGINT/SIGHUP to it."""
+    """Run ``argv`` confined by ``policy`` until it exits; relay SIGTERM/SIGINT/SIGHUP to it.
+
+    With ``job_server``, the inner process's ``run_command``/``run_callable`` calls are served
+    by a secret-free job server on the host (see _jobserver.py), granted the policy's paths
+    and upstream ports."""
     support = require_tier(isolation, host_support())
+    server = _start_job_server(policy, isolation) if job_server else None
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     payload_secrets = json.dumps(dict(secrets))
     if len(payload_secrets) > _MAX_HANDOFF // 2:
@@ -99,7 +108,13 @@ def launch(
         # The inner process has been checked and is about to exec: hand over, then EOF.
         report = posture_of(policy, isolation, support, read_back, host_ns)
         handoff.append(report)
-        data = json.dumps({"secrets": json.loads(payload_secrets), "posture": report.to_dict()})
+        data = json.dumps(
+            {
+                "secrets": json.loads(payload_secrets),
+                "posture": report.to_dict(),
+                "job_fd": JOB_FD if server else None,
+            }
+        )
         try:
             os.write(write_fd, data.encode())
         finally:
@@ -121,7 +136,7 @@ def launch(
             stdin=None,
             stdio=stdio,
             max_output_bytes=None,
-            pass_fds={HANDOFF_FD: read_fd},
+            pass_fds={HANDOFF_FD: read_fd, **({JOB_FD: server[1]} if server else {})},
             on_start=on_start,
             on_posture=on_posture,
         )
@@ -131,9 +146,46 @@ def launch(
         os.close(read_fd)
         if not handoff:
             os.close(write_fd)
+        if server is not None:
+            _stop_job_server(*server)
     code = done.returncode
     cause = f"exited with status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
     return LaunchResult(code, cause, done.posture)
+
+
+def _start_job_server(policy: Policy, tier: Tier) -> tuple[subprocess.Popen[bytes], int]:
+    """Exec a fresh interpreter (no secrets in its memory) serving the gateway's job requests."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    grant = {
+        "fd": ours.fileno(),
+        "tier": str(tier),
+        "state_dir": policy.rw_paths[0],
+        "ro_roots": [*policy.ro_paths, *policy.rw_paths],
+        "ports": list(policy.tcp_connect_ports or ()),
+    }
+    proc = subprocess.Popen(
+        worker_argv("auto_review.sandbox._jobserver:serve"),
+        stdin=subprocess.PIPE,
+        pass_fds=[ours.fileno()],
+        env={"PATH": os.defpath, "LANG": "C.UTF-8"},
+        start_new_session=True,
+    )
+    if proc.stdin is not None:  # always, with stdin=PIPE
+        proc.stdin.write(json.dumps(grant).encode())
+        proc.stdin.close()
+    ours.close()
+    channel = theirs.detach()
+    os.set_inheritable(channel, False)
+    return proc, channel
+
+
+def _stop_job_server(proc: subprocess.Popen[bytes], channel: int) -> None:
+    os.close(channel)  # with the gateway gone, the server sees EOF and exits
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _relay(started: list[int], signum: int) -> None:
@@ -172,4 +224,6 @@ def read_handoff(fd: int = HANDOFF_FD) -> InnerHandoff:
         raise SandboxPolicyViolation(
             f"posture read back inside differs from the launcher's: {drift}"
         )
+    if data.get("job_fd") is not None:
+        _jobs.attach(int(data["job_fd"]))
     return InnerHandoff(dict(data.get("secrets", {})), report)

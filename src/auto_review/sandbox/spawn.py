@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from auto_review.sandbox import namespaces, posture
+from auto_review.sandbox import _jobs, namespaces, posture
 from auto_review.sandbox._child import Plan, run_outer
 from auto_review.sandbox._io import Outcome, PostureHook, communicate
 from auto_review.sandbox._plan import build_plan
@@ -107,7 +107,7 @@ def worker_argv(target: str, pythonpath: Sequence[str] = ()) -> list[str]:
     extra = [arg for path in pythonpath for arg in ("--path", path)]
     if getattr(sys, "frozen", False):
         return [sys.executable, WORKER_ARGV_MARKER, target, *extra]
-    return [sys.executable, "-I", "-B", "-m", "auto_review.sandbox._worker", target, *extra]
+    return [sys.executable, "-I", "-B", "-m", "auto_review.sandbox._worker_entry", target, *extra]
 
 
 def posture_of(
@@ -255,6 +255,26 @@ def run_command(
     isolation: Tier = Tier.FULL,
 ) -> CompletedRun:
     """Run ``argv`` confined by ``policy``; capture stdout/stderr up to ``max_output_bytes``."""
+    if _jobs.channel() is not None:  # inside a launched gateway: the job server runs it
+        answer = _jobs.remote_run(
+            {
+                "argv": list(argv),
+                "policy": _jobs.policy_to_wire(policy),
+                "stdin": _jobs.b64(stdin),
+                "env": dict(env or {}),
+                "cwd": cwd,
+                "timeout": timeout,
+                "memory_bytes": memory_bytes,
+                "max_output_bytes": max_output_bytes,
+                "isolation": str(isolation),
+            }
+        )
+        return CompletedRun(
+            int(answer["returncode"]),
+            _jobs.unb64(answer["stdout"]),
+            _jobs.unb64(answer["stderr"]),
+            _jobs.posture_from_wire(answer["posture"]),
+        )
     return _run(
         argv,
         policy,
@@ -285,6 +305,10 @@ def run_attached(
     pass_fds: Mapping[int, int] | None = None,
 ) -> CompletedRun:
     """Run ``argv`` confined, with its stdio on the given fds (``pass_fds``: job fd -> ours)."""
+    if _jobs.channel() is not None:
+        raise SandboxSetupError(
+            "run_attached is not available inside the gateway sandbox", step="job-channel"
+        )
     return _run(
         argv,
         policy,

@@ -168,3 +168,57 @@ def test_read_handoff_outside_a_sandbox_is_refused() -> None:
     os.close(write_fd)
     with pytest.raises(SandboxError):
         read_handoff(read_fd)
+
+
+JOBS_INNER = """
+import json, sys
+from auto_review.sandbox import SandboxError, read_handoff, run_callable, run_command, run_policy
+
+read_handoff()
+state = sys.argv[1]
+out = {}
+done = run_command(["sh", "-c", "id -u; grep Seccomp: /proc/self/status; echo hi > $0/x", state],
+                   run_policy(rw=[state]), timeout=60)
+out["cmd"] = [done.returncode, done.stdout.decode()]
+out["callable"] = run_callable("base64:b64encode", b"abc", run_policy(), timeout=60).decode()
+for name, policy in (("rw_outside", lambda: run_policy(rw=["/tmp"])),
+                     ("ro_outside", lambda: run_policy(ro=["/etc"]))):
+    try:
+        run_command(["true"], policy(), timeout=60)
+        out[name] = "ran"
+    except SandboxError as exc:
+        out[name] = type(exc).__name__
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_gateway_jobs_run_in_sandboxes_of_the_job_server_within_the_grant(tmp_path: Path) -> None:
+    require(Tier.FULL)
+    script = tmp_path / "jobs_inner.py"
+    script.write_text(JOBS_INNER)
+    state = tmp_path / "state"
+    state.mkdir()
+    tmp_path.chmod(0o755)
+    policy = gateway_policy(
+        str(state),
+        listen_port=_free_port(),
+        upstream_ports=[443],
+        ro=[*interpreter_paths(), str(tmp_path)],
+    )
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        result = launch(
+            [sys.executable, "-I", str(script), str(state)],
+            policy,
+            secrets={},
+            env={},
+            stdio=(0, sink.fileno(), 2),
+            job_server=True,
+        )
+    assert result.returncode == 0, result.cause
+    seen = json.loads(out.read_text().splitlines()[-1])
+    assert seen["cmd"] == [0, "1000\nSeccomp:\t2\n"]
+    assert (state / "x").read_text() == "hi\n"
+    assert seen["callable"] == "YWJj"
+    assert seen["rw_outside"] == "SandboxPolicyInvalid"  # a subverted gateway gets no deputy
+    assert seen["ro_outside"] == "SandboxPolicyInvalid"

@@ -1,0 +1,103 @@
+"""The job server: runs job sandboxes that a launched gateway asks for, never holding a secret.
+
+Started by ``launch(..., job_server=True)`` as a fresh interpreter through the worker entry
+(``_jobserver:serve``, the grant as its JSON payload), before the gateway starts. Each request
+arrives as a socket fd on the SOCK_SEQPACKET channel and is served on its own thread (the
+sandbox forks single-threaded children itself). A request is refused unless its policy stays
+within the grant: read-only paths beneath the granted roots, writable paths beneath the state
+dir, no listening, network only towards granted ports. Exits when the gateway closes the channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from auto_review.sandbox import _jobs
+from auto_review.sandbox.errors import SandboxError, SandboxPolicyInvalid
+from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.probe import Tier
+from auto_review.sandbox.spawn import run_command
+
+__all__ = ["check_grant", "serve"]
+
+_JOB_POLICIES = ("run", "analyze", "clone")
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def check_grant(policy: Policy, grant: Mapping[str, Any]) -> None:
+    """Refuse a job policy that reaches beyond what the gateway was granted."""
+    if policy.name not in _JOB_POLICIES:
+        raise SandboxPolicyInvalid(f"job server refuses policy {policy.name!r}")
+    roots, state = list(grant["ro_roots"]), str(grant["state_dir"])
+    for path in policy.ro_paths:
+        if not any(_within(path, root) for root in [*roots, state]):
+            raise SandboxPolicyInvalid(f"job server refuses read-only path {path}")
+    for path in policy.rw_paths:
+        if not _within(path, state):
+            raise SandboxPolicyInvalid(f"job server refuses writable path {path} (not in {state})")
+    if policy.tcp_bind_ports != ():
+        raise SandboxPolicyInvalid("job server refuses a job that may listen")
+    if policy.network:
+        ports = policy.tcp_connect_ports
+        if ports is None or not set(ports) <= set(grant["ports"]):
+            raise SandboxPolicyInvalid(f"job server refuses TCP ports {ports}")
+
+
+def _serve_one(fd: int, grant: Mapping[str, Any]) -> None:
+    with socket.socket(fileno=fd) as conn:
+        try:
+            request = _jobs.recv_message(conn)
+            policy = _jobs.policy_from_wire(request["policy"])
+            check_grant(policy, grant)
+            done = run_command(
+                list(request["argv"]),
+                policy,
+                stdin=_jobs.unb64(request["stdin"]),
+                env=dict(request["env"]),
+                cwd=request["cwd"],
+                timeout=float(request["timeout"]),
+                memory_bytes=request["memory_bytes"],
+                max_output_bytes=int(request["max_output_bytes"]),
+                isolation=Tier(grant["tier"]),
+            )
+            answer: dict[str, Any] = {
+                "ok": True,
+                "returncode": done.returncode,
+                "stdout": _jobs.b64(done.stdout),
+                "stderr": _jobs.b64(done.stderr),
+                "posture": done.posture.to_dict(),
+            }
+        except SandboxError as exc:
+            answer = _jobs.error_to_wire(exc)
+        except Exception as exc:  # a malformed request is refused, never fatal to the server
+            answer = {
+                "error": "SandboxError",
+                "message": f"job server: {type(exc).__name__}: {exc}",
+            }
+        with contextlib.suppress(OSError):  # the caller went away; nothing to tell
+            _jobs.send_message(conn, answer)
+
+
+def serve(payload: bytes) -> bytes:
+    """Worker entry: serve requests on the granted channel until it closes."""
+    grant = json.loads(payload)
+    control = socket.socket(fileno=int(grant["fd"]))
+    while True:
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(control, 16, 4)
+        except OSError:
+            break
+        if not message and not fds:
+            break  # every holder of the other end (the gateway's processes) is gone
+        for fd in fds:
+            threading.Thread(target=_serve_one, args=(fd, grant), daemon=True).start()
+    control.close()
+    return b""
