@@ -78,9 +78,12 @@ async def _once(settings: Settings, repo: RepoRef, number: int, dry_run: bool) -
         async with forgejo_host(settings.forge()) as host, _http(settings) as http:
             options = PipelineOptions.from_settings(settings, report_errors=True)
             pipeline = ReviewPipeline(
-                options, host, LLMClient(settings.llm(), http), store,
+                options,
+                host,
+                LLMClient(settings.llm(), http),
+                store,
                 prices=load_price_table(settings.price_table_path),
-            )  # fmt: skip
+            )
             pr = await host.get_pull_request(repo, number)
             request = ReviewRequest(
                 repo, number, HeadSha(pr.head_sha), Trigger.CLI, force=True, dry_run=dry_run
@@ -100,13 +103,20 @@ def once(target: str = _TARGET, dry_run: bool = _DRY_RUN, as_json: bool = JSON_O
     result = asyncio.run(_once(settings, repo, number, dry_run))
     if isinstance(result, PreparedReview):
         if as_json:
-            print_json({**to_json(result), "body": result.body(),
-                        "comments": [{"path": p, "line": n, "body": b}
-                                     for p, n, b in result.comments()]})  # fmt: skip
+            print_json(
+                {
+                    **to_json(result),
+                    "body": result.body(),
+                    "comments": [
+                        {"path": p, "line": n, "body": b} for p, n, b in result.comments()
+                    ],
+                }
+            )
             return
         out_console.print(f"[bold]event:[/] {result.event.value}")
-        out_console.print(f"[bold]status:[/] {result.status.state.value}: "
-                          f"{result.status.description}")  # fmt: skip
+        out_console.print(
+            f"[bold]status:[/] {result.status.state.value}: {result.status.description}"
+        )
         out_console.print(result.body(), markup=False)
         for path, line, body in result.comments():
             out_console.print(f"\n--- {path}:{line}", markup=False)
@@ -137,10 +147,13 @@ async def _local(
                 return host.workspace()
 
             pipeline = ReviewPipeline(
-                options, host, LLMClient(settings.llm(), http), None,
+                options,
+                host,
+                LLMClient(settings.llm(), http),
+                None,
                 prices=load_price_table(settings.price_table_path),
                 workspace_factory=workspace,
-            )  # fmt: skip
+            )
             request = ReviewRequest(
                 host.repo, 0, HeadSha(host.head), Trigger.CLI, force=True, dry_run=True
             )

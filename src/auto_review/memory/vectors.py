@@ -121,8 +121,15 @@ class CodeVectors:
             ).fetchall()
         found = {}
         for r in rows:
-            item = CodeVector(str(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]), str(r[5]),
-                              _unblob(bytes(r[6])))  # fmt: skip
+            item = CodeVector(
+                str(r[0]),
+                str(r[1]),
+                int(r[2]),
+                int(r[3]),
+                str(r[4]),
+                str(r[5]),
+                _unblob(bytes(r[6])),
+            )
             found[(item.path, item.name, item.line_start)] = item
         return found
 

@@ -58,16 +58,27 @@ class StageInputs:
 def _parts(
     s: StageInputs, paths: Sequence[str], context: str, index: int, count: int
 ) -> ReviewPromptParts:
-    instructions = sorted({
-        (pi.path, pi.instructions) for pi in s.config.path_instructions
-        if any(pi.matches(p) for p in paths)
-    })  # fmt: skip
+    instructions = sorted(
+        {
+            (pi.path, pi.instructions)
+            for pi in s.config.path_instructions
+            if any(pi.matches(p) for p in paths)
+        }
+    )
     return ReviewPromptParts(
-        repo=s.request.repo.full_name, number=s.request.number, title=s.pr.title,
-        body=s.pr.body, guidelines=s.config.guidelines, path_instructions=instructions,
-        changed_files=list(paths), code_context=context, learnings=(),
-        incremental_since=s.since, group_index=index, group_count=count,
-    )  # fmt: skip
+        repo=s.request.repo.full_name,
+        number=s.request.number,
+        title=s.pr.title,
+        body=s.pr.body,
+        guidelines=s.config.guidelines,
+        path_instructions=instructions,
+        changed_files=list(paths),
+        code_context=context,
+        learnings=(),
+        incremental_since=s.since,
+        group_index=index,
+        group_count=count,
+    )
 
 
 async def _model_verify(s: StageInputs, findings: list[Finding]) -> ModelVerdicts:
@@ -76,9 +87,13 @@ async def _model_verify(s: StageInputs, findings: list[Finding]) -> ModelVerdict
         return ModelVerdicts(kept=findings)
     if s.options.agentic_verifier and s.workspace is not None:
         return await verify_agentic(
-            s.llm, findings, file_lines, root=s.workspace.root, max_tokens=1024,
+            s.llm,
+            findings,
+            file_lines,
+            root=s.workspace.root,
+            max_tokens=1024,
             isolation=s.options.isolation,
-        )  # fmt: skip
+        )
     if s.options.agentic_verifier:
         s.notes.append("the agentic verifier needs a checkout; the simple verifier ran instead")
     return await verify_simple(s.llm, findings, file_lines, max_tokens=2048)
@@ -101,9 +116,14 @@ async def review_stages(s: StageInputs) -> PreparedReview:
     ws = s.workspace
     lines_of = ws.lines if ws is not None else (lambda _p: None)
     context = await build_context(
-        repo=s.request.repo, workspace=ws, files=list(files.values()), llm=s.llm,
-        learnings=s.learnings, vectors=s.vectors, isolation=s.options.isolation,
-    )  # fmt: skip
+        repo=s.request.repo,
+        workspace=ws,
+        files=list(files.values()),
+        llm=s.llm,
+        learnings=s.learnings,
+        vectors=s.vectors,
+        isolation=s.options.isolation,
+    )
     s.notes.extend(context.notes)
     rendered = [
         RenderedFile(
@@ -133,9 +153,12 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         parts = replace(parts, learnings=tuple(context.learnings))
         groups.append(GroupPrompt(tuple(group.paths), review_prompt(parts, group.text)))
     generated = await generate(
-        s.llm, system=system, groups=groups, max_tokens=s.options.max_output_tokens,
+        s.llm,
+        system=system,
+        groups=groups,
+        max_tokens=s.options.max_output_tokens,
         timeout_secs=s.options.llm_timeout_secs,
-    )  # fmt: skip
+    )
     checked = check_findings(generated.findings, files, lines_of)
     floor = s.config.severity_floor or s.options.severity_floor
     above = [f for f in checked.kept if f.severity.rank >= floor.rank]
@@ -149,9 +172,12 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         s.notes.append("earlier comments could not be read; duplicates were not filtered")
     reviewed = frozenset(p for g in plan.groups for p in g.paths) - {p for p, _ in generated.failed}
     guarded = guard_findings(
-        verdicts.kept, floor=floor, reviewed_paths=reviewed, earlier=earlier,
+        verdicts.kept,
+        floor=floor,
+        reviewed_paths=reviewed,
+        earlier=earlier,
         bot_login=s.options.bot_login,
-    )  # fmt: skip
+    )
     carried = []
     if s.since is not None and s.history is not None:
         posted = s.history.posted_findings(s.request.repo, s.request.number)
@@ -184,9 +210,14 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         show_cost=s.options.show_cost,
     )
     return PreparedReview(
-        pr=s.pr, event=event, report=report, anchored=findings,
-        status=status_for(findings, carried_errors=len(carried)), findings=findings,
+        pr=s.pr,
+        event=event,
+        report=report,
+        anchored=findings,
+        status=status_for(findings, carried_errors=len(carried)),
+        findings=findings,
         carried_errors=len(carried),
         dropped_by_verifier=len(checked.dropped) + len(verdicts.dropped),
-        unreviewed=unreviewed, incremental_since=s.since,
-    )  # fmt: skip
+        unreviewed=unreviewed,
+        incremental_since=s.since,
+    )

@@ -105,9 +105,12 @@ async def _similar(
     candidates = sorted({str(p) for p in listing.get("files", [])} | {f.path for f in files})
     candidates = [p for p in candidates if language_for(p)][:_MAX_NEIGHBOUR_FILES]
     defs = await asyncio.to_thread(
-        run_analysis, "definitions", {"root": str(workspace.root), "files": candidates},
-        timeout=_ANALYSIS_TIMEOUT, isolation=isolation,
-    )  # fmt: skip
+        run_analysis,
+        "definitions",
+        {"root": str(workspace.root), "files": candidates},
+        timeout=_ANALYSIS_TIMEOUT,
+        isolation=isolation,
+    )
     items: list[CodeVector] = []
     for path, found in defs.items():
         for d in found:
@@ -115,10 +118,11 @@ async def _similar(
             items.append(CodeVector(path, d["name"], d["start"], d["end"], digest, d["text"], ()))
     cached = vectors.cached(repo, model)
     fresh = [
-        it for it in items
+        it
+        for it in items
         if (c := cached.get((it.path, it.name, it.line_start))) is None
         or c.content_hash != it.content_hash
-    ]  # fmt: skip
+    ]
     if fresh:
         result = await embed(llm, [it.content for it in fresh])
         embedded = [
@@ -142,9 +146,11 @@ async def _similar(
         hits: dict[tuple[str, int], tuple[float, CodeVector]] = {}
         for q in queries:
             for score, hit in index.nearest(
-                q.vector, k=_TOP_K, min_score=_MIN_SCORE,
+                q.vector,
+                k=_TOP_K,
+                min_score=_MIN_SCORE,
                 exclude=_same_file(f.path),
-            ):  # fmt: skip
+            ):
                 hits.setdefault((hit.path, hit.line_start), (score, hit))
         best = sorted(hits.values(), key=lambda sh: -sh[0])[:_TOP_K]
         if best:
@@ -186,10 +192,14 @@ async def build_context(
     if vectors is not None and llm.has_tier(Tier.EMBEDDING):
         try:
             similar = await _similar(
-                llm=llm, vectors=vectors, repo=repo, workspace=workspace, files=files,
+                llm=llm,
+                vectors=vectors,
+                repo=repo,
+                workspace=workspace,
+                files=files,
                 enclosing=enclosing,
                 isolation=isolation,
-            )  # fmt: skip
+            )
         except AutoReviewError as exc:
             ctx.notes.append(f"similar-code retrieval was skipped ({type(exc).__name__})")
             similar = {}

@@ -63,9 +63,14 @@ class LocalHost:
         for setting in HARDENING:
             argv += ["-c", setting]
         result = run_git(
-            [*argv, *args], cwd=self.root, job_dir=self.root, env=git_env(self._home),
-            timeout=_TIMEOUT, max_file_bytes=_MAX_FILE, isolation=self._isolation,
-        )  # fmt: skip
+            [*argv, *args],
+            cwd=self.root,
+            job_dir=self.root,
+            env=git_env(self._home),
+            timeout=_TIMEOUT,
+            max_file_bytes=_MAX_FILE,
+            isolation=self._isolation,
+        )
         if result.timed_out or result.returncode not in ok_codes:
             detail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
             raise ReviewError(f"git {args[0]} failed: {detail[0] if detail else 'error'}")
@@ -74,8 +79,9 @@ class LocalHost:
     def _rev(self, ref: str) -> str:
         if ref.startswith("-") or not ref.strip():
             raise ReviewError(f"not a usable ref: {ref!r}")
-        return self._git("rev-parse", "--verify", "--quiet", "--end-of-options",
-                         f"{ref}^{{commit}}").strip()  # fmt: skip
+        return self._git(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+        ).strip()
 
     def _default_base(self) -> str:
         for candidate in _BASE_CANDIDATES:
@@ -93,11 +99,20 @@ class LocalHost:
         subject = self._git("log", "-1", "--format=%s", self.head).strip()
         body = self._git("log", "--format=%B", f"{self.base}..{self.head}")[:8192]
         return PullRequest(
-            repo=self.repo, number=number, title=subject or "local changes", body=body,
-            author_login="local", state="open", draft=False, merged=False,
-            head_sha=HeadSha(self.head), base_sha=BaseSha(self.base), head_ref="HEAD",
-            base_ref=self.base_ref, html_url=str(self.root),
-        )  # fmt: skip
+            repo=self.repo,
+            number=number,
+            title=subject or "local changes",
+            body=body,
+            author_login="local",
+            state="open",
+            draft=False,
+            merged=False,
+            head_sha=HeadSha(self.head),
+            base_sha=BaseSha(self.base),
+            head_ref="HEAD",
+            base_ref=self.base_ref,
+            html_url=str(self.root),
+        )
 
     async def get_pull_diff(self, repo: RepoRef, number: int) -> str:
         return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M", self.base)

@@ -196,9 +196,14 @@ class ReviewPipeline:
         if request.dry_run:
             return outcome
         review_id, _inline = await post_review(
-            self._host, request.repo, request.number, head_sha=request.head_sha,
-            event=prepared.event, report=prepared.report, anchored=prepared.anchored,
-        )  # fmt: skip
+            self._host,
+            request.repo,
+            request.number,
+            head_sha=request.head_sha,
+            event=prepared.event,
+            report=prepared.report,
+            anchored=prepared.anchored,
+        )
         await self._host.set_commit_status(request.repo, request.head_sha, prepared.status)
         self._remember(request, prepared, outcome)
         return replace(outcome, review_id=review_id)
@@ -209,10 +214,17 @@ class ReviewPipeline:
         if self._history is None:
             return
         posted = [
-            PostedFinding(f.fingerprint, f.path, f.anchor or f.line_start, f.severity.value,
-                          f.message, f.evidence, request.head_sha)
+            PostedFinding(
+                f.fingerprint,
+                f.path,
+                f.anchor or f.line_start,
+                f.severity.value,
+                f.message,
+                f.evidence,
+                request.head_sha,
+            )
             for f in prepared.findings
-        ]  # fmt: skip
+        ]
         self._history.record_findings(request.repo, request.number, posted)
         self._history.record_run(
             ReviewRun(

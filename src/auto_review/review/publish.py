@@ -102,8 +102,9 @@ def _footer(usage: UsageTotals) -> list[str]:
             f"- {e.tier.value} `{e.model}`: {e.calls} call(s), {e.prompt_tokens} prompt + "
             f"{e.completion_tokens} completion tokens, {cost}"
         )
-    rows.append(f"- total: {usage.prompt_tokens + usage.completion_tokens} tokens, "
-                f"${usage.cost_usd:.4f}")  # fmt: skip
+    rows.append(
+        f"- total: {usage.prompt_tokens + usage.completion_tokens} tokens, ${usage.cost_usd:.4f}"
+    )
     rows += ["", "</details>"]
     return rows
 
@@ -143,8 +144,11 @@ def status_for(findings: Sequence[Finding], *, carried_errors: int) -> CommitSta
     """success when nothing blocks, failure while an error-level finding remains."""
     counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
     counts[Severity.ERROR] += carried_errors
-    bits = [f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in sorted(
-        counts.items(), key=lambda kv: -kv[0].rank) if n]  # fmt: skip
+    bits = [
+        f"{n} {s.value}{'s' if n != 1 else ''}"
+        for s, n in sorted(counts.items(), key=lambda kv: -kv[0].rank)
+        if n
+    ]
     text = "auto-review: " + (", ".join(bits) if bits else "no findings")
     state = CommitState.FAILURE if counts[Severity.ERROR] else CommitState.SUCCESS
     return CommitStatus(STATUS_CONTEXT, state, text[:STATUS_CAP])
@@ -181,9 +185,13 @@ async def post_review(
     ]
     try:
         review_id = await host.create_review(
-            repo, number, commit_id=head_sha, body=render_body(report), event=event,
+            repo,
+            number,
+            commit_id=head_sha,
+            body=render_body(report),
+            event=event,
             comments=comments,
-        )  # fmt: skip
+        )
         return int(review_id), True
     except HostError as exc:
         if exc.status != 422 or not comments:

@@ -97,10 +97,14 @@ async def verify_simple(
     b.text("Return one verdict per finding index.")
     try:
         result = await complete_structured(
-            llm, Tier.CHEAP, system=VERIFY_SYSTEM + "\n\n" + UNTRUSTED_DATA_RULE,
-            user=b.build().text, output_model=_Verification, schema_name="verification",
+            llm,
+            Tier.CHEAP,
+            system=VERIFY_SYSTEM + "\n\n" + UNTRUSTED_DATA_RULE,
+            user=b.build().text,
+            output_model=_Verification,
+            schema_name="verification",
             max_tokens=max_tokens,
-        )  # fmt: skip
+        )
     except LLMError as exc:
         return ModelVerdicts(
             kept=list(findings),
@@ -132,8 +136,12 @@ _AGENT_SYSTEM = (
 
 async def _tool(root: Path, action: _AgentAction, isolation: Isolation) -> str:
     if action.tool == "read_file":
-        payload = {"root": str(root), "path": action.path or "",
-                   "start_line": action.start_line, "end_line": action.end_line}  # fmt: skip
+        payload = {
+            "root": str(root),
+            "path": action.path or "",
+            "start_line": action.start_line,
+            "end_line": action.end_line,
+        }
         task = "read_file"
     else:
         payload = {"root": str(root), "pattern": action.pattern or "", "path": action.path}
