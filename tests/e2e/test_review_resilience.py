@@ -245,3 +245,18 @@ def test_line_numbers_are_right_for_a_seeded_bug_in_the_middle(harness: Harness)
     asyncio.run(harness.run("bob/calc", number))
     [review] = harness.forge.repo("bob/calc").reviews
     assert [(c.path, c.new_line) for c in review.comments] == [("g.py", line)]
+
+
+def test_failed_metadata_check_blocks_when_the_base_config_opts_in(harness: Harness) -> None:
+    harness.forge.create_repo(
+        "bob/calc", {"calc.py": BASE, ".auto_review.yaml": "pr_metadata_check: true\n"}
+    )
+    harness.forge.push("bob/calc", "f", {"calc.py": HEAD})
+    title = "Update calc.py so that the price is averaged over all of the items in the basket"
+    number = harness.forge.open_pull("bob/calc", head="f", title=title, body="x").number
+    harness.answer_reviews(review_answer())
+    asyncio.run(harness.run("bob/calc", number))
+    [review] = harness.forge.repo("bob/calc").reviews
+    assert review.state == "REQUEST_CHANGES"
+    assert "Pre-merge checks" in review.body
+    assert _last_status(harness.forge) == ("failure", "auto-review: PR metadata check failed")

@@ -27,6 +27,7 @@ from auto_review.review.diff import render_file
 from auto_review.review.findings import Finding
 from auto_review.review.generate import GroupPrompt, generate
 from auto_review.review.guard import guard_findings
+from auto_review.review.metadata import check_metadata
 from auto_review.review.prompts import CONTEXT_CAP, ReviewPromptParts, review_prompt, review_system
 from auto_review.review.publish import ReviewReport, compute_event, status_for
 from auto_review.review.triage import TriageResult
@@ -184,8 +185,19 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         current = {f.fingerprint for f in checked.kept}
         carried = await still_open_errors(posted, current, lambda p: _file_text(s, p))
     findings = list(guarded.kept)
+    checks: list[str] = []
+    failed_checks = 0
+    if s.config.pr_metadata_check.enabled:
+        meta = await check_metadata(
+            s.llm, title=s.pr.title, body=s.pr.body, check=s.config.pr_metadata_check
+        )
+        checks = meta.lines()
+        failed_checks = int(meta.passed is False)
     event = compute_event(
-        findings, carried_errors=len(carried), approve_when_clean=s.config.approve_when_clean
+        findings,
+        carried_errors=len(carried),
+        approve_when_clean=s.config.approve_when_clean,
+        failed_checks=failed_checks,
     )
     unreviewed = [*plan.unreviewed, *generated.failed]
     report = ReviewReport(
@@ -198,6 +210,7 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         unreviewed=unreviewed,
         skipped=[(p, str(r)) for p, r in s.triaged.skipped],
         notes=list(s.notes),
+        checks=checks,
         dropped={
             "unverifiable (evidence or lines not in the diff)": len(checked.dropped),
             "below the severity floor": len(checked.kept) - len(above) + guarded.below_floor,
@@ -214,7 +227,7 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         event=event,
         report=report,
         anchored=findings,
-        status=status_for(findings, carried_errors=len(carried)),
+        status=status_for(findings, carried_errors=len(carried), failed_checks=failed_checks),
         findings=findings,
         carried_errors=len(carried),
         dropped_by_verifier=len(checked.dropped) + len(verdicts.dropped),

@@ -50,7 +50,7 @@ class PathInstruction:
 
 @dataclass(frozen=True)
 class MetadataCheck:
-    enabled: bool = True
+    enabled: bool = False  # opt-in: a failed check blocks the PR (REQUEST_CHANGES)
     body_required: bool = True
     additional_rules: tuple[str, ...] = ()
 
@@ -144,7 +144,7 @@ def _metadata(value: Any, out: _Problems) -> MetadataCheck | None:
         out.problems.append("pr_metadata_check: expected true/false or a mapping")
         return None
     _unknown("pr_metadata_check.", value, ("enabled", "checks", "additional_rules"), out)
-    result = MetadataCheck()
+    result = MetadataCheck(enabled=True)  # a mapping turns the check on unless it says otherwise
     if (
         "enabled" in value
         and (b := _bool("pr_metadata_check.enabled", value["enabled"], out)) is not None

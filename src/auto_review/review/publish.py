@@ -54,9 +54,14 @@ def _cap(text: str, cap: int, marker: str) -> str:
 
 
 def compute_event(
-    findings: Sequence[Finding], *, carried_errors: int, approve_when_clean: bool
+    findings: Sequence[Finding],
+    *,
+    carried_errors: int,
+    approve_when_clean: bool,
+    failed_checks: int = 0,
 ) -> ReviewEvent:
-    if carried_errors or any(f.severity is Severity.ERROR for f in findings):
+    """REQUEST_CHANGES while anything blocks; APPROVED only when opted in and nothing found."""
+    if carried_errors or failed_checks or any(f.severity is Severity.ERROR for f in findings):
         return ReviewEvent.REQUEST_CHANGES
     if approve_when_clean and not findings:
         return ReviewEvent.APPROVED
@@ -89,6 +94,7 @@ class ReviewReport:
     unreviewed: Sequence[tuple[str, str]] = ()
     skipped: Sequence[tuple[str, str]] = ()
     notes: Sequence[str] = ()  # verifier failures, config problems, workspace trouble
+    checks: Sequence[str] = ()  # pre-merge check results (markdown lines)
     dropped: dict[str, int] = field(default_factory=dict)
     usage: UsageTotals | None = None
     show_cost: bool = True
@@ -129,6 +135,8 @@ def render_body(report: ReviewReport) -> str:
         parts += ["", f"<details><summary>{len(report.skipped)} file(s) skipped</summary>", ""]
         parts += [f"- `{path}`: {reason}" for path, reason in report.skipped]
         parts += ["", "</details>"]
+    if report.checks:
+        parts += ["", "### Pre-merge checks", *(_defang(c) for c in report.checks)]
     if report.notes:
         parts += ["", "### Notes", *(f"- {n}" for n in report.notes)]
     dropped = {k: v for k, v in report.dropped.items() if v}
@@ -140,8 +148,10 @@ def render_body(report: ReviewReport) -> str:
     return body + f"\n\n<!-- auto-review:review head={report.head_sha} -->"
 
 
-def status_for(findings: Sequence[Finding], *, carried_errors: int) -> CommitStatus:
-    """success when nothing blocks, failure while an error-level finding remains."""
+def status_for(
+    findings: Sequence[Finding], *, carried_errors: int, failed_checks: int = 0
+) -> CommitStatus:
+    """success when nothing blocks, failure while an error-level finding or check remains."""
     counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
     counts[Severity.ERROR] += carried_errors
     bits = [
@@ -149,8 +159,10 @@ def status_for(findings: Sequence[Finding], *, carried_errors: int) -> CommitSta
         for s, n in sorted(counts.items(), key=lambda kv: -kv[0].rank)
         if n
     ]
+    if failed_checks:
+        bits.insert(0, "PR metadata check failed")
     text = "auto-review: " + (", ".join(bits) if bits else "no findings")
-    state = CommitState.FAILURE if counts[Severity.ERROR] else CommitState.SUCCESS
+    state = CommitState.FAILURE if counts[Severity.ERROR] or failed_checks else CommitState.SUCCESS
     return CommitStatus(STATUS_CONTEXT, state, text[:STATUS_CAP])
 
 
