@@ -35,7 +35,7 @@ def _assert_denied(box: Outcome, expected: frozenset[str]) -> None:
     assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
 
 
-def test_planted_ssh_key_in_home_is_hidden_by_filesystem_view(
+def test_ssh_key_read_in_home_is_blocked_by_filesystem_view(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path
 ) -> None:
     """Attack: read ~/.ssh/id_* of the operator. Control: the sandbox's root is built from
@@ -47,7 +47,9 @@ def test_planted_ssh_key_in_home_is_hidden_by_filesystem_view(
     _assert_denied(box, _HIDDEN)
 
 
-def test_etc_shadow_is_unreadable_in_sandbox(probes: Probes, python_view: tuple[Path, ...]) -> None:
+def test_etc_shadow_read_is_blocked_by_filesystem_view(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
     """Attack: read /etc/shadow. Control: /etc is reduced to what the policy binds, and the
     sandbox user has no capabilities and no host-root identity. Reference: §4.1 case 1;
     bubblewrap tests/test-run.sh."""
@@ -61,7 +63,7 @@ def test_etc_shadow_is_unreadable_in_sandbox(probes: Probes, python_view: tuple[
     _assert_denied(box, _HIDDEN)
 
 
-def test_host_process_environ_is_hidden_by_pid_namespace(
+def test_host_process_environ_read_is_blocked_by_pid_namespace(
     probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
 ) -> None:
     """Attack: read /proc/<pid>/environ of a host process (secrets in env). Control: a fresh
@@ -73,7 +75,7 @@ def test_host_process_environ_is_hidden_by_pid_namespace(
     _assert_denied(box, frozenset({"ENOENT"}))
 
 
-def test_proc_1_environ_in_sandbox_carries_no_host_secret(
+def test_pid1_environ_secret_read_is_blocked_by_env_allowlist(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: read /proc/1/environ (inside: the sandbox's own pid 1, its supervisor) hoping
@@ -94,7 +96,7 @@ def test_proc_1_environ_in_sandbox_carries_no_host_secret(
 
 
 @pytest.mark.parametrize("kind", ["absolute", "relative", "proc_self_root"])
-def test_symlink_in_workspace_cannot_reach_host_home(
+def test_workspace_symlink_to_host_home_is_blocked_by_filesystem_view(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path, kind: str
 ) -> None:
     """Attack: the repository ships a symlink (absolute, ../.. chain, /proc/self/root/...)
@@ -188,7 +190,7 @@ def test_write_into_installed_package_is_blocked_by_read_only_view(
         target.unlink(missing_ok=True)
 
 
-def test_sysfs_network_listing_is_hidden_by_no_sys_mount(
+def test_sysfs_interface_listing_is_blocked_by_no_sys_mount(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: list /sys/class/net (host interfaces leak through sysfs even in a new net
@@ -202,7 +204,7 @@ def test_sysfs_network_listing_is_hidden_by_no_sys_mount(
     _assert_denied(box, frozenset({"ENOENT"}))
 
 
-def test_proc_net_shows_no_host_interfaces_in_sandbox(
+def test_proc_net_interface_leak_is_blocked_by_network_namespace(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: read /proc/net/dev to learn the host's interfaces. Control: the empty network
@@ -223,7 +225,7 @@ def test_proc_net_shows_no_host_interfaces_in_sandbox(
 @pytest.mark.parametrize(
     "path", ["/proc/kcore", "/proc/keys", "/proc/sched_debug", "/proc/timer_list"]
 )
-def test_sensitive_proc_entries_are_masked_in_sandbox(
+def test_sensitive_proc_entry_read_is_blocked_by_proc_masks(
     probes: Probes, python_view: tuple[Path, ...], path: str
 ) -> None:
     """Attack: read kernel-global /proc entries Docker masks (kcore, keys, sched_debug,
@@ -246,7 +248,7 @@ def test_sensitive_proc_entries_are_masked_in_sandbox(
     reason="F5 (docs/dev/REDTEAM-FINDINGS.md): plan_view follows symlinks in caller-given "
     "paths and binds their host target; remove when fixed",
 )
-def test_workspace_replaced_by_symlink_in_one_job_cannot_expose_host_files_to_the_next(
+def test_symlink_swapped_workspace_bind_is_blocked_by_nofollow_binds(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path
 ) -> None:
     """Attack, in two sandboxed stages as the review pipeline runs them: a compromised clone
@@ -283,7 +285,7 @@ def test_workspace_replaced_by_symlink_in_one_job_cannot_expose_host_files_to_th
 
 @pytest.mark.parametrize("how", ["exec", "ldso"])
 @pytest.mark.parametrize("where", ["tmp", "rw_bind"])
-def test_dropped_binary_cannot_run_from_writable_places(
+def test_dropped_payload_execution_is_blocked_by_noexec_mounts(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path, where: str, how: str
 ) -> None:
     """Attack: write a payload where the job may write (/tmp, a --rw dir), then run it:

@@ -36,7 +36,7 @@ RW_FILL_BOUND_MIB = (_RUN.limits.file_size_bytes or 1024 * _MIB) // _MIB + 64
 """Past RLIMIT_FSIZE (a --rw bind has no tmpfs size)."""
 
 
-def test_fork_bomb_is_stopped_by_process_limit(probes: Probes) -> None:
+def test_fork_bomb_is_blocked_by_process_limits(probes: Probes) -> None:
     """Attack: fork until the host's process table is full. Control: RLIMIT_NPROC in the job's
     user namespace (pids.max where a cgroup is delegated) -> fork fails with EAGAIN long before
     the bound; the host control reaches the bound. Reference: §4.1 case 18; nsjail/sandlock."""
@@ -51,7 +51,7 @@ def test_fork_bomb_is_stopped_by_process_limit(probes: Probes) -> None:
     assert int(str(box.result["children"])) < FORK_BOUND
 
 
-def test_memory_bomb_is_stopped_by_memory_cap(probes: Probes) -> None:
+def test_memory_bomb_is_blocked_by_memory_cap(probes: Probes) -> None:
     """Attack: allocate and touch memory until the host swaps or the OOM killer picks a victim.
     Control: --memory caps the address space (RLIMIT_AS; memory.max where delegated): malloc
     fails with ENOMEM, or the job is killed and the CLI reports the limit. The host control
@@ -71,7 +71,7 @@ def test_memory_bomb_is_stopped_by_memory_cap(probes: Probes) -> None:
         )
 
 
-def test_disk_fill_in_private_tmp_is_stopped_by_size_limits(
+def test_disk_fill_in_private_tmp_is_blocked_by_tmpfs_size(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path
 ) -> None:
     """Attack: fill the disk (or RAM) through the job's /tmp. Control: /tmp is a private
@@ -90,7 +90,7 @@ def test_disk_fill_in_private_tmp_is_stopped_by_size_limits(
     assert box.errno == "ENOSPC", box.describe()
 
 
-def test_disk_fill_in_writable_bind_is_stopped_by_file_size_limit(
+def test_disk_fill_in_writable_bind_is_blocked_by_file_size_limit(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path
 ) -> None:
     """Attack: fill the host disk through a --rw directory (a tmpfs size does not apply there).
@@ -106,7 +106,9 @@ def test_disk_fill_in_writable_bind_is_stopped_by_file_size_limit(
     assert not (scratch / "ar-redteam-fill").exists()
 
 
-def test_cpu_spin_is_killed_at_the_deadline(probes: Probes, python_view: tuple[Path, ...]) -> None:
+def test_cpu_spin_is_blocked_by_wall_clock_deadline(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
     """Attack: spin forever to starve the host's two cores. Control: the wall-clock deadline
     (--timeout) kills the whole sandbox tree and the CLI exits with the timeout code. The host
     control finishes a short spin, proving the probe ends on its own when allowed.

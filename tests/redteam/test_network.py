@@ -37,7 +37,7 @@ def _assert_denied(box: Outcome, expected: frozenset[str]) -> None:
     assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
 
 
-def test_tcp_connect_to_host_loopback_is_blocked_by_network_namespace(
+def test_tcp_connect_to_host_loopback_is_blocked_by_socket_family_allowlist(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: connect to a service on the host's 127.0.0.1 (metadata proxies, admin ports).
@@ -65,7 +65,7 @@ def test_tcp_connect_with_net_flag_reaches_host_loopback(
     assert listener.received
 
 
-def test_udp_datagram_to_host_loopback_is_blocked_by_network_namespace(
+def test_udp_datagram_to_host_loopback_is_blocked_by_socket_family_allowlist(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: exfiltrate over UDP to the host's loopback. Control: socket-family allowlist
@@ -81,7 +81,7 @@ def test_udp_datagram_to_host_loopback_is_blocked_by_network_namespace(
     assert len(listener.received) == seen, "the host listener heard from the sandbox"
 
 
-def test_dns_query_to_host_resolver_is_blocked_by_network_namespace(
+def test_dns_query_to_host_resolver_is_blocked_by_socket_family_allowlist(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: DNS exfiltration (data in query names) through a resolver on the host's
@@ -98,7 +98,7 @@ def test_dns_query_to_host_resolver_is_blocked_by_network_namespace(
     assert len(resolver.received) == seen, "the fake resolver got a query from the sandbox"
 
 
-def test_abstract_unix_socket_of_host_is_unreachable(
+def test_abstract_unix_socket_connect_is_blocked_by_network_namespace(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: connect to a host service on an abstract unix socket (no file, so no mount view
@@ -115,7 +115,7 @@ def test_abstract_unix_socket_of_host_is_unreachable(
     assert len(listener.received) == seen
 
 
-def test_path_unix_socket_of_host_is_hidden_by_filesystem_view(
+def test_path_unix_socket_connect_is_blocked_by_filesystem_view(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve, fake_home: Path
 ) -> None:
     """Attack: connect to a host daemon's socket file (think /run/docker.sock): a read-only

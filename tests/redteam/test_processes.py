@@ -42,7 +42,7 @@ def _assert_memory_reachable_only_on_host(host: Outcome, box: Outcome) -> None:
 
 
 @pytest.mark.parametrize("mode", ["ptrace", "vm_readv"])
-def test_memory_of_host_process_is_out_of_reach_by_seccomp(
+def test_host_process_memory_access_is_blocked_by_seccomp(
     probes: Probes, host_sleeper: subprocess.Popen[bytes], mode: str
 ) -> None:
     """Attack: ptrace(PTRACE_SEIZE) or process_vm_readv a host process of the same uid (the
@@ -56,7 +56,7 @@ def test_memory_of_host_process_is_out_of_reach_by_seccomp(
 
 
 @pytest.mark.parametrize("mode", ["ptrace", "vm_readv"])
-def test_memory_of_own_child_is_out_of_reach_by_seccomp(probes: Probes, mode: str) -> None:
+def test_child_process_memory_access_is_blocked_by_seccomp(probes: Probes, mode: str) -> None:
     """Attack: debug one's own child (always allowed on a bare host), the building block of
     ptrace-based seccomp bypasses on old kernels. Control: seccomp -> EPERM. Reference: §4.1
     case 7; CVE-2017-5206."""
@@ -66,7 +66,7 @@ def test_memory_of_own_child_is_out_of_reach_by_seccomp(probes: Probes, mode: st
     )
 
 
-def test_proc_mem_of_host_process_is_hidden_by_pid_namespace(
+def test_host_proc_mem_open_is_blocked_by_pid_namespace(
     probes: Probes, host_sleeper: subprocess.Popen[bytes]
 ) -> None:
     """Attack: open /proc/<pid>/mem of a host process. Control: fresh /proc of a new pid
@@ -78,7 +78,9 @@ def test_proc_mem_of_host_process_is_hidden_by_pid_namespace(
 
 
 @pytest.mark.parametrize("mode", ["ptrace", "proc_mem"])
-def test_supervisor_parent_is_out_of_reach(probes: Probes, mode: str) -> None:
+def test_supervisor_memory_access_is_blocked_by_seccomp_and_dumpable(
+    probes: Probes, mode: str
+) -> None:
     """Attack: attach to, or open /proc/<ppid>/mem of, the process that launched us (inside:
     the supervisor; outside: the CLI). Control: ptrace is denied by seccomp (EPERM); the
     supervisor's /proc entry is absent or not dumpable (ENOENT/EACCES). Reference: §4.1 case 7;
@@ -91,7 +93,7 @@ def test_supervisor_parent_is_out_of_reach(probes: Probes, mode: str) -> None:
     _assert_denied(box, expected[mode])
 
 
-def test_inherited_directory_fd_is_closed_before_the_job_runs(
+def test_inherited_directory_fd_is_blocked_by_fd_closing(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path
 ) -> None:
     """Attack: use a host directory fd inherited without O_CLOEXEC to fchdir out of the new
@@ -154,7 +156,7 @@ def _signalled(mark: Path, bound_s: float = 2.0) -> bool:
 
 
 @pytest.mark.parametrize("tier", ["full", "restricted"])
-def test_kill_everyone_reaches_no_host_process(
+def test_kill_everyone_is_blocked_by_pid_namespace_and_landlock_scope(
     probes: Probes,
     python_view: tuple[Path, ...],
     signal_victim: tuple[subprocess.Popen[bytes], Path],
@@ -203,7 +205,7 @@ def _wait_until_gone(token: str, bound_s: float = 10.0) -> list[int]:
     return survivors
 
 
-def test_double_forked_daemon_does_not_outlive_the_sandbox(
+def test_surviving_daemon_is_blocked_by_tree_kill(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: double-fork + setsid a daemon that keeps working after the job "ended".
@@ -241,7 +243,7 @@ def sysv_segment() -> object:
     libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(0), None)  # IPC_RMID
 
 
-def test_host_sysv_shared_memory_is_hidden_by_ipc_namespace(
+def test_host_sysv_shm_access_is_blocked_by_ipc_namespace(
     probes: Probes, python_view: tuple[Path, ...], sysv_segment: int
 ) -> None:
     """Attack: attach the host's SysV shared memory (IPC objects are keyed globally).
@@ -252,7 +254,7 @@ def test_host_sysv_shared_memory_is_hidden_by_ipc_namespace(
     _assert_denied(run_sandboxed(argv, ro=[probes.directory, *python_view]), frozenset({"ENOENT"}))
 
 
-def test_hostname_change_is_blocked_by_uts_namespace_and_no_caps(
+def test_hostname_change_is_blocked_by_uts_namespace(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: change the hostname (host-wide without a uts namespace). Control: a uts
@@ -295,7 +297,7 @@ def test_sandboxed_process_has_no_new_privs_seccomp_and_no_capabilities(
         assert box_ns[ns] != host_ns[ns], (ns, box_ns, host_ns)
 
 
-def test_sandboxed_process_does_not_run_as_host_root(
+def test_host_root_identity_is_blocked_by_user_namespace_mapping(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Check: whatever uid the job has inside, the user namespace maps it to a host uid that is
@@ -311,7 +313,7 @@ def test_sandboxed_process_does_not_run_as_host_root(
     assert outside[0] != 0, f"the job runs as host root through the map {uid_map}"
 
 
-def test_planted_secret_in_environment_is_dropped_by_env_allowlist(
+def test_environment_secret_leak_is_blocked_by_env_allowlist(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: read tokens from the environment (LLM keys, forge tokens). Control: the child
@@ -326,7 +328,7 @@ def test_planted_secret_in_environment_is_dropped_by_env_allowlist(
     assert not box.ok, f"leaked: {box.result.get('leaked')}"
 
 
-def test_setuid_binary_grants_nothing_in_sandbox(probes: Probes, scratch: Path) -> None:
+def test_setuid_privilege_gain_is_blocked_by_no_new_privs(probes: Probes, scratch: Path) -> None:
     """Attack: exec a set-user-ID executable to change identity. Control: no_new_privs (and
     nosuid binds, and an owner unmapped in the user namespace) keep the effective uid.
     Reference: §4.1 case 12; bubblewrap README; jailcheck."""
@@ -372,7 +374,9 @@ def _wait_until_present(token: str, count: int, bound_s: float = 30.0) -> list[i
     return found
 
 
-def test_sandbox_dies_with_its_launcher(probes: Probes, python_view: tuple[Path, ...]) -> None:
+def test_orphaned_sandbox_is_blocked_by_parent_death_signals(
+    probes: Probes, python_view: tuple[Path, ...]
+) -> None:
     """Attack: keep a job (and a daemon it forked) running after the launcher was killed, so
     nobody enforces its deadline any more. Control: parent-death signals down the chain
     (launcher -> outer -> supervisor -> job) and the pid namespace: killing the launcher with
@@ -404,7 +408,7 @@ def test_sandbox_dies_with_its_launcher(probes: Probes, python_view: tuple[Path,
             os.kill(pid, 9)
 
 
-def test_deadline_kills_the_whole_tree_including_daemons(
+def test_daemon_outliving_deadline_is_blocked_by_tree_kill(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
     """Attack: double-fork a daemon and outlive the wall-clock deadline with it. Control: at
@@ -425,7 +429,7 @@ def test_deadline_kills_the_whole_tree_including_daemons(
 
 
 @pytest.mark.parametrize("high_bits", [False, True], ids=["plain", "high_bits"])
-def test_tiocsti_into_the_operators_terminal_injects_nothing(
+def test_tiocsti_into_operator_terminal_is_blocked_by_seccomp_and_setsid(
     probes: Probes, python_view: tuple[Path, ...], *, high_bits: bool
 ) -> None:
     """Attack: the job's stdin is the operator's terminal (`auto-review sandbox run` in a
@@ -505,7 +509,7 @@ def test_sandbox_check_reports_what_a_job_reads_from_proc(
         assert rlimits[_RLIMIT_KEYS[key]] == value, (key, value, rlimits)
 
 
-def test_run_callable_job_holds_no_secret_of_its_caller(
+def test_caller_secret_leak_to_callable_job_is_blocked_by_fresh_interpreter(
     probes: Probes, fake_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Attack: code running in a job sandbox (a parser of hostile files gone wrong) looks for the

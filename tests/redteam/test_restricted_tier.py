@@ -61,7 +61,7 @@ def test_selfcheck_shows_no_new_privs_seccomp_and_no_caps_in_restricted_tier(
     assert box.result["cap_eff"] == 0, box.describe()
 
 
-def test_planted_key_and_host_tmp_file_are_refused_by_landlock(
+def test_host_file_read_in_restricted_tier_is_blocked_by_landlock(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path, host_tmp_secret: Path
 ) -> None:
     """Attack: read the operator's key and a file in the host's /tmp (the restricted tier has
@@ -72,7 +72,7 @@ def test_planted_key_and_host_tmp_file_are_refused_by_landlock(
         _assert_host_then_denied(host, box, frozenset({"EACCES"}))
 
 
-def test_host_process_environ_is_refused_by_landlock(
+def test_host_process_environ_read_in_restricted_tier_is_blocked_by_landlock(
     probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
 ) -> None:
     """Attack: read /proc/<pid>/environ of a host process (no pid namespace in this tier).
@@ -82,7 +82,7 @@ def test_host_process_environ_is_refused_by_landlock(
     _assert_host_then_denied(host, box, frozenset({"EACCES"}))
 
 
-def test_write_into_home_is_refused_by_landlock(
+def test_write_into_home_in_restricted_tier_is_blocked_by_landlock(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path
 ) -> None:
     """Attack: drop a file into the operator's home. Control: Landlock write rules -> EACCES.
@@ -96,7 +96,7 @@ def test_write_into_home_is_refused_by_landlock(
     assert not target.exists()
 
 
-def test_host_process_is_out_of_reach_of_ptrace_and_signals(
+def test_host_process_attack_in_restricted_tier_is_blocked_by_seccomp_and_landlock_scope(
     probes: Probes, python_view: tuple[Path, ...], host_sleeper: subprocess.Popen[bytes]
 ) -> None:
     """Attack: ptrace or SIGKILL a host process of the same uid (no pid namespace hides it
@@ -113,7 +113,7 @@ def test_host_process_is_out_of_reach_of_ptrace_and_signals(
     assert host_sleeper.poll() is None
 
 
-def test_host_abstract_socket_is_refused_by_landlock_scope(
+def test_abstract_socket_connect_in_restricted_tier_is_blocked_by_landlock_scope(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: connect to a host daemon's abstract unix socket (same network namespace in this
@@ -129,7 +129,7 @@ def test_host_abstract_socket_is_refused_by_landlock_scope(
     assert len(listener.received) == seen
 
 
-def test_tcp_to_host_loopback_is_refused_by_seccomp(
+def test_tcp_to_host_loopback_in_restricted_tier_is_blocked_by_seccomp(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
     """Attack: reach a host service on 127.0.0.1 (this tier shares the host network).
@@ -148,7 +148,7 @@ def test_tcp_to_host_loopback_is_refused_by_seccomp(
     reason="F4 (docs/dev/REDTEAM-FINDINGS.md): restricted tier allows socket(AF_UNIX) and "
     "Landlock ABI < 9 cannot refuse connect() to a pathname socket; remove when fixed",
 )
-def test_host_pathname_socket_is_unreachable_in_restricted_tier(
+def test_path_socket_connect_in_restricted_tier_is_blocked_by_socket_rules(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve, fake_home: Path
 ) -> None:
     """Attack: connect to a host daemon's socket file (docker.sock, the D-Bus system bus, an
@@ -173,7 +173,7 @@ def test_socketpair_still_works_in_restricted_tier(
     assert box.ok, box.describe()
 
 
-def test_dropped_binary_cannot_be_executed_in_restricted_tier(
+def test_dropped_payload_execve_in_restricted_tier_is_blocked_by_landlock(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path
 ) -> None:
     """Attack: write a payload into the writable dir and execve it. Control: Landlock grants no
@@ -193,7 +193,7 @@ def test_dropped_binary_cannot_be_executed_in_restricted_tier(
     "mount, and Landlock does not govern mmap(PROT_EXEC), so ld.so runs a dropped payload; a "
     "limitation of the restricted tier, documented in docs/SANDBOX.md",
 )
-def test_dropped_binary_cannot_be_run_through_the_loader_in_restricted_tier(
+def test_dropped_payload_via_loader_in_restricted_tier_is_blocked_by_noexec(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path
 ) -> None:
     """Attack: run a dropped payload through the dynamic loader (`ld.so payload`), which maps
