@@ -1,5 +1,7 @@
 """docs/REDTEAM.md cannot drift: every listed test exists, every red-team test is listed.
 
+Also: every threat id it cites is defined in docs/THREAT-MODEL.md, whose cited tests exist.
+
 Test ids are read from the first cell of each table row (``path::name``); test functions are
 collected from the source by AST (no import, no collection side effects), so parametrised
 tests are listed once under their function name.
@@ -13,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 REDTEAM_DOC = ROOT / "docs" / "REDTEAM.md"
+THREAT_DOC = ROOT / "docs" / "THREAT-MODEL.md"
 
 _ROW = re.compile(r"^\|\s*`(?P<id>tests/[^`]+?\.py::[A-Za-z_][\w:]*)`\s*\|(?P<rest>.*)\|\s*$")
 _THREAT_ID = re.compile(r"\bT\d+\b")
@@ -78,6 +81,23 @@ def test_every_redteam_doc_row_names_attack_threats_and_tier() -> None:
         if len(cells) != 3 or not all(cells) or not _THREAT_ID.search(cells[1])
     ]
     assert incomplete == [], f"rows without attack, threat ids or tier: {incomplete}"
+
+
+def test_every_threat_cited_in_redteam_doc_is_defined_in_threat_model() -> None:
+    defined = set(re.findall(r"^#+\s*(T\d+)\b", THREAT_DOC.read_text(encoding="utf-8"), re.M))
+    cited = {tid for _test_id, cells in _rows() for tid in _THREAT_ID.findall(cells[1])}
+    assert cited - defined == set(), f"threat ids not defined in THREAT-MODEL.md: {cited - defined}"
+
+
+def test_every_test_cited_in_threat_model_exists() -> None:
+    cited = re.findall(r"`(tests/[^`]+?\.py)::([A-Za-z_]\w*)`", THREAT_DOC.read_text("utf-8"))
+    missing = [
+        f"{path}::{name}"
+        for path, name in cited
+        if not (ROOT / path).is_file() or name not in _tests_in(ROOT / path)
+    ]
+    assert cited, "docs/THREAT-MODEL.md cites no test"
+    assert missing == [], f"docs/THREAT-MODEL.md cites tests that do not exist: {missing}"
 
 
 def test_listing_catches_a_missing_test_positive_control(tmp_path: Path) -> None:
