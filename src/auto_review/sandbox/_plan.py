@@ -8,12 +8,13 @@ read-back. Nothing here touches the kernel beyond reading /proc.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
 from auto_review.sandbox._child import Plan
-from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.policy import Policy, trusted_paths
 from auto_review.sandbox.probe import HostSupport, Tier
 
 __all__ = ["build_plan"]
@@ -33,6 +34,17 @@ def _count_own_processes() -> int:
     return count
 
 
+def _seccomp_program(policy: Policy, tier: Tier) -> bytes:
+    families = policy.socket_families
+    if tier is Tier.RESTRICTED:  # no mount view hides host sockets: no unix-socket clients
+        return seccomp.assemble(
+            seccomp.build_filter(
+                families - {socket.AF_UNIX}, socketpair_families=frozenset({socket.AF_UNIX})
+            )
+        )
+    return seccomp.assemble(seccomp.build_filter(families))
+
+
 def build_plan(
     argv: Sequence[str],
     policy: Policy,
@@ -50,15 +62,17 @@ def build_plan(
     """The plan for one sandbox (``scratch``: the per-run writable dir outside the full tier)."""
     full = tier is Tier.FULL
     root_job = full and os.geteuid() == 0
-    view = mounts.plan_view(policy.ro_paths, policy.rw_paths) if full else None
+    view = mounts.plan_view(policy.ro_paths, policy.rw_paths, trusted_paths()) if full else None
     # Inside a full-tier sandbox /tmp is its private tmpfs; elsewhere a per-run scratch dir.
     home = "/tmp" if full else (scratch or "/")  # noqa: S108
     child_env = {**_BASE_ENV, "HOME": home, "TMPDIR": home, **dict(env or {})}
     rules = None
     if tier is not Tier.NONE and support.landlock_abi > 0:
         if view is not None:
-            read = [p for p, writable in view.binds if not writable] + ["/proc", "/dev"]
-            write = [p for p, writable in view.binds if writable] + ["/tmp", *_DEV_WRITABLE]  # noqa: S108
+            read = [p for p, writable, _strict in view.binds if not writable] + ["/proc", "/dev"]
+            private_tmp = "/tmp"  # noqa: S108 - the sandbox's own tmpfs
+            write = [p for p, writable, _strict in view.binds if writable]
+            write += [private_tmp, *_DEV_WRITABLE]
         else:
             read = list(policy.ro_paths)
             write = [*policy.rw_paths, *_DEV_WRITABLE, *([scratch] if scratch else [])]
@@ -97,9 +111,7 @@ def build_plan(
         view=view,
         tmp_size_bytes=policy.tmp_size_bytes,
         landlock_rules=rules,
-        seccomp_program=None
-        if tier is Tier.NONE
-        else seccomp.assemble(seccomp.build_filter(policy.socket_families)),
+        seccomp_program=None if tier is Tier.NONE else _seccomp_program(policy, tier),
         limits=job_limits,
         extra_processes=0 if full else _count_own_processes(),
         stdio=stdio,

@@ -86,6 +86,17 @@ def describe(
         if tier is Tier.FULL
         else Control("filesystem_view", "off", f"tier {tier}: host view")
     )
+    if tier is Tier.FULL:
+        controls.append(Control("noexec_writable", "on", "writable mounts are noexec"))
+    else:
+        controls.append(
+            Control(
+                "noexec_writable",
+                "off",
+                "no mount namespace: Landlock refuses execve of written files, but ld.so can still "
+                "map them (mmap is not governed by Landlock)",
+            )
+        )
     if tier is Tier.NONE:
         controls.append(Control("seccomp", "off", "tier none"))
     else:

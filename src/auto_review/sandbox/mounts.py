@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ _LOCKED_FLAGS: Final = (
 class View:
     """Host paths to bind (resolved, with their mode) and symlinks to recreate verbatim."""
 
-    binds: tuple[tuple[str, bool], ...]  # (path, writable)
+    binds: tuple[tuple[str, bool, bool], ...]  # (path, writable, strict: follow no symlink)
     links: tuple[tuple[str, str], ...]  # (path, target)
 
 
@@ -90,17 +91,29 @@ def _resolve(path: str, links: dict[str, str]) -> str | None:
     return resolved
 
 
-def plan_view(ro: tuple[str, ...], rw: tuple[str, ...]) -> View:
-    """Resolve the policy's paths into binds (missing ones dropped) and symlinks to recreate."""
+def plan_view(
+    ro: tuple[str, ...], rw: tuple[str, ...], trusted: frozenset[str] = frozenset()
+) -> View:
+    """Resolve the policy's paths into binds (missing ones dropped) and symlinks to recreate.
+
+    Only ``trusted`` paths (system and interpreter views) have their symlinks followed; every
+    other path is bound strictly, as given, and the bind refuses a symlink anywhere in it."""
     links: dict[str, str] = {}
-    binds: dict[str, bool] = {}
+    binds: dict[str, tuple[bool, bool]] = {}
     for paths, writable in ((ro, False), (rw, True)):
         for path in paths:
-            real = _resolve(path, links)
+            strict = path not in trusted
+            real = path if strict else _resolve(path, links)
+            if strict and not os.path.lexists(path):
+                real = None
             if real is not None and real != "/":
-                binds[real] = writable or binds.get(real, False)
+                was_writable, was_strict = binds.get(real, (False, False))
+                binds[real] = (writable or was_writable, strict or was_strict)
     ordered = sorted(binds.items(), key=lambda item: (item[0].count("/"), item[0]))
-    return View(binds=tuple(ordered), links=tuple(sorted(links.items())))
+    return View(
+        binds=tuple((path, w, s) for path, (w, s) in ordered),
+        links=tuple(sorted(links.items())),
+    )
 
 
 @contextmanager
@@ -168,20 +181,39 @@ def pivot_into_staging() -> None:
         kernel.mount("tmpfs", _NEW, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, _ROOT_TMPFS)
 
 
-def bind_path(path: str, writable: bool, idmap_fd: int | None = None) -> None:
+def bind_path(path: str, writable: bool, idmap_fd: int | None = None, strict: bool = False) -> None:
     """closes: over-mounted host paths (only listed paths appear), setuid binaries and device
-    nodes in binds (nosuid,nodev), writes to read-only paths (ro, also on submounts).
+    nodes in binds (nosuid,nodev), writes to read-only paths (ro, also on submounts), and with
+    ``strict`` a symlink planted in a job path leading the bind elsewhere: the source is opened
+    with openat2(RESOLVE_NO_SYMLINKS) and the opened object is what gets bound (CVE-2021-30465).
     With ``idmap_fd`` a writable bind is id-mapped (host root's files become the job's)."""
-    source, target = _OLD + path, _NEW + path
+    target = _NEW + path
     with _step("bind", path):
-        _mountpoint(target, os.path.isdir(source))
-        if writable and idmap_fd is not None and _bind_idmapped(source, target, idmap_fd):
-            return
-        kernel.mount(source, target, None, kernel.MS_BIND | kernel.MS_REC, None)
+        held = _open_strict(path) if strict else None
+        try:
+            source = f"{_OLD}/proc/self/fd/{held}" if held is not None else _OLD + path
+            is_dir = stat.S_ISDIR(os.fstat(held).st_mode) if held is not None else None
+            _mountpoint(target, os.path.isdir(source) if is_dir is None else is_dir)
+            if writable and idmap_fd is not None and _bind_idmapped(source, target, idmap_fd):
+                return
+            kernel.mount(source, target, None, kernel.MS_BIND | kernel.MS_REC, None)
+        finally:
+            if held is not None:
+                os.close(held)
         flags = kernel.MS_NOSUID | kernel.MS_NODEV
         flags |= kernel.MS_NOEXEC if writable else kernel.MS_RDONLY
         for point in [target, *_submounts(target)]:
             _remount(point, flags)
+
+
+def _open_strict(path: str) -> int:
+    """An O_PATH fd of the host ``path``, refusing symlinks and magic links in every part."""
+    root = os.open(_OLD, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        resolve = kernel.RESOLVE_BENEATH | kernel.RESOLVE_NO_SYMLINKS | kernel.RESOLVE_NO_MAGICLINKS
+        return kernel.openat2(root, path.lstrip("/"), os.O_PATH | os.O_CLOEXEC, resolve)
+    finally:
+        os.close(root)
 
 
 def _bind_idmapped(source: str, target: str, idmap_fd: int) -> bool:
@@ -316,8 +348,8 @@ def build_root(
     make_mounts_private()
     pivot_into_staging()
     mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
-    for path, writable in view.binds:
-        bind_path(path, writable, idmap_fd)
+    for path, writable, strict in view.binds:
+        bind_path(path, writable, idmap_fd, strict)
     for path, target in view.links:
         recreate_link(path, target)
     mount_minimal_dev()

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 from auto_review.sandbox.errors import SandboxPolicyInvalid
@@ -31,7 +32,9 @@ __all__ = [
     "build_policy",
     "clone_policy",
     "gateway_policy",
+    "interpreter_paths",
     "run_policy",
+    "trusted_paths",
 ]
 
 _MIB = 1024 * 1024
@@ -90,6 +93,39 @@ class Policy:
         return _validated(replace(self, ro_paths=self.ro_paths + tuple(paths)))
 
 
+def interpreter_paths() -> tuple[str, ...]:
+    """Files the running interpreter needs, to bind read-only at their own paths."""
+    paths = [
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.realpath(sys.executable),
+        sys.executable,
+    ]
+    meipass = getattr(sys, "_MEIPASS", None)  # PyInstaller one-file: the unpacked files
+    if isinstance(meipass, str):
+        paths.append(meipass)
+    paths.append(str(Path(__file__).resolve().parents[2]))  # where auto_review is imported from
+    return tuple(dict.fromkeys(os.path.normpath(p) for p in paths))
+
+
+def trusted_paths() -> frozenset[str]:
+    """Paths whose symlinks are followed (and recreated inside): the system and interpreter
+    views, which no job can write. Every other path must be free of symlinks."""
+    return frozenset(SYSTEM_READ_ONLY + _NETWORK_READ_ONLY + interpreter_paths())
+
+
+def _symlink_in(path: str) -> str | None:
+    """The first component of ``path`` that is a symlink (None when there is none)."""
+    current = ""
+    for part in path.strip("/").split("/"):
+        current += "/" + part
+        if os.path.islink(current):
+            return current
+    return None
+
+
 def _normalise(option: str, path: str) -> str:
     if not os.path.isabs(path):
         raise SandboxPolicyInvalid(f"{option} {path!r}: paths must be absolute")
@@ -121,6 +157,17 @@ def _validated(policy: Policy) -> Policy:
                 )
         if not os.path.exists(path):
             raise SandboxPolicyInvalid(f"--rw {path}: does not exist; create it first")
+    trusted = trusted_paths()
+    for option, paths in (("--ro", ro), ("--rw", rw)):
+        for path in paths:
+            link = None if path in trusted else _symlink_in(path)
+            if link is not None:
+                # closes: a job planting <job>/repo -> /host/dir for the next job's bind
+                # (runc CVE-2021-30465 class); the bind itself is also made without following.
+                raise SandboxPolicyInvalid(
+                    f"{option} {path}: {link} is a symlink; job paths may not contain symlinks "
+                    "(pass the real path)"
+                )
     both = sorted(set(ro) & set(rw))
     if both:
         raise SandboxPolicyInvalid(f"{both[0]} is given as both --ro and --rw; choose one")

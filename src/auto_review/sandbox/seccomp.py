@@ -185,8 +185,17 @@ def _one_of(values: tuple[int, ...] | frozenset[int], hit: Insn, miss: Insn) -> 
     return [*out, miss]
 
 
-def build_filter(socket_families: frozenset[int], arch: str | None = None) -> list[Insn]:
-    """The filter program for ``arch`` (default: this machine) as a plain instruction list."""
+def build_filter(
+    socket_families: frozenset[int],
+    arch: str | None = None,
+    *,
+    socketpair_families: frozenset[int] | None = None,
+) -> list[Insn]:
+    """The filter program for ``arch`` (default: this machine) as a plain instruction list.
+
+    ``socketpair_families`` defaults to ``socket_families``; the restricted tier passes
+    AF_UNIX for socketpair only, because without a mount view socket(AF_UNIX) could reach any
+    host daemon's socket file (docker.sock, the D-Bus bus) that Landlock < ABI 9 cannot guard."""
     arch = arch or ARCH
     if arch is None or arch not in SYSCALLS:
         raise ValueError(f"no seccomp table for architecture {arch!r}")
@@ -211,9 +220,10 @@ def build_filter(socket_families: frozenset[int], arch: str | None = None) -> li
         table["personality"],
         [_ld(_arg_lo(0)), *_one_of(_PERSONALITY_ALLOWED, hit=_allow(), miss=_eperm())],
     )
-    for name in ("socket", "socketpair"):
+    pairs = socket_families if socketpair_families is None else socketpair_families
+    for name, families in (("socket", socket_families), ("socketpair", pairs)):
         prog += _guarded(
-            table[name], [_ld(_arg_lo(0)), *_one_of(socket_families, hit=_allow(), miss=_eperm())]
+            table[name], [_ld(_arg_lo(0)), *_one_of(families, hit=_allow(), miss=_eperm())]
         )
     prog.append(_allow())
     for insn in prog:  # conditional jumps are 8-bit; our blocks are tiny, but prove it

@@ -32,7 +32,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 from auto_review.sandbox import _jobs, namespaces, posture
@@ -48,7 +47,7 @@ from auto_review.sandbox.errors import (
     SandboxSetupError,
     SandboxTimeout,
 )
-from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.policy import Policy, interpreter_paths
 from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
 
 __all__ = [
@@ -83,23 +82,6 @@ def host_support(refresh: bool = False) -> HostSupport:
     if refresh or pid not in _SUPPORT:
         _SUPPORT[pid] = probe_host()
     return _SUPPORT[pid]
-
-
-def interpreter_paths() -> tuple[str, ...]:
-    """Files the running interpreter needs, to bind read-only at their own paths."""
-    paths = [
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        sys.base_exec_prefix,
-        os.path.realpath(sys.executable),
-        sys.executable,
-    ]
-    meipass = getattr(sys, "_MEIPASS", None)  # PyInstaller one-file: the unpacked files
-    if isinstance(meipass, str):
-        paths.append(meipass)
-    paths.append(str(Path(__file__).resolve().parents[2]))  # where auto_review is imported from
-    return tuple(dict.fromkeys(os.path.normpath(p) for p in paths))
 
 
 def worker_argv(target: str, pythonpath: Sequence[str] = ()) -> list[str]:

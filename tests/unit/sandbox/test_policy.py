@@ -102,3 +102,17 @@ def test_build_policy_accepts_each_named_policy_with_its_required_options(tmp_pa
     assert build_policy("analyze", ro=[str(tmp_path)]).name == "analyze"
     assert build_policy("clone", rw=[str(tmp_path)], connect_ports=[22]).name == "clone"
     assert build_policy("gateway", rw=[str(tmp_path)], listen_port=9000).name == "gateway"
+
+
+def test_job_paths_with_a_symlink_are_refused_but_system_links_are_followed(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "repo").symlink_to(target)
+    with pytest.raises(SandboxPolicyInvalid, match="symlink"):
+        run_policy(ro=[str(tmp_path / "job" / "repo")])
+    with pytest.raises(SandboxPolicyInvalid, match="symlink"):
+        run_policy(rw=[str(tmp_path / "job" / "repo")])
+    assert "/bin" in run_policy().ro_paths  # /bin -> usr/bin on merged-/usr systems is fine

@@ -268,3 +268,36 @@ def test_none_tier_only_when_asked_and_reports_controls_off() -> None:
     assert done.posture.state("seccomp") == "off"
     assert done.posture.state("landlock_fs") == "off"
     assert done.posture.state("no_new_privs") == "on"
+
+
+def test_a_symlink_swapped_in_after_planning_is_not_followed_by_the_bind(tmp_path: Path) -> None:
+    from auto_review.sandbox import mounts
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key").write_text("host secret")
+    job = tmp_path / "job"
+    (job / "repo").mkdir(parents=True)
+    policy = run_policy(ro=[str(job / "repo")])  # checked: no symlink yet
+    (job / "repo").rmdir()
+    (job / "repo").symlink_to(secret)  # the race a concurrent job could win
+    view = mounts.plan_view(policy.ro_paths, policy.rw_paths)
+    assert (str(job / "repo"), False, True) in view.binds
+    with pytest.raises(SandboxSetupError) as caught:
+        run_command(["cat", f"{job}/repo/key"], policy, timeout=60)
+    assert caught.value.step == "bind"
+
+
+def test_restricted_tier_refuses_unix_socket_clients_but_keeps_socketpair() -> None:
+    require(Tier.RESTRICTED)
+    script = (
+        "import socket\n"
+        "a, b = socket.socketpair(); print('pair ok')\n"
+        "try:\n    socket.socket(socket.AF_UNIX)\n"
+        "except PermissionError:\n    print('unix EPERM')\n"
+    )
+    done = run_command(
+        ["python3", "-c", script], run_policy(), timeout=60, isolation=Tier.RESTRICTED
+    )
+    assert done.stdout.split(b"\n")[:2] == [b"pair ok", b"unix EPERM"]
+    assert done.posture.state("noexec_writable") == "off"
