@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import threading
@@ -75,6 +76,7 @@ class Gateway:
     proc: subprocess.Popen[bytes]
     port: int
     state: Path
+    secrets: tuple[str, ...]
 
     def get(self, path: str) -> tuple[int, bytes]:
         """GET a path of the gateway over loopback."""
@@ -99,9 +101,10 @@ def _start(state: Path, upstream: Upstream) -> Gateway:
         "HOME": str(Path.home()),
         "LANG": "C.UTF-8",
         "FORGEJO_BASE_URL": f"http://127.0.0.1:{upstream.port}",
-        "AR_FORGEJO_TOKEN": "ar-redteam-not-a-token",
+        "AR_FORGEJO_TOKEN": "ar-redteam-forge-token-" + secrets.token_hex(8),
         "LLM_BASE_URL": f"http://127.0.0.1:{upstream.port}/v1",
-        "WEBHOOK_SECRET": "ar-redteam-webhook-secret-" + "x" * 32,
+        "WEBHOOK_SECRET": "ar-redteam-webhook-secret-" + secrets.token_hex(16),
+        "LLM_API_KEY": "ar-redteam-llm-key-" + secrets.token_hex(8),
         "AR_GATEWAY_BIND": f"127.0.0.1:{port}",
         "AR_STATE_DIR": str(state),
         "AR_POLL_INTERVAL_SECS": "0",
@@ -115,7 +118,8 @@ def _start(state: Path, upstream: Upstream) -> Gateway:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    gateway = Gateway(proc, port, state)
+    hidden = (env["AR_FORGEJO_TOKEN"], env["WEBHOOK_SECRET"], env["LLM_API_KEY"])
+    gateway = Gateway(proc, port, state, hidden)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -283,3 +287,35 @@ def test_gateway_state_survives_a_restart(gateway_state: Path, upstream: Upstrea
         assert str(databases[0]) in json.dumps(json.loads(body)["stores"]), body
     finally:
         _stop(second)
+
+
+def test_gateway_secret_in_environ_is_blocked_by_pipe_handoff(gateway: Gateway) -> None:
+    """Attack: read the forge token, webhook secret or model key from the confined gateway's
+    environment (any same-uid process or a child the gateway spawns inherits it). Control:
+    the launcher hands secrets over on a pipe; the inner environment is settings without
+    secrets. The host reads /proc/<pid>/environ of the inner process; the positive control
+    finds a non-secret setting there. Reference: DESIGN.md "Nothing secret is written to disk
+    to cross the boundary"; ref-gateway-and-isolation §9 gap 4."""
+    inner = _inner(gateway)
+    try:
+        environ = Path(f"/proc/{inner}/environ").read_bytes()
+    except PermissionError:
+        pytest.skip(f"uid {os.geteuid()} may not read the gateway's environ")
+    assert f"127.0.0.1:{gateway.port}".encode() in environ, "positive control: settings missing"
+    for value in gateway.secrets:
+        assert value.encode() not in environ, "a secret is in the confined gateway's environ"
+
+
+def test_gateway_secret_on_disk_is_blocked_by_pipe_handoff(gateway: Gateway) -> None:
+    """Attack: find the secrets in a file (a staged config, a bundle left behind, as the
+    reference's OCI launcher wrote config.json). Control: the secrets travel on a pipe only;
+    nothing under the state dir holds them once the gateway serves. Reference: DESIGN.md;
+    ref-gateway-and-isolation §7.2 step 4 and §9 gap 4."""
+    code, _ = gateway.get("/readyz")
+    assert code in {200, 503}
+    files = [p for p in gateway.state.rglob("*") if p.is_file()]
+    assert files, "positive control: the gateway wrote nothing to its state dir"
+    for path in files:
+        data = path.read_bytes()
+        for value in gateway.secrets:
+            assert value.encode() not in data, f"a secret is on disk in {path}"
