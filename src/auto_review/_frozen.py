@@ -9,22 +9,38 @@ take itself for a worker of this process. ``host_environ`` returns the environme
 program must get instead. Out of scope: deciding which variables a child may see at all; the
 caller (or the sandbox's empty environment) does that.
 
+The bootloader also stays behind as this process's parent. It forwards SIGTERM and SIGINT, but a
+SIGKILL to it (``kill -9`` of the main pid, a test harness, a supervisor's stop timeout) would
+orphan this process: it would keep the port, the database and the unpacked directory.
+``tie_to_bootloader`` makes the kernel end this process when the bootloader dies.
+
 This module imports nothing of the project, so any layer may use it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["BUNDLE_VARIABLE_PREFIXES", "bundle_dir", "host_environ", "is_frozen", "own_executable"]
+__all__ = [
+    "BUNDLE_VARIABLE_PREFIXES",
+    "bundle_dir",
+    "host_environ",
+    "is_frozen",
+    "own_executable",
+    "tie_to_bootloader",
+]
 
 _LIBRARY_PATH = "LD_LIBRARY_PATH"
 # The bootloader's copy of the library path it found at start; absent when there was none.
 _LIBRARY_PATH_SAVED = "LD_LIBRARY_PATH_ORIG"
 # Variables the bootloader sets for its own children (bundle location, worker handshake).
 BUNDLE_VARIABLE_PREFIXES = ("_PYI_", "_MEIPASS")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def is_frozen() -> bool:
@@ -65,3 +81,38 @@ def host_environ(environ: Mapping[str, str], *, frozen: bool | None = None) -> d
     for name in [n for n in env if n.startswith(BUNDLE_VARIABLE_PREFIXES)]:
         del env[name]
     return env
+
+
+def tie_to_bootloader() -> bool:
+    """In the one-file build on Linux: die with SIGKILL when the bootloader parent dies.
+
+    Returns True when the tie is in place. Call it once, early, from the main thread (the kernel
+    ties the signal to the parent *thread*; the bootloader is single-threaded). Not inherited by
+    forked children, so sandboxes are unaffected.
+    """
+    if not is_frozen() or not sys.platform.startswith("linux"):
+        return False
+    parent = os.getppid()
+    if not _is_bootloader(parent):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    libc.prctl.restype = ctypes.c_int
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0) != 0:
+        return False
+    # The parent may have died before the tie existed: then nobody would ever send the signal.
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
+
+
+def _is_bootloader(pid: int) -> bool:
+    # The one-file parent runs this same file and is single-threaded. A re-executed worker whose
+    # bootloader ran Python in-process has a different parent, which must not be tied to.
+    try:
+        same_file = os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(sys.executable)
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            threads = next((ln.split()[1] for ln in status if ln.startswith("Threads:")), "")
+    except OSError:
+        return False
+    return same_file and threads == "1"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
+import subprocess
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -100,3 +103,61 @@ def test_release_binary_reports_what_the_sandbox_supports(release_binary: Path) 
     report = json.loads(result.stdout)
     assert isinstance(report, dict)
     assert report
+
+
+def test_release_binary_app_process_ends_when_its_bootloader_is_killed(
+    release_binary: Path, tmp_path: Path
+) -> None:
+    """SIGKILL to the main pid must not leave the unpacked app running (port, database held)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = host_environment(
+        AR_STATE_DIR=str(tmp_path),
+        AR_GATEWAY_BIND=f"127.0.0.1:{port}",
+        AR_POLL_INTERVAL_SECS="0",
+        FORGEJO_BASE_URL="http://127.0.0.1:9",
+        AR_FORGEJO_TOKEN="token-0123456789",
+        LLM_BASE_URL="http://127.0.0.1:9/v1",
+        WEBHOOK_SECRET="w" * 40,
+    )
+    boot = subprocess.Popen(
+        [str(release_binary), "gateway", "--bare"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        app = _wait_for_child(boot.pid)
+        # Positive control: the app process is alive while its bootloader is.
+        assert Path(f"/proc/{app}").exists()
+        boot.kill()
+        boot.wait(timeout=10)
+        assert _gone(app, within_secs=10), f"app process {app} outlived its bootloader"
+    finally:
+        if boot.poll() is None:
+            boot.kill()
+            boot.wait(timeout=10)
+
+
+def _wait_for_child(pid: int) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("the bootloader started no app process")
+
+
+def _gone(pid: int, *, within_secs: float) -> bool:
+    deadline = time.monotonic() + within_secs
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":  # reaped by init soon; it no longer runs
+            return True
+        time.sleep(0.05)
+    return False

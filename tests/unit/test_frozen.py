@@ -6,7 +6,13 @@ import sys
 
 import pytest
 
-from auto_review._frozen import bundle_dir, host_environ, is_frozen, own_executable
+from auto_review._frozen import (
+    bundle_dir,
+    host_environ,
+    is_frozen,
+    own_executable,
+    tie_to_bootloader,
+)
 
 BUNDLE = "/tmp/_MEIabc123"
 
@@ -65,3 +71,16 @@ def test_frozen_detection_follows_the_bootloader_attributes(
     assert str(bundle_dir()) == BUNDLE
     assert host_environ({"LD_LIBRARY_PATH": BUNDLE}) == {}
     assert str(own_executable()) == sys.executable
+
+
+def test_tie_to_bootloader_does_nothing_when_running_from_source() -> None:
+    assert tie_to_bootloader() is False
+
+
+def test_tie_to_bootloader_refuses_a_parent_that_is_not_this_executable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pytest's parent is a shell or CI runner, not a one-file bootloader of sys.executable.
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", BUNDLE, raising=False)
+    assert tie_to_bootloader() is False
