@@ -72,6 +72,9 @@ class Plan:
     # Set when root starts a full-tier sandbox: the job gets its own user namespace mapping
     # SANDBOX_ID to this unprivileged host id (namespaces.ROOT_JOB_HOST_ID).
     job_host_id: int | None = None
+    # With job_host_id: a user namespace mapping 0 to it, for id-mapped writable binds (made
+    # once per calling process, see namespaces.shared_idmap_fd).
+    idmap_fd: int | None = None
     last_cap: int = 63
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -114,16 +117,20 @@ def _forward_to(pid: int, signals: tuple[signal.Signals, ...] = _FORWARDED) -> N
         signal.signal(sig, forward)
 
 
-def _arrange_fds(plan: Plan, report_fd: int) -> int:
-    """Put stdio and passed fds at their numbers, close every other fd; return report_fd."""
+def _arrange_fds(plan: Plan, report_fd: int) -> tuple[int, int | None]:
+    """Put stdio and passed fds at their numbers, close every other fd; return the new
+    numbers of report_fd and of the id-map namespace fd (both close-on-exec)."""
     targets = {0: plan.stdio[0], 1: plan.stdio[1], 2: plan.stdio[2], **dict(plan.pass_fds)}
-    base = max([*targets, *targets.values(), report_fd, 2]) + 1
+    base = max([*targets, *targets.values(), report_fd, plan.idmap_fd or 0, 2]) + 1
     report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, base)
+    idmap = (
+        None if plan.idmap_fd is None else fcntl.fcntl(plan.idmap_fd, fcntl.F_DUPFD_CLOEXEC, base)
+    )
     staged = {t: fcntl.fcntl(s, fcntl.F_DUPFD_CLOEXEC, base) for t, s in targets.items()}
     for target, source in staged.items():
         os.dup2(source, target, inheritable=True)
-    limits.close_fds_except({*targets, report_fd})
-    return report_fd
+    limits.close_fds_except({*targets, report_fd, *([idmap] if idmap is not None else [])})
+    return report_fd, idmap
 
 
 def run_outer(plan: Plan, report_fd: int) -> NoReturn:
@@ -138,14 +145,10 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         step = "setsid"  # closes: TIOCSTI/job-control on the caller's terminal (CVE-2017-5226)
         os.setsid()
         step = "fds"
-        report_fd = _arrange_fds(plan, report_fd)
+        report_fd, idmap_fd = _arrange_fds(plan, report_fd)
         if plan.cgroup is not None:
             step = "cgroup"
             limits.join_cgroup(*plan.cgroup)
-        idmap_fd = None
-        if plan.job_host_id is not None:
-            step = "idmap-userns"  # before the new pid namespace: /proc pids must be ours
-            idmap_fd = namespaces.idmap_userns_fd(plan.job_host_id)
         if plan.ns_flags:
             step = "namespaces"
             namespaces.enter_namespaces(plan.ns_flags, plan.outer_uid, plan.outer_gid)

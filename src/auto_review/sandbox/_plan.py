@@ -37,12 +37,8 @@ def _count_own_processes() -> int:
 def _seccomp_program(policy: Policy, tier: Tier) -> bytes:
     families = policy.socket_families
     if tier is Tier.RESTRICTED:  # no mount view hides host sockets: no unix-socket clients
-        return seccomp.assemble(
-            seccomp.build_filter(
-                families - {socket.AF_UNIX}, socketpair_families=frozenset({socket.AF_UNIX})
-            )
-        )
-    return seccomp.assemble(seccomp.build_filter(families))
+        return seccomp.program_for(families - {socket.AF_UNIX}, frozenset({socket.AF_UNIX}))
+    return seccomp.program_for(families)
 
 
 def build_plan(
@@ -108,6 +104,7 @@ def build_plan(
         outer_gid=os.getgid(),
         ns_flags=_ns_flags(policy, full, root_job),
         job_host_id=namespaces.ROOT_JOB_HOST_ID if root_job else None,
+        idmap_fd=namespaces.shared_idmap_fd(namespaces.ROOT_JOB_HOST_ID) if root_job else None,
         view=view,
         tmp_size_bytes=policy.tmp_size_bytes,
         landlock_rules=rules,

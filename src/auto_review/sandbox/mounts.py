@@ -136,15 +136,20 @@ def _mountpoint(target: str, is_dir: bool) -> None:
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 
 
-def _submounts(target: str) -> list[str]:
-    found = []
+_HOST_MOUNTS: list[str] = []  # mount points under /oldroot, read once per build_root
+
+
+def _read_host_mounts() -> None:
     # After the first pivot the host /proc is only reachable under /oldroot.
     with open(_OLD + "/proc/self/mountinfo", encoding="utf-8") as fh:
-        for line in fh:
-            point = _unescape(line.split(" ")[4])
-            if point.startswith(target.rstrip("/") + "/"):
-                found.append(point)
-    return found
+        points = [_unescape(line.split(" ")[4]) for line in fh]
+    _HOST_MOUNTS[:] = [p for p in points if p.startswith(_OLD + "/")]
+
+
+def _submounts(path: str) -> list[str]:
+    """Where the host mounts below ``path`` appear in the new root after a recursive bind."""
+    prefix = _OLD + path.rstrip("/") + "/"
+    return [_NEW + point[len(_OLD) :] for point in _HOST_MOUNTS if point.startswith(prefix)]
 
 
 def _unescape(field: str) -> str:
@@ -202,7 +207,7 @@ def bind_path(path: str, writable: bool, idmap_fd: int | None = None, strict: bo
                 os.close(held)
         flags = kernel.MS_NOSUID | kernel.MS_NODEV
         flags |= kernel.MS_NOEXEC if writable else kernel.MS_RDONLY
-        for point in [target, *_submounts(target)]:
+        for point in [target, *_submounts(path)]:
             _remount(point, flags)
 
 
@@ -347,6 +352,7 @@ def build_root(
     the pid cap of the namespace (None when the kernel has no per-namespace pid_max)."""
     make_mounts_private()
     pivot_into_staging()
+    _read_host_mounts()
     mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
     for path, writable, strict in view.binds:
         bind_path(path, writable, idmap_fd, strict)

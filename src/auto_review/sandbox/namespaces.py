@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from typing import Final
 
 from auto_review.sandbox import kernel
@@ -33,6 +34,7 @@ __all__ = [
     "idmap_userns_fd",
     "map_user_namespace",
     "namespace_flags",
+    "shared_idmap_fd",
 ]
 
 # The uid and gid the job sees; a fixed ordinary id so that tools do not think they are root.
@@ -175,6 +177,19 @@ def become_sandbox_user() -> None:
         raise SandboxSyscallError("setresuid(sandbox user)", exc.errno or errno.EPERM) from None
     if os.getresuid() != (SANDBOX_ID,) * 3 or os.getresgid() != (SANDBOX_ID,) * 3:
         raise SandboxSyscallError("setresuid(sandbox user)", errno.EPERM)  # read back
+
+
+_IDMAP_FDS: dict[tuple[int, int], int] = {}
+_IDMAP_LOCK = threading.Lock()
+
+
+def shared_idmap_fd(host_id: int) -> int:
+    """``idmap_userns_fd(host_id)`` made once per process (the namespace never changes)."""
+    key = (os.getpid(), host_id)
+    with _IDMAP_LOCK:
+        if key not in _IDMAP_FDS:
+            _IDMAP_FDS[key] = idmap_userns_fd(host_id)
+        return _IDMAP_FDS[key]
 
 
 def idmap_userns_fd(host_id: int) -> int:

@@ -18,6 +18,7 @@ The caller must set no_new_privs first (an unprivileged filter needs it) and ins
 from __future__ import annotations
 
 import errno
+import functools
 import socket
 import struct
 from typing import Final, NamedTuple
@@ -34,6 +35,7 @@ __all__ = [
     "assemble",
     "build_filter",
     "install",
+    "program_for",
 ]
 
 # (syscall, why it is denied). Docker's default profile denies all of these unless a capability
@@ -230,6 +232,14 @@ def build_filter(
         if insn.jt > 255 or insn.jf > 255:
             raise ValueError("BPF jump out of range")
     return prog
+
+
+@functools.lru_cache(maxsize=16)
+def program_for(
+    socket_families: frozenset[int], socketpair_families: frozenset[int] | None = None
+) -> bytes:
+    """The assembled filter for this machine (cached: policies share a handful of programs)."""
+    return assemble(build_filter(socket_families, socketpair_families=socketpair_families))
 
 
 def assemble(prog: list[Insn]) -> bytes:
