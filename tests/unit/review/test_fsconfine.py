@@ -62,3 +62,15 @@ def test_is_safe_relpath_is_lexical() -> None:
     assert not is_safe_relpath("a/../b")
     assert not is_safe_relpath("./a")
     assert not is_safe_relpath("a\0b")
+
+
+@pytest.mark.parametrize("rel", ["passwd", "cfg", "linkdir/a.py"])
+def test_per_component_fallback_refuses_symlinks_too(
+    tree: Path, rel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The O_NOFOLLOW walk (kernels without openat2) must refuse what openat2 refuses."""
+    from auto_review.review import _fsconfine
+
+    monkeypatch.setattr(_fsconfine, "_open_openat2", lambda root_fd, rel: None)
+    assert read_beneath(tree, rel, max_bytes=100) is None
+    assert read_beneath(tree, "src/a.py", max_bytes=100) is not None  # positive control
