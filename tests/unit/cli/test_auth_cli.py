@@ -80,3 +80,14 @@ def test_auth_init_without_a_forge_url_names_the_variable() -> None:
 def test_auth_init_has_no_password_option_so_argv_cannot_carry_one() -> None:
     ran = run_cli("auth", "init", "--forge-url", "http://127.0.0.1:9", "--password", "x")
     assert ran.code == 2
+
+
+def test_auth_init_reads_the_password_from_a_hidden_prompt(fake_forge: FakeForge) -> None:
+    fake_forge.add_user("review-bot", password=PASSWORD)
+    ran = run_cli("auth", "init", "--forge-url", fake_forge.url, "--username", "review-bot",
+                  stdin=PASSWORD + "\n")  # fmt: skip
+    assert ran.code == 0, ran.output
+    (minted,) = [t for t in fake_forge.state.tokens if t.owner == "review-bot"]
+    assert ran.stdout.strip() == minted.sha1
+    assert "Password" in ran.stderr
+    assert PASSWORD not in ran.output  # the prompt does not echo
