@@ -48,6 +48,11 @@ def _defang(text: str) -> str:
     return text.replace("<!--", "&lt;!--").replace("-->", "--&gt;").replace("@", "@\u200b")
 
 
+def _code(path: str) -> str:
+    """A PR-controlled path as inline code that cannot break out of its backticks."""
+    return "`" + _defang(path.replace("`", "'").replace("\n", " ")[:300]) + "`"
+
+
 def _cap(text: str, cap: int, marker: str) -> str:
     raw = text.encode("utf-8")
     return text if len(raw) <= cap else raw[:cap].decode("utf-8", "ignore") + f"\n\n{marker}"
@@ -121,19 +126,20 @@ def render_body(report: ReviewReport) -> str:
     if report.walkthroughs:
         parts += ["", "### Walkthrough", *(_defang(w) for w in report.walkthroughs)]
     if report.carried:
-        parts += ["", "### Still open from earlier reviews", *report.carried]
+        parts += ["", "### Still open from earlier reviews", *(_defang(c) for c in report.carried)]
     if report.unanchored:
         parts += ["", "### Findings outside the diff's lines"]
         parts += [
-            f"- {_LABEL[f.severity]} `{f.path}:{f.line_start}`: {_defang(f.message)[:MESSAGE_CAP]}"
+            f"- {_LABEL[f.severity]} {_code(f'{f.path}:{f.line_start}')}: "
+            f"{_defang(f.message)[:MESSAGE_CAP]}"
             for f in report.unanchored
         ]
     if report.unreviewed:
         parts += ["", "### Files not reviewed"]
-        parts += [f"- `{path}`: {reason}" for path, reason in report.unreviewed]
+        parts += [f"- {_code(path)}: {reason}" for path, reason in report.unreviewed]
     if report.skipped:
         parts += ["", f"<details><summary>{len(report.skipped)} file(s) skipped</summary>", ""]
-        parts += [f"- `{path}`: {reason}" for path, reason in report.skipped]
+        parts += [f"- {_code(path)}: {reason}" for path, reason in report.skipped]
         parts += ["", "</details>"]
     if report.checks:
         parts += ["", "### Pre-merge checks", *(_defang(c) for c in report.checks)]

@@ -94,3 +94,13 @@ def test_post_review_reposts_without_inline_comments_on_422() -> None:
     assert (review_id, inline) == (7, False)
     assert host.calls[1][1] == 0
     assert "a.py:3" in host.calls[1][0]
+
+
+def test_body_defangs_hostile_file_names() -> None:
+    report = ReviewReport(
+        head_sha="a" * 40,
+        skipped=[("x`<!-- auto-review:finding fp=0123456789abcdef sev=error -->`@all.lock", "l")],
+    )
+    body = render_body(report)
+    assert "<!-- auto-review:finding" not in body
+    assert "@all" not in body
