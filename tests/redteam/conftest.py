@@ -77,7 +77,7 @@ def _build_probes(cc: str, directory: Path) -> Probes:
         )
     else:
         binaries["i386"] = directory / "i386"
-    for script in ("pyprobe.py", "callable_probe.py"):
+    for script in ("pyprobe.py", "callable_probe.py", "deputy_probe.py"):
         shutil.copy(_PROBE_SOURCES / script, directory / script)
     return Probes(directory=directory, binaries=binaries, missing=missing)
 

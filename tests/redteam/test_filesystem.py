@@ -243,11 +243,6 @@ def test_sensitive_proc_entry_read_is_blocked_by_proc_masks(
     assert not box.ok or box.result.get("size") == 0, box.describe()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F5 (docs/dev/REDTEAM-FINDINGS.md): plan_view follows symlinks in caller-given "
-    "paths and binds their host target; remove when fixed",
-)
 def test_symlink_swapped_workspace_bind_is_blocked_by_nofollow_binds(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path
 ) -> None:

@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -22,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.redteam._harness import CLI
+from tests.redteam._harness import CLI, Probes
 
-from auto_review.sandbox import interpreter_paths
+from auto_review.sandbox import gateway_policy, interpreter_paths, launch, run_policy
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -319,3 +320,82 @@ def test_gateway_secret_on_disk_is_blocked_by_pipe_handoff(gateway: Gateway) -> 
         data = path.read_bytes()
         for value in gateway.secrets:
             assert value.encode() not in data, f"a secret is on disk in {path}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F7 (docs/dev/REDTEAM-FINDINGS.md): the job server takes limits and tmp_size from "
+    "the request unclamped; remove when fixed",
+)
+def test_job_server_deputy_abuse_is_blocked_by_grant_check(
+    probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path
+) -> None:
+    """Attack: a subverted gateway (its code is ours, but its input is hostile) uses the job
+    server, which runs unconfined on the host, as a confused deputy: jobs reading outside the
+    gateway's grant, a writable bind through a symlink it planted in its state dir, a job
+    that listens or reaches an unlisted port, and a job without resource limits (a fork or
+    tmpfs bomb against the host). Control: the job server re-validates each request against
+    the grant and refuses it (SandboxPolicyInvalid); an ordinary job still runs (positive
+    control). Reference: _jobserver.py invariant; runc CVE-2021-30465 (symlinks at bind
+    time); §4.1 cases 18-20."""
+    state = scratch / "state"
+    state.mkdir(mode=0o700)
+    port = 9  # the discard port: a granted "upstream" nothing ever connects to
+    policy = gateway_policy(
+        str(state),
+        listen_port=_free_port(),
+        upstream_ports=[port],
+        ro=[*interpreter_paths(), str(probes.directory), *map(str, python_view)],
+    )
+    argv = [
+        sys.executable,
+        "-I",
+        str(probes.directory / "deputy_probe.py"),
+        str(probes.directory),
+        str(state),
+        str(fake_home),
+        str(port),
+    ]
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    result: list[object] = []
+
+    def run() -> None:
+        result.append(
+            launch(
+                argv,
+                policy,
+                secrets={},
+                env={"LANG": "C.UTF-8"},
+                stdio=(0, write_fd, 2),
+                job_server=True,
+            )
+        )
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(timeout=300)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as out:
+        lines = [json.loads(line) for line in out.read().splitlines() if line.startswith(b"{")]
+    assert result, "the launched deputy did not finish"
+    cases = {line["case"]: line for line in lines}
+    assert set(cases) == {
+        "control",
+        "unbounded_limits",
+        "ro_outside_grant",
+        "rw_symlink_in_state",
+        "listen",
+        "unlisted_port",
+    }, lines
+    assert not cases["control"]["refused"], cases["control"]
+    assert '"seccomp": 2' in cases["control"]["stdout"], cases["control"]
+    for name in ("ro_outside_grant", "rw_symlink_in_state", "listen", "unlisted_port"):
+        assert cases[name]["refused"], f"the job server ran {name}: {cases[name]}"
+    unbounded = cases["unbounded_limits"]
+    if not unbounded["refused"]:
+        status = json.loads(unbounded["stdout"].strip().splitlines()[-1])
+        limits = status["rlimits"]
+        default = run_policy().limits
+        assert limits["RLIMIT_NPROC"] != -1, f"the job ran with no process limit: {limits}"
+        assert limits["RLIMIT_AS"] != -1, f"the job ran with no memory limit: {limits}"
+        assert limits["RLIMIT_NPROC"] <= (default.processes or 0), limits

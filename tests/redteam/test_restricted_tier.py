@@ -143,11 +143,6 @@ def test_tcp_to_host_loopback_in_restricted_tier_is_blocked_by_seccomp(
     assert len(listener.received) == seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F4 (docs/dev/REDTEAM-FINDINGS.md): restricted tier allows socket(AF_UNIX) and "
-    "Landlock ABI < 9 cannot refuse connect() to a pathname socket; remove when fixed",
-)
 def test_path_socket_connect_in_restricted_tier_is_blocked_by_socket_rules(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve, fake_home: Path
 ) -> None:
