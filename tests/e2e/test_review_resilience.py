@@ -260,3 +260,15 @@ def test_failed_metadata_check_blocks_when_the_base_config_opts_in(harness: Harn
     assert review.state == "REQUEST_CHANGES"
     assert "Pre-merge checks" in review.body
     assert _last_status(harness.forge) == ("failure", "auto-review: PR metadata check failed")
+
+
+def test_trivial_delta_does_not_clear_an_open_blocking_finding(harness: Harness) -> None:
+    number = _pr(harness.forge)
+    harness.answer_reviews(ANSWER)
+    asyncio.run(harness.run("bob/calc", number))
+    harness.forge.push("bob/calc", "f", {"yarn.lock": "lock\n"})
+    outcome = asyncio.run(harness.run("bob/calc", number))
+    assert outcome.outcome is Outcome.POSTED
+    assert harness.forge.repo("bob/calc").reviews[-1].state == "REQUEST_CHANGES"
+    assert _last_status(harness.forge)[0] == "failure"
+    assert len(harness.review_requests()) == 1  # the model was not asked again

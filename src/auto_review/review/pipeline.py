@@ -116,10 +116,14 @@ class ReviewPipeline:
             since = None
             diff_text = await self._host.get_pull_diff(request.repo, request.number)
         triaged = triage(parse_diff(diff_text), is_ignored=loaded.config.is_ignored, draft=pr.draft)
-        if triaged.skip_pr is not None:
-            await self._final_skip(request, f"skipped: {triaged.skip_pr}")
-            return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
         notes = [f"`.auto_review.yaml`: {p}" for p in loaded.problems]
+        if triaged.skip_pr is not None:
+            # A trivial delta must not turn the status green while an earlier blocking finding
+            # may still be open: then the review goes on (with no files for the model).
+            if pr.draft or since is None or not self._posted_errors(request):
+                await self._final_skip(request, f"skipped: {triaged.skip_pr}")
+                return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
+            notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
         workspace = await self._workspace(pr, notes)
         ledger = UsageLedger(self._prices)
         try:
@@ -144,6 +148,12 @@ class ReviewPipeline:
         finally:
             if workspace is not None:
                 workspace.close()
+
+    def _posted_errors(self, request: ReviewRequest) -> bool:
+        if self._history is None:
+            return False
+        posted = self._history.posted_findings(request.repo, request.number)
+        return any(f.severity == "error" for f in posted)
 
     def _paused(self, request: ReviewRequest) -> bool:
         # Checked here, where every queued review starts, so CI and webhook intake need not.
