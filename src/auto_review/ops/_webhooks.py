@@ -8,14 +8,15 @@ network call and never appears in a result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from auto_review.errors import ConfigError, HostNotFound
+from auto_review.errors import ConfigError, HostAuthError, HostNotFound
 from auto_review.hosts import RepoRef, WebhookInfo
 from auto_review.settings import MIN_SECRET_BYTES
 
@@ -95,22 +96,43 @@ def check_webhook_secret(secret: SecretStr | None) -> SecretStr:
     return secret
 
 
+@asynccontextmanager
+async def _hook_admin(repo: RepoRef) -> AsyncIterator[None]:
+    """Name the fix when the forge refuses hook management or cannot see the repository."""
+    try:
+        yield
+    except HostAuthError as exc:
+        raise HostAuthError(
+            f"the forge refused to manage the hooks of {repo} ({exc.message}): hooks need admin "
+            "rights; give the bot account admin on the repository, or have an admin add the hook",
+            status=exc.status,
+        ) from exc
+    except HostNotFound as exc:
+        raise HostNotFound(
+            f"{repo} was not found ({exc.message}): check the name, and that the bot account "
+            "can see the repository",
+            status=exc.status,
+        ) from exc
+
+
 async def register_webhook(
     host: HookAdmin, repo: RepoRef, *, gateway_url: str, secret: SecretStr | None
 ) -> Registration:
     """Create the gateway's hook on ``repo`` unless a hook with the same URL exists."""
     strong = check_webhook_secret(secret)
     url = hook_url(gateway_url)
-    for hook in await host.list_hooks(repo):
-        if hook.url.rstrip("/") == url:
-            return Registration(hook, created=False)
-    hook = await host.create_hook(repo, url=url, secret=strong, events=WEBHOOK_EVENTS)
+    async with _hook_admin(repo):
+        for hook in await host.list_hooks(repo):
+            if hook.url.rstrip("/") == url:
+                return Registration(hook, created=False)
+        hook = await host.create_hook(repo, url=url, secret=strong, events=WEBHOOK_EVENTS)
     return Registration(hook, created=True)
 
 
 async def list_webhooks(host: HookAdmin, repo: RepoRef) -> list[WebhookInfo]:
     """Every hook of ``repo`` (the forge never returns their secrets)."""
-    return await host.list_hooks(repo)
+    async with _hook_admin(repo):
+        return await host.list_hooks(repo)
 
 
 async def unregister_webhooks(
@@ -122,7 +144,8 @@ async def unregister_webhooks(
     """
     if (hook_id is None) == (url_part is None) or url_part == "":
         raise ConfigError("give exactly one of --id N or --url SUBSTRING")
-    hooks = await host.list_hooks(repo)
+    async with _hook_admin(repo):
+        hooks = await host.list_hooks(repo)
     if hook_id is not None:
         chosen = [h for h in hooks if h.id == hook_id]
     else:
@@ -133,6 +156,7 @@ async def unregister_webhooks(
             f"{repo} has no webhook with {what}; see `auto-review webhook list {repo}`",
             status=404,
         )
-    for hook in chosen:
-        await host.delete_hook(repo, hook.id)
+    async with _hook_admin(repo):
+        for hook in chosen:
+            await host.delete_hook(repo, hook.id)
     return chosen

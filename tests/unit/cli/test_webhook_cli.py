@@ -76,8 +76,14 @@ def test_register_reports_missing_admin_rights_as_a_failure(
     fake_forge.create_repo("bob/other", DEMO_BASE_FILES, bot_permission="write")
     ran = run_cli("webhook", "register", "bob/other", "--gateway-url", GATEWAY)
     assert ran.code == 1
-    assert "error:" in ran.stderr
+    assert "give the bot account admin" in ran.stderr
     assert fake_forge.repo("bob/other").hooks == []
+
+
+def test_list_of_an_unknown_repository_says_what_to_check(secret: str) -> None:
+    ran = run_cli("webhook", "list", "nobody/nothing")
+    assert ran.code == 1
+    assert "check the name" in ran.stderr
 
 
 def test_register_refuses_a_bad_gateway_url_and_a_bad_repository_name(secret: str) -> None:
