@@ -16,7 +16,8 @@ from pydantic import SecretStr
 
 from auto_review.cli._common import err_console, load
 from auto_review.errors import ConfigError
-from auto_review.hosts import BOT_TOKEN_SCOPES, create_access_token
+from auto_review.hosts import BOT_TOKEN_SCOPES
+from auto_review.ops import mint_bot_token
 
 __all__ = ["app"]
 
@@ -56,11 +57,8 @@ def init(
     )
     password = _password(password_stdin)
     token = asyncio.run(
-        create_access_token(
-            str(settings.forgejo_base_url), settings.bot_login, password, token_name,
-            BOT_TOKEN_SCOPES,
-        )
-    )  # fmt: skip
+        mint_bot_token(str(settings.forgejo_base_url), settings.bot_login, password, token_name)
+    )
     sys.stdout.write(token.token.get_secret_value() + "\n")
     sys.stdout.flush()
     err_console.print(

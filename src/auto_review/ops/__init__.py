@@ -1,10 +1,12 @@
 """Operator functions behind ``auto-review`` set-up and diagnostics commands.
 
-Webhooks (``register_webhook``, ``list_webhooks``, ``unregister_webhooks``, ``probe_webhook``),
-the health of this host and its upstreams (``run_doctor``), and the state of a running gateway
-(``gateway_status``). The CLI renders what these return; nothing here prints.
+The bot's token (``mint_bot_token``), webhooks (``register_webhook``, ``list_webhooks``,
+``unregister_webhooks``, ``probe_webhook``), the health of this host and its upstreams
+(``run_doctor``), and the state of a running gateway (``gateway_status``). The CLI renders
+what these return; nothing here prints.
 """
 
+from auto_review.ops._auth import mint_bot_token
 from auto_review.ops._doctor import MIN_GIT_VERSION, Check, CheckState, DoctorReport, run_doctor
 from auto_review.ops._gateway_http import GatewayUnreachable
 from auto_review.ops._status import GatewayStatus, gateway_status
@@ -46,6 +48,7 @@ __all__ = [
     "gateway_status",
     "hook_url",
     "list_webhooks",
+    "mint_bot_token",
     "probe_webhook",
     "register_webhook",
     "run_doctor",

@@ -57,8 +57,18 @@ def test_auth_init_refuses_a_wrong_password_without_echoing_it(fake_forge: FakeF
     assert ran.code == 1
     assert ran.stdout == ""
     assert "not-the-password" not in ran.output
-    assert "error:" in ran.stderr
+    assert "check --username and the password" in ran.stderr
     assert not [t for t in fake_forge.state.tokens if t.owner == "review-bot"]
+
+
+def test_auth_init_with_a_used_token_name_says_to_choose_another(fake_forge: FakeForge) -> None:
+    fake_forge.add_user("review-bot", password=PASSWORD)
+    argv = ("auth", "init", "--forge-url", fake_forge.url, "--username", "review-bot",
+            "--password-stdin")  # fmt: skip
+    assert run_cli(*argv, stdin=PASSWORD).code == 0
+    again = run_cli(*argv, stdin=PASSWORD)
+    assert (again.code, again.stdout) == (1, "")
+    assert "--token-name" in again.stderr
 
 
 def test_auth_init_refuses_an_empty_password_before_calling_the_forge(
