@@ -193,7 +193,10 @@ def test_finding_already_posted_is_not_repeated(harness: Harness) -> None:
     assert len(reviews[0].comments) == 1
     assert reviews[-1].comments == []
     assert "already posted earlier" in reviews[-1].body
-    assert outcome.errors == 0
+    # Not repeated, but still there: it keeps blocking.
+    assert reviews[-1].state == "REQUEST_CHANGES"
+    assert "already commented" in reviews[-1].body
+    assert outcome.errors == 1
 
 
 def test_review_is_superseded_when_head_moves_before_posting(harness: Harness) -> None:

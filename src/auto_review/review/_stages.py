@@ -24,7 +24,7 @@ from auto_review.review.budget import RenderedFile, plan_calls
 from auto_review.review.config import RepoConfig
 from auto_review.review.context import build_context
 from auto_review.review.diff import render_file
-from auto_review.review.findings import Finding
+from auto_review.review.findings import Finding, Severity
 from auto_review.review.generate import GroupPrompt, generate
 from auto_review.review.guard import guard_findings
 from auto_review.review.metadata import check_metadata
@@ -179,11 +179,22 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         earlier=earlier,
         bot_login=s.options.bot_login,
     )
-    carried = []
+    # Blocking findings that stay open without a new comment: errors verified again in this run
+    # but already posted, and (incremental runs) earlier errors whose code is still there.
+    repeated = [f for f in guarded.repeated if f.severity is Severity.ERROR]
+    carried_lines = [
+        f"- 🔴 `{f.path}:{f.anchor or f.line_start}`: {f.message[:300]} (already commented)"
+        for f in repeated
+    ]
     if s.since is not None and s.history is not None:
         posted = s.history.posted_findings(s.request.repo, s.request.number)
-        current = {f.fingerprint for f in checked.kept}
-        carried = await still_open_errors(posted, current, lambda p: _file_text(s, p))
+        current = {f.fingerprint for f in (*guarded.kept, *guarded.repeated)}
+        still_open = await still_open_errors(posted, current, lambda p: _file_text(s, p))
+        carried_lines += [
+            f"- 🔴 `{c.path}:{c.line}` (from {c.head_sha[:10]}): {c.message[:300]}"
+            for c in still_open
+        ]
+    carried = carried_lines
     findings = list(guarded.kept)
     checks: list[str] = []
     failed_checks = 0
@@ -204,9 +215,7 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         head_sha=s.request.head_sha,
         summaries=generated.summaries,
         walkthroughs=generated.walkthroughs,
-        carried=[
-            f"- 🔴 `{c.path}:{c.line}` (from {c.head_sha[:10]}): {c.message[:300]}" for c in carried
-        ],
+        carried=carried,
         unreviewed=unreviewed,
         skipped=[(p, str(r)) for p, r in s.triaged.skipped],
         notes=list(s.notes),

@@ -55,6 +55,7 @@ class GuardResult:
     duplicates: int
     already_posted: int
     over_cap: int = 0
+    repeated: tuple[Finding, ...] = ()  # verified again now, but already posted earlier
 
 
 def guard_findings(
@@ -72,6 +73,7 @@ def guard_findings(
         c for c in earlier if bot_login and c.author_login.lower() == bot_login.lower() and c.path
     ]
     kept: list[Finding] = []
+    repeated: list[Finding] = []
     seen: set[tuple[str, int, str]] = set()
     seen_fp: set[str] = set()
     below = off = dups = already = 0
@@ -87,6 +89,7 @@ def guard_findings(
             continue
         if finding.fingerprint in posted or _said_before(finding, bot_comments):
             already += 1
+            repeated.append(finding)  # not posted again, but still there: it still counts
             continue
         seen.add(finding.run_key)
         seen_fp.add(finding.fingerprint)
@@ -94,7 +97,7 @@ def guard_findings(
     # Noise control: the most severe findings first, in file order; the rest are only counted.
     kept.sort(key=lambda f: (-f.severity.rank, f.path, f.line_start))
     over = max(0, len(kept) - max_findings)
-    return GuardResult(tuple(kept[:max_findings]), below, off, dups, already, over)
+    return GuardResult(tuple(kept[:max_findings]), below, off, dups, already, over, tuple(repeated))
 
 
 def _said_before(finding: Finding, bot_comments: Sequence[Comment]) -> bool:
