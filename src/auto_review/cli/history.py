@@ -14,6 +14,8 @@ from auto_review.hosts import RepoRef
 from auto_review.jobs import list_history, purge_history, reset_pr_history
 from auto_review.store import Store
 
+__all__ = ["app"]
+
 app = typer.Typer(help="List, reset and purge review outcomes.", no_args_is_help=True)
 
 

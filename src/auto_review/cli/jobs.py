@@ -14,6 +14,8 @@ from auto_review.hosts import RepoRef
 from auto_review.jobs import Job, JobState, cancel_job, list_jobs, retry_job
 from auto_review.store import Store
 
+__all__ = ["app", "job_view"]
+
 _STATE_OPTION = typer.Option([], "--state", help="Only jobs in this state (repeatable).")
 app = typer.Typer(help="List, retry and cancel queued review and chat jobs.", no_args_is_help=True)
 

@@ -98,6 +98,9 @@ class Intake:
             if comment_id is None:
                 _log.info("mention_without_comment_id", repo=str(ev.repo), number=ev.number)
                 return False
+        if self._tracker.get(ev.repo, ev.number) is None:
+            # A PR first seen through a mention is polled from now on (until found closed).
+            self._tracker.observe(ev.repo, ev.number, head_sha=None, is_open=True)
         return self.enqueue_chat(
             ChatRequest(
                 repo=ev.repo,

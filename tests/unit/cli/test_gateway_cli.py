@@ -1,4 +1,4 @@
-"""``auto-review gateway``, ``jobs`` and ``history``, in-process."""
+"""``auto-review jobs`` and ``history``, in-process (``gateway``: tests/e2e)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from auto_review.cli.main import app, main
+from auto_review.cli.main import app
 from auto_review.hosts import HeadSha, RepoRef
 from auto_review.jobs import HistoryEntry, ReviewHistory, SqliteJobQueue
 from auto_review.review import Trigger
@@ -70,21 +70,3 @@ def test_history_list_reset_and_purge(tmp_path: Path) -> None:
     assert (code, "removed 1" in out) == (0, True)
     code, out, _ = _invoke("history", "purge", "--older-than-days", "0")
     assert (code, "removed 1" in out) == (0, True)
-
-
-def test_gateway_without_bare_refuses_when_the_tier_cannot_be_established(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name, value in {
-        "FORGEJO_BASE_URL": "http://127.0.0.1:9",
-        "AR_FORGEJO_TOKEN": "t" * 40,
-        "LLM_BASE_URL": "http://127.0.0.1:9/v1",
-        "WEBHOOK_SECRET": "w" * 40,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr("sys.argv", ["auto-review", "gateway"])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    # Never a silent downgrade to bare. The positive control, `auto-review gateway --bare`
-    # serving for real, is tests/e2e/test_gateway_restart.py.
-    assert exited.value.code == 1

@@ -19,6 +19,7 @@ from tests.unit.gateway.support import (
     recorded,
 )
 
+from auto_review.hosts import RepoRef
 from auto_review.jobs import JobKind, JobState
 
 pytestmark = pytest.mark.anyio
@@ -414,3 +415,33 @@ async def test_ci_mode_pending_status_failure_still_accepts(tmp_path: Path) -> N
         )
     assert r.status_code == 202
     assert len(gw.tracker.open_prs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("fixture", "queued", "tracked_open"),
+    [
+        ("HookPullRequest.json", 1, True),  # opened
+        ("HookPullRequestReopened.json", 1, True),
+        ("HookPullRequestUpdated.json", 1, True),  # synchronized
+        ("HookPullRequestEdited.json", 0, True),  # edits change no code
+        ("HookPullRequestLabelAdded.json", 0, True),
+        ("HookPullRequestClosed.json", 0, False),
+        ("HookPullRequestMerged.json", 0, False),
+    ],
+)
+async def test_webhook_recorded_pull_request_actions_in_direct_mode(
+    tmp_path: Path, fixture: str, queued: int, tracked_open: bool
+) -> None:
+    app, gw, _, _ = build(tmp_path, env={"AR_REVIEW_MODE": "direct"})
+    body = recorded(fixture)
+    async with _client(app) as client:
+        r = await client.post(
+            "/webhooks/forgejo", content=body, headers=hook_headers("pull_request", body)
+        )
+    assert r.status_code == 202
+    assert len(gw.queue.list_jobs(states=[JobState.QUEUED])) == queued
+    data = json.loads(body)
+    owner, name = data["repository"]["full_name"].split("/")
+    tracked = gw.tracker.get(RepoRef(owner, name), data["number"])
+    assert tracked is not None
+    assert tracked.is_open is tracked_open
