@@ -97,9 +97,16 @@ async def run_bench(
     baseline: Mapping[str, Any] | None = None,
     baseline_name: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_result: Callable[[FixtureResult], None] | None = None,
 ) -> BenchReport:
-    """Run every fixture in order; a fixture that fails is reported, not fatal."""
-    results = tuple([await _one(f, llm, options, prices, clock) for f in fixtures])
+    """Run every fixture in order (``on_result`` sees each result); failures are reported."""
+    collected = []
+    for fixture in fixtures:
+        result = await _one(fixture, llm, options, prices, clock)
+        collected.append(result)
+        if on_result is not None:
+            on_result(result)
+    results = tuple(collected)
     summary = summarise(results)
     regressions = tuple(compare(summary, baseline)) if baseline is not None else ()
     return BenchReport(model, results, summary, regressions, baseline_name)

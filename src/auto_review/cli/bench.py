@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from auto_review.bench import BenchReport, load_baseline, load_fixtures, run_bench
@@ -31,17 +32,23 @@ _BASELINE = typer.Option(None, "--baseline", help="JSON of an earlier run to com
 _FAIL = typer.Option(False, "--fail-on-regression", help="Exit 1 when worse than --baseline.")
 
 
-async def _run(settings: Settings, fixtures: list[Path], baseline: Path | None) -> BenchReport:
+async def _run(
+    settings: Settings, fixtures: list[Path], baseline: Path | None, *, show_progress: bool
+) -> BenchReport:
     loaded = load_fixtures(fixtures)
     reference = load_baseline(baseline) if baseline else None
     timeout = httpx.Timeout(settings.llm_timeout_secs, connect=10.0)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
-        return await run_bench(
-            loaded, llm=LLMClient(settings.llm(), http),
-            options=PipelineOptions.from_settings(settings), model=settings.llm_reasoning_model,
-            prices=load_price_table(settings.price_table_path), baseline=reference,
-            baseline_name=str(baseline) if baseline else None,
-        )  # fmt: skip
+    with Progress(console=err_console, transient=True, disable=not show_progress) as progress:
+        task = progress.add_task("reviewing fixtures", total=len(loaded))
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+            return await run_bench(
+                loaded, llm=LLMClient(settings.llm(), http),
+                options=PipelineOptions.from_settings(settings),
+                model=settings.llm_reasoning_model,
+                prices=load_price_table(settings.price_table_path), baseline=reference,
+                baseline_name=str(baseline) if baseline else None,
+                on_result=lambda _result: progress.advance(task),
+            )  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
@@ -84,7 +91,7 @@ def run(
     if fail_on_regression and baseline is None:
         raise typer.BadParameter("--fail-on-regression needs --baseline FILE")
     settings = load(require=LLM_REQUIRED)
-    report = asyncio.run(_run(settings, fixtures, baseline))
+    report = asyncio.run(_run(settings, fixtures, baseline, show_progress=not as_json))
     if as_json:
         print_json(report.to_dict())
     else:
