@@ -10,10 +10,11 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from auto_review.hosts import RepoRef
 from auto_review.logs import configure_logging
 from auto_review.settings import Settings, load_settings
 
-__all__ = ["JSON_OPTION", "err_console", "load", "out_console", "print_json"]
+__all__ = ["JSON_OPTION", "err_console", "load", "out_console", "parse_repo", "print_json"]
 
 out_console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,3 +39,11 @@ def load(
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def parse_repo(text: str) -> RepoRef:
+    """``OWNER/REPO``, or a usage error (exit 2) naming the expected form."""
+    try:
+        return RepoRef.parse(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not OWNER/REPO, e.g. alice/shop") from None

@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
-from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
-from auto_review.cli.webhook import parse_repo
+from auto_review.cli._common import JSON_OPTION, load, out_console, parse_repo, print_json
 from auto_review.errors import ConfigError
 from auto_review.memory import Learning, LearningsStore
 from auto_review.store import Store

@@ -15,8 +15,15 @@ from typing import TypeVar
 import typer
 from rich.table import Table
 
-from auto_review.cli._common import JSON_OPTION, err_console, load, out_console, print_json
-from auto_review.hosts import ForgejoHost, RepoRef, WebhookInfo, forgejo_host
+from auto_review.cli._common import (
+    JSON_OPTION,
+    err_console,
+    load,
+    out_console,
+    parse_repo,
+    print_json,
+)
+from auto_review.hosts import ForgejoHost, WebhookInfo, forgejo_host
 from auto_review.ops import (
     list_webhooks,
     probe_webhook,
@@ -25,7 +32,7 @@ from auto_review.ops import (
 )
 from auto_review.settings import FORGE_REQUIRED, Settings
 
-__all__ = ["app", "parse_repo"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Register, list, remove and test the gateway's webhook.", no_args_is_help=True
@@ -35,14 +42,6 @@ _REPO = typer.Argument(..., help="OWNER/REPO")
 _GATEWAY_URL = typer.Option(..., "--gateway-url", help="URL the forge reaches the gateway at.")
 _FORGE_URL = typer.Option(None, "--forge-url", help="Forge base URL (default: FORGEJO_BASE_URL).")
 _T = TypeVar("_T")
-
-
-def parse_repo(text: str) -> RepoRef:
-    """``OWNER/REPO`` or a usage error naming the expected form."""
-    try:
-        return RepoRef.parse(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not OWNER/REPO, e.g. alice/shop") from None
 
 
 def _with_host(settings: Settings, call: Callable[[ForgejoHost], Awaitable[_T]]) -> _T:
