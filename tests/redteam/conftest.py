@@ -168,13 +168,16 @@ def _serve_datagram(
 
 @pytest.fixture
 def serve() -> Iterator[object]:
-    """Factory for loopback listeners: ``serve("tcp"|"udp"|"dns"|"unix"|"abstract", path)``."""
+    """Factory for loopback listeners: ``serve("tcp"|"udp"|"dns"|"unix"|"abstract", path)``;
+    TCP listeners take ``host`` (a 127.0.0.0/8 address) and ``port``."""
     stops: list[tuple[threading.Event, threading.Thread, socket.socket]] = []
 
-    def start(kind: str, path: Path | None = None) -> Listener:
+    def start(
+        kind: str, path: Path | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> Listener:
         if kind == "tcp":
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((host, port))
         elif kind in {"udp", "dns"}:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind(("127.0.0.1", 0))

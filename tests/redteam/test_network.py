@@ -252,3 +252,39 @@ def test_gateway_policy_listen_on_unlisted_port_is_blocked_by_landlock_bind_rule
         options=options,
     )
     assert allowed.ok, allowed.describe()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F9 (docs/dev/REDTEAM-FINDINGS.md): the clone policy shares the host network and "
+    "Landlock's TCP rule is port-only, so any address on the forge's port is reachable",
+)
+def test_clone_policy_egress_to_other_host_on_forge_port_is_blocked_by_egress_proxy(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve, scratch: Path
+) -> None:
+    """Attack: git exploited by a hostile repository, holding the forge token in its
+    environment, sends the token to the attacker's server on the forge's own port (443 in
+    production; here 127.0.0.2 stands for the attacker, 127.0.0.1 for the forge, both
+    loopback). Control expected: egress only to the forge's address (an empty network
+    namespace with a forge-only proxy, prior-art §7.2); Landlock alone cannot name an address.
+    Reference: §1.11 "Landlock TCP rules are port-only"; §4.1 case 4."""
+    if landlock.abi_version() < 4:
+        pytest.skip(f"Landlock ABI {landlock.abi_version()} < 4 has no TCP rules")
+    forge = serve("tcp")
+    try:
+        attacker = serve("tcp", host="127.0.0.2", port=forge.port)
+    except OSError as exc:
+        pytest.skip(f"cannot listen on 127.0.0.2:{forge.port}: {exc}")
+    argv = ["tcp", "127.0.0.2", str(forge.port)]
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(attacker.received)
+    box = run_sandboxed(
+        [*probes.pyprobe, *argv],
+        policy="clone",
+        ro=[probes.directory, *python_view],
+        rw=[scratch],
+        options=["--port", str(forge.port)],
+    )
+    _assert_denied(box, frozenset({"ENETUNREACH", "ECONNREFUSED", "EACCES", "EPERM"}))
+    assert len(attacker.received) == seen, "the attacker's server got the connection"

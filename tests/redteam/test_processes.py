@@ -147,7 +147,7 @@ def test_signal_to_supervisor_is_blocked_by_landlock_signal_scope(
     _assert_denied(run_sandboxed(argv, ro=[probes.directory, *python_view]), frozenset({"EPERM"}))
 
 
-def _signalled(mark: Path, bound_s: float = 2.0) -> bool:
+def _signalled(mark: Path, bound_s: float = 5.0) -> bool:
     """Whether the victim recorded the signal within a bounded wait."""
     deadline = time.monotonic() + bound_s
     while not mark.exists() and time.monotonic() < deadline:
