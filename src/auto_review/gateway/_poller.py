@@ -71,6 +71,10 @@ class ChatPoller:
             except (StoreError, HostError):
                 self._metrics.poller_failures.labels(scope="cycle").inc()
                 _log.warning("poll_cycle_failed")
+            except Exception:
+                # A bug must not stop polling for the life of the process; it is logged loudly.
+                self._metrics.poller_failures.labels(scope="cycle").inc()
+                _log.exception("poll_cycle_crashed")
 
     async def run_once(self) -> int:
         """One cycle over every open tracked PR; returns the number of mentions queued."""

@@ -16,7 +16,7 @@ import contextlib
 import functools
 from typing import Protocol
 
-from auto_review.errors import AutoReviewError, HostError, LLMError, ReviewError
+from auto_review.errors import AutoReviewError, HostError, LLMError, ReviewError, StoreError
 from auto_review.hosts import CommitState, CommitStatus, ReviewHost
 from auto_review.jobs._history import HistoryEntry, ReviewHistory
 from auto_review.jobs._models import ChatRunner, Clock, Job, JobKind, JobState, SystemClock
@@ -121,11 +121,16 @@ class WorkerPool:
     async def run(self) -> None:
         """The claim loop; returns once ``shutdown`` has been requested."""
         while not self._stopping:
-            self._stop_cancelled_jobs()
-            if self._clock.monotonic() - self._last_status_sweep >= 30.0:
-                self._last_status_sweep = self._clock.monotonic()
-                await self._pay_owed_statuses()
-            self._claim_some()
+            try:
+                self._stop_cancelled_jobs()
+                if self._clock.monotonic() - self._last_status_sweep >= 30.0:
+                    self._last_status_sweep = self._clock.monotonic()
+                    await self._pay_owed_statuses()
+                self._claim_some()
+            except StoreError:
+                # The database is briefly unusable (locked, disk full): keep the loop alive
+                # and try again after the poll interval; queued work stays queued.
+                _log.warning("worker_loop_store_error")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
@@ -159,9 +164,13 @@ class WorkerPool:
             self._tasks[job.id] = task
             task.add_done_callback(functools.partial(self._done, job.id))
 
-    def _done(self, job_id: int, _task: asyncio.Task[None]) -> None:
+    def _done(self, job_id: int, task: asyncio.Task[None]) -> None:
         self._tasks.pop(job_id, None)
         self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            # Recording the end failed (e.g. the store); the row stays ``running`` and the next
+            # start's recover() retries or fails it, so the job is not lost.
+            _log.error("job_end_not_recorded", job_id=job_id, error=repr(task.exception()))
 
     def _stop_cancelled_jobs(self) -> None:
         # An operator cancel flips the row; the worker notices here and stops the task.

@@ -166,6 +166,7 @@ async def test_worker_error_status_is_reposted_until_the_forge_takes_it(tmp_path
     jid = parts.review()
     async with parts.running():
         await wait_for(lambda: parts.queue.state_of(jid) is JobState.FAILED)
+        await wait_for(lambda: parts.host.status_failures == 0)  # the forge refused it once
     assert parts.host.statuses == []
     assert [j.id for j in parts.queue.owed_statuses()] == [jid]
     async with parts.running():  # e.g. after a restart: recover() pays what is owed
@@ -222,3 +223,22 @@ async def test_operator_cancel_stops_a_running_job(tmp_path: Path) -> None:
         await wait_for(lambda: parts.pool.in_flight == 0)
     assert parts.queue.state_of(jid) is JobState.CANCELLED
     assert parts.history.list()[0].outcome == "cancelled"
+
+
+async def test_worker_loop_survives_a_store_error_and_runs_the_job_later(tmp_path: Path) -> None:
+    from auto_review.errors import StoreError
+
+    parts = _Parts(tmp_path, ScriptedRunner())
+    real_claim = parts.queue.claim
+    failures = [StoreError("database is locked")]
+
+    def flaky_claim(kinds: object) -> object:
+        if failures:
+            raise failures.pop()
+        return real_claim(kinds)  # type: ignore[arg-type]
+
+    parts.queue.claim = flaky_claim  # type: ignore[method-assign]
+    jid = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
+    assert failures == []  # the error happened, and the loop carried on
