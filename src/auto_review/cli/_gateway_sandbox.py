@@ -70,6 +70,7 @@ def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
     env = {k: v for k, v in environ.items() if k in ENV_NAMES and k not in _SECRET_NAMES}
     state = settings.resolved_state_dir()
     env["AR_STATE_DIR"] = str(state)
+    env.update(sandbox.frozen_env())  # a one-file build re-executes itself as the inner
     # Job directories must be visible to the job server on the host, so temporary files go
     # beneath the state dir rather than the gateway's private /tmp.
     (state / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)

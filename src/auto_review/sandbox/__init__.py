@@ -59,6 +59,7 @@ from auto_review.sandbox.policy import (
     analyze_policy,
     build_policy,
     clone_policy,
+    frozen_env,
     gateway_policy,
     run_policy,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "analyze_policy",
     "build_policy",
     "clone_policy",
+    "frozen_env",
     "gateway_policy",
     "host_support",
     "interpreter_paths",

@@ -7,8 +7,10 @@ read-back. Nothing here touches the kernel beyond reading /proc.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -59,6 +61,9 @@ def build_plan(
     full = tier is Tier.FULL
     root_job = full and os.geteuid() == 0
     view = mounts.plan_view(policy.ro_paths, policy.rw_paths, trusted_paths()) if full else None
+    meipass = getattr(sys, "_MEIPASS", None)
+    if view is not None and root_job and isinstance(meipass, str):
+        view = dataclasses.replace(view, idmapped_ro=(os.path.realpath(meipass),))
     # Inside a full-tier sandbox /tmp is its private tmpfs; elsewhere a per-run scratch dir.
     home = "/tmp" if full else (scratch or "/")  # noqa: S108
     child_env = {**_BASE_ENV, "HOME": home, "TMPDIR": home, **dict(env or {})}

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from auto_review.sandbox import _jobs, posture
 from auto_review.sandbox.errors import SandboxPolicyViolation, SandboxSetupError
-from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.policy import Policy, frozen_env
 from auto_review.sandbox.probe import Tier, require_tier
 from auto_review.sandbox.spawn import _run, host_support, posture_of, worker_argv
 
@@ -167,7 +167,7 @@ def _start_job_server(policy: Policy, tier: Tier) -> tuple[subprocess.Popen[byte
         worker_argv("auto_review.sandbox._jobserver:serve"),
         stdin=subprocess.PIPE,
         pass_fds=[ours.fileno()],
-        env={"PATH": os.defpath, "LANG": "C.UTF-8"},
+        env={"PATH": os.defpath, "LANG": "C.UTF-8", **frozen_env()},
         start_new_session=True,
     )
     if proc.stdin is not None:  # always, with stdin=PIPE

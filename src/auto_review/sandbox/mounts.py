@@ -63,6 +63,9 @@ class View:
 
     binds: tuple[tuple[str, bool, bool], ...]  # (path, writable, strict: follow no symlink)
     links: tuple[tuple[str, str], ...]  # (path, target)
+    # Read-only binds to id-map too: a root-started job is host nobody, and a one-file build's
+    # unpacked dir is root-only (0700); mapped, it is readable, and still read-only.
+    idmapped_ro: tuple[str, ...] = ()
 
 
 def _resolve(path: str, links: dict[str, str]) -> str | None:
@@ -186,7 +189,13 @@ def pivot_into_staging() -> None:
         kernel.mount("tmpfs", _NEW, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, _ROOT_TMPFS)
 
 
-def bind_path(path: str, writable: bool, idmap_fd: int | None = None, strict: bool = False) -> None:
+def bind_path(
+    path: str,
+    writable: bool,
+    idmap_fd: int | None = None,
+    strict: bool = False,
+    idmap_ro: bool = False,
+) -> None:
     """closes: over-mounted host paths (only listed paths appear), setuid binaries and device
     nodes in binds (nosuid,nodev), writes to read-only paths (ro, also on submounts), and with
     ``strict`` a symlink planted in a job path leading the bind elsewhere: the source is opened
@@ -199,7 +208,12 @@ def bind_path(path: str, writable: bool, idmap_fd: int | None = None, strict: bo
             source = f"{_OLD}/proc/self/fd/{held}" if held is not None else _OLD + path
             is_dir = stat.S_ISDIR(os.fstat(held).st_mode) if held is not None else None
             _mountpoint(target, os.path.isdir(source) if is_dir is None else is_dir)
-            if writable and idmap_fd is not None and _bind_idmapped(source, target, idmap_fd):
+            mapped = writable or idmap_ro
+            if (
+                mapped
+                and idmap_fd is not None
+                and _bind_idmapped(source, target, idmap_fd, writable)
+            ):
                 return
             kernel.mount(source, target, None, kernel.MS_BIND | kernel.MS_REC, None)
         finally:
@@ -221,8 +235,9 @@ def _open_strict(path: str) -> int:
         os.close(root)
 
 
-def _bind_idmapped(source: str, target: str, idmap_fd: int) -> bool:
-    attrs = kernel.MOUNT_ATTR_NOSUID | kernel.MOUNT_ATTR_NODEV | kernel.MOUNT_ATTR_NOEXEC
+def _bind_idmapped(source: str, target: str, idmap_fd: int, writable: bool) -> bool:
+    attrs = kernel.MOUNT_ATTR_NOSUID | kernel.MOUNT_ATTR_NODEV
+    attrs |= kernel.MOUNT_ATTR_NOEXEC if writable else kernel.MOUNT_ATTR_RDONLY
     try:
         kernel.bind_idmapped(source, target, idmap_fd, attrs)
     except SandboxSyscallError as exc:
@@ -355,7 +370,7 @@ def build_root(
     _read_host_mounts()
     mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
     for path, writable, strict in view.binds:
-        bind_path(path, writable, idmap_fd, strict)
+        bind_path(path, writable, idmap_fd, strict, idmap_ro=path in view.idmapped_ro)
     for path, target in view.links:
         recreate_link(path, target)
     mount_minimal_dev()

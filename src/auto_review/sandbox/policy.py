@@ -31,6 +31,7 @@ __all__ = [
     "analyze_policy",
     "build_policy",
     "clone_policy",
+    "frozen_env",
     "gateway_policy",
     "interpreter_paths",
     "run_policy",
@@ -108,6 +109,15 @@ def interpreter_paths() -> tuple[str, ...]:
         paths.append(meipass)
     paths.append(str(Path(__file__).resolve().parents[2]))  # where auto_review is imported from
     return tuple(dict.fromkeys(os.path.normpath(p) for p in paths))
+
+
+def frozen_env() -> dict[str, str]:
+    """Variables a re-executed one-file build needs to reuse its unpacked files (bound read-only
+    at the same path) instead of unpacking again into a noexec scratch dir: PyInstaller's
+    ``_PYI_*`` markers and its LD_LIBRARY_PATH. Empty when not frozen."""
+    if not getattr(sys, "frozen", False):
+        return {}
+    return {k: v for k, v in os.environ.items() if k.startswith("_PYI_") or k == "LD_LIBRARY_PATH"}
 
 
 def trusted_paths() -> frozenset[str]:

@@ -47,7 +47,7 @@ from auto_review.sandbox.errors import (
     SandboxSetupError,
     SandboxTimeout,
 )
-from auto_review.sandbox.policy import Policy, interpreter_paths
+from auto_review.sandbox.policy import Policy, frozen_env, interpreter_paths
 from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
 
 __all__ = [
@@ -324,6 +324,7 @@ def run_callable(
     done = run_command(
         worker_argv(target, pythonpath),
         confined,
+        env=frozen_env(),
         stdin=payload,
         timeout=timeout,
         memory_bytes=memory_bytes,
