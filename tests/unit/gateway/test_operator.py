@@ -46,6 +46,21 @@ async def test_info_and_metrics_contain_no_secret_value(tmp_path: Path) -> None:
         assert secret not in info.text
         assert secret not in metrics.text
     doc = info.json()
+    # The stable contract: these fields are never renamed or removed (adding is fine).
+    assert set(doc) >= {
+        "name",
+        "version",
+        "bot",
+        "stores",
+        "model",
+        "review_mode",
+        "ci_endpoint",
+        "chat_handler",
+        "review_handler",
+        "poller",
+        "queue",
+        "isolation",
+    }
     assert doc["version"] == __version__
     assert doc["bot"] == {"login": "auto-review", "mention": "auto-review"}
     assert doc["model"]["tiers"] == ["reasoning", "cheap"]
