@@ -98,6 +98,9 @@ def test_every_test_cited_in_threat_model_exists() -> None:
     ]
     assert cited, "docs/THREAT-MODEL.md cites no test"
     assert missing == [], f"docs/THREAT-MODEL.md cites tests that do not exist: {missing}"
+    listed = {test_id for test_id, _cells in _rows()}
+    unmapped = sorted({f"{path}::{name}" for path, name in cited} - listed)
+    assert unmapped == [], f"THREAT-MODEL.md cites tests REDTEAM.md does not map: {unmapped}"
 
 
 def test_listing_catches_a_missing_test_positive_control(tmp_path: Path) -> None:
