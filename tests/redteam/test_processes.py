@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import tty
@@ -257,13 +258,19 @@ def test_host_sysv_shm_access_is_blocked_by_ipc_namespace(
 def test_hostname_change_is_blocked_by_uts_namespace(
     probes: Probes, python_view: tuple[Path, ...]
 ) -> None:
-    """Attack: change the hostname (host-wide without a uts namespace). Control: a uts
-    namespace of its own and no CAP_SYS_ADMIN -> EPERM. The host control changes it only inside
-    a private user+uts namespace (never the real host). Reference: §4.1 case 24."""
-    host = run_host([*probes.pyprobe, "hostname", "--userns"])
+    """Attack: learn the host's name, and change it (host-wide without a uts namespace).
+    Control: a uts namespace of its own (the job sees the sandbox's name, not the host's), and
+    seccomp plus the missing CAP_SYS_ADMIN refuse sethostname (EPERM). The host control changes
+    it only inside a private user+uts namespace (never the real host). Reference: §4.1 case 24."""
+    host_uts = os.readlink("/proc/self/ns/uts")
+    host = run_host([*probes.pyprobe, "hostname", host_uts, "--userns"])
     assert host.ok, host.describe()
-    box = run_sandboxed([*probes.pyprobe, "hostname"], ro=[probes.directory, *python_view])
+    box = run_sandboxed(
+        [*probes.pyprobe, "hostname", host_uts], ro=[probes.directory, *python_view]
+    )
     _assert_denied(box, frozenset({"EPERM"}))
+    assert box.result is not None
+    assert box.result["before"] != socket.gethostname(), "the job sees the host's name"
 
 
 def _status(outcome: Outcome) -> dict[str, object]:

@@ -445,17 +445,14 @@ def shm(key: str) -> None:
         _emit("shm", ok=True, key=int(key), shmid=shmid)
 
 
-def hostname(userns: str = "") -> None:
-    """Report the hostname and try to change it (only ever inside a new uts namespace)."""
+def hostname(host_uts: str, userns: str = "") -> None:
+    """Try to change the hostname, only ever outside the host's uts namespace HOST_UTS (the
+    test passes its own /proc/self/ns/uts); --userns first enters new user+uts namespaces."""
     extra: dict[str, object] = {"before": socket.gethostname()}
     if userns == "--userns":
         extra["userns"] = _unshare(0x10000000 | 0x04000000)  # CLONE_NEWUSER | CLONE_NEWUTS
-    try:
-        own_uts = os.readlink("/proc/self/ns/uts") != os.readlink("/proc/1/ns/uts")
-    except OSError:
-        own_uts = True  # /proc/1 is not the host's init in a pid namespace
-    if not own_uts:
-        # Never rename the host: without a uts namespace of our own the attempt is skipped.
+    if os.readlink("/proc/self/ns/uts") == host_uts:
+        # Never rename the host: in the host's uts namespace the attempt is skipped.
         _emit("hostname", ok=False, err=errno.ECANCELED, **extra)
         return
     name = b"ar-redteam"
