@@ -86,9 +86,11 @@ def host_environ(environ: Mapping[str, str], *, frozen: bool | None = None) -> d
 def tie_to_bootloader() -> bool:
     """In the one-file build on Linux: die with SIGKILL when the bootloader parent dies.
 
-    Returns True when the tie is in place. Call it once, early, from the main thread (the kernel
-    ties the signal to the parent *thread*; the bootloader is single-threaded). Not inherited by
-    forked children, so sandboxes are unaffected.
+    Returns True when the tie is in place. Called by the build's runtime hook before any import
+    of the application (packaging/rthooks); the parent must be this file's bootloader, so a
+    re-executed worker (whose parent is the application) is never tied. Not inherited by forked
+    children, so sandboxes are unaffected. A SIGKILL that lands in the few milliseconds between
+    the bootloader's fork and this call is not caught.
     """
     if not is_frozen() or not sys.platform.startswith("linux"):
         return False
@@ -107,12 +109,12 @@ def tie_to_bootloader() -> bool:
 
 
 def _is_bootloader(pid: int) -> bool:
-    # The one-file parent runs this same file and is single-threaded. A re-executed worker whose
-    # bootloader ran Python in-process has a different parent, which must not be tied to.
+    # The one-file parent runs this same file but never loads libpython; the app process (and any
+    # fork of it, such as a sandbox supervisor that starts a re-executed worker) has it mapped.
     try:
         same_file = os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(sys.executable)
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            threads = next((ln.split()[1] for ln in status if ln.startswith("Threads:")), "")
+        with open(f"/proc/{pid}/maps", encoding="ascii", errors="replace") as maps:
+            runs_python = any("/libpython3" in line for line in maps)
     except OSError:
         return False
-    return same_file and threads == "1"
+    return same_file and not runs_python

@@ -129,7 +129,8 @@ def test_release_binary_app_process_ends_when_its_bootloader_is_killed(
     )
     try:
         app = _wait_for_child(boot.pid)
-        # Positive control: the app process is alive while its bootloader is.
+        _wait_for_port(port)
+        # Positive control: the app process is alive (and serving) while its bootloader is.
         assert Path(f"/proc/{app}").exists()
         boot.kill()
         boot.wait(timeout=10)
@@ -148,6 +149,17 @@ def _wait_for_child(pid: int) -> int:
             return int(children[0])
         time.sleep(0.05)
     raise AssertionError("the bootloader started no app process")
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the gateway never listened")
 
 
 def _gone(pid: int, *, within_secs: float) -> bool:

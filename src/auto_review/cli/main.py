@@ -11,7 +11,6 @@ import sys
 import typer
 
 from auto_review import __version__
-from auto_review._frozen import tie_to_bootloader
 from auto_review.cli import (
     auth,
     bench,
@@ -68,7 +67,6 @@ def main() -> None:
     """Run the CLI; turn every ``AutoReviewError`` into a message and its exit code."""
     if sys.argv[1:2] == [WORKER_ARGV_MARKER]:  # a frozen build re-executed as a sandbox worker
         sys.exit(worker_main(sys.argv[2:]))
-    tie_to_bootloader()  # one-file build: end with the bootloader, never linger as an orphan
     try:
         app()
     except ConfigError as exc:
