@@ -55,6 +55,7 @@ __all__ = [
     "RESOLVE_NO_MAGICLINKS",
     "RESOLVE_NO_SYMLINKS",
     "bind_idmapped",
+    "capget",
     "capset_clear",
     "close_range",
     "landlock_abi_version",
@@ -253,6 +254,18 @@ def capset_clear() -> None:
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()  # version 3 takes two 32-bit halves; zero-initialised
     _sys("capset", ctypes.addressof(header), ctypes.addressof(data))
+
+
+def capget() -> tuple[int, int, int]:
+    """capget(2) for this thread: (effective, permitted, inheritable) as 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _sys("capget", ctypes.addressof(header), ctypes.addressof(data))
+    return (
+        data[0].effective | data[1].effective << 32,
+        data[0].permitted | data[1].permitted << 32,
+        data[0].inheritable | data[1].inheritable << 32,
+    )
 
 
 class _SockFprog(ctypes.Structure):

@@ -110,6 +110,8 @@ def drop_capabilities(last_cap: int) -> bool:
             bounding = False
             break
     kernel.capset_clear()
+    if kernel.capget() != (0, 0, 0):  # read back what we set
+        raise SandboxSyscallError("capset", errno.EPERM)
     return bounding
 
 
