@@ -4,10 +4,14 @@ Public API (everything else in this package is private or a step module):
 
     probe_host() -> HostSupport;  require_tier(tier, support=None) -> HostSupport
     Tier.FULL | Tier.RESTRICTED | Tier.NONE
-    run_policy(*, ro=(), rw=(), network=False) -> Policy
-    clone_policy(job_dir, *, connect_ports, ro=()) -> Policy
-    analyze_policy(workspace, *, scratch=None, ro=()) -> Policy
-    gateway_policy(state_dir, *, listen_port, upstream_ports, ro=()) -> Policy
+    run_policy(*, ro=(), rw=(), network=False, limits=None) -> Policy
+    clone_policy(job_dir, *, connect_ports, ro=(), limits=None) -> Policy
+    analyze_policy(workspace, *, scratch=None, ro=(), limits=None) -> Policy
+    gateway_policy(state_dir, *, listen_port, upstream_ports, ro=(), limits=None) -> Policy
+    Limits(cpu_seconds, address_space_bytes, file_size_bytes, open_files, processes)
+    interpreter_paths() -> tuple[str, ...]; frozen_env() -> dict[str, str]
+        (``ro`` and ``rw`` job paths may not contain symlinks: refused with SandboxPolicyInvalid;
+        only the system view and interpreter_paths() follow links)
     build_policy(name, *, ro=(), rw=(), network=False, connect_ports=(), listen_port=None)
     run_command(argv, policy, *, stdin=b"", env=None, cwd=None, timeout, memory_bytes=None,
                 max_output_bytes=16 MiB, isolation=Tier.FULL) -> CompletedRun
@@ -15,7 +19,11 @@ Public API (everything else in this package is private or a step module):
                  timeout, memory_bytes=None, isolation=Tier.FULL, pass_fds=None) -> CompletedRun
     run_callable("pkg.mod:func", payload, policy, *, timeout, memory_bytes=None,
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
+    host_support(refresh=False) -> HostSupport (probed once per process)
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
+    Started by root, a full-tier job runs as host uid/gid 65534 (writable binds id-mapped).
+    Inside a gateway started with launch(job_server=True), run_command/run_callable are
+    served by the secret-free job server within the gateway's grant; run_attached refuses.
     launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2),
            job_server=False)
         -> LaunchResult(returncode, cause, posture): the gateway boundary (launcher.py)
