@@ -25,6 +25,7 @@ Call from a thread that lives until the call returns (PR_SET_PDEATHSIG follows t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -141,6 +142,7 @@ def _run(
     if isolation is not Tier.FULL:  # no private /tmp without a mount namespace
         scratch = tempfile.mkdtemp(prefix="auto-review-scratch-")
     pipes: list[int] = []
+    plan: Plan | None = None
     try:
         if stdio is None:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
@@ -190,7 +192,28 @@ def _run(
             os.close(fd)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+        oom = _release_cgroup(plan)
+    if oom:
+        raise SandboxLimitExceeded("the job was killed at its cgroup memory limit", limit="memory")
     return _finish(outcome, policy, isolation, support, plan.expected.host_namespaces)
+
+
+def _release_cgroup(plan: Plan | None) -> bool:
+    """Remove the job's cgroup (empty once the tree is gone); True if it saw an OOM kill."""
+    if plan is None or plan.cgroup is None:
+        return False
+    path = os.path.join(plan.cgroup[0], plan.cgroup[1])
+    oom = False
+    try:
+        with open(os.path.join(path, "memory.events"), encoding="ascii") as fh:
+            for line in fh:
+                key, _, count = line.partition(" ")
+                oom = oom or (key == "oom_kill" and int(count) > 0)
+    except OSError:
+        pass  # no such cgroup (setup failed before it) or no memory controller
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+    return oom
 
 
 def _finish(
