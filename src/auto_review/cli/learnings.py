@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from auto_review.cli._common import JSON_OPTION, load, out_console, parse_repo, print_json
 from auto_review.errors import ConfigError
@@ -56,8 +57,9 @@ def list_command(
         text = i.text.replace("\n", " ")
         shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
         pr = f"#{i.number}" if i.number else ""
-        table.add_row(str(i.id), str(i.repo), pr, i.author, i.source, shown)
-    out_console.print(table, markup=False)
+        # Text, not str: a learning is forge users' text and must not be read as rich markup.
+        table.add_row(str(i.id), str(i.repo), pr, Text(i.author), i.source, Text(shown))
+    out_console.print(table)
 
 
 @app.command("forget")

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from auto_review.cli._common import (
     JSON_OPTION,
@@ -101,7 +102,7 @@ def list_command(
     table = Table("id", "active", "type", "events", "url", title=f"webhooks of {ref}")
     for h in hooks:
         active = "[green]yes[/]" if h.active else "[yellow]no[/]"
-        table.add_row(str(h.id), active, h.type, ", ".join(h.events), h.url)
+        table.add_row(str(h.id), active, Text(h.type), Text(", ".join(h.events)), Text(h.url))
     out_console.print(table)
 
 

@@ -72,3 +72,11 @@ def test_history_purge_accepts_older_than(store: Store) -> None:
     ran = run_cli("history", "purge", "--older-than", "0")
     assert (ran.code, "removed 1" in ran.stdout) == (0, True)
     assert run_cli("history", "purge").code == 2
+
+
+def test_learnings_list_shows_markup_in_a_learning_as_plain_text(store: Store) -> None:
+    LearningsStore(store).add(SHOP, "[bold red]x[/] [link=https://evil.example]y[/]",
+                              author="mallory", source="chat")  # fmt: skip
+    ran = run_cli("learnings", "list")
+    assert "[bold red]x[/]" in ran.stdout
+    assert "[link=https://evil.example]" in ran.stdout
