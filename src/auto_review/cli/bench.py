@@ -14,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from auto_review.bench import BenchReport, load_baseline, load_fixtures, run_bench
 from auto_review.cli._common import JSON_OPTION, err_console, load, out_console, print_json
@@ -62,9 +64,9 @@ def _render(report: BenchReport) -> None:
         if r.missed:
             note = (note + " missed " + ", ".join(r.missed)).strip()
         table.add_row(
-            r.name, str(r.expected), str(r.findings), str(r.true_positives),
+            Text(r.name), str(r.expected), str(r.findings), str(r.true_positives),
             str(r.false_positives), str(r.false_negatives), f"{r.latency_secs:.2f}s",
-            str(r.prompt_tokens + r.completion_tokens), note,
+            str(r.prompt_tokens + r.completion_tokens), Text(note),
         )  # fmt: skip
     out_console.print(table)
     s = report.summary
@@ -77,7 +79,7 @@ def _render(report: BenchReport) -> None:
         markup=False,
     )
     for line in report.regressions:
-        err_console.print(f"[red]regression:[/] {line}")
+        err_console.print(f"[red]regression:[/] {escape(line)}")
 
 
 @app.command("run")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from auto_review import __version__
 from auto_review.cli import (
@@ -70,13 +71,13 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err_console.print(f"[red]error:[/] {exc.message}")
+        err_console.print(f"[red]error:[/] {escape(exc.message)}")
         for problem in exc.problems:
-            err_console.print(f"  [red]✗[/] {problem}")
+            err_console.print(f"  [red]✗[/] {escape(problem)}")
         sys.exit(exc.exit_code)
     except AutoReviewError as exc:
-        err_console.print(f"[red]error:[/] {exc.message}")
+        err_console.print(f"[red]error:[/] {escape(exc.message)}")
         sys.exit(exc.exit_code)
     except SandboxError as exc:
-        err_console.print(f"[red]sandbox error:[/] {exc.message}")
+        err_console.print(f"[red]sandbox error:[/] {escape(exc.message)}")
         sys.exit(exc.exit_code)

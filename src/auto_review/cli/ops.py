@@ -11,7 +11,9 @@ import asyncio
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from auto_review.cli._common import JSON_OPTION, out_console, print_json
 from auto_review.cli._common import load as load_settings
@@ -35,7 +37,8 @@ def doctor(timeout: float = _TIMEOUT, as_json: bool = JSON_OPTION) -> None:
     else:
         for c in report.checks:
             colour = _COLOUR[c.state]
-            out_console.print(f"[{colour}]{c.state.value}[/] {c.name}: {c.detail}", markup=True)
+            # Details quote forge and model answers: escaped, never read as rich markup.
+            out_console.print(f"[{colour}]{c.state.value}[/] {c.name}: {escape(c.detail)}")
             if c.fix:
                 out_console.print(f"     fix: {c.fix}", markup=False)
         failed = sum(c.state is CheckState.FAIL for c in report.checks)
@@ -50,6 +53,10 @@ def _kv(data: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in data.items()) or "none"
 
 
+def _row(table: Table, label: str, value: str) -> None:
+    table.add_row(label, Text(value))  # the gateway's answers are shown as text, not markup
+
+
 def _render(s: GatewayStatus) -> None:
     info = s.info
     iso: dict[str, Any] = info.get("isolation") or {}
@@ -58,26 +65,26 @@ def _render(s: GatewayStatus) -> None:
     bot: dict[str, Any] = info.get("bot") or {}
     model: dict[str, Any] = info.get("model") or {}
     table = Table(show_header=False, title=f"auto-review {s.version} at {s.url}")
-    table.add_row("bot", f"@{bot.get('login', '?')} (mention @{bot.get('mention', '?')})")
-    table.add_row("review mode", f"{info.get('review_mode', '?')}; CI endpoint "
+    _row(table, "bot", f"@{bot.get('login', '?')} (mention @{bot.get('mention', '?')})")
+    _row(table, "review mode", f"{info.get('review_mode', '?')}; CI endpoint "
                   f"{'on' if info.get('ci_endpoint') else 'off'}")  # fmt: skip
-    table.add_row("model", f"{model.get('reasoning_model', '?')} (tiers: "
+    _row(table, "model", f"{model.get('reasoning_model', '?')} (tiers: "
                   f"{', '.join(model.get('tiers', []))})")  # fmt: skip
     controls = iso.get("controls") or {}
-    table.add_row("isolation", f"tier {iso.get('tier', '?')}: {_kv(controls)}")
+    _row(table, "isolation", f"tier {iso.get('tier', '?')}: {_kv(controls)}")
     states = {k: v for k, v in queue.items() if k not in ("by_kind",)}
-    table.add_row("queue", _kv(states))
-    table.add_row("poller", f"{'on' if poller.get('enabled') else 'off'}, tracked PRs "
+    _row(table, "queue", _kv(states))
+    _row(table, "poller", f"{'on' if poller.get('enabled') else 'off'}, tracked PRs "
                   f"{_kv(poller.get('tracked_prs') or {})}")  # fmt: skip
-    table.add_row("readiness", _kv({k: "ok" if v else "FAILING" for k, v in s.readiness.items()}))
-    table.add_row("reviews since start", _kv(s.review_outcomes))
-    table.add_row("chat jobs since start", _kv(s.chat_outcomes))
-    table.add_row("webhooks", _kv(s.webhooks))
-    table.add_row("signature failures", _kv(s.signature_failures))
-    table.add_row("payload failures", str(s.payload_failures))
-    table.add_row("rate limited", str(s.rate_limited))
-    table.add_row("CI requests", _kv(s.ci_requests))
-    table.add_row("model tokens", f"{_kv(s.tokens)}; cost ${s.cost_usd:.4f}")
+    _row(table, "readiness", _kv({k: "ok" if v else "FAILING" for k, v in s.readiness.items()}))
+    _row(table, "reviews since start", _kv(s.review_outcomes))
+    _row(table, "chat jobs since start", _kv(s.chat_outcomes))
+    _row(table, "webhooks", _kv(s.webhooks))
+    _row(table, "signature failures", _kv(s.signature_failures))
+    _row(table, "payload failures", str(s.payload_failures))
+    _row(table, "rate limited", str(s.rate_limited))
+    _row(table, "CI requests", _kv(s.ci_requests))
+    _row(table, "model tokens", f"{_kv(s.tokens)}; cost ${s.cost_usd:.4f}")
     out_console.print(table)
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -76,11 +77,11 @@ def register(
         return
     if done.created:
         out_console.print(f"[green]✓[/] registered webhook {done.hook.id} on {ref} → "
-                          f"{done.hook.url}", markup=True)  # fmt: skip
+                          f"{escape(done.hook.url)}")  # fmt: skip
     else:
         state = "" if done.hook.active else " [yellow](inactive: enable it in the forge)[/]"
         out_console.print(
-            f"webhook {done.hook.id} on {ref} already points at {done.hook.url}; "
+            f"webhook {done.hook.id} on {ref} already points at {escape(done.hook.url)}; "
             f"nothing changed{state}"
         )
 
@@ -126,7 +127,7 @@ def unregister(
         print_json([_hook_view(h) for h in removed])
         return
     for h in removed:
-        out_console.print(f"removed webhook {h.id} ({h.url}) from {ref}")
+        out_console.print(f"removed webhook {h.id} ({h.url}) from {ref}", markup=False)
 
 
 @app.command("test")
@@ -145,11 +146,11 @@ def probe(
     if as_json:
         print_json(report.to_dict())
     else:
-        out_console.print(f"gateway webhook URL: {report.url}")
+        out_console.print(f"gateway webhook URL: {report.url}", markup=False)
         for d in report.deliveries:
             mark = "[green]✓[/]" if d.accepted else "[red]✗[/]"
             out_console.print(f"{mark} {d.event}: HTTP {d.status} (expected "
-                              f"{d.expected_status}) {d.answer!r}")  # fmt: skip
+                              f"{d.expected_status}) {escape(repr(d.answer))}")  # fmt: skip
         if not report.ok:
             err_console.print(
                 "[red]the gateway did not accept both deliveries.[/] 401: WEBHOOK_SECRET here "

@@ -127,3 +127,11 @@ def test_unregister_fails_when_nothing_matches_and_needs_exactly_one_selector(
     assert run_cli("webhook", "unregister", REPO).code == 2
     assert run_cli("webhook", "unregister", REPO, "--id", "1", "--url", "x").code == 2
     assert len(fake_forge.repo(REPO).hooks) == 1
+
+
+def test_error_text_that_looks_like_markup_is_printed_as_it_is(
+    fake_forge: FakeForge, secret: str
+) -> None:
+    ran = run_cli("webhook", "unregister", REPO, "--url", "[/bold]x[red]")
+    assert ran.code == 1
+    assert "[/bold]x[red]" in ran.stderr
