@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
 from auto_review.errors import ConfigError
@@ -56,7 +57,7 @@ def list_command(
             f"{e.errors}/{e.warnings}/{e.notes}",
             str(e.prompt_tokens + e.completion_tokens),
             f"${e.cost_usd:.4f}",
-            e.reason,
+            Text(e.reason),  # may quote a forge or model error: not markup
         )
     out_console.print(table)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
 from auto_review.errors import ConfigError
@@ -65,7 +66,7 @@ def _render(jobs: list[Job], as_json: bool) -> None:
             (j.head_sha or "")[:10],
             f"{j.attempts}/{j.max_attempts}",
             j.result or "",
-            j.reason or "",
+            Text(j.reason or ""),  # may quote a forge or model error: not markup
         )
     out_console.print(table)
 
