@@ -115,3 +115,14 @@ def test_doctor_isolation_line_agrees_with_the_sandbox_probe(configured: Path) -
     check = _checks(run_cli("ops", "doctor", "--json").stdout)["isolation"]
     assert check["state"] == ("WARN" if best is Tier.NONE else "PASS")
     assert f"best: {best}" in check["detail"] or f"can give {best}" in check["detail"]
+
+
+def test_doctor_gives_up_on_a_forge_that_never_answers(
+    configured: Path, fake_forge: FakeForge
+) -> None:
+    fake_forge.hang("/version")
+    ran = run_cli("ops", "doctor", "--json", "--timeout", "0.5")
+    checks = _checks(ran.stdout)
+    assert ran.code == 1
+    assert checks["forge"]["state"] == "FAIL"
+    assert checks["model reasoning"]["state"] == "PASS"  # the other probes still ran
