@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
 
-from auto_review.sandbox import landlock
+from auto_review.sandbox import Tier, landlock, run_command, run_policy
+from auto_review.sandbox.errors import SandboxSetupError
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
 
@@ -202,3 +204,62 @@ def test_dropped_payload_via_loader_in_restricted_tier_is_blocked_by_noexec(
     )
     assert box.result is not None, box.describe()
     assert not box.ok, f"the dropped payload ran through ld.so: {box.describe()}"
+
+
+def _swap_for_symlink(path: Path, target: Path) -> None:
+    """What a concurrent writer of the job dir does between the check and the use."""
+    path.rmdir()
+    path.symlink_to(target)
+
+
+@pytest.mark.parametrize(
+    "tier",
+    [
+        "full",
+        pytest.param(
+            "restricted",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="F10 (docs/dev/REDTEAM-FINDINGS.md): landlock._add_path opens rule paths "
+                "with os.open(O_PATH), following a symlink swapped in after validation",
+            ),
+        ),
+    ],
+)
+def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path, fake_home: Path, tier: str
+) -> None:
+    """Attack (time of check to time of use): the writable job dir is a real directory when
+    the policy is validated, and a symlink to the operator's home by the time the sandbox
+    opens it (the gateway, or another job, can write there concurrently; the job server
+    validates before it forks). Control expected: the sandbox opens job paths itself without
+    following symlinks (openat2 RESOLVE_NO_SYMLINKS): the full tier's bind does; the restricted
+    tier's Landlock rule must too. Either the setup is refused or the write is denied, and the
+    home stays untouched. The host control writes through the link.
+    Reference: runc CVE-2021-30465; §4.1 case 30; docs/dev/REDTEAM-FINDINGS.md F10."""
+    job = scratch / "job"
+    job.mkdir()
+    target = fake_home / "dropped-by-job"
+    argv = [
+        sys.executable,
+        "-I",
+        "-S",
+        str(probes.directory / "pyprobe.py"),
+        "write",
+        str(job / "dropped-by-job"),
+    ]
+    policy = run_policy(ro=[str(probes.directory), *map(str, python_view)], rw=[str(job)])
+    _swap_for_symlink(job, fake_home)
+    host = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert '"ok": true' in host.stdout, host.stdout + host.stderr
+    target.unlink()
+    refused, output = "", ""
+    try:
+        output = run_command(argv, policy, isolation=Tier(tier), timeout=60).stdout.decode()
+    except SandboxSetupError as exc:
+        refused = exc.message
+    assert not target.exists(), "the job wrote into the operator's home through the swap"
+    if refused:
+        assert "ELOOP" in refused or "symlink" in refused, refused
+    else:
+        assert '"ok": false' in output, output
