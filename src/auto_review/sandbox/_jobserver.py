@@ -11,6 +11,7 @@ dir, no listening, network only towards granted ports. Exits when the gateway cl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import threading
@@ -19,13 +20,16 @@ from typing import Any
 
 from auto_review.sandbox import _jobs
 from auto_review.sandbox.errors import SandboxError, SandboxPolicyInvalid
-from auto_review.sandbox.policy import Policy
+from auto_review.sandbox.policy import DEFAULT_LIMITS, DEFAULT_TMP_SIZE, Policy, clamp_limits
 from auto_review.sandbox.probe import Tier
 from auto_review.sandbox.spawn import run_command
 
 __all__ = ["check_grant", "serve"]
 
 _JOB_POLICIES = ("run", "analyze", "clone")
+# closes: a subverted gateway exhausting the host by the number of jobs (F7); review
+# concurrency is at most 64 (settings), each job runs a handful of sandboxes in sequence.
+_MAX_JOBS = 16
 
 
 def _within(path: str, root: str) -> bool:
@@ -51,12 +55,28 @@ def check_grant(policy: Policy, grant: Mapping[str, Any]) -> None:
             raise SandboxPolicyInvalid(f"job server refuses TCP ports {ports}")
 
 
-def _serve_one(fd: int, grant: Mapping[str, Any]) -> None:
-    with socket.socket(fileno=fd) as conn:
+def _clamped(policy: Policy) -> Policy:
+    """closes: a subverted gateway lifting a job's limits (F7): each limit and the /tmp size
+    are clamped to the named policy's defaults, since the server runs outside the gateway's."""
+    if policy.name not in _JOB_POLICIES:
+        raise SandboxPolicyInvalid(f"job server refuses policy {policy.name!r}")
+    return dataclasses.replace(
+        policy,
+        limits=clamp_limits(policy.limits, DEFAULT_LIMITS[policy.name]),
+        tmp_size_bytes=min(policy.tmp_size_bytes, DEFAULT_TMP_SIZE),
+    )
+
+
+def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaphore) -> None:
+    with slots, socket.socket(fileno=fd) as conn:
         try:
             request = _jobs.recv_message(conn)
-            policy = _jobs.policy_from_wire(request["policy"])
+            policy = _clamped(_jobs.policy_from_wire(request["policy"]))
             check_grant(policy, grant)
+            ceiling = DEFAULT_LIMITS[policy.name].address_space_bytes
+            memory = request["memory_bytes"]
+            if ceiling is not None:
+                memory = ceiling if memory is None else min(int(memory), ceiling)
             done = run_command(
                 list(request["argv"]),
                 policy,
@@ -64,7 +84,7 @@ def _serve_one(fd: int, grant: Mapping[str, Any]) -> None:
                 env=dict(request["env"]),
                 cwd=request["cwd"],
                 timeout=float(request["timeout"]),
-                memory_bytes=request["memory_bytes"],
+                memory_bytes=memory,
                 max_output_bytes=int(request["max_output_bytes"]),
                 isolation=Tier(grant["tier"]),
             )
@@ -89,6 +109,7 @@ def _serve_one(fd: int, grant: Mapping[str, Any]) -> None:
 def serve(payload: bytes) -> bytes:
     """Worker entry: serve requests on the granted channel until it closes."""
     grant = json.loads(payload)
+    slots = threading.BoundedSemaphore(_MAX_JOBS)
     control = socket.socket(fileno=int(grant["fd"]))
     while True:
         try:
@@ -97,7 +118,7 @@ def serve(payload: bytes) -> bytes:
             break
         if not message and not fds:
             break  # every holder of the other end (the gateway's processes) is gone
-        for fd in fds:
-            threading.Thread(target=_serve_one, args=(fd, grant), daemon=True).start()
+        for fd in fds:  # one thread per request; at most _MAX_JOBS run, the rest wait
+            threading.Thread(target=_serve_one, args=(fd, grant, slots), daemon=True).start()
     control.close()
     return b""

@@ -49,7 +49,12 @@ def _landlock(tier: Tier, policy: Policy, abi: int, ll: Mapping[str, Any]) -> li
     elif ll.get("tcp_bind") or ll.get("tcp_connect"):
         bind = list(policy.tcp_bind_ports or []) if ll.get("tcp_bind") else "any"
         connect = list(policy.tcp_connect_ports or []) if ll.get("tcp_connect") else "any"
-        out.append(Control("landlock_tcp", "on", f"bind ports {bind}, connect ports {connect}"))
+        note = ""
+        if policy.network and ll.get("tcp_connect"):
+            note = " (ports only: any address on them is reachable; UDP is not covered)"
+        out.append(
+            Control("landlock_tcp", "on", f"bind ports {bind}, connect ports {connect}{note}")
+        )
     else:
         out.append(Control("landlock_tcp", "off", "policy leaves TCP ports unrestricted"))
     if abi < 6:

@@ -25,11 +25,14 @@ from auto_review.sandbox.limits import Limits
 from auto_review.sandbox.seccomp import NETWORK_FAMILIES, NO_NETWORK_FAMILIES
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TMP_SIZE",
     "POLICY_NAMES",
     "SYSTEM_READ_ONLY",
     "Policy",
     "analyze_policy",
     "build_policy",
+    "clamp_limits",
     "clone_policy",
     "frozen_env",
     "gateway_policy",
@@ -70,6 +73,51 @@ _FORBIDDEN: Final = ("/proc", "/sys", "/dev")
 _SYSTEM_DIRS: Final = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/boot")
 
 
+# Each policy's default limits; also the ceiling the job server clamps requests to.
+DEFAULT_LIMITS: Final[dict[str, Limits]] = {
+    "run": Limits(),
+    "clone": Limits(
+        cpu_seconds=600,
+        address_space_bytes=4096 * _MIB,
+        file_size_bytes=2048 * _MIB,
+        open_files=1024,
+        processes=128,
+    ),
+    "analyze": Limits(
+        cpu_seconds=120,
+        address_space_bytes=1024 * _MIB,
+        file_size_bytes=64 * _MIB,
+        open_files=256,
+        processes=64,
+    ),
+    "gateway": Limits(
+        cpu_seconds=None,
+        address_space_bytes=None,
+        file_size_bytes=8192 * _MIB,
+        open_files=4096,
+        processes=1024,
+    ),
+}
+DEFAULT_TMP_SIZE: Final = 64 * _MIB
+
+
+def clamp_limits(requested: Limits, ceiling: Limits) -> Limits:
+    """``requested`` with every limit at most ``ceiling``'s (None only where it is None)."""
+
+    def clamp(value: int | None, top: int | None) -> int | None:
+        if top is None:
+            return value
+        return top if value is None else min(value, top)
+
+    return Limits(
+        cpu_seconds=clamp(requested.cpu_seconds, ceiling.cpu_seconds),
+        address_space_bytes=clamp(requested.address_space_bytes, ceiling.address_space_bytes),
+        file_size_bytes=clamp(requested.file_size_bytes, ceiling.file_size_bytes),
+        open_files=min(requested.open_files, ceiling.open_files),
+        processes=clamp(requested.processes, ceiling.processes),
+    )
+
+
 @dataclass(frozen=True)
 class Policy:
     """A validated sandbox policy (build one with a factory below)."""
@@ -82,7 +130,7 @@ class Policy:
     tcp_bind_ports: tuple[int, ...] | None
     tcp_connect_ports: tuple[int, ...] | None
     limits: Limits
-    tmp_size_bytes: int = 64 * _MIB
+    tmp_size_bytes: int = DEFAULT_TMP_SIZE
 
     @property
     def socket_families(self) -> frozenset[int]:
@@ -218,7 +266,7 @@ def run_policy(
             # With network, ``run`` restricts no port; without, every TCP port is denied.
             tcp_bind_ports=None if network else (),
             tcp_connect_ports=None if network else (),
-            limits=limits or Limits(),
+            limits=limits or DEFAULT_LIMITS["run"],
         )
     )
 
@@ -242,14 +290,7 @@ def clone_policy(
             network=True,
             tcp_bind_ports=(),  # a clone never listens
             tcp_connect_ports=ports,
-            limits=limits
-            or Limits(
-                cpu_seconds=600,
-                address_space_bytes=4096 * _MIB,
-                file_size_bytes=2048 * _MIB,
-                open_files=1024,
-                processes=128,
-            ),
+            limits=limits or DEFAULT_LIMITS["clone"],
         )
     )
 
@@ -270,14 +311,7 @@ def analyze_policy(
             network=False,
             tcp_bind_ports=(),
             tcp_connect_ports=(),
-            limits=limits
-            or Limits(
-                cpu_seconds=120,
-                address_space_bytes=1024 * _MIB,
-                file_size_bytes=64 * _MIB,
-                open_files=256,
-                processes=64,
-            ),
+            limits=limits or DEFAULT_LIMITS["analyze"],
         )
     )
 
@@ -299,14 +333,7 @@ def gateway_policy(
             network=True,
             tcp_bind_ports=(listen_port,),
             tcp_connect_ports=tuple(upstream_ports),
-            limits=limits
-            or Limits(
-                cpu_seconds=None,
-                address_space_bytes=None,
-                file_size_bytes=8192 * _MIB,
-                open_files=4096,
-                processes=1024,
-            ),
+            limits=limits or DEFAULT_LIMITS["gateway"],
         )
     )
 

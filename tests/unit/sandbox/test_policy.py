@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,29 @@ def test_job_paths_with_a_symlink_are_refused_but_system_links_are_followed(
     with pytest.raises(SandboxPolicyInvalid, match="symlink"):
         run_policy(rw=[str(tmp_path / "job" / "repo")])
     assert "/bin" in run_policy().ro_paths  # /bin -> usr/bin on merged-/usr systems is fine
+
+
+def test_job_server_clamps_requested_limits_to_the_policy_defaults(tmp_path: Path) -> None:
+    from auto_review.sandbox import Limits
+    from auto_review.sandbox._jobserver import _clamped
+    from auto_review.sandbox.policy import DEFAULT_LIMITS, DEFAULT_TMP_SIZE
+
+    greedy = Limits(
+        cpu_seconds=None,
+        address_space_bytes=None,
+        file_size_bytes=None,
+        open_files=1 << 20,
+        processes=None,
+    )
+    policy = run_policy(limits=greedy)
+    clamped = _clamped(dataclasses.replace(policy, tmp_size_bytes=1 << 40))
+    assert clamped.limits == DEFAULT_LIMITS["run"]
+    assert clamped.tmp_size_bytes == DEFAULT_TMP_SIZE
+    modest = Limits(
+        cpu_seconds=5,
+        address_space_bytes=1 << 28,
+        file_size_bytes=1 << 20,
+        open_files=64,
+        processes=8,
+    )
+    assert _clamped(run_policy(limits=modest)).limits == modest  # below the ceiling: kept
