@@ -194,8 +194,19 @@ def _children() -> list[int]:
     try:
         with open(f"/proc/{me}/task/{me}/children", encoding="ascii") as fh:
             return [int(p) for p in fh.read().split()]
-    except OSError:
-        return []
+    except FileNotFoundError:
+        pass  # a kernel without CONFIG_PROC_CHILDREN: scan every process's parent instead
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == me:
+                kids.append(int(entry))
+    return kids
 
 
 def _kill_descendants() -> None:
