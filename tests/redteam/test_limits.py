@@ -142,3 +142,26 @@ def test_fork_bomb_in_restricted_tier_is_blocked_by_process_limits(probes: Probe
     assert box.result is not None, box.describe()
     assert not box.ok, box.describe()
     assert box.errno == "EAGAIN", box.describe()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F12 (docs/dev/REDTEAM-FINDINGS.md): writable binds live on the host disk with no "
+    "size cap; RLIMIT_FSIZE bounds one file, not their sum",
+)
+def test_disk_fill_with_many_files_in_writable_bind_is_blocked_by_size_cap(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: fill the host disk through a --rw job dir (a clone's workspace) with many files,
+    each below RLIMIT_FSIZE. Control expected: a size cap on the writable area (a size-limited
+    tmpfs or loop-backed scratch, or a quota) -> ENOSPC/EDQUOT before the bound; the host
+    control writes the whole bound. Reference: §4.1 case 20 ("disk fill in workspace")."""
+    bound = RW_FILL_BOUND_MIB + 256
+    argv = [*probes.pyprobe, "fillmany", str(scratch), str(bound), "64"]
+    host = run_host(argv)
+    assert host.result is not None, host.describe()
+    assert host.result["mib"] >= bound, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view], rw=[scratch])
+    assert box.result is not None, box.describe()
+    assert not box.ok, f"the job wrote {box.result['mib']} MiB to the host disk: {box.describe()}"
+    assert box.errno in {"ENOSPC", "EDQUOT"}, box.describe()

@@ -68,6 +68,28 @@ def write(path: str) -> None:
         _emit("write", ok=True, path=path)
 
 
+def fillmany(directory: str, max_mib: str, file_mib: str) -> None:
+    """Write files of FILE_MIB each (below any per-file limit) until an error or MAX_MIB in
+    total; removes them after."""
+    chunk = b"\xa5" * (1 << 20)
+    written, err, paths = 0, None, []
+    try:
+        while written < int(max_mib):
+            path = os.path.join(directory, f"ar-redteam-fill-{len(paths)}")
+            paths.append(path)
+            with open(path, "wb", buffering=0) as fh:
+                for _ in range(int(file_mib)):
+                    fh.write(chunk)
+                    written += 1
+    except OSError as exc:
+        err = exc.errno
+    finally:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    _emit("fillmany", ok=err is None, err=err, mib=written, max=int(max_mib), files=len(paths))
+
+
 def symlink(target: str, link: str) -> None:
     """Create LINK pointing at TARGET (which need not exist here: the host resolves it later)."""
     try:
@@ -479,6 +501,7 @@ _ATTACKS = {
     "listdir": listdir,
     "write": write,
     "symlink": symlink,
+    "fillmany": fillmany,
     "dropexec": dropexec,
     "fill": fill,
     "tcp": tcp,
