@@ -322,11 +322,6 @@ def test_gateway_secret_on_disk_is_blocked_by_pipe_handoff(gateway: Gateway) -> 
             assert value.encode() not in data, f"a secret is on disk in {path}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F7 (docs/dev/REDTEAM-FINDINGS.md): the job server takes limits and tmp_size from "
-    "the request unclamped; remove when fixed",
-)
 def test_job_server_deputy_abuse_is_blocked_by_grant_check(
     probes: Probes, python_view: tuple[Path, ...], fake_home: Path, scratch: Path
 ) -> None:
@@ -396,6 +391,8 @@ def test_job_server_deputy_abuse_is_blocked_by_grant_check(
         status = json.loads(unbounded["stdout"].strip().splitlines()[-1])
         limits = status["rlimits"]
         default = run_policy().limits
-        assert limits["RLIMIT_NPROC"] != -1, f"the job ran with no process limit: {limits}"
-        assert limits["RLIMIT_AS"] != -1, f"the job ran with no memory limit: {limits}"
+        for key in ("RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE"):
+            assert limits[key] != -1, f"the job ran without {key}: {limits}"
         assert limits["RLIMIT_NPROC"] <= (default.processes or 0), limits
+        assert limits["RLIMIT_AS"] <= (default.address_space_bytes or 0), limits
+        assert 0 < status["tmp_bytes"] <= run_policy().tmp_size_bytes, status["tmp_bytes"]

@@ -361,6 +361,11 @@ def status() -> None:
         "RLIMIT_CORE",
     ):
         limits[name] = resource.getrlimit(getattr(resource, name))[0]
+    try:
+        tmp = os.statvfs("/tmp")
+        tmp_bytes = tmp.f_blocks * tmp.f_frsize
+    except OSError:
+        tmp_bytes = -1
     _emit(
         "status",
         ok=True,
@@ -368,6 +373,7 @@ def status() -> None:
         ns=namespaces,
         uid_map=uid_map,
         rlimits=limits,
+        tmp_bytes=tmp_bytes,
         pid=os.getpid(),
         ppid=os.getppid(),
     )
