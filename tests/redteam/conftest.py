@@ -23,7 +23,17 @@ import pytest
 from tests.redteam._harness import Listener, Probes
 
 _PROBE_SOURCES = Path(__file__).parent / "probes"
-_C_PROBES = ("try_syscall", "tiocsti", "attach", "forkbomb", "membomb", "euid", "x32", "int80")
+_C_PROBES = (
+    "try_syscall",
+    "tiocsti",
+    "attach",
+    "forkbomb",
+    "membomb",
+    "euid",
+    "x32",
+    "int80",
+    "meiwrite",
+)
 
 
 def _compile(cc: str, source: Path, output: Path, *flags: str) -> str:

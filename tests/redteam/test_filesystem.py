@@ -6,9 +6,11 @@ replaces anyway), so each unsandboxed control succeeds for the user running the 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,82 @@ def test_dropped_payload_execution_is_blocked_by_noexec_mounts(
         assert box.errno == "EACCES", box.describe()
     else:
         assert "failed to map segment" in str(box.result["output"]), box.describe()
+
+
+_ONE_FILE_BUILD = Path(auto_review.__file__).resolve().parents[2] / "dist" / "auto-review"
+
+
+def _unpacked_dir(launcher: subprocess.Popen[bytes], bound_s: float = 60.0) -> Path | None:
+    """The _MEI dir the running one-file build unpacked into (from its processes' maps)."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline and launcher.poll() is None:
+        for pid in [launcher.pid, *_children_of(launcher.pid)]:
+            try:
+                maps = Path(f"/proc/{pid}/maps").read_text()
+            except OSError:
+                continue
+            for line in maps.splitlines():
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                if "/_MEI" in path:
+                    return Path(path[: path.index("/", path.index("/_MEI") + 1)])
+        time.sleep(0.1)
+    return None
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_write_into_unpacked_one_file_build_is_blocked_by_filesystem_view(
+    probes: Probes, scratch: Path
+) -> None:
+    """Attack: the one-file build unpacks its Python runtime and our code into a _MEI dir
+    under the temp dir and re-executes itself from there; a job that writes into that dir
+    poisons every later start. Control: the dir is not in a job's view (ENOENT), or bound
+    read-only where the interpreter needs it (EROFS); Landlock would say EACCES. The host
+    control writes into the same live dir. Reference: §4.1 case 29; prior-art §5.1."""
+    if not os.access(_ONE_FILE_BUILD, os.X_OK):
+        pytest.skip(f"no one-file build at {_ONE_FILE_BUILD} (packaging/build makes it)")
+    control = scratch / "ctl"
+    control.mkdir()
+    target = control / "target"
+    argv = [
+        str(_ONE_FILE_BUILD),
+        "sandbox",
+        "run",
+        "--ro",
+        str(probes.directory),
+        "--ro",
+        str(control),
+        "--",
+        *probes.c("meiwrite"),
+        str(target),
+        "30",
+    ]
+    launcher = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        unpacked = _unpacked_dir(launcher)
+        assert unpacked is not None, "could not find the build's unpacked dir"
+        marker = unpacked / "ar-redteam-host-control"
+        marker.write_text("host control\n")  # the dir is writable on the host
+        marker.unlink()
+        target.write_text(f"{unpacked}\n")
+        out, err = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, 9)
+            launcher.wait()
+    lines = [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
+    assert lines, f"the probe did not report: rc={launcher.returncode} {err.decode()[-500:]}"
+    result = lines[-1]
+    assert result["ok"] is False, result
+    assert result["errno"] in {"ENOENT", "EROFS", "EACCES"}, result
