@@ -8,6 +8,7 @@ the job queue and the workers are woken.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 
 from auto_review.errors import HostError, HostUnavailable
@@ -24,6 +25,7 @@ __all__ = ["REVIEW_ACTIONS", "Intake"]
 # PR actions that mean "there is (new) code to review".
 REVIEW_ACTIONS = frozenset({"opened", "reopened", "synchronized", "ready_for_review"})
 _FORGE_TIMEOUT_SECS = 10.0
+_KNOWN_PRS_CACHED = 10_000
 _log = get_logger("gateway.intake")
 
 
@@ -50,6 +52,8 @@ class Intake:
         self._mode = review_mode
         self._resolver = mode_resolver
         self._context = status_context
+        # PRs known to be tracked, so a busy PR's mentions cost no database read each.
+        self._known: OrderedDict[tuple[RepoRef, int], None] = OrderedDict()
 
     async def pull_request(self, ev: PullRequestEvent) -> bool:
         """Handle a PR event; True when it changed queued work or statuses."""
@@ -98,9 +102,7 @@ class Intake:
             if comment_id is None:
                 _log.info("mention_without_comment_id", repo=str(ev.repo), number=ev.number)
                 return False
-        if self._tracker.get(ev.repo, ev.number) is None:
-            # A PR first seen through a mention is polled from now on (until found closed).
-            self._tracker.observe(ev.repo, ev.number, head_sha=None, is_open=True)
+        self._track_once(ev.repo, ev.number)
         return self.enqueue_chat(
             ChatRequest(
                 repo=ev.repo,
@@ -120,6 +122,18 @@ class Intake:
             self._metrics.count_enqueued("chat", source)
             self._notify()
         return result.created
+
+    def _track_once(self, repo: RepoRef, number: int) -> None:
+        """A PR first seen through a mention is polled from now on (until found closed)."""
+        key = (repo, number)
+        if key in self._known:
+            self._known.move_to_end(key)
+            return
+        if self._tracker.get(repo, number) is None:
+            self._tracker.observe(repo, number, head_sha=None, is_open=True)
+        self._known[key] = None
+        if len(self._known) > _KNOWN_PRS_CACHED:
+            self._known.popitem(last=False)
 
     async def _find_review_comment(self, ev: CommentEvent) -> int | None:
         # Forgejo's review-comment hook carries the text but no comment id; the id is what
