@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from auto_review.errors import HostError, HostUnavailable
+from auto_review.gateway._batch import ChatBatcher
 from auto_review.gateway._context import ReviewMode, ReviewModeResolver
 from auto_review.gateway._events import CommentEvent, PullRequestEvent
 from auto_review.gateway._metrics import GatewayMetrics
@@ -52,6 +53,7 @@ class Intake:
         self._mode = review_mode
         self._resolver = mode_resolver
         self._context = status_context
+        self._chats = ChatBatcher(queue)
         # PRs known to be tracked, so a busy PR's mentions cost no database read each.
         self._known: OrderedDict[tuple[RepoRef, int], None] = OrderedDict()
 
@@ -103,7 +105,7 @@ class Intake:
                 _log.info("mention_without_comment_id", repo=str(ev.repo), number=ev.number)
                 return False
         self._track_once(ev.repo, ev.number)
-        return self.enqueue_chat(
+        return await self.enqueue_chat(
             ChatRequest(
                 repo=ev.repo,
                 number=ev.number,
@@ -115,9 +117,9 @@ class Intake:
             source="webhook",
         )
 
-    def enqueue_chat(self, request: ChatRequest, *, source: str) -> bool:
+    async def enqueue_chat(self, request: ChatRequest, *, source: str) -> bool:
         """Queue a chat job; False when this comment already has one (webhook vs poller)."""
-        result = self._queue.enqueue_chat(request)
+        result = await self._chats.enqueue(request)
         if result.created:
             self._metrics.count_enqueued("chat", source)
             self._notify()

@@ -109,10 +109,10 @@ class ChatPoller:
                 comments = await self._host.list_issue_comments(pr.repo, pr.number)
             else:
                 comments = await self._host.list_review_comments(pr.repo, pr.number)
-            queued += self._scan(pr, kind, comments)
+            queued += await self._scan(pr, kind, comments)
         return queued
 
-    def _scan(self, pr: TrackedPr, kind: CommentKind, comments: list[Comment]) -> int:
+    async def _scan(self, pr: TrackedPr, kind: CommentKind, comments: list[Comment]) -> int:
         cursor = pr.cursor(kind)
         top = max((c.id for c in comments), default=cursor or 0)
         if cursor is None:
@@ -133,7 +133,7 @@ class ChatPoller:
                 body=comment.body,
                 kind=kind,
             )
-            if self._intake.enqueue_chat(request, source="poller"):
+            if await self._intake.enqueue_chat(request, source="poller"):
                 self._metrics.poller_mentions.inc()
                 queued += 1
         # Advanced only after the jobs are queued: a crash in between re-queues (deduplicated).

@@ -45,6 +45,10 @@ class JobQueue(Protocol):
 
     def enqueue_chat(self, request: ChatRequest) -> EnqueueResult: ...
 
+    def enqueue_chats(self, requests: Sequence[ChatRequest]) -> list[EnqueueResult]:
+        """Several chat jobs in one transaction (group commit); results in request order."""
+        ...
+
     def claim(self, kinds: Collection[JobKind]) -> Job | None:
         """Mark the oldest runnable job of ``kinds`` running and return it, or ``None``."""
         ...

@@ -95,35 +95,43 @@ class SqliteJobQueue:
             return EnqueueResult(job_id=_rowid(cursor), created=True)
 
     def enqueue_chat(self, request: ChatRequest) -> EnqueueResult:
+        return self.enqueue_chats([request])[0]
+
+    def enqueue_chats(self, requests: Sequence[ChatRequest]) -> list[EnqueueResult]:
         now = self._clock.time()
+        results = []
         with self._store.write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO jobs (kind, state, owner, repo, number, trigger, comment_id,"
-                " comment_kind, author, body, max_attempts, not_before, created_at, updated_at)"
-                " VALUES ('chat', 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    request.repo.owner,
-                    request.repo.name,
-                    request.number,
-                    Trigger.CHAT.value,
-                    request.comment_id,
-                    request.kind.value,
-                    request.author,
-                    request.body,
-                    self._max_attempts,
-                    now,
-                    now,
-                    now,
-                ),
-            )
-            if cursor.rowcount == 1:
-                return EnqueueResult(job_id=_rowid(cursor), created=True)
-            row = conn.execute(
-                "SELECT id FROM jobs WHERE kind = 'chat' AND comment_kind = ? AND comment_id = ?",
-                (request.kind.value, request.comment_id),
-            ).fetchone()
-            return EnqueueResult(job_id=int(row["id"]), created=False)
+            for request in requests:
+                cursor = conn.execute(
+                    "INSERT INTO jobs (kind, state, owner, repo, number, trigger, comment_id,"
+                    " comment_kind, author, body, max_attempts, not_before, created_at,"
+                    " updated_at) VALUES ('chat', 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    (
+                        request.repo.owner,
+                        request.repo.name,
+                        request.number,
+                        Trigger.CHAT.value,
+                        request.comment_id,
+                        request.kind.value,
+                        request.author,
+                        request.body,
+                        self._max_attempts,
+                        now,
+                        now,
+                        now,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    results.append(EnqueueResult(job_id=_rowid(cursor), created=True))
+                    continue
+                row = conn.execute(
+                    "SELECT id FROM jobs WHERE kind = 'chat' AND comment_kind = ?"
+                    " AND comment_id = ?",
+                    (request.kind.value, request.comment_id),
+                ).fetchone()
+                results.append(EnqueueResult(job_id=int(row["id"]), created=False))
+        return results
 
     # -- workers ----------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from auto_review.review import Outcome, ReviewOutcome, ReviewRequest, ReviewRunn
 __all__ = ["STATUS_CONTEXT", "JobObserver", "NullObserver", "WorkerPool"]
 
 STATUS_CONTEXT = "auto-review"
+_COALESCE_SECS = 0.005
 _log = get_logger("jobs.workers")
 
 
@@ -133,7 +134,11 @@ class WorkerPool:
                 _log.warning("worker_loop_store_error")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
+                # Woken by new work: let a burst of enqueues land first, so a webhook flood
+                # costs one claim pass per few milliseconds instead of one per delivery.
+                await asyncio.sleep(_COALESCE_SECS)
 
     async def shutdown(self, grace_secs: float) -> None:
         """Stop claiming; give running jobs ``grace_secs``; cancel and requeue the rest."""
