@@ -28,9 +28,7 @@ def _host() -> MemoryHost:
 
 def _chat_ids(gw: object) -> list[tuple[str, int]]:
     jobs = gw.queue.list_jobs()  # type: ignore[attr-defined]
-    return sorted(
-        (j.comment_kind.value, j.comment_id) for j in jobs if j.kind is JobKind.CHAT
-    )
+    return sorted((j.comment_kind.value, j.comment_id) for j in jobs if j.kind is JobKind.CHAT)
 
 
 async def test_poller_first_sight_seeds_cursors_without_dispatching(tmp_path: Path) -> None:
@@ -72,17 +70,20 @@ async def test_poller_and_webhook_never_queue_the_same_comment_twice(tmp_path: P
     comment = host.comment(REPO, 1, 9, "@auto-review once please")
     base = json.loads(recorded("HookPullRequest.json"))
     repo = dict(base["repository"], name="demo", full_name=REPO)
-    body = json.dumps({
-        "action": "created",
-        "issue": {"number": 1, "pull_request": {}},
-        "comment": {"id": comment.id, "body": comment.body, "user": {"login": "bob"}},
-        "repository": repo,
-        "is_pull": True,
-    }).encode()
+    body = json.dumps(
+        {
+            "action": "created",
+            "issue": {"number": 1, "pull_request": {}},
+            "comment": {"id": comment.id, "body": comment.body, "user": {"login": "bob"}},
+            "repository": repo,
+            "is_pull": True,
+        }
+    ).encode()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        r = await client.post("/webhooks/forgejo", content=body,
-                              headers=hook_headers("issue_comment", body))
+        r = await client.post(
+            "/webhooks/forgejo", content=body, headers=hook_headers("issue_comment", body)
+        )
     assert r.status_code == 202
     assert await gw.poller.run_once() == 0
     assert _chat_ids(gw) == [("issue", 9)]
