@@ -32,8 +32,7 @@ from auto_review.hosts.forgejo import ForgejoHost, forgejo_host
 from auto_review.jobs import SqliteJobQueue, SystemClock
 from auto_review.llm import LLMClient, load_price_table, readiness
 from auto_review.logs import get_logger
-from auto_review.review import ReviewRunner
-from auto_review.review._options import PipelineOptions  # not re-exported by review/ yet
+from auto_review.review import PipelineOptions, ReviewRunner
 from auto_review.review.config import load_repo_config
 from auto_review.review.pipeline import ReviewPipeline
 from auto_review.settings import Settings
