@@ -90,6 +90,10 @@ def test_seeded_bugs_get_exact_inline_comments_and_failure_status(harness: Harne
     outcome = asyncio.run(harness.run("alice/shop", number))
     assert outcome.outcome is Outcome.POSTED
     assert (outcome.errors, outcome.dropped_by_verifier) == (2, 1)
+    reasoning = [u for u in outcome.usage_by_tier if u.tier == "reasoning"]
+    assert len(reasoning) == 1
+    assert reasoning[0].prompt_tokens > 0
+    assert sum(u.prompt_tokens for u in outcome.usage_by_tier) == outcome.prompt_tokens
     [review] = harness.forge.repo("alice/shop").reviews
     assert review.state == "REQUEST_CHANGES"
     assert sorted((c.path, c.new_line) for c in review.comments) == [

@@ -28,6 +28,7 @@ EVENTS = (
     "other",
 )
 _SIG_REASONS = ("missing", "malformed", "mismatch")
+_TIERS = ("reasoning", "cheap", "embedding")
 _JOB_RESULTS = (
     "posted",
     "skipped",
@@ -207,11 +208,10 @@ class GatewayMetrics:
         if job.kind is JobKind.REVIEW and result != "retried":
             self.review_duration.observe(duration_secs)
         if outcome is not None:
-            # The pipeline reports totals for the reasoning tier (the one that writes reviews).
-            self.model_tokens.labels(tier="reasoning", direction="prompt").inc(
-                outcome.prompt_tokens
-            )
-            self.model_tokens.labels(tier="reasoning", direction="completion").inc(
-                outcome.completion_tokens
-            )
-            self.model_cost.labels(tier="reasoning").inc(max(0.0, outcome.cost_usd))
+            for usage in outcome.usage_by_tier:
+                tier = usage.tier if usage.tier in _TIERS else "other"
+                self.model_tokens.labels(tier=tier, direction="prompt").inc(usage.prompt_tokens)
+                self.model_tokens.labels(tier=tier, direction="completion").inc(
+                    usage.completion_tokens
+                )
+                self.model_cost.labels(tier=tier).inc(max(0.0, usage.cost_usd))

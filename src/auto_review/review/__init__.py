@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ReviewOutcome,
         ReviewRequest,
         ReviewRunner,
+        TierUsage,
         Trigger,
     )
     from auto_review.review._types import PreparedReview
@@ -54,6 +55,7 @@ _EXPORTS = {
     "ReviewPipeline": "auto_review.review.pipeline",
     "ReviewRequest": "auto_review.review._request",
     "ReviewRunner": "auto_review.review._request",
+    "TierUsage": "auto_review.review._request",
     "Trigger": "auto_review.review._request",
     "load_repo_config": "auto_review.review.config",
     "parse_diff": "auto_review.review.diff",
@@ -76,6 +78,7 @@ __all__ = [
     "ReviewPipeline",
     "ReviewRequest",
     "ReviewRunner",
+    "TierUsage",
     "Trigger",
     "load_repo_config",
     "parse_diff",

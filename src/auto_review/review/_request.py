@@ -8,7 +8,7 @@ from typing import Protocol
 
 from auto_review.hosts import HeadSha, RepoRef
 
-__all__ = ["Outcome", "ReviewOutcome", "ReviewRequest", "ReviewRunner", "Trigger"]
+__all__ = ["Outcome", "ReviewOutcome", "ReviewRequest", "ReviewRunner", "TierUsage", "Trigger"]
 
 
 class Trigger(StrEnum):
@@ -37,6 +37,16 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class TierUsage:
+    """Model usage of one review on one tier (reasoning, cheap or embedding)."""
+
+    tier: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
 class ReviewOutcome:
     outcome: Outcome
     reason: str  # short, safe to show on the PR and in logs
@@ -49,6 +59,7 @@ class ReviewOutcome:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     unreviewed_files: tuple[str, ...] = field(default_factory=tuple)
+    usage_by_tier: tuple[TierUsage, ...] = field(default_factory=tuple)
 
 
 class ReviewRunner(Protocol):

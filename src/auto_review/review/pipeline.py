@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from auto_review.errors import AutoReviewError, HostError, ReviewError
 from auto_review.hosts import CommitState, CommitStatus, PullRequest, is_sha
-from auto_review.llm import LLMClient, PriceTable, UsageLedger
+from auto_review.llm import LLMClient, PriceTable, UsageLedger, UsageTotals
 from auto_review.logs import get_logger
 from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
 from auto_review.memory.learnings import LearningsStore
@@ -27,7 +27,13 @@ from auto_review.memory.pauses import is_paused
 from auto_review.memory.vectors import CodeVectors
 from auto_review.review._host import PipelineHost, WorkspaceFactory, clone_for
 from auto_review.review._options import PipelineOptions
-from auto_review.review._request import Outcome, ReviewOutcome, ReviewRequest, Trigger
+from auto_review.review._request import (
+    Outcome,
+    ReviewOutcome,
+    ReviewRequest,
+    TierUsage,
+    Trigger,
+)
 from auto_review.review._stages import StageInputs, review_stages
 from auto_review.review._types import PreparedReview
 from auto_review.review.config import load_repo_config
@@ -202,6 +208,7 @@ class ReviewPipeline:
             completion_tokens=usage.completion_tokens if usage else 0,
             cost_usd=usage.cost_usd if usage else 0.0,
             unreviewed_files=tuple(p for p, _ in prepared.unreviewed),
+            usage_by_tier=_usage_by_tier(usage),
         )
         if request.dry_run:
             return outcome
@@ -251,3 +258,20 @@ class ReviewPipeline:
                 outcome.cost_usd,
             )
         )
+
+
+def _usage_by_tier(usage: UsageTotals | None) -> tuple[TierUsage, ...]:
+    """Per-tier sums of a review's model usage, for metrics by tier."""
+    if usage is None:
+        return ()
+    sums: dict[str, TierUsage] = {}
+    for e in usage.entries:
+        tier = str(e.tier)
+        old = sums.get(tier, TierUsage(tier, 0, 0, 0.0))
+        sums[tier] = TierUsage(
+            tier,
+            old.prompt_tokens + e.prompt_tokens,
+            old.completion_tokens + e.completion_tokens,
+            old.cost_usd + e.cost_usd,
+        )
+    return tuple(sums.values())
