@@ -109,6 +109,9 @@ class Store:
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Views and triggers may not call functions with side effects: the file is written
+            # by the confined gateway and read by unconfined operator commands (REDTEAM F8).
+            conn.execute("PRAGMA trusted_schema = OFF")
             if writer and self.path != MEMORY:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
@@ -132,14 +135,42 @@ class Store:
                 f"{self.path} failed its integrity check ({result}); restore it from a backup"
             )
 
+    def _check_schema_is_ours(self) -> None:
+        """Refuse a database holding schema objects our migrations did not make.
+
+        A subverted gateway could plant a trigger or view that would then run inside the
+        unconfined operator commands opening the same file (REDTEAM F8), so before anything
+        writes, the schema must equal what the recorded migrations create.
+        """
+        try:
+            present = _schema_of(self._conn)
+            if not present:
+                return  # a new, empty database
+            applied = (
+                {row[0] for row in self._conn.execute("SELECT version FROM schema_migrations")}
+                if any(t == "table" and n == "schema_migrations" for t, n, _ in present)
+                else set()
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreSchemaError(f"{self.path} cannot be read ({exc}); restore a backup") from exc
+        known = {m.version: m for m in known_migrations()}
+        if applied - known.keys():
+            return  # written by a newer build: _migrate refuses it with that diagnosis
+        expected = _expected_schema([known[v] for v in sorted(applied)])
+        if present != expected:
+            odd = sorted({name for _, name, _ in present ^ expected})
+            raise StoreSchemaError(
+                f"{self.path} has schema objects no migration created or changed "
+                f"({', '.join(odd[:5])}); it may have been tampered with: restore a backup"
+            )
+
     def _migrate(self) -> None:
         migrations = known_migrations()
         newest_known = migrations[-1].version if migrations else 0
+        if self.path != MEMORY:
+            self._check_schema_is_ours()
         with self.write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-            )
+            conn.execute(_MIGRATIONS_TABLE_SQL)
             applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         if applied and max(applied) > newest_known:
             raise StoreSchemaError(
@@ -243,6 +274,39 @@ def _create_private(path: str) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+_MIGRATIONS_TABLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+)
+
+
+def _schema_of(conn: sqlite3.Connection) -> set[tuple[str, str, str | None]]:
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+    )
+    return {(str(r[0]), str(r[1]), _normalise_sql(r[2])) for r in rows}
+
+
+def _normalise_sql(sql: str | None) -> str | None:
+    """Whitespace-insensitive form of a schema statement (layout carries no behaviour)."""
+    if sql is None:
+        return None
+    return " ".join(sql.split()).replace("( ", "(").replace(" )", ")")
+
+
+def _expected_schema(migrations: list[Migration]) -> set[tuple[str, str, str | None]]:
+    """The schema the given migrations create, built in a scratch in-memory database."""
+    scratch = sqlite3.connect(MEMORY, isolation_level=None)
+    try:
+        scratch.execute(_MIGRATIONS_TABLE_SQL)
+        for migration in migrations:
+            for statement in _split_sql(migration.sql):
+                scratch.execute(statement)
+        return _schema_of(scratch)
+    finally:
+        scratch.close()
 
 
 def _split_sql(script: str) -> list[str]:

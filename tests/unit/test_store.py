@@ -236,3 +236,34 @@ def test_store_refuses_an_unwritable_state_directory(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(StoreError, match="cannot create state directory"):
         Store.open(target / DATABASE_NAME)
+
+
+def test_store_refuses_a_database_with_a_planted_trigger(tmp_path: Path) -> None:
+    """A trigger planted by a subverted gateway must not run in operator commands (REDTEAM F8)."""
+    path = tmp_path / "state.sqlite3"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TRIGGER planted AFTER INSERT ON meta BEGIN DELETE FROM schema_migrations; END"
+    )
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreSchemaError, match="planted"):
+        Store.open(path)
+    assert path.read_bytes() == before
+
+
+def test_store_reopens_its_own_database_after_the_schema_check(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    Store.open(path).close()
+    store = Store.open(path)
+    assert store.schema_version() == known_migrations()[-1].version
+    store.close()
+
+
+def test_store_connections_do_not_trust_the_schema(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "state.sqlite3")
+    with store.read() as conn:
+        assert conn.execute("PRAGMA trusted_schema").fetchone()[0] == 0
+    store.close()
