@@ -21,6 +21,8 @@ find_python() {
 # System packages the project needs on Debian/Ubuntu. Installed only when running as root with apt.
 APT_PACKAGES=(git python3-venv gcc libc6-dev util-linux openssh-client binutils bubblewrap procps
   python3.11 python3.11-venv libpython3.11)  # the last three: the release build (packaging/build)
+# 32-bit probes of the red-team suite (int 0x80 from a real i386 binary) need multilib on x86_64.
+[ "$(uname -m)" = x86_64 ] && APT_PACKAGES+=(gcc-multilib)
 
 ensure_system_packages() {
   local missing=() pkg
@@ -30,9 +32,19 @@ ensure_system_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing system packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # A release without one of them (e.g. no python3.11 on a newer Ubuntu) must not stop the rest.
+    local available=()
+    for pkg in "${missing[@]}"; do
+      if apt-cache show "$pkg" >/dev/null 2>&1; then
+        available+=("$pkg")
+      else
+        echo "warning: $pkg is not available from apt here; the steps needing it will say so" >&2
+      fi
+    done
+    [ ${#available[@]} -eq 0 ] && return 0
+    echo "installing system packages: ${available[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${available[@]}" >/dev/null
   else
     echo "warning: missing system packages (install them as root): ${missing[*]}" >&2
   fi

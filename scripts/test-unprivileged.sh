@@ -59,13 +59,14 @@ constraints=()
 chmod -R a+rX,go-w "$VENV"
 
 home=$(getent passwd "$USER_NAME" | cut -d: -f6)
+[ $# -gt 0 ] || set -- tests --ignore=tests/release
 quoted_args=$(printf ' %q' "$@")
-echo "running the sandbox and red-team tests as $USER_NAME ($(id -u "$USER_NAME"))"
+echo "running the tests as $USER_NAME ($(id -u "$USER_NAME"))"
 set +e
 su -s /bin/bash "$USER_NAME" -c "cd $(printf %q "$TREE") && exec env -i HOME=$(printf %q "$home") \
   USER=$USER_NAME LOGNAME=$USER_NAME PATH=$(printf %q "$VENV/bin"):/usr/local/bin:/usr/bin:/bin \
   LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
-  $(printf %q "$VENV/bin/python") -m pytest -p no:cacheprovider tests/redteam tests/unit/sandbox$quoted_args"
+  $(printf %q "$VENV/bin/python") -m pytest -p no:cacheprovider$quoted_args"
 status=$?
 set -e
 echo "pytest as $USER_NAME exited with $status"
