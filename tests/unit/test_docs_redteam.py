@@ -74,6 +74,12 @@ def test_every_redteam_test_is_listed_in_redteam_doc() -> None:
     assert unlisted == [], f"red-team tests missing from docs/REDTEAM.md: {unlisted}"
 
 
+def test_no_test_is_listed_twice_in_redteam_doc() -> None:
+    ids = [test_id for test_id, _cells in _rows()]
+    twice = sorted({test_id for test_id in ids if ids.count(test_id) > 1})
+    assert twice == [], f"docs/REDTEAM.md lists these tests more than once: {twice}"
+
+
 def test_every_redteam_doc_row_names_attack_threats_and_tier() -> None:
     incomplete = [
         test_id
