@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Run the sandbox and red-team tests as an unprivileged user (default: arci).
+# Run the test suite (sandbox and red-team included) as an unprivileged user (default: arci).
 #
 # usage: scripts/test-unprivileged.sh [REPO] [PYTEST ARGS...]
 #
 # As root: creates the user if missing, copies REPO (default: this checkout, working tree
 # included, without .git/.venv/caches) to a world-readable directory owned by root, makes a
 # venv there from Debian's /usr/bin/python3.11 (root's pyenv Python is not readable by other
-# users), installs the project with its dev extras, and runs
-#   pytest tests/redteam tests/unit/sandbox
-# as that user. Exits with pytest's status. The copy stays root-owned on purpose: the
-# unprivileged user must not be able to write the installed package on the host either.
+# users), installs the project with its dev extras, and runs pytest as that user: by default
+# the whole suite except the release smoke tests (so the sandbox, the red-team cases and all that
+# is built on them are proven without root), or the PYTEST ARGS given. Exits with pytest's
+# status. The copy stays root-owned on purpose: the unprivileged user must not be able to write
+# the installed package on the host either.
 #
 # Environment: AR_UNPRIV_USER (arci), AR_UNPRIV_DIR (/var/tmp/ar-unpriv),
 #              AR_UNPRIV_PYTHON (/usr/bin/python3.11).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,13 @@ def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
         metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         assert 'auto_review_isolation_control{control="seccomp",state="on"} 1.0' in metrics
         assert SECRET not in metrics
+        [started] = [
+            json.loads(line)
+            for line in gateway.log.read_text().splitlines()
+            if '"gateway_listening"' in line
+        ]
+        assert started["isolation_tier"] == "full"
+        assert started["isolation_controls"]["seccomp"] == "on"
         fake_forge.create_repo(REPO, DEMO_BASE_FILES)
         fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
         fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")

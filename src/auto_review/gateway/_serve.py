@@ -128,7 +128,14 @@ async def serve_async(
             ),
         )
         server = build_server(settings, app)
-        _log.info("gateway_listening", bind=settings.gateway_bind)
+        isolation = (posture or bare_posture)()
+        # One line an operator can grep for: the isolation really in force, as read back.
+        _log.info(
+            "gateway_listening",
+            bind=settings.gateway_bind,
+            isolation_tier=isolation.tier,
+            isolation_controls=dict(isolation.controls),
+        )
         await server.serve(sockets=sockets)
 
 
