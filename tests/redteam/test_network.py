@@ -37,6 +37,22 @@ def _assert_denied(box: Outcome, expected: frozenset[str]) -> None:
     assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
 
 
+def _assert_listener_unreachable(
+    probes: Probes,
+    listener: Listener,
+    argv: list[str],
+    expected: frozenset[str],
+    sandboxed: Callable[[list[str]], Outcome],
+) -> None:
+    """The probe reaches ``listener`` from the host, is refused with one of ``expected`` inside
+    the sandbox, and the listener hears nothing from the sandboxed attempt."""
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    _assert_denied(sandboxed(argv), expected)
+    assert len(listener.received) == seen, "the host listener heard from the sandbox"
+
+
 def test_tcp_connect_to_host_loopback_is_blocked_by_socket_family_allowlist(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve
 ) -> None:
@@ -46,12 +62,13 @@ def test_tcp_connect_to_host_loopback_is_blocked_by_socket_family_allowlist(
     tests."""
     listener = serve("tcp")
     argv = ["tcp", "127.0.0.1", str(listener.port)]
-    host = run_host([*probes.pyprobe, *argv])
-    assert host.ok, host.describe()
-    seen = len(listener.received)
-    box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, _NO_INET)
-    assert len(listener.received) == seen, "the host listener heard from the sandbox"
+    _assert_listener_unreachable(
+        probes,
+        listener,
+        argv,
+        _NO_INET,
+        lambda a: _sandboxed(probes, python_view, a),
+    )
 
 
 def test_tcp_connect_with_net_flag_reaches_host_loopback(
@@ -73,12 +90,13 @@ def test_udp_datagram_to_host_loopback_is_blocked_by_socket_family_allowlist(
     Reference: §4.1 case 4."""
     listener = serve("udp")
     argv = ["udp", "127.0.0.1", str(listener.port)]
-    host = run_host([*probes.pyprobe, *argv])
-    assert host.ok, host.describe()
-    seen = len(listener.received)
-    box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, _NO_INET)
-    assert len(listener.received) == seen, "the host listener heard from the sandbox"
+    _assert_listener_unreachable(
+        probes,
+        listener,
+        argv,
+        _NO_INET,
+        lambda a: _sandboxed(probes, python_view, a),
+    )
 
 
 def test_dns_query_to_host_resolver_is_blocked_by_socket_family_allowlist(
@@ -90,12 +108,13 @@ def test_dns_query_to_host_resolver_is_blocked_by_socket_family_allowlist(
     DNS"."""
     resolver = serve("dns")
     argv = ["dns", "127.0.0.1", str(resolver.port), "secret-data.exfil.example"]
-    host = run_host([*probes.pyprobe, *argv])
-    assert host.ok, host.describe()
-    seen = len(resolver.received)
-    box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, _NO_INET)
-    assert len(resolver.received) == seen, "the fake resolver got a query from the sandbox"
+    _assert_listener_unreachable(
+        probes,
+        resolver,
+        argv,
+        _NO_INET,
+        lambda a: _sandboxed(probes, python_view, a),
+    )
 
 
 def test_abstract_unix_socket_connect_is_blocked_by_network_namespace(
@@ -107,12 +126,13 @@ def test_abstract_unix_socket_connect_is_blocked_by_network_namespace(
     Reference: §4.1 case 5; E7."""
     listener = serve("abstract")
     argv = ["unix", str(listener.address)]
-    host = run_host([*probes.pyprobe, *argv])
-    assert host.ok, host.describe()
-    seen = len(listener.received)
-    box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, frozenset({"ECONNREFUSED", "EPERM"}))
-    assert len(listener.received) == seen
+    _assert_listener_unreachable(
+        probes,
+        listener,
+        argv,
+        frozenset({"ECONNREFUSED", "EPERM"}),
+        lambda a: _sandboxed(probes, python_view, a),
+    )
 
 
 def test_path_unix_socket_connect_is_blocked_by_filesystem_view(
@@ -123,12 +143,13 @@ def test_path_unix_socket_connect_is_blocked_by_filesystem_view(
     would say EACCES). Reference: §4.1 case 5."""
     listener = serve("unix", fake_home / "agent.sock")
     argv = ["unix", str(listener.address)]
-    host = run_host([*probes.pyprobe, *argv])
-    assert host.ok, host.describe()
-    seen = len(listener.received)
-    box = _sandboxed(probes, python_view, argv)
-    _assert_denied(box, frozenset({"ENOENT", "EACCES"}))
-    assert len(listener.received) == seen
+    _assert_listener_unreachable(
+        probes,
+        listener,
+        argv,
+        frozenset({"ENOENT", "EACCES"}),
+        lambda a: _sandboxed(probes, python_view, a),
+    )
 
 
 def test_unix_socketpair_still_works_in_sandbox(
@@ -174,12 +195,13 @@ def test_abstract_unix_socket_is_blocked_by_landlock_scope_when_network_is_share
         pytest.skip(f"Landlock ABI {landlock.abi_version()} < 6 cannot scope abstract sockets")
     listener = serve("abstract")
     argv = ["unix", str(listener.address)]
-    host = run_host([*probes.pyprobe, *argv])
-    assert host.ok, host.describe()
-    seen = len(listener.received)
-    box = _sandboxed(probes, python_view, argv, net=True)
-    _assert_denied(box, frozenset({"EPERM"}))
-    assert len(listener.received) == seen
+    _assert_listener_unreachable(
+        probes,
+        listener,
+        argv,
+        frozenset({"EPERM"}),
+        lambda a: _sandboxed(probes, python_view, a, net=True),
+    )
 
 
 def test_clone_policy_connect_to_unlisted_port_is_blocked_by_landlock_tcp_rule(
