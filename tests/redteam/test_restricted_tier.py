@@ -18,7 +18,7 @@ import pytest
 from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
 
 from auto_review.sandbox import Tier, landlock, run_command, run_policy
-from auto_review.sandbox.errors import SandboxSetupError
+from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSetupError
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
 
@@ -212,20 +212,7 @@ def _swap_for_symlink(path: Path, target: Path) -> None:
     path.symlink_to(target)
 
 
-@pytest.mark.parametrize(
-    "tier",
-    [
-        "full",
-        pytest.param(
-            "restricted",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="F10 (docs/dev/REDTEAM-FINDINGS.md): landlock._add_path opens rule paths "
-                "with os.open(O_PATH), following a symlink swapped in after validation",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("tier", ["full", "restricted"])
 def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path, fake_home: Path, tier: str
 ) -> None:
@@ -234,8 +221,9 @@ def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
     opens it (the gateway, or another job, can write there concurrently; the job server
     validates before it forks). Control expected: the sandbox opens job paths itself without
     following symlinks (openat2 RESOLVE_NO_SYMLINKS): the full tier's bind does; the restricted
-    tier's Landlock rule must too. Either the setup is refused or the write is denied, and the
-    home stays untouched. The host control writes through the link.
+    tier's Landlock rule does too (refused as a policy error, exit 125). Either the setup is
+    refused or the write is denied, and the home stays untouched. The host control writes
+    through the link.
     Reference: runc CVE-2021-30465; §4.1 case 30; docs/dev/REDTEAM-FINDINGS.md F10."""
     job = scratch / "job"
     job.mkdir()
@@ -256,7 +244,7 @@ def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
     refused, output = "", ""
     try:
         output = run_command(argv, policy, isolation=Tier(tier), timeout=60).stdout.decode()
-    except SandboxSetupError as exc:
+    except (SandboxSetupError, SandboxPolicyInvalid) as exc:
         refused = exc.message
     assert not target.exists(), "the job wrote into the operator's home through the swap"
     if refused:

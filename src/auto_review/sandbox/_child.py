@@ -27,7 +27,12 @@ from typing import Any, NoReturn
 
 from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
 from auto_review.sandbox._io import STOP_SIGNAL
-from auto_review.sandbox.errors import KernelFeatureMissing, SandboxError, SandboxSetupError
+from auto_review.sandbox.errors import (
+    KernelFeatureMissing,
+    SandboxError,
+    SandboxPolicyInvalid,
+    SandboxSetupError,
+)
 
 __all__ = ["EXIT_SETUP_FAILED", "Plan", "run_outer"]
 
@@ -88,6 +93,8 @@ def _fail(report_fd: int, step: str, exc: BaseException) -> NoReturn:
     message: dict[str, Any] = {"event": "error", "kind": "setup", "step": step}
     if isinstance(exc, KernelFeatureMissing):
         message.update(kind="feature", feature=exc.feature, fix=exc.fix, detail=exc.detail)
+    elif isinstance(exc, SandboxPolicyInvalid):
+        message.update(kind="policy")
     elif isinstance(exc, SandboxSetupError):
         message.update(step=exc.step, path=exc.path, errno=exc.errno)
     elif isinstance(exc, OSError):

@@ -20,6 +20,7 @@ from typing import Any
 from auto_review.sandbox.errors import (
     KernelFeatureMissing,
     SandboxError,
+    SandboxPolicyInvalid,
     SandboxPolicyViolation,
     SandboxSetupError,
 )
@@ -50,6 +51,8 @@ class Outcome:
             return KernelFeatureMissing(
                 str(err.get("feature")), str(err.get("fix")), detail=str(err.get("detail", ""))
             )
+        if err.get("kind") == "policy":  # e.g. a job path became a symlink after the check
+            return SandboxPolicyInvalid(f"sandbox refused the job at {err.get('step')}: {message}")
         if err.get("kind") == "posture":
             return SandboxPolicyViolation(f"enforced posture disagrees with the policy: {message}")
         setup = SandboxSetupError(

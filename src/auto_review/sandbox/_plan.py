@@ -76,13 +76,17 @@ def build_plan(
             write += [private_tmp, *_DEV_WRITABLE]
         else:
             read = list(policy.ro_paths)
-            write = [*policy.rw_paths, *_DEV_WRITABLE, *([scratch] if scratch else [])]
+            # Our own fresh scratch dir, resolved here so that only a link swapped in later
+            # (a job with --rw on its parent) is refused by the no-follow open.
+            own = [os.path.realpath(scratch)] if scratch else []
+            write = [*policy.rw_paths, *_DEV_WRITABLE, *own]
         rules = landlock.LandlockRules(
             read_paths=tuple(read),
             write_paths=tuple(write),
             bind_ports=policy.tcp_bind_ports,
             connect_ports=policy.tcp_connect_ports,
             list_paths=("/",) if view is not None else (),
+            follow=trusted_paths() | frozenset(_DEV_WRITABLE),
         )
     new_ns: tuple[str, ...] = ()
     shared: tuple[str, ...] = ()

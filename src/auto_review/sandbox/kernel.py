@@ -64,6 +64,7 @@ __all__ = [
     "landlock_restrict_self",
     "last_capability",
     "mount",
+    "open_nofollow",
     "openat2",
     "pivot_root",
     "prctl",
@@ -324,6 +325,21 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
         )
     except SandboxSyscallError as exc:
         raise SandboxSyscallError("openat2", exc.errno, path=path) from None
+
+
+def open_nofollow(path: str, beneath: str | None = None) -> int:
+    """An O_PATH fd of ``path`` (relative to ``beneath`` when given, and never escaping it)
+    that follows no symlink and no magic link in any component, the last one included: a
+    link answers ELOOP (openat2(2) RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)."""
+    resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+    if beneath is None:
+        return openat2(AT_FDCWD, path, os.O_PATH | os.O_CLOEXEC, resolve)
+    root = os.open(beneath, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        resolve |= RESOLVE_BENEATH
+        return openat2(root, path.lstrip("/"), os.O_PATH | os.O_CLOEXEC, resolve)
+    finally:
+        os.close(root)
 
 
 class _MountAttr(ctypes.Structure):

@@ -10,10 +10,14 @@ Rules stack with the mount view; they hold even for uid 0 (kernel landlock.rst).
 Out of scope: which ABI is *required* (the tier decides, probe.py); UDP and destination
 addresses (Landlock filters TCP ports only, so egress by address is the network namespace's job).
 no_new_privs must be set first (landlock_restrict_self refuses otherwise without CAP_SYS_ADMIN).
+Rule paths are opened without following any symlink, except those listed in ``follow`` (the
+system and interpreter views): a job path swapped for a link after the policy was checked is
+refused (``SandboxPolicyInvalid``) instead of granting rights on the link's target.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import struct
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from auto_review.sandbox import kernel
+from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSyscallError
 
 __all__ = ["MAX_KNOWN_ABI", "LandlockResult", "LandlockRules", "abi_version", "restrict"]
 
@@ -93,6 +98,9 @@ class LandlockRules:
     # Directories that may only be listed (full tier: "/" of the already-minimal root, so
     # ``ls /`` works; it grants no file reads).
     list_paths: tuple[str, ...] = ()
+    # Paths whose symlinks may be followed: the system and interpreter views, which no job can
+    # write. Every other rule path is opened with openat2(RESOLVE_NO_SYMLINKS).
+    follow: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -112,11 +120,34 @@ def abi_version() -> int:
     return kernel.landlock_abi_version()
 
 
-def _add_path(ruleset: int, path: str, rights: int, handled: int) -> bool:
+def _open_rule_path(path: str, follow: bool) -> int | None:
+    """An O_PATH fd of ``path`` (None when it does not exist: a missing path stays denied).
+
+    closes: a job path that was a directory when the policy was checked and is a symlink to
+    a host directory by now (the state dir's writer can race the job server's fork): the rule
+    would otherwise grant its rights on the link's target (runc CVE-2021-30465 class)."""
+    if follow:
+        try:
+            return os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False  # nothing to allow; a missing path stays denied
+        return kernel.open_nofollow(path)
+    except SandboxSyscallError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        if exc.errno == errno.ELOOP:  # RESOLVE_NO_SYMLINKS met a link in some component
+            raise SandboxPolicyInvalid(
+                f"{path}: a component became a symlink after the policy was checked (ELOOP); "
+                "job paths may not contain symlinks"
+            ) from None
+        raise
+
+
+def _add_path(ruleset: int, path: str, rights: int, handled: int, follow: bool) -> bool:
+    fd = _open_rule_path(path, follow)
+    if fd is None:
+        return False
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= _FILE_RIGHTS  # dir-only rights on a file rule fail with EINVAL
@@ -154,7 +185,7 @@ def restrict(rules: LandlockRules, abi: int | None = None) -> LandlockResult:
             (rules.write_paths, _WRITE),
         ):
             for path in paths:
-                if _add_path(ruleset, path, rights, handled_fs):
+                if _add_path(ruleset, path, rights, handled_fs, path in rules.follow):
                     count += 1
                 else:
                     skipped.append(path)

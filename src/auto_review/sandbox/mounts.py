@@ -227,12 +227,7 @@ def bind_path(
 
 def _open_strict(path: str) -> int:
     """An O_PATH fd of the host ``path``, refusing symlinks and magic links in every part."""
-    root = os.open(_OLD, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        resolve = kernel.RESOLVE_BENEATH | kernel.RESOLVE_NO_SYMLINKS | kernel.RESOLVE_NO_MAGICLINKS
-        return kernel.openat2(root, path.lstrip("/"), os.O_PATH | os.O_CLOEXEC, resolve)
-    finally:
-        os.close(root)
+    return kernel.open_nofollow(path, beneath=_OLD)
 
 
 def _bind_idmapped(source: str, target: str, idmap_fd: int, writable: bool) -> bool:

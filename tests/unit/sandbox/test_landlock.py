@@ -13,6 +13,7 @@ import pytest
 from tests.unit.sandbox._helpers import in_child, require_landlock
 
 from auto_review.sandbox import landlock, limits
+from auto_review.sandbox.errors import SandboxPolicyInvalid
 
 pytestmark = pytest.mark.sandbox
 
@@ -72,6 +73,28 @@ def test_file_rule_masks_directory_only_rights(tree: Path) -> None:
         return (tree / "ro" / "file.txt").read_text()
 
     assert in_child(confined) == "readable"
+
+
+def test_rule_path_swapped_for_a_symlink_is_refused_unless_it_may_be_followed(
+    tree: Path,
+) -> None:
+    require_landlock(1)
+    (tree / "rw").rmdir()
+    (tree / "rw").symlink_to(tree / "hidden")  # swapped in after the policy was checked
+
+    def confined(follow: frozenset[str]) -> str:
+        limits.set_no_new_privs()
+        try:
+            landlock.restrict(
+                landlock.LandlockRules((), write_paths=(str(tree / "rw"),), follow=follow)
+            )
+        except SandboxPolicyInvalid as exc:
+            return f"refused: {exc.message}"
+        return (tree / "hidden" / "secret.txt").read_text()
+
+    assert "ELOOP" in in_child(lambda: confined(frozenset()))
+    # Positive control: a trusted (system view) path still follows its links.
+    assert in_child(lambda: confined(frozenset({str(tree / "rw")}))) == "secret"
 
 
 @pytest.fixture
