@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 
 __all__ = [
     "CLI",
+    "PROBE_PYTHON",
     "Listener",
     "Outcome",
     "Probes",
@@ -29,6 +31,21 @@ __all__ = [
 
 CLI: tuple[str, ...] = (sys.executable, "-m", "auto_review")
 """The auto-review CLI as the suite runs it: the test interpreter with the installed package."""
+
+
+def _runnable_by_others(path: str) -> bool:
+    real = Path(os.path.realpath(path))
+    return all(os.stat(p).st_mode & stat.S_IXOTH for p in (real, *real.parents))
+
+
+PROBE_PYTHON: str = (
+    sys.executable
+    if os.geteuid() != 0 or _runnable_by_others(sys.executable)
+    else "/usr/bin/python3"
+)
+"""The interpreter of the Python probes: this one, unless the suite runs as root from an
+interpreter host nobody cannot reach (root's pyenv under /root, mode 0700): a root-started job
+is nobody, and in the restricted tier no bind brings the interpreter to it (F11)."""
 
 _SETUP_TIMEOUT_S = 120.0
 """Upper bound for one probe run; probes bound their own loops far below this."""
@@ -224,7 +241,7 @@ class Probes:
     @property
     def pyprobe(self) -> list[str]:
         """argv prefix of the Python probe, run with this interpreter, isolated from site."""
-        return [sys.executable, "-I", "-S", str(self.directory / "pyprobe.py")]
+        return [PROBE_PYTHON, "-I", "-S", str(self.directory / "pyprobe.py")]
 
     def c(self, name: str) -> list[str]:
         """argv prefix of compiled probe NAME."""

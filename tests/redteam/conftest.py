@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.redteam._harness import Listener, Probes
+from tests.redteam._harness import PROBE_PYTHON, Listener, Probes
 
 _PROBE_SOURCES = Path(__file__).parent / "probes"
 _C_PROBES = (
@@ -62,7 +62,10 @@ def probes() -> Iterator[Probes]:
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler (gcc) on PATH: the compiled red-team probes cannot be built")
-    directory = Path(tempfile.mkdtemp(prefix=".ar-redteam-probes-", dir=_host_base()))
+    # A root-started job is host nobody; in the restricted tier it meets the host's own
+    # directory modes, and root's home is closed to others.
+    base = _host_base() if os.geteuid() != 0 else Path("/var/tmp")
+    directory = Path(tempfile.mkdtemp(prefix=".ar-redteam-probes-", dir=base))
     try:
         directory.chmod(0o755)
         yield _build_probes(cc, directory)
@@ -95,6 +98,8 @@ def _build_probes(cc: str, directory: Path) -> Probes:
 @pytest.fixture(scope="session")
 def python_view() -> tuple[Path, ...]:
     """Host paths the interpreter needs inside a sandbox to run the Python probe (read-only)."""
+    if sys.executable != PROBE_PYTHON:
+        return ()  # the system's interpreter: the system view has it
     candidates = {
         Path(sys.prefix),
         Path(sys.base_prefix),

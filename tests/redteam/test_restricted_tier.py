@@ -8,8 +8,8 @@ seccomp (EPERM) and nothing else. Each runs on the host first, where it works.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +34,24 @@ def _assert_host_then_denied(host: Outcome, box: Outcome, expected: frozenset[st
     assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
     assert not box.ok, f"the attack worked in the restricted tier: {box.describe()}"
     assert box.errno in expected, f"expected one of {sorted(expected)}: {box.describe()}"
+
+
+_JOB_USER_AS_ROOT = 65534
+"""The host uid of a job that root starts in this tier (identity.py; F11)."""
+
+
+@pytest.fixture
+def job_dir() -> Iterator[Path]:
+    """A writable dir for the job: as root, owned by host nobody, the job's own identity here
+    (no user namespace maps it), outside root's closed home; otherwise a dir of ours."""
+    base = Path("/var/tmp") if os.geteuid() == 0 else Path.home()
+    path = Path(tempfile.mkdtemp(prefix=".ar-redteam-job-", dir=base))
+    if os.geteuid() == 0:
+        os.chown(path, _JOB_USER_AS_ROOT, _JOB_USER_AS_ROOT)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -171,15 +189,15 @@ def test_socketpair_still_works_in_restricted_tier(
 
 
 def test_dropped_payload_execve_in_restricted_tier_is_blocked_by_landlock(
-    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+    probes: Probes, python_view: tuple[Path, ...], job_dir: Path
 ) -> None:
     """Attack: write a payload into the writable dir and execve it. Control: Landlock grants no
     EXECUTE under write paths -> EACCES (there is no noexec mount in this tier). The host
     control runs it. Reference: landlock.py ("closes: drop a payload, then run it")."""
-    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"]), str(scratch), "exec"]
+    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"]), str(job_dir), "exec"]
     host = run_host(argv)
     box = run_sandboxed(
-        argv, ro=[probes.directory, *python_view], rw=[scratch], isolation="restricted"
+        argv, ro=[probes.directory, *python_view], rw=[job_dir], isolation="restricted"
     )
     _assert_host_then_denied(host, box, frozenset({"EACCES"}))
 
@@ -214,7 +232,7 @@ def _swap_for_symlink(path: Path, target: Path) -> None:
 
 @pytest.mark.parametrize("tier", ["full", "restricted"])
 def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
-    probes: Probes, python_view: tuple[Path, ...], scratch: Path, fake_home: Path, tier: str
+    probes: Probes, python_view: tuple[Path, ...], job_dir: Path, fake_home: Path, tier: str
 ) -> None:
     """Attack (time of check to time of use): the writable job dir is a real directory when
     the policy is validated, and a symlink to the operator's home by the time the sandbox
@@ -225,17 +243,10 @@ def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
     refused or the write is denied, and the home stays untouched. The host control writes
     through the link.
     Reference: runc CVE-2021-30465; §4.1 case 30; docs/dev/REDTEAM-FINDINGS.md F10."""
-    job = scratch / "job"
+    job = job_dir / "job"
     job.mkdir()
     target = fake_home / "dropped-by-job"
-    argv = [
-        sys.executable,
-        "-I",
-        "-S",
-        str(probes.directory / "pyprobe.py"),
-        "write",
-        str(job / "dropped-by-job"),
-    ]
+    argv = [*probes.pyprobe, "write", str(job / "dropped-by-job")]
     policy = run_policy(ro=[str(probes.directory), *map(str, python_view)], rw=[str(job)])
     _swap_for_symlink(job, fake_home)
     host = subprocess.run(argv, capture_output=True, text=True, check=False)

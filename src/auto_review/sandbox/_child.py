@@ -25,7 +25,16 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
+from auto_review.sandbox import (
+    identity,
+    kernel,
+    landlock,
+    limits,
+    mounts,
+    namespaces,
+    posture,
+    seccomp,
+)
 from auto_review.sandbox._io import STOP_SIGNAL
 from auto_review.sandbox.errors import (
     KernelFeatureMissing,
@@ -80,6 +89,9 @@ class Plan:
     # With job_host_id: a user namespace mapping 0 to it, for id-mapped writable binds (made
     # once per calling process, see namespaces.shared_idmap_fd).
     idmap_fd: int | None = None
+    # Set when root starts a restricted-tier sandbox (no user namespace to map): the job
+    # becomes this host uid/gid for real (identity.py; docs/adr/0010).
+    job_uid: int | None = None
     last_cap: int = 63
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -301,6 +313,13 @@ def _run_job(plan: Plan, report_fd: int, handshake: tuple[int, int]) -> NoReturn
     step = "job"
     try:
         kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if plan.job_uid is not None:
+            step = "job-host-user"  # root started us and there is no user namespace
+            supervisor = os.getppid()
+            identity.become_host_user(plan.job_uid, plan.last_cap)
+            kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
+            if os.getppid() != supervisor:
+                os._exit(EXIT_SETUP_FAILED)
         from_parent, to_parent = handshake
         if plan.job_host_id is not None:
             step = "job-user-namespace"  # root started us: leave host uid 0 for good
@@ -327,6 +346,10 @@ def _run_job(plan: Plan, report_fd: int, handshake: tuple[int, int]) -> NoReturn
         if plan.landlock_rules is not None:
             step = "landlock"
             ll = landlock.restrict(plan.landlock_rules, plan.landlock_abi)
+            if plan.job_uid is not None:
+                step = "job-paths"  # refuse up front what the job's uid could not use anyway
+                rules = plan.landlock_rules
+                identity.require_access(rules.read_paths, rules.write_paths, plan.job_uid)
         step = "capabilities"
         bounding = limits.drop_capabilities(plan.last_cap)
         step = "signals"

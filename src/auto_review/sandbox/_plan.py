@@ -14,7 +14,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from auto_review.sandbox import kernel, landlock, limits, mounts, namespaces, posture, seccomp
+from auto_review.sandbox import (
+    identity,
+    kernel,
+    landlock,
+    limits,
+    mounts,
+    namespaces,
+    posture,
+    seccomp,
+)
 from auto_review.sandbox._child import Plan
 from auto_review.sandbox.policy import Policy, trusted_paths
 from auto_review.sandbox.probe import HostSupport, Tier
@@ -25,8 +34,8 @@ _BASE_ENV: Final = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _DEV_WRITABLE: Final = tuple(f"/dev/{name}" for name in mounts.DEVICES)
 
 
-def _count_own_processes() -> int:
-    uid, count = os.getuid(), 0
+def _count_processes_of(uid: int) -> int:
+    count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -60,6 +69,8 @@ def build_plan(
     """The plan for one sandbox (``scratch``: the per-run writable dir outside the full tier)."""
     full = tier is Tier.FULL
     root_job = full and os.geteuid() == 0
+    # Root, restricted tier: no user namespace to map, so the job becomes host nobody itself.
+    job_uid = identity.restricted_job_id() if tier is Tier.RESTRICTED else None
     view = mounts.plan_view(policy.ro_paths, policy.rw_paths, trusted_paths()) if full else None
     meipass = getattr(sys, "_MEIPASS", None)
     if view is not None and root_job and isinstance(meipass, str):
@@ -119,7 +130,8 @@ def build_plan(
         landlock_rules=rules,
         seccomp_program=None if tier is Tier.NONE else _seccomp_program(policy, tier),
         limits=job_limits,
-        extra_processes=0 if full else _count_own_processes(),
+        job_uid=job_uid,
+        extra_processes=0 if full else _count_processes_of(job_uid or os.getuid()),
         stdio=stdio,
         pass_fds=tuple(pass_fds.items()),
         expected=posture.Expected(
@@ -128,6 +140,7 @@ def build_plan(
             new_namespaces=new_ns,
             shared_namespaces=shared,
             host_namespaces=posture.namespace_ids(),
+            ids=job_uid,
         ),
         last_cap=kernel.last_capability(),
         timeout_seconds=timeout,

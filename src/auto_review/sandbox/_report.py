@@ -132,6 +132,10 @@ def describe(
     text = ", ".join(f"{k}={v}" for k, v in sorted(rl.items())) or "none"
     if "processes" in rl and read_back.get("job_host_uid") == 0:
         text += " (processes does not bind host uid 0: kernel/fork.c exempts it)"
+    elif "processes" in rl and tier is not Tier.FULL:
+        # No user namespace: RLIMIT_NPROC counts every process of the job's host uid.
+        uid = status.get("uid", read_back.get("job_host_uid"))
+        text += f" (processes counts every process of host uid {uid}, the job's real uid)"
     controls.append(Control("rlimits", "on" if rl else "off", text))
     if tier is Tier.FULL:
         cap = read_back.get("pid_cap")

@@ -126,22 +126,25 @@ def _open_rule_path(path: str, follow: bool) -> int | None:
     closes: a job path that was a directory when the policy was checked and is a symlink to
     a host directory by now (the state dir's writer can race the job server's fork): the rule
     would otherwise grant its rights on the link's target (runc CVE-2021-30465 class)."""
-    if follow:
-        try:
-            return os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
     try:
+        if follow:
+            return os.open(path, os.O_PATH | os.O_CLOEXEC)
         return kernel.open_nofollow(path)
-    except SandboxSyscallError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        if exc.errno == errno.ELOOP:  # RESOLVE_NO_SYMLINKS met a link in some component
-            raise SandboxPolicyInvalid(
-                f"{path}: a component became a symlink after the policy was checked (ELOOP); "
-                "job paths may not contain symlinks"
-            ) from None
-        raise
+    except (OSError, SandboxSyscallError) as exc:
+        code = exc.errno
+    if code == errno.ENOENT:
+        return None
+    if code == errno.ELOOP:  # RESOLVE_NO_SYMLINKS met a link in some component
+        raise SandboxPolicyInvalid(
+            f"{path}: a component became a symlink after the policy was checked (ELOOP); "
+            "job paths may not contain symlinks"
+        )
+    if code == errno.EACCES:  # a root-started restricted job is host nobody (identity.py)
+        raise SandboxPolicyInvalid(
+            f"{path}: not reachable by uid {os.getuid()} (EACCES: a directory above it is not "
+            "searchable by that user); give it access, or use the full tier"
+        )
+    raise SandboxSyscallError("open(landlock rule path)", code or errno.EIO, path=path)
 
 
 def _add_path(ruleset: int, path: str, rights: int, handled: int, follow: bool) -> bool:

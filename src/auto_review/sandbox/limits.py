@@ -107,6 +107,8 @@ def drop_capabilities(last_cap: int) -> bool:
             # already forbids adding anything (prctl(2) PR_SET_NO_NEW_PRIVS).
             if exc.errno != errno.EPERM:
                 raise
+            if kernel.prctl(kernel.PR_CAPBSET_READ, cap) == 0:
+                continue  # already out of the set (identity.become_host_user dropped it as root)
             bounding = False
             break
     kernel.capset_clear()

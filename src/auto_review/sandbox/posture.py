@@ -39,6 +39,7 @@ _STATUS_KEYS = {
     "CapBnd": "cap_bnd",
     "CapAmb": "cap_amb",
 }
+_ID_KEYS = {"Uid": ("uid", "euid", "suid", "fsuid"), "Gid": ("gid", "egid", "sgid", "fsgid")}
 _RLIMITS = {
     "cpu": resource.RLIMIT_CPU,
     "address_space": resource.RLIMIT_AS,
@@ -81,10 +82,14 @@ class Posture:
 
 
 def parse_status(text: str) -> dict[str, int]:
-    """The security fields of a /proc/<pid>/status text (capability sets as integers)."""
+    """The security fields of a /proc/<pid>/status text (capability sets as integers; the
+    real, effective, saved and file-system uids and gids as uid, euid, suid, fsuid, gid ...)."""
     out: dict[str, int] = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
+        if key in _ID_KEYS:
+            out.update(zip(_ID_KEYS[key], (int(v) for v in value.split()), strict=False))
+            continue
         name = _STATUS_KEYS.get(key)
         if name is not None:
             value = value.strip()
@@ -124,6 +129,8 @@ class Expected:
     new_namespaces: tuple[str, ...] = ()
     shared_namespaces: tuple[str, ...] = ()
     host_namespaces: Mapping[str, int] = field(default_factory=dict)
+    # Every uid and gid (real, effective, saved, fs) must read back as this id, when set.
+    ids: int | None = None
 
 
 def mismatches(expected: Expected, status: Mapping[str, int], ns: Mapping[str, int]) -> list[str]:
@@ -138,6 +145,10 @@ def mismatches(expected: Expected, status: Mapping[str, int], ns: Mapping[str, i
             problems.append(f"{key} is {status.get(key, -1):#x}, expected 0")
     if expected.bounding_set_empty and status.get("cap_bnd", -1) != 0:
         problems.append(f"cap_bnd is {status.get('cap_bnd', -1):#x}, expected 0")
+    if expected.ids is not None:
+        for key in (*_ID_KEYS["Uid"], *_ID_KEYS["Gid"]):
+            if status.get(key) != expected.ids:
+                problems.append(f"{key} is {status.get(key)}, expected {expected.ids}")
     for name in expected.new_namespaces:
         host = expected.host_namespaces.get(name)
         if host is not None and ns.get(name) in (None, host):

@@ -16,6 +16,8 @@ cannot hold here), ``SandboxJobFailed`` (run_callable's target failed).
 
 Started by root, a full-tier job runs as host uid/gid 65534 (nobody), never host root: read-only
 paths must be readable by others; writable paths are id-mapped so root's files there are its own.
+A restricted-tier job started by root is host nobody too, with no mapping: its read-only paths
+must be readable and its writable paths writable by uid 65534, or it is refused (exit 125).
 
 The environment is exactly: PATH, HOME, TMPDIR, LANG defaults overlaid with ``env``; nothing is
 inherited. ``run_callable`` execs a fresh interpreter (never inheriting the caller's memory, which
@@ -35,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from auto_review.sandbox import _jobs, namespaces, posture
+from auto_review.sandbox import _jobs, identity, namespaces, posture
 from auto_review.sandbox._child import Plan, run_outer
 from auto_review.sandbox._io import Outcome, PostureHook, communicate
 from auto_review.sandbox._plan import build_plan
@@ -101,8 +103,11 @@ def posture_of(
     host_ns: Mapping[str, int],
 ) -> posture.Posture:
     """The Posture of a job from its pre-exec read-back (internal to the package)."""
-    root_job = tier is Tier.FULL and os.geteuid() == 0
-    job_uid = namespaces.ROOT_JOB_HOST_ID if root_job else os.getuid()
+    job_uid: int | None
+    if tier is Tier.FULL:
+        job_uid = namespaces.ROOT_JOB_HOST_ID if os.geteuid() == 0 else os.getuid()
+    else:  # no user namespace of its own: the uid it read back, as the host sees it
+        job_uid = identity.host_uid(read_back.get("status", {}).get("uid", os.getuid()))
     return describe(policy, tier, support, {**read_back, "job_host_uid": job_uid}, host_ns)
 
 
@@ -141,6 +146,9 @@ def _run(
     scratch = None
     if isolation is not Tier.FULL:  # no private /tmp without a mount namespace
         scratch = tempfile.mkdtemp(prefix="auto-review-scratch-")
+        job_id = identity.restricted_job_id() if isolation is Tier.RESTRICTED else None
+        if job_id is not None:
+            _share_with_host_user(scratch, job_id)
     pipes: list[int] = []
     plan: Plan | None = None
     try:
@@ -196,6 +204,16 @@ def _run(
     if oom:
         raise SandboxLimitExceeded("the job was killed at its cgroup memory limit", limit="memory")
     return _finish(outcome, policy, isolation, support, plan.expected.host_namespaces)
+
+
+def _share_with_host_user(scratch: str, job_id: int) -> None:
+    """Root, restricted tier: the job is host nobody (identity.py), so it owns its scratch dir,
+    and a one-file build's unpacked files (root-only 0700 by PyInstaller) become readable and
+    searchable by others, still writable by root only (the full tier id-maps them instead)."""
+    os.chown(scratch, job_id, job_id)
+    meipass = getattr(sys, "_MEIPASS", None)
+    if isinstance(meipass, str):
+        os.chmod(meipass, 0o755)  # noqa: S103 - our own program files, already in the executable
 
 
 def _release_cgroup(plan: Plan | None) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from tests.unit.sandbox._helpers import require
 from auto_review.sandbox import (
     Limits,
     SandboxLimitExceeded,
+    SandboxPolicyInvalid,
     SandboxPolicyViolation,
     SandboxSetupError,
     SandboxTimeout,
@@ -241,25 +244,81 @@ def test_missing_command_is_a_setup_error_with_the_shell_exit_code() -> None:
     assert caught.value.step == "execve"
 
 
-def test_restricted_tier_confines_without_namespaces(tmp_path: Path) -> None:
+_ROOT_JOB_ID = 65534  # a restricted-tier job started by root is host nobody (identity.py)
+
+
+@pytest.fixture
+def job_dir(tmp_path: Path) -> Iterator[Path]:
+    """A dir the restricted-tier job may write: as root, one host nobody owns, outside root's
+    private pytest tree (no mount view: the job meets the host's directory modes)."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="ar-test-job-", dir="/var/tmp"))
+    os.chown(path, _ROOT_JOB_ID, _ROOT_JOB_ID)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_restricted_tier_confines_without_namespaces(job_dir: Path) -> None:
     require(Tier.RESTRICTED)
     done = run_command(
         [
             "sh",
             "-c",
-            f"cat /etc/shadow; echo x > /usr/escape; echo ok > {tmp_path}/w; "
+            f"cat /etc/shadow; echo x > /usr/escape; echo ok > {job_dir}/w; "
             "echo t > $TMPDIR/t && echo tmp",
         ],
-        run_policy(rw=[str(tmp_path)]),
+        run_policy(rw=[str(job_dir)]),
         timeout=60,
         isolation=Tier.RESTRICTED,
     )
     assert b"Permission denied" in done.stderr
-    assert (tmp_path / "w").read_text() == "ok\n"
+    assert (job_dir / "w").read_text() == "ok\n"
     assert done.stdout == b"tmp\n"
     assert not Path("/usr/escape").exists()
     assert done.posture.state("landlock_fs") == "on"
     assert done.posture.state("user_namespace") == "off"
+
+
+def test_restricted_tier_started_by_root_runs_the_job_as_host_nobody(job_dir: Path) -> None:
+    require(Tier.RESTRICTED)
+    if os.geteuid() != 0:
+        pytest.skip("only root is switched to host nobody (an ordinary user stays itself)")
+    done = run_command(
+        ["sh", "-c", "id -u; id -g; id -G"],
+        run_policy(rw=[str(job_dir)]),
+        timeout=60,
+        isolation=Tier.RESTRICTED,
+    )
+    assert done.stdout.split() == [b"65534"] * 3
+    status = done.posture.read_back["status"]
+    assert {status[k] for k in ("uid", "euid", "suid", "fsuid", "gid", "fsgid")} == {65534}
+    rlimits = next(c for c in done.posture.controls if c.name == "rlimits")
+    assert "host uid 65534" in rlimits.reason
+
+
+def test_restricted_tier_started_by_root_refuses_a_path_host_nobody_cannot_write(
+    job_dir: Path,
+) -> None:
+    require(Tier.RESTRICTED)
+    if os.geteuid() != 0:
+        pytest.skip("only root is switched to host nobody (an ordinary user stays itself)")
+    closed = Path(tempfile.mkdtemp(prefix="ar-test-root-only-", dir="/var/tmp"))  # 0700 root
+    try:
+        with pytest.raises(SandboxPolicyInvalid) as caught:
+            run_command(
+                ["true"], run_policy(rw=[str(closed)]), timeout=60, isolation=Tier.RESTRICTED
+            )
+    finally:
+        closed.rmdir()
+    assert caught.value.exit_code == 125
+    assert str(closed) in caught.value.message
+    assert "uid 65534" in caught.value.message
+    ok = run_command(["true"], run_policy(rw=[str(job_dir)]), timeout=60, isolation=Tier.RESTRICTED)
+    assert ok.returncode == 0  # positive control: a dir the job user owns
 
 
 def test_none_tier_only_when_asked_and_reports_controls_off() -> None:

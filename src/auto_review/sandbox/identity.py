@@ -1,0 +1,99 @@
+"""The job's host identity where no user namespace maps it (restricted tier, started by root).
+
+Once ``become_host_user`` returns, the calling process has no supplementary groups, its real,
+effective, saved and file-system uid and gid are all ``host_id`` (read back), and its bounding
+set is empty (dropped first, while root still holds CAP_SETPCAP; the uid change then empties
+the permitted, effective and ambient sets, capabilities(7) "Effect of user ID changes").
+``require_access`` refuses, with the fix, a rule path that identity cannot use as asked.
+
+Why the whole identity and not only the real uid: RLIMIT_NPROC is charged to the real user, so
+changing only it would make the limit bind while keeping root's file access; but an euid that
+differs from the real uid makes every execve secure-exec (AT_SECURE), so glibc strips TMPDIR and
+LD_LIBRARY_PATH from the job's environment, and dash and bash reset their euid to the real uid
+at start, so anything run through a shell is the unprivileged user anyway (docs/adr/0010).
+
+Out of scope: the full tier, whose job gets its own user namespace (namespaces.py), and which
+host paths the operator makes usable by ``host_id`` (the refusal says how).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+
+from auto_review.sandbox import kernel
+from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSyscallError
+from auto_review.sandbox.namespaces import ROOT_JOB_HOST_ID
+
+__all__ = ["become_host_user", "host_uid", "require_access", "restricted_job_id"]
+
+
+def _map_to_host(kind: str, ident: int) -> int | None:
+    """``ident`` of this user namespace as the initial namespace sees it (None: unmapped)."""
+    with open(f"/proc/self/{kind}_map", encoding="ascii") as fh:
+        for line in fh:
+            inside, outside, count = (int(v) for v in line.split())
+            if inside <= ident < inside + count:
+                return outside + ident - inside
+    return None
+
+
+def host_uid(uid: int) -> int | None:
+    """The host uid behind ``uid`` of this user namespace (itself outside any user namespace)."""
+    return _map_to_host("uid", uid)
+
+
+def restricted_job_id() -> int | None:
+    """The id a restricted-tier job switches to: ROOT_JOB_HOST_ID when we are root and it is
+    mapped here (in a user namespace that maps only root, e.g. ``unshare --map-root-user``,
+    the job cannot switch and stays uid 0, which the posture then reports); None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    if (
+        _map_to_host("uid", ROOT_JOB_HOST_ID) is None
+        or _map_to_host("gid", ROOT_JOB_HOST_ID) is None
+    ):
+        return None
+    return ROOT_JOB_HOST_ID
+
+
+def become_host_user(host_id: int, last_cap: int) -> None:
+    """closes: a root-started job without a user namespace staying host uid 0, whom
+    RLIMIT_NPROC never binds (kernel/fork.c exempts INIT_USER: a fork bomb is unbounded), who
+    may write every root-owned file its Landlock rules reach, and may signal root's processes."""
+    for cap in range(last_cap + 1):  # while we still hold CAP_SETPCAP
+        kernel.prctl(kernel.PR_CAPBSET_DROP, cap)
+    try:
+        os.setgroups([])  # closes: root's supplementary groups granting group access
+        os.setresgid(host_id, host_id, host_id)
+        os.setresuid(host_id, host_id, host_id)
+    except OSError as exc:
+        raise SandboxSyscallError("setresuid(job host user)", exc.errno or errno.EPERM) from None
+    if os.getresuid() != (host_id,) * 3 or os.getresgid() != (host_id,) * 3 or os.getgroups():
+        raise SandboxSyscallError("setresuid(job host user)", errno.EPERM)  # read back
+
+
+def _unusable(path: str, mode: int) -> bool:
+    try:
+        is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False  # a missing path gets no rule either
+    except OSError:
+        return True  # EACCES: a directory above it is not searchable
+    return not os.access(path, mode | (os.X_OK if is_dir else 0))
+
+
+def require_access(read_paths: Iterable[str], write_paths: Iterable[str], host_id: int) -> None:
+    """Refuse (``SandboxPolicyInvalid``) when a read path is not readable, or a write path not
+    writable, by the calling process's own (real) identity, naming the paths and the fix."""
+    bad = [p for p in read_paths if _unusable(p, os.R_OK)]
+    bad += [p for p in write_paths if _unusable(p, os.R_OK | os.W_OK)]
+    if bad:
+        raise SandboxPolicyInvalid(
+            f"{', '.join(bad)}: not usable by uid {host_id}, the host identity of a job that root "
+            "starts in the restricted tier (read paths need r, write paths rw, directories also "
+            f"x); give that uid access (chown {host_id}, or setfacl -m u:{host_id}:rwX), run "
+            "auto-review as an ordinary user, or use the full tier"
+        )
