@@ -52,6 +52,18 @@ def test_mismatches_name_every_control_that_does_not_hold() -> None:
         assert fragment in text
 
 
+def test_ids_are_read_back_and_a_leftover_root_id_is_a_mismatch() -> None:
+    switched = STATUS + "Uid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n"
+    expected = posture.Expected(seccomp=True, bounding_set_empty=True, ids=65534)
+    fields = posture.parse_status(switched)
+    assert (fields["uid"], fields["euid"], fields["fsuid"], fields["sgid"]) == (65534,) * 4
+    assert posture.mismatches(expected, fields, {}) == []
+    half = switched.replace("Uid:\t65534\t65534\t65534\t65534", "Uid:\t65534\t0\t0\t0")
+    problems = " ".join(posture.mismatches(expected, posture.parse_status(half), {}))
+    assert "euid is 0" in problems
+    assert "fsuid is 0" in problems
+
+
 def test_read_back_of_this_unconfined_process_shows_no_filter() -> None:
     data = read_back()
     assert data["status"]["seccomp"] in (0, 2)
