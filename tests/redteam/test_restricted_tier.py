@@ -7,6 +7,7 @@ seccomp (EPERM) and nothing else. Each runs on the host first, where it works.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -202,26 +203,35 @@ def test_dropped_payload_execve_in_restricted_tier_is_blocked_by_landlock(
     _assert_host_then_denied(host, box, frozenset({"EACCES"}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F6 (docs/dev/REDTEAM-FINDINGS.md): without a mount namespace there is no noexec "
-    "mount, and Landlock does not govern mmap(PROT_EXEC), so ld.so runs a dropped payload; a "
-    "limitation of the restricted tier, documented in docs/SANDBOX.md",
-)
-def test_dropped_payload_via_loader_in_restricted_tier_is_blocked_by_noexec(
-    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+def test_dropped_payload_via_loader_is_blocked_by_noexec_in_full_tier_and_reported_in_restricted(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path, job_dir: Path
 ) -> None:
     """Attack: run a dropped payload through the dynamic loader (`ld.so payload`), which maps
-    it with mmap(PROT_EXEC) instead of execve. Control expected: none holds in this tier (see
-    the xfail reason); the full tier refuses it through the noexec mount."""
-    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"]), str(scratch), "ldso"]
-    host = run_host(argv)
-    assert host.ok, host.describe()
-    box = run_sandboxed(
-        argv, ro=[probes.directory, *python_view], rw=[scratch], isolation="restricted"
+    it with mmap(PROT_EXEC) instead of execve. Full tier: the writable mount is noexec, so the
+    loader's mmap fails ("failed to map segment"). Restricted tier: no control exists here
+    (Landlock governs execve, not mmap; SECBIT_EXEC_RESTRICT_FILE is advisory and Debian 12's
+    ld.so ignores it; a noexec mount needs a mount namespace), so the product promises only to
+    say so: the job's own posture reports `noexec_writable` off, naming ld.so and the path,
+    exactly when the payload runs. The host control runs it. Reference: landlock.py;
+    docs/dev/REDTEAM-FINDINGS.md F6 (accepted: kernel limit, reported)."""
+    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"])]
+    host = run_host([*argv, str(scratch), "ldso"])
+    assert host.ok, f"the unsandboxed control failed: {host.describe()}"
+    full = run_sandboxed(
+        [*argv, str(scratch), "ldso"], ro=[probes.directory, *python_view], rw=[scratch]
     )
-    assert box.result is not None, box.describe()
-    assert not box.ok, f"the dropped payload ran through ld.so: {box.describe()}"
+    assert full.result is not None, full.describe()
+    assert not full.ok, f"the full tier ran the payload through ld.so: {full.describe()}"
+    assert "failed to map segment" in str(full.result["output"]), full.describe()
+
+    policy = run_policy(ro=[str(probes.directory), *map(str, python_view)], rw=[str(job_dir)])
+    done = run_command([*argv, str(job_dir), "ldso"], policy, isolation=Tier.RESTRICTED, timeout=60)
+    verdict = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    control = next(c for c in done.posture.controls if c.name == "noexec_writable")
+    assert verdict["ok"] == (control.state == "off"), f"{verdict} vs {control}"
+    if control.state == "off":
+        assert "ld.so" in control.reason, control
+        assert str(job_dir) in control.reason, control
 
 
 def _swap_for_symlink(path: Path, target: Path) -> None:

@@ -383,6 +383,9 @@ def _run_job(plan: Plan, report_fd: int, handshake: tuple[int, int]) -> NoReturn
                 "ns": ns,
                 "rlimits": applied,
                 "bounding_dropped": bounding,
+                "exec_writable": posture.exec_mounted(
+                    plan.landlock_rules.write_paths if plan.landlock_rules else ()
+                ),
                 "landlock": {
                     "abi": ll.abi,
                     "fs_rules": ll.fs_rules,

@@ -70,6 +70,29 @@ def _landlock(tier: Tier, policy: Policy, abi: int, ll: Mapping[str, Any]) -> li
     return out
 
 
+def _noexec_writable(tier: Tier, exec_writable: list[str] | None) -> Control:
+    if tier is Tier.FULL and exec_writable:  # read back: a writable mount lost its noexec
+        where = ", ".join(exec_writable)
+        return Control("noexec_writable", "off", f"writable paths on an exec mount: {where}")
+    if tier is Tier.FULL:
+        return Control("noexec_writable", "on", "writable mounts are noexec")
+    if tier is not Tier.NONE and exec_writable == []:
+        return Control(
+            "noexec_writable", "on", "every writable path is on a noexec mount (read back)"
+        )
+    # A kernel limit, not a missing step (docs/dev/REDTEAM-FINDINGS.md F6): Landlock governs
+    # execve, not mmap(PROT_EXEC); SECBIT_EXEC_RESTRICT_FILE is advisory and glibc 2.36's ld.so
+    # ignores it; only a noexec mount, which this tier cannot make, stops the loader.
+    where = f": {', '.join(exec_writable)}" if exec_writable else ""
+    return Control(
+        "noexec_writable",
+        "off",
+        "no mount namespace: Landlock refuses execve of written files, but ld.so can still map "
+        f"them (mmap is not governed by Landlock); writable paths on an exec mount{where} "
+        "(mount them noexec to close this)",
+    )
+
+
 def describe(
     policy: Policy,
     tier: Tier,
@@ -91,17 +114,7 @@ def describe(
         if tier is Tier.FULL
         else Control("filesystem_view", "off", f"tier {tier}: host view")
     )
-    if tier is Tier.FULL:
-        controls.append(Control("noexec_writable", "on", "writable mounts are noexec"))
-    else:
-        controls.append(
-            Control(
-                "noexec_writable",
-                "off",
-                "no mount namespace: Landlock refuses execve of written files, but ld.so can still "
-                "map them (mmap is not governed by Landlock)",
-            )
-        )
+    controls.append(_noexec_writable(tier, read_back.get("exec_writable")))
     if tier is Tier.NONE:
         controls.append(Control("seccomp", "off", "tier none"))
     else:

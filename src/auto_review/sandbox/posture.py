@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ __all__ = [
     "Control",
     "Expected",
     "Posture",
+    "exec_mounted",
     "mismatches",
     "namespace_ids",
     "parse_status",
@@ -106,6 +107,25 @@ def namespace_ids(pid: str = "self") -> dict[str, int]:
         except OSError:
             continue  # a kernel without that namespace type
     return ids
+
+
+def exec_mounted(write_paths: Iterable[str]) -> list[str]:
+    """The writable paths whose mount lets files be mapped executable (no ST_NOEXEC): there
+    ld.so can run a dropped file, since Landlock governs execve but not mmap(PROT_EXEC).
+    Device nodes are skipped (nothing can be dropped into them); unreadable mounts count."""
+    found = []
+    for path in write_paths:
+        if path.startswith("/dev/"):
+            continue
+        try:
+            noexec = os.statvfs(path).f_flag & os.ST_NOEXEC
+        except FileNotFoundError:
+            continue
+        except OSError:
+            noexec = 0
+        if not noexec:
+            found.append(path)
+    return found
 
 
 def read_back(status_text: str | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.sandbox._helpers import require
+from tests.unit.sandbox._helpers import in_child, require
 
 from auto_review.sandbox import (
     Limits,
@@ -20,6 +20,7 @@ from auto_review.sandbox import (
     SandboxSetupError,
     SandboxTimeout,
     Tier,
+    kernel,
     run_command,
     run_policy,
 )
@@ -319,6 +320,50 @@ def test_restricted_tier_started_by_root_refuses_a_path_host_nobody_cannot_write
     assert "uid 65534" in caught.value.message
     ok = run_command(["true"], run_policy(rw=[str(job_dir)]), timeout=60, isolation=Tier.RESTRICTED)
     assert ok.returncode == 0  # positive control: a dir the job user owns
+
+
+_LOADER_RUN = 'cp /bin/true "$1/p" && /lib64/ld-linux-x86-64.so.2 "$1/p" && echo ran'
+
+
+def _loader_run_in_restricted_tier(job_dir: Path, *, noexec: bool) -> tuple[str, str, str]:
+    """In a private mount namespace (a child of the test, as root), optionally mount noexec
+    tmpfs over ``job_dir`` and /tmp, then run a dropped file through ld.so in the restricted
+    tier."""
+
+    def child() -> tuple[str, str, str]:
+        kernel.unshare(kernel.CLONE_NEWNS)
+        kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE, None)
+        if noexec:  # the job dir and /tmp, where the sandbox makes the job's scratch dir
+            flags = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+            for where in (str(job_dir), tempfile.gettempdir()):
+                kernel.mount("tmpfs", where, "tmpfs", flags, "size=4m,mode=1777")
+        done = run_command(
+            ["sh", "-c", _LOADER_RUN, "sh", str(job_dir)],
+            run_policy(rw=[str(job_dir)]),
+            timeout=60,
+            isolation=Tier.RESTRICTED,
+        )
+        control = next(c for c in done.posture.controls if c.name == "noexec_writable")
+        return done.stdout.decode().strip(), control.state, control.reason
+
+    stdout, state, reason = in_child(child)
+    return stdout, state, reason
+
+
+def test_restricted_tier_reports_ld_so_mapping_dropped_files_unless_the_mount_is_noexec(
+    job_dir: Path,
+) -> None:
+    require(Tier.RESTRICTED)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a noexec tmpfs on the host path needs root (a private mount ns)")
+    # F6: no control exists in this tier, so the posture must say so exactly when it holds.
+    stdout, state, reason = _loader_run_in_restricted_tier(job_dir, noexec=False)
+    assert (stdout, state) == ("ran", "off")
+    assert "ld.so" in reason
+    assert str(job_dir) in reason
+    # Positive control: on a noexec mount the kernel refuses the loader's mmap, and it is "on".
+    stdout, state, reason = _loader_run_in_restricted_tier(job_dir, noexec=True)
+    assert (stdout, state) == ("", "on"), reason
 
 
 def test_none_tier_only_when_asked_and_reports_controls_off() -> None:
