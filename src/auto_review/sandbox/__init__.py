@@ -21,7 +21,9 @@ Public API (everything else in this package is private or a step module):
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
     host_support(refresh=False) -> HostSupport (probed once per process)
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
-    Started by root, a full-tier job runs as host uid/gid 65534 (writable binds id-mapped).
+    Started by root, a full-tier job runs as host uid/gid 65534 (writable binds id-mapped);
+    a restricted-tier job too, with no mapping: its paths must be usable by uid 65534, or it
+    is refused with SandboxPolicyInvalid (docs/adr/0010).
     Inside a gateway started with launch(job_server=True), run_command/run_callable are
     served by the secret-free job server within the gateway's grant; run_attached refuses.
     launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2),
