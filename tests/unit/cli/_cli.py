@@ -10,7 +10,6 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from auto_review.cli.main import main
@@ -58,5 +57,4 @@ def run_cli(*args: str, stdin: str | None = None) -> Ran:
         sys.stdout.flush()
         sys.stderr.flush()
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
-    structlog.reset_defaults()
     return Ran(code, stdout, stderr)
