@@ -1,0 +1,282 @@
+"""The egress proxy on real loopback sockets: what it forwards, what it refuses, its bounds.
+
+The proxy here listens on the host's loopback (in a sandbox the listener lives in the job's own
+network namespace; see tests/redteam/test_network.py for that path). Every upstream is a
+loopback server started by the test that records what reached it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from auto_review.sandbox._http_head import Refused, parse_head
+from auto_review.sandbox.egress import MAX_CONNECTIONS, EgressProxy, check_pairs
+
+SECRET = "tok-s3cr3t-in-a-header"
+
+
+@dataclass
+class Upstream:
+    """A loopback server: records each connection's bytes, answers ``reply``, then closes."""
+
+    sock: socket.socket
+    reply: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    received: list[bytes] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    self.received.append(data)
+                    conn.sendall(self.reply)
+                except OSError:
+                    continue
+
+
+def _listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, port))
+    sock.listen(8)
+    return sock
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream(_listen())
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    yield server
+    server.sock.close()
+
+
+@pytest.fixture
+def other(upstream: Upstream) -> Iterator[Upstream]:
+    """A second server on the same port at another loopback address (the attacker)."""
+    try:
+        sock = _listen("127.0.0.2", upstream.port)
+    except OSError as exc:
+        pytest.skip(f"cannot listen on 127.0.0.2:{upstream.port}: {exc}")
+    server = Upstream(sock)
+    threading.Thread(target=server.serve, daemon=True).start()
+    yield server
+    sock.close()
+
+
+def _proxy(allowed: list[tuple[str, int]], **kwargs: float | int) -> EgressProxy:
+    return EgressProxy(_listen(), check_pairs(allowed), **kwargs).start()  # type: ignore[arg-type]
+
+
+def _ask(proxy: EgressProxy, head: bytes, *, then: bytes = b"") -> bytes:
+    """Send ``head`` (and ``then``) to the proxy; return everything it answers until EOF."""
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(head)
+        if then:
+            sock.sendall(then)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_connect_to_the_allowed_origin_is_tunnelled_both_ways(upstream: Upstream) -> None:
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        head = (
+            f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\nHost: 127.0.0.1:{upstream.port}\r\n\r\n"
+        )
+        answer = _ask(proxy, head.encode(), then=b"GET / HTTP/1.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK")
+    assert upstream.received == [b"GET / HTTP/1.1\r\n\r\n"]
+    assert proxy.tunnels == 1
+
+
+def test_connect_host_is_compared_case_insensitively_and_resolved_on_the_host(
+    upstream: Upstream,
+) -> None:
+    with _proxy([("localhost", upstream.port)]) as proxy:
+        head = f"CONNECT LocalHost:{upstream.port} HTTP/1.1\r\n\r\n".encode()
+        answer = _ask(proxy, head, then=b"GET / HTTP/1.1\r\n\r\n")
+    assert _status(answer) == 200
+    assert upstream.received == [b"GET / HTTP/1.1\r\n\r\n"]
+
+
+def test_connect_to_another_address_on_the_allowed_port_is_refused(
+    upstream: Upstream, other: Upstream
+) -> None:
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        answer = _ask(proxy, f"CONNECT 127.0.0.2:{other.port} HTTP/1.1\r\n\r\n".encode())
+    assert _status(answer) == 403
+    assert other.received == []
+    assert proxy.refusals == [(403, "destination not allowed by the sandbox policy")]
+
+
+def test_connect_to_another_port_of_the_allowed_host_is_refused(upstream: Upstream) -> None:
+    with _proxy([("127.0.0.1", upstream.port + 1 if upstream.port < 65535 else 1)]) as proxy:
+        answer = _ask(proxy, f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
+    assert _status(answer) == 403
+    assert upstream.received == []
+
+
+def test_absolute_form_request_is_rewritten_to_origin_form_for_one_request(
+    upstream: Upstream,
+) -> None:
+    body = b"0032want abc\n"
+    head = (
+        f"POST http://127.0.0.1:{upstream.port}/o/r.git/git-upload-pack?x=1 HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{upstream.port}\r\nAuthorization: token {SECRET}\r\n"
+        "Proxy-Connection: Keep-Alive\r\nProxy-Authorization: Basic eA==\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        answer = _ask(proxy, head + body)
+    assert answer.endswith(b"\r\n\r\nok")
+    [seen] = upstream.received
+    lines = seen.split(b"\r\n")
+    assert lines[0] == b"POST /o/r.git/git-upload-pack?x=1 HTTP/1.1"
+    assert f"Authorization: token {SECRET}".encode() in lines  # for the forge, untouched
+    assert b"Connection: close" in lines
+    assert f"Host: 127.0.0.1:{upstream.port}".encode() in lines
+    assert not any(line.lower().startswith(b"proxy-") for line in lines)
+
+
+def test_absolute_form_request_to_another_host_is_refused_and_not_recorded(
+    upstream: Upstream, other: Upstream
+) -> None:
+    head = (
+        f"GET http://127.0.0.2:{other.port}/leak HTTP/1.1\r\nAuthorization: token {SECRET}\r\n\r\n"
+    ).encode()
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        answer = _ask(proxy, head)
+    assert _status(answer) == 403
+    assert other.received == []
+    assert SECRET not in repr(proxy.refusals)  # a refusal keeps a fixed reason, not the request
+    assert SECRET.encode() not in answer
+
+
+def test_host_header_naming_another_origin_than_the_target_is_refused(
+    upstream: Upstream, other: Upstream
+) -> None:
+    head = (
+        f"GET http://127.0.0.1:{upstream.port}/ HTTP/1.1\r\nHost: 127.0.0.2:{other.port}\r\n\r\n"
+    ).encode()
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        answer = _ask(proxy, head)
+    assert _status(answer) == 400
+    assert upstream.received == []
+    assert other.received == []
+
+
+def test_oversize_head_and_too_many_headers_are_refused_with_431(upstream: Upstream) -> None:
+    target = f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n"
+    big = (target + "X-Pad: " + "a" * 20000 + "\r\n\r\n").encode()
+    many = (target + "".join(f"X-{i}: v\r\n" for i in range(100)) + "\r\n").encode()
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        assert _status(_ask(proxy, big)) == 431
+        assert _status(_ask(proxy, many)) == 431
+    assert upstream.received == []
+
+
+def test_a_head_that_never_ends_is_refused_with_408_at_the_head_timeout(
+    upstream: Upstream,
+) -> None:
+    with _proxy([("127.0.0.1", upstream.port)], head_timeout=0.3) as proxy:
+        answer = _ask(proxy, f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n".encode())
+    assert _status(answer) == 408
+    assert upstream.received == []
+
+
+def test_connections_beyond_the_cap_are_refused_with_503(upstream: Upstream) -> None:
+    assert MAX_CONNECTIONS >= 1
+    proxy = _proxy([("127.0.0.1", upstream.port)], max_connections=1)
+    try:
+        with socket.create_connection(proxy.address, timeout=10) as holder:
+            holder.sendall(b"CONNECT ")  # holds the one slot, head unfinished
+            with socket.create_connection(proxy.address, timeout=10) as second:
+                assert second.recv(100).startswith(b"HTTP/1.1 503 ")  # answered on accept
+    finally:
+        proxy.stop()
+    assert proxy.refusals[0] == (503, "too many connections")
+
+
+def test_stop_closes_live_tunnels(upstream: Upstream) -> None:
+    hold = Upstream(_listen(), reply=b"")
+    stop_serving = threading.Event()
+
+    def never_answer() -> None:
+        conn, _ = hold.sock.accept()
+        with conn:
+            stop_serving.wait(10)
+
+    threading.Thread(target=never_answer, daemon=True).start()
+    proxy = _proxy([("127.0.0.1", hold.port)])
+    with socket.create_connection(proxy.address, timeout=10) as client:
+        client.sendall(f"CONNECT 127.0.0.1:{hold.port} HTTP/1.1\r\n\r\n".encode())
+        assert client.recv(100).startswith(b"HTTP/1.1 200")
+        proxy.stop()
+        assert client.recv(100) == b""  # the tunnel is gone with the job
+    stop_serving.set()
+    hold.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: forge.example\r\n\r\n", 400),  # origin-form: not a proxy ask
+        (b"GET https://forge.example/ HTTP/1.1\r\n\r\n", 400),  # TLS goes through CONNECT
+        (b"GET http://u:p@forge.example/ HTTP/1.1\r\n\r\n", 400),  # userinfo
+        (b"GET http://forge.example/#f HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT forge.example HTTP/1.1\r\n\r\n", 400),  # CONNECT needs a port
+        (b"CONNECT forge.example:0443x HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT forge.example:70000 HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT forge.example.:443 HTTP/1.1\r\n\r\n", 400),  # trailing dot: another name
+        (b"CONNECT forge%2eexample:443 HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT [::1%lo]:443 HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT  forge.example:443 HTTP/1.1\r\n\r\n", 400),  # double space
+        (b"CONNECT forge.example:443 HTTP/2.0\r\n\r\n", 400),
+        (b"CONNECT forge.example:443 HTTP/1.1\r\nX: a\nY: b\r\n\r\n", 400),  # bare LF
+        (b"CONNECT forge.example:443 HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", 400),
+        (b"CONNECT forge.example:443 HTTP/1.1\r\nBad Name: a\r\n\r\n", 400),
+        (b"CONNECT forge.example:443 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (
+            b"POST http://forge.example/ HTTP/1.1\r\nContent-Length: 1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+    ],
+)
+def test_parse_head_refuses_every_other_shape(head: bytes, status: int) -> None:
+    with pytest.raises(Refused) as caught:
+        parse_head(head)
+    assert caught.value.status == status
+
+
+def test_parse_head_accepts_git_shapes_including_bracketed_ipv6() -> None:
+    assert parse_head(b"CONNECT Forge.Example:443 HTTP/1.1\r\n\r\n").host == "forge.example"
+    request = parse_head(b"CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n")
+    assert (request.host, request.port) == ("::1", 8443)
+    plain = parse_head(b"GET http://forge.example/x HTTP/1.1\r\nHost: FORGE.example:80\r\n\r\n")
+    assert (plain.host, plain.port) == ("forge.example", 80)
+    assert plain.forward.startswith(b"GET /x HTTP/1.1\r\n")
