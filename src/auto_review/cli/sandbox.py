@@ -5,7 +5,8 @@
 tier holds, 1 when it cannot (the diagnosis names the missing feature and the fix).
 
 ``sandbox run [--policy NAME] [--ro PATH]... [--rw PATH]... [--net] [--port N]... [--listen N]
-[--timeout S] [--memory SIZE] [--isolation TIER] [--cwd DIR] -- CMD [ARG...]`` runs CMD confined.
+[--egress HOST:PORT]... [--timeout S] [--memory SIZE] [--isolation TIER] [--cwd DIR] -- CMD
+[ARG...]`` runs CMD confined (``clone`` takes ``--egress``: the only host:port it may reach).
 
 Exit codes of ``sandbox run``:
     0-119, 128+N   CMD's own exit status (128+N when CMD was killed by signal N)
@@ -36,6 +37,7 @@ from auto_review.sandbox import (
     SandboxPolicyInvalid,
     Tier,
     build_policy,
+    parse_egress,
     probe_host,
     require_tier,
     run_attached,
@@ -127,6 +129,9 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     net: bool = typer.Option(False, "--net", help="Share the host network (policy run)."),
     port: list[int] = typer.Option([], "--port", help="TCP port to allow connecting to."),  # noqa: B008
     listen: int | None = typer.Option(None, "--listen", help="TCP port to listen on (gateway)."),
+    egress: list[str] = typer.Option(  # noqa: B008
+        [], "--egress", help="HOST:PORT a clone may reach (full tier: via the egress proxy)."
+    ),
     timeout: float = typer.Option(600.0, "--timeout", help="Wall-clock deadline in seconds."),
     memory: str | None = typer.Option(None, "--memory", help="Address-space cap, e.g. 512M."),
     isolation: str | None = typer.Option(None, "--isolation", help=_ISOLATION_HELP),
@@ -143,6 +148,7 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
         network=net,
         connect_ports=port,
         listen_port=listen,
+        egress=[parse_egress(e) for e in egress],
     )
     if tier is Tier.NONE:
         err_console.print(

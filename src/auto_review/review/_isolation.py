@@ -1,8 +1,9 @@
 """The review pipeline's two sandbox boundaries, each ONE call site.
 
-- ``run_git``: every git process, under the sandbox's ``clone`` policy (network limited to TCP
-  connects to the forge's port, writes only beneath the job directory, rlimits including the
-  file size cap, the whole tree killed at the deadline).
+- ``run_git``: every git process, under the sandbox's ``clone`` policy (network only towards the
+  forge's host and port: in the full tier through the sandbox's egress proxy, elsewhere a
+  Landlock port rule; writes only beneath the job directory, rlimits including the file size
+  cap, the whole tree killed at the deadline).
 - ``run_analysis``: every parse or search of repository files, under the ``analyze`` policy (no
   network, workspace read-only, CPU/memory/time limits) via ``sandbox.run_callable`` into
   ``_analysis.entry``. Tasks and results cross as JSON, never pickle, so a subverted child
@@ -63,10 +64,11 @@ def run_git(
     env: Mapping[str, str],
     timeout: float,
     max_file_bytes: int,
-    connect_ports: Sequence[int] = (),
+    egress: Sequence[tuple[str, int]] = (),
     isolation: Isolation = Isolation.FULL,
 ) -> CommandResult:
-    """Run ``git ARGS`` with exactly ``env``, confined to ``job_dir`` and the forge's ports."""
+    """Run ``git ARGS`` with exactly ``env``, confined to ``job_dir``; with ``egress`` (the
+    forge's (host, port)) it may reach that and nothing else."""
     limits = sandbox.Limits(
         cpu_seconds=int(timeout) + 5,
         address_space_bytes=_GIT_MEMORY,
@@ -75,8 +77,8 @@ def run_git(
         processes=128,
     )
     try:
-        if connect_ports:
-            policy = sandbox.clone_policy(str(job_dir), connect_ports=connect_ports, limits=limits)
+        if egress:
+            policy = sandbox.clone_policy(str(job_dir), egress=egress, limits=limits)
         else:  # local-only git (ls-tree, checkout): no network at all
             policy = sandbox.run_policy(rw=(str(job_dir),), limits=limits)
         done = sandbox.run_command(

@@ -134,7 +134,7 @@ class _Git:
         *args: str,
         extra_env: Mapping[str, str] | None = None,
         secret: str = "",
-        ports: Sequence[int] = (),
+        egress: Sequence[tuple[str, int]] = (),
     ) -> CommandResult:
         left = self.deadline - time.monotonic()
         if left <= 0:
@@ -151,7 +151,7 @@ class _Git:
                 env=env,
                 timeout=left,
                 max_file_bytes=self.max_file_bytes,
-                connect_ports=ports,
+                egress=egress,
                 isolation=self.isolation,
             )
         except IsolationError as exc:
@@ -167,8 +167,9 @@ class _Git:
         return result
 
 
-def _check_url(url: str) -> int:
-    """The TCP port the clone connects to; refuses anything but a plain http(s) URL."""
+def _check_url(url: str) -> tuple[str, int]:
+    """The (host, port) the clone reaches, and nothing else (the sandbox's egress); refuses
+    anything but a plain http(s) URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WorkspaceError("clone URL must be http(s)")
@@ -178,7 +179,7 @@ def _check_url(url: str) -> int:
         port = parts.port
     except ValueError as exc:
         raise WorkspaceError("clone URL has an invalid port") from exc
-    return port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def _tree_sizes(git: _Git, sha: str) -> list[tuple[str, int]]:
@@ -218,7 +219,7 @@ def clone_workspace(
     """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out."""
     if not is_sha(head_sha):
         raise WorkspaceError("head SHA is not a full hexadecimal object id")
-    port = _check_url(clone_url)
+    origin = _check_url(clone_url)
     top = Path(tempfile.mkdtemp(prefix="ar-ws-", dir=parent))
     try:
         git = _Git(top, time.monotonic() + timeout, max_bytes, isolation)
@@ -239,7 +240,7 @@ def clone_workspace(
         secret = auth_header or ""
         fetch = ("fetch", "-q", "--depth=1", "--no-tags", "--no-recurse-submodules")
         try:
-            git(*fetch, "--", clone_url, head_sha, extra_env=auth, secret=secret, ports=(port,))
+            git(*fetch, "--", clone_url, head_sha, extra_env=auth, secret=secret, egress=(origin,))
         except WorkspaceError:
             if not fallback_refs:
                 raise
@@ -251,7 +252,7 @@ def clone_workspace(
                 *fallback_refs,
                 extra_env=auth,
                 secret=secret,
-                ports=(port,),
+                egress=(origin,),
             )
         git("cat-file", "-e", f"{head_sha}^{{commit}}")
         entries = _tree_sizes(git, head_sha)

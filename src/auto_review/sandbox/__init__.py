@@ -5,14 +5,17 @@ Public API (everything else in this package is private or a step module):
     probe_host() -> HostSupport;  require_tier(tier, support=None) -> HostSupport
     Tier.FULL | Tier.RESTRICTED | Tier.NONE
     run_policy(*, ro=(), rw=(), network=False, limits=None) -> Policy
-    clone_policy(job_dir, *, connect_ports, ro=(), limits=None) -> Policy
+    clone_policy(job_dir, *, egress=((host, port),), ro=(), limits=None) -> Policy
+        (full tier: an empty network namespace whose one way out is a host-side proxy allowing
+        exactly the egress pairs, run by whoever spawns the job; see egress.py)
     analyze_policy(workspace, *, scratch=None, ro=(), limits=None) -> Policy
     gateway_policy(state_dir, *, listen_port, upstream_ports, ro=(), limits=None) -> Policy
     Limits(cpu_seconds, address_space_bytes, file_size_bytes, open_files, processes)
     interpreter_paths() -> tuple[str, ...]; frozen_env() -> dict[str, str]
         (``ro`` and ``rw`` job paths may not contain symlinks: refused with SandboxPolicyInvalid;
         only the system view and interpreter_paths() follow links)
-    build_policy(name, *, ro=(), rw=(), network=False, connect_ports=(), listen_port=None)
+    build_policy(name, *, ro=(), rw=(), network=False, connect_ports=(), listen_port=None,
+                 egress=()); parse_egress("host:port") -> (host, port)
     run_command(argv, policy, *, stdin=b"", env=None, cwd=None, timeout, memory_bytes=None,
                 max_output_bytes=16 MiB, isolation=Tier.FULL) -> CompletedRun
     run_attached(argv, policy, *, stdin_fd=0, stdout_fd=1, stderr_fd=2, env=None, cwd=None,
@@ -27,7 +30,7 @@ Public API (everything else in this package is private or a step module):
     Inside a gateway started with launch(job_server=True), run_command/run_callable are
     served by the secret-free job server within the gateway's grant; run_attached refuses.
     launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2),
-           job_server=False)
+           job_server=False, job_egress=())
         -> LaunchResult(returncode, cause, posture): the gateway boundary (launcher.py)
     is_inner(environ) -> bool; read_handoff(fd=HANDOFF_FD) -> InnerHandoff(secrets, posture):
         the inner side (call once at startup, before threads)
@@ -71,6 +74,7 @@ from auto_review.sandbox.policy import (
     clone_policy,
     frozen_env,
     gateway_policy,
+    parse_egress,
     run_policy,
 )
 from auto_review.sandbox.posture import Control, Posture, read_back
@@ -116,6 +120,7 @@ __all__ = [
     "interpreter_paths",
     "is_inner",
     "launch",
+    "parse_egress",
     "probe_host",
     "read_back",
     "read_handoff",

@@ -36,6 +36,7 @@ from auto_review.sandbox import (
     seccomp,
 )
 from auto_review.sandbox._io import STOP_SIGNAL
+from auto_review.sandbox.egress import open_listener
 from auto_review.sandbox.errors import (
     KernelFeatureMissing,
     SandboxError,
@@ -94,6 +95,8 @@ class Plan:
     job_uid: int | None = None
     last_cap: int = 63
     extra: dict[str, Any] = field(default_factory=dict)
+    # A proxied policy (full tier, egress pairs): A sends the egress listener here (egress.py).
+    egress_fd: int | None = None
 
 
 def _send(fd: int, message: dict[str, Any]) -> None:
@@ -136,20 +139,22 @@ def _forward_to(pid: int, signals: tuple[signal.Signals, ...] = _FORWARDED) -> N
         signal.signal(sig, forward)
 
 
-def _arrange_fds(plan: Plan, report_fd: int) -> tuple[int, int | None]:
+def _arrange_fds(plan: Plan, report_fd: int) -> tuple[int, int | None, int | None]:
     """Put stdio and passed fds at their numbers, close every other fd; return the new
-    numbers of report_fd and of the id-map namespace fd (both close-on-exec)."""
+    numbers of report_fd, the id-map namespace fd and the egress channel (close-on-exec)."""
     targets = {0: plan.stdio[0], 1: plan.stdio[1], 2: plan.stdio[2], **dict(plan.pass_fds)}
     base = max([*targets, *targets.values(), report_fd, plan.idmap_fd or 0, 2]) + 1
+    base = max(base, (plan.egress_fd or 0) + 1)
     report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, base)
-    idmap = (
-        None if plan.idmap_fd is None else fcntl.fcntl(plan.idmap_fd, fcntl.F_DUPFD_CLOEXEC, base)
+    idmap, egress_fd = (
+        None if fd is None else fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, base)
+        for fd in (plan.idmap_fd, plan.egress_fd)
     )
     staged = {t: fcntl.fcntl(s, fcntl.F_DUPFD_CLOEXEC, base) for t, s in targets.items()}
     for target, source in staged.items():
         os.dup2(source, target, inheritable=True)
-    limits.close_fds_except({*targets, report_fd, *([idmap] if idmap is not None else [])})
-    return report_fd, idmap
+    limits.close_fds_except({*targets, report_fd, *(fd for fd in (idmap, egress_fd) if fd)})
+    return report_fd, idmap, egress_fd
 
 
 def run_outer(plan: Plan, report_fd: int) -> NoReturn:
@@ -164,13 +169,16 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         step = "setsid"  # closes: TIOCSTI/job-control on the caller's terminal (CVE-2017-5226)
         os.setsid()
         step = "fds"
-        report_fd, idmap_fd = _arrange_fds(plan, report_fd)
+        report_fd, idmap_fd, egress_fd = _arrange_fds(plan, report_fd)
         if plan.cgroup is not None:
             step = "cgroup"
             limits.join_cgroup(*plan.cgroup)
         if plan.ns_flags:
             step = "namespaces"
             namespaces.enter_namespaces(plan.ns_flags, plan.outer_uid, plan.outer_gid)
+        if egress_fd is not None:
+            step = "egress-listener"  # closes: egress to any address (F9); the job's only way out
+            open_listener(egress_fd)
         step = "fork-supervisor"
         lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()

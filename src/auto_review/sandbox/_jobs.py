@@ -100,6 +100,7 @@ def policy_from_wire(data: Mapping[str, Any]) -> Policy:
             tcp_connect_ports=ports["tcp_connect_ports"],
             limits=Limits(**data["limits"]),
             tmp_size_bytes=int(data["tmp_size_bytes"]),
+            egress=tuple((str(host), int(port)) for host, port in data.get("egress", ())),
         )
     )
 

@@ -5,7 +5,9 @@ Started by ``launch(..., job_server=True)`` as a fresh interpreter through the w
 arrives as a socket fd on the SOCK_SEQPACKET channel and is served on its own thread (the
 sandbox forks single-threaded children itself). A request is refused unless its policy stays
 within the grant: read-only paths beneath the granted roots, writable paths beneath the state
-dir, no listening, network only towards granted ports. Exits when the gateway closes the channel.
+dir, no listening, network only for ``clone`` and only towards granted (host, port) pairs (the
+forge's), through the egress proxy this server runs for the job. Exits when the gateway closes
+the channel.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auto_review.sandbox import _jobs
+from auto_review.sandbox.egress import normalise_host
 from auto_review.sandbox.errors import SandboxError, SandboxPolicyInvalid
 from auto_review.sandbox.policy import DEFAULT_LIMITS, DEFAULT_TMP_SIZE, Policy, clamp_limits
 from auto_review.sandbox.probe import Tier
@@ -50,6 +53,14 @@ def check_grant(policy: Policy, grant: Mapping[str, Any]) -> None:
     if policy.tcp_bind_ports != ():
         raise SandboxPolicyInvalid("job server refuses a job that may listen")
     if policy.network:
+        # closes: a subverted gateway asking for the host network (any address on a granted
+        # port, F9) instead of the forge: network jobs are clones, proxied to granted pairs.
+        granted = {(normalise_host(str(h)), int(p)) for h, p in grant.get("egress", ())}
+        if policy.name != "clone" or not policy.egress or not set(policy.egress) <= granted:
+            raise SandboxPolicyInvalid(
+                f"job server refuses network access {list(policy.egress)} (granted: "
+                f"{sorted(map(str, granted))})"
+            )
         ports = policy.tcp_connect_ports
         if ports is None or not set(ports) <= set(grant["ports"]):
             raise SandboxPolicyInvalid(f"job server refuses TCP ports {ports}")

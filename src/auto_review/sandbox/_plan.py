@@ -25,6 +25,7 @@ from auto_review.sandbox import (
     seccomp,
 )
 from auto_review.sandbox._child import Plan
+from auto_review.sandbox.egress import EGRESS_PROXY_PORT, proxy_env
 from auto_review.sandbox.policy import Policy, trusted_paths
 from auto_review.sandbox.probe import HostSupport, Tier
 
@@ -65,12 +66,19 @@ def build_plan(
     stdio: tuple[int, int, int],
     pass_fds: Mapping[int, int],
     scratch: str | None,
+    egress_fd: int | None = None,
 ) -> Plan:
-    """The plan for one sandbox (``scratch``: the per-run writable dir outside the full tier)."""
+    """The plan for one sandbox (``scratch``: the per-run writable dir outside the full tier;
+    ``egress_fd``: where the outer child sends the egress listener, for a proxied policy)."""
     full = tier is Tier.FULL
     root_job = full and os.geteuid() == 0
     # Root, restricted tier: no user namespace to map, so the job becomes host nobody itself.
     job_uid = identity.restricted_job_id() if tier is Tier.RESTRICTED else None
+    # The full tier enforces a policy's egress pairs with an empty network namespace whose only
+    # way out is the caller's proxy; other tiers fall back to Landlock's port-only rule.
+    proxied = full and bool(policy.egress)
+    if proxied != (egress_fd is not None):
+        raise ValueError("a proxied policy needs egress_fd, and only it")
     view = mounts.plan_view(policy.ro_paths, policy.rw_paths, trusted_paths()) if full else None
     meipass = getattr(sys, "_MEIPASS", None)
     if view is not None and root_job and isinstance(meipass, str):
@@ -78,6 +86,9 @@ def build_plan(
     # Inside a full-tier sandbox /tmp is its private tmpfs; elsewhere a per-run scratch dir.
     home = "/tmp" if full else (scratch or "/")  # noqa: S108
     child_env = {**_BASE_ENV, "HOME": home, "TMPDIR": home, **dict(env or {})}
+    if proxied:  # no variable of the caller may send git around the proxy (or elsewhere)
+        child_env = {k: v for k, v in child_env.items() if not k.lower().endswith("_proxy")}
+        child_env.update(proxy_env())
     rules = None
     if tier is not Tier.NONE and support.landlock_abi > 0:
         if view is not None:
@@ -95,17 +106,16 @@ def build_plan(
             read_paths=tuple(read),
             write_paths=tuple(write),
             bind_ports=policy.tcp_bind_ports,
-            connect_ports=policy.tcp_connect_ports,
+            connect_ports=(EGRESS_PROXY_PORT,) if proxied else policy.tcp_connect_ports,
             list_paths=("/",) if view is not None else (),
             follow=trusted_paths() | frozenset(_DEV_WRITABLE),
         )
     new_ns: tuple[str, ...] = ()
     shared: tuple[str, ...] = ()
     if full:
-        new_ns = ("user", "mnt", "pid", "ipc", "uts", "cgroup") + (
-            () if policy.network else ("net",)
-        )
-        shared = ("net",) if policy.network else ()
+        host_net = policy.network and not proxied
+        new_ns = ("user", "mnt", "pid", "ipc", "uts", "cgroup") + (() if host_net else ("net",))
+        shared = ("net",) if host_net else ()
     job_limits = policy.limits.with_memory(memory_bytes)
     cgroup = None
     if support.cgroup.available and tier is not Tier.NONE:
@@ -122,7 +132,7 @@ def build_plan(
         parent_pid=os.getpid(),
         outer_uid=os.getuid(),
         outer_gid=os.getgid(),
-        ns_flags=_ns_flags(policy, full, root_job),
+        ns_flags=_ns_flags(policy.network and not proxied, full, root_job),
         job_host_id=namespaces.ROOT_JOB_HOST_ID if root_job else None,
         idmap_fd=namespaces.shared_idmap_fd(namespaces.ROOT_JOB_HOST_ID) if root_job else None,
         view=view,
@@ -146,13 +156,14 @@ def build_plan(
         timeout_seconds=timeout,
         cgroup=cgroup,
         landlock_abi=support.landlock_abi,
+        egress_fd=egress_fd,
     )
 
 
-def _ns_flags(policy: Policy, full: bool, root_job: bool) -> int:
+def _ns_flags(host_network: bool, full: bool, root_job: bool) -> int:
     if not full:
         return 0
-    flags = namespaces.namespace_flags(policy.network)
+    flags = namespaces.namespace_flags(host_network)
     # Root keeps the outer namespaces owned by the host's user namespace (only it can bind
     # root-only paths); the job then enters a user namespace of its own (see _child).
     return flags & ~kernel.CLONE_NEWUSER if root_job else flags

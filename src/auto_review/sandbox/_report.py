@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from auto_review.sandbox.egress import EGRESS_PROXY_PORT
 from auto_review.sandbox.policy import Policy
 from auto_review.sandbox.posture import Control, Posture
 from auto_review.sandbox.probe import HostSupport, Tier
 
-__all__ = ["describe"]
+__all__ = ["describe", "egress_control"]
 
 _NS_CONTROLS = ("user", "mnt", "pid", "ipc", "uts", "cgroup")
 
@@ -22,7 +23,7 @@ def _namespaces(
         control = f"{name}_namespace"
         if tier is not Tier.FULL:
             out.append(Control(control, "off", f"tier {tier} uses no namespaces"))
-        elif name == "net" and policy.network:
+        elif name == "net" and policy.network and not policy.egress:
             out.append(Control(control, "off", "policy shares the host network"))
         elif ns.get(name) is not None and ns.get(name) != host.get(name):
             extra = " (empty: loopback only)" if name == "net" else ""
@@ -47,10 +48,14 @@ def _landlock(tier: Tier, policy: Policy, abi: int, ll: Mapping[str, Any]) -> li
     if abi < 4:
         out.append(Control("landlock_tcp", "unavailable", f"ABI {abi} < 4 has no TCP rules"))
     elif ll.get("tcp_bind") or ll.get("tcp_connect"):
+        proxied = tier is Tier.FULL and bool(policy.egress)
+        ports = [EGRESS_PROXY_PORT] if proxied else list(policy.tcp_connect_ports or [])
         bind = list(policy.tcp_bind_ports or []) if ll.get("tcp_bind") else "any"
-        connect = list(policy.tcp_connect_ports or []) if ll.get("tcp_connect") else "any"
+        connect = ports if ll.get("tcp_connect") else "any"
         note = ""
-        if policy.network and ll.get("tcp_connect"):
+        if proxied:
+            note = " (the egress proxy's listener in the job's own network namespace)"
+        elif policy.network and ll.get("tcp_connect"):
             note = " (ports only: any address on them is reachable; UDP is not covered)"
         out.append(
             Control("landlock_tcp", "on", f"bind ports {bind}, connect ports {connect}{note}")
@@ -91,6 +96,44 @@ def _noexec_writable(tier: Tier, exec_writable: list[str] | None) -> Control:
         f"them (mmap is not governed by Landlock); writable paths on an exec mount{where} "
         "(mount them noexec to close this)",
     )
+
+
+def _pairs(egress: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in egress)
+
+
+def egress_control(
+    tier: Tier,
+    *,
+    network: bool,
+    egress: Iterable[tuple[str, int]],
+    connect_ports: Iterable[int] | None,
+    name: str = "egress",
+) -> Control:
+    """Where a job can send traffic in ``tier``, in words (``egress``: its allowed pairs)."""
+    pairs = tuple(egress)
+    if tier is Tier.NONE:
+        return Control(name, "off", "tier none: the host network, unfiltered")
+    if not network:
+        where = " and an empty network namespace" if tier is Tier.FULL else ""
+        return Control(name, "on", f"no network: no inet sockets (seccomp){where}")
+    if pairs and tier is Tier.FULL:
+        return Control(
+            name,
+            "on",
+            f"proxied to {_pairs(pairs)} only: empty network namespace, host-side proxy "
+            "(CONNECT and absolute-form http), no DNS or UDP",
+        )
+    ports = list(connect_ports or [])
+    if pairs:
+        return Control(
+            name,
+            "off",
+            f"port-restricted, any address: Landlock TCP connect ports {ports} (tier {tier} has "
+            "no network namespace for the proxy); UDP is not covered",
+        )
+    what = f"Landlock TCP connect ports {ports}" if ports else "no port rule"
+    return Control(name, "off", f"host network shared: {what}; any address; UDP is not covered")
 
 
 def describe(
@@ -141,6 +184,14 @@ def describe(
         )
     )
     controls += _landlock(tier, policy, support.landlock_abi, read_back.get("landlock", {}))
+    controls.append(
+        egress_control(
+            tier,
+            network=policy.network,
+            egress=policy.egress,
+            connect_ports=policy.tcp_connect_ports,
+        )
+    )
     rl = read_back.get("rlimits", {})
     text = ", ".join(f"{k}={v}" for k, v in sorted(rl.items())) or "none"
     if "processes" in rl and read_back.get("job_host_uid") == 0:

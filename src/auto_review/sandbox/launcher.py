@@ -18,6 +18,7 @@ Out of scope: which secrets and ports the service needs (the CLI decides), resta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from auto_review.sandbox import _jobs, posture
+from auto_review.sandbox._report import egress_control
 from auto_review.sandbox.errors import SandboxPolicyViolation, SandboxSetupError
 from auto_review.sandbox.policy import Policy, frozen_env
 from auto_review.sandbox.probe import Tier, require_tier
@@ -84,14 +86,15 @@ def launch(
     cwd: str | None = None,
     stdio: tuple[int, int, int] = (0, 1, 2),
     job_server: bool = False,
+    job_egress: Sequence[tuple[str, int]] = (),
 ) -> LaunchResult:
     """Run ``argv`` confined by ``policy`` until it exits; relay SIGTERM/SIGINT/SIGHUP to it.
 
     With ``job_server``, the inner process's ``run_command``/``run_callable`` calls are served
     by a secret-free job server on the host (see _jobserver.py), granted the policy's paths
-    and upstream ports."""
+    and upstream ports, and network jobs (clones) towards the ``job_egress`` pairs only."""
     support = require_tier(isolation, host_support())
-    server = _start_job_server(policy, isolation) if job_server else None
+    server = _start_job_server(policy, isolation, job_egress) if job_server else None
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     payload_secrets = json.dumps(dict(secrets))
     if len(payload_secrets) > _MAX_HANDOFF // 2:
@@ -107,6 +110,15 @@ def launch(
     def on_posture(read_back: dict[str, Any]) -> None:
         # The inner process has been checked and is about to exec: hand over, then EOF.
         report = posture_of(policy, isolation, support, read_back, host_ns)
+        if server is not None:  # what the clone jobs the job server runs for it can reach
+            clone = egress_control(
+                isolation,
+                network=True,
+                egress=job_egress,
+                connect_ports=sorted({port for _, port in job_egress}),
+                name="clone_egress",
+            )
+            report = dataclasses.replace(report, controls=(*report.controls, clone))
         handoff.append(report)
         data = json.dumps(
             {
@@ -150,10 +162,12 @@ def launch(
             _stop_job_server(*server)
     code = done.returncode
     cause = f"exited with status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
-    return LaunchResult(code, cause, done.posture)
+    return LaunchResult(code, cause, handoff[0] if handoff else done.posture)
 
 
-def _start_job_server(policy: Policy, tier: Tier) -> tuple[subprocess.Popen[bytes], int]:
+def _start_job_server(
+    policy: Policy, tier: Tier, egress: Sequence[tuple[str, int]]
+) -> tuple[subprocess.Popen[bytes], int]:
     """Exec a fresh interpreter (no secrets in its memory) serving the gateway's job requests."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     grant = {
@@ -162,6 +176,7 @@ def _start_job_server(policy: Policy, tier: Tier) -> tuple[subprocess.Popen[byte
         "state_dir": policy.rw_paths[0],
         "ro_roots": [*policy.ro_paths, *policy.rw_paths],
         "ports": list(policy.tcp_connect_ports or ()),
+        "egress": [[host, port] for host, port in egress],
     }
     proc = subprocess.Popen(
         worker_argv("auto_review.sandbox._jobserver:serve"),

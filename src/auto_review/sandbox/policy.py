@@ -1,10 +1,12 @@
 """Named sandbox policies: what a job may see, write and reach, checked before anything forks.
 
 ``run`` (CLI default): no network, read-only system view plus ``ro``, writable ``rw`` and a
-private /tmp. ``clone``: network, writes only into the job directory, TCP connect only to the
-given ports. ``analyze``: no network, read-only workspace, writable scratch only. ``gateway``:
-the host network (so it can listen and reach upstreams), TCP bind on its port and connect only
-to the upstream ports, read-only system view, read-write state directory.
+private /tmp. ``clone``: network only towards its ``egress`` (host, port) pairs, writes only into
+the job directory; in the full tier an empty network namespace whose one way out is the
+host-side egress proxy (egress.py), elsewhere Landlock TCP connect rules on those ports (which
+cannot name an address). ``analyze``: no network, read-only workspace, writable scratch only.
+``gateway``: the host network (so it can listen and reach upstreams), TCP bind on its port and
+connect only to the upstream ports, read-only system view, read-write state directory.
 
 Invariant: a ``Policy`` returned by a factory here has absolute, normalised, existing paths, no
 path both read-only and writable, no writable system directory, and ports in range; every
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from auto_review.sandbox.egress import check_pairs, parse_egress
 from auto_review.sandbox.errors import SandboxPolicyInvalid
 from auto_review.sandbox.limits import Limits
 from auto_review.sandbox.seccomp import NETWORK_FAMILIES, NO_NETWORK_FAMILIES
@@ -37,6 +40,7 @@ __all__ = [
     "frozen_env",
     "gateway_policy",
     "interpreter_paths",
+    "parse_egress",
     "run_policy",
     "trusted_paths",
 ]
@@ -131,6 +135,8 @@ class Policy:
     tcp_connect_ports: tuple[int, ...] | None
     limits: Limits
     tmp_size_bytes: int = DEFAULT_TMP_SIZE
+    # (host, port) pairs a job may reach; the full tier enforces them with the egress proxy.
+    egress: tuple[tuple[str, int], ...] = ()
 
     @property
     def socket_families(self) -> frozenset[int]:
@@ -241,7 +247,19 @@ def _validated(policy: Policy) -> Policy:
         )
     if policy.tmp_size_bytes <= 0:
         raise SandboxPolicyInvalid("the private /tmp size must be positive")
-    return replace(policy, ro_paths=ro, rw_paths=rw)
+    egress = _validated_egress(policy)
+    return replace(policy, ro_paths=ro, rw_paths=rw, egress=egress)
+
+
+def _validated_egress(policy: Policy) -> tuple[tuple[str, int], ...]:
+    pairs = check_pairs(policy.egress)
+    if pairs and not policy.network:
+        raise SandboxPolicyInvalid(f"policy {policy.name}: egress was given but it has no network")
+    if pairs and set(policy.tcp_connect_ports or ()) != {p for _, p in pairs}:
+        raise SandboxPolicyInvalid(
+            f"policy {policy.name}: the TCP connect ports must be exactly the egress ports"
+        )
+    return pairs
 
 
 def _system(network: bool, ro: Iterable[str]) -> tuple[str, ...]:
@@ -274,14 +292,17 @@ def run_policy(
 def clone_policy(
     job_dir: str,
     *,
-    connect_ports: Iterable[int],
+    egress: Iterable[tuple[str, int]],
     ro: Iterable[str] = (),
     limits: Limits | None = None,
 ) -> Policy:
-    """``git clone`` into ``job_dir``: network, TCP connect only to ``connect_ports``."""
-    ports = tuple(connect_ports)
-    if not ports:
-        raise SandboxPolicyInvalid("policy clone: give the forge's TCP port(s) to connect to")
+    """``git clone`` into ``job_dir``: network only towards the ``egress`` (host, port) pairs
+    (the forge's), through the egress proxy in the full tier."""
+    pairs = tuple((str(host), int(port)) for host, port in egress)
+    if not pairs:
+        raise SandboxPolicyInvalid(
+            "policy clone: give the forge's host and port to reach (--egress HOST:PORT)"
+        )
     return _validated(
         Policy(
             name="clone",
@@ -289,8 +310,9 @@ def clone_policy(
             rw_paths=(job_dir,),
             network=True,
             tcp_bind_ports=(),  # a clone never listens
-            tcp_connect_ports=ports,
+            tcp_connect_ports=tuple(dict.fromkeys(port for _, port in pairs)),
             limits=limits or DEFAULT_LIMITS["clone"],
+            egress=pairs,
         )
     )
 
@@ -346,9 +368,12 @@ def build_policy(
     network: bool = False,
     connect_ports: Iterable[int] = (),
     listen_port: int | None = None,
+    egress: Iterable[tuple[str, int]] = (),
 ) -> Policy:
     """A named policy from CLI-shaped options; refuses combinations the policy cannot honour."""
-    ro, rw, ports = tuple(ro), tuple(rw), tuple(connect_ports)
+    ro, rw, ports, pairs = tuple(ro), tuple(rw), tuple(connect_ports), tuple(egress)
+    if pairs and name != "clone":
+        raise SandboxPolicyInvalid(f"policy {name} takes no --egress; only clone does")
     if name == "run":
         if ports or listen_port is not None:
             raise SandboxPolicyInvalid("policy run takes no --port/--listen; use clone or gateway")
@@ -366,7 +391,12 @@ def build_policy(
             raise SandboxPolicyInvalid(
                 "policy clone needs exactly one --rw job dir and no --listen"
             )
-        return clone_policy(rw[0], connect_ports=ports, ro=ro)
+        if ports:
+            raise SandboxPolicyInvalid(
+                "policy clone takes --egress HOST:PORT (the forge), not --port: a port alone "
+                "would let the job reach any address on it"
+            )
+        return clone_policy(rw[0], egress=pairs, ro=ro)
     if name == "gateway":
         if len(rw) != 1 or listen_port is None:
             raise SandboxPolicyInvalid("policy gateway needs one --rw state dir and --listen PORT")

@@ -31,13 +31,14 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from auto_review.sandbox import _jobs, identity, namespaces, posture
+from auto_review.sandbox import _jobs, egress, identity, namespaces, posture
 from auto_review.sandbox._child import Plan, run_outer
 from auto_review.sandbox._io import Outcome, PostureHook, communicate
 from auto_review.sandbox._plan import build_plan
@@ -66,6 +67,7 @@ __all__ = [
 _MIB = 1024 * 1024
 _DEFAULT_MAX_OUTPUT: Final = 16 * _MIB
 _GRACE_SECONDS: Final = 10.0  # the parent's backstop after the supervisor's own deadline
+_LISTENER_WAIT_SECONDS: Final = 60.0  # the outer child sends it right after unshare
 _SUPPORT: dict[int, HostSupport] = {}
 
 
@@ -151,6 +153,11 @@ def _run(
             _share_with_host_user(scratch, job_id)
     pipes: list[int] = []
     plan: Plan | None = None
+    # A proxied policy: the outer child sends its egress listener on this socketpair.
+    channel = None
+    if isolation is Tier.FULL and policy.egress:
+        channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    proxy: egress.EgressProxy | None = None
     try:
         if stdio is None:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
@@ -172,10 +179,14 @@ def _run(
             stdio=child_stdio,
             pass_fds=pass_fds,
             scratch=scratch,
+            egress_fd=None if channel is None else channel[1].fileno(),
         )
         pid, report_fd = _spawn(plan)
         if on_start is not None:
             on_start(pid)
+        if channel is not None:
+            channel[1].close()
+            proxy = _start_proxy(channel[0], policy, pid)
         backstop = None if timeout is None else timeout + _GRACE_SECONDS
         if stdio is None:
             for fd in (in_r, out_w, err_w):
@@ -196,6 +207,10 @@ def _run(
         else:
             outcome = communicate(pid, report_fd, backstop=backstop, on_posture=on_posture)
     finally:
+        if proxy is not None:  # the job tree is gone: nothing may use the listener any more
+            proxy.stop()
+        for end in channel or ():
+            end.close()
         for fd in pipes:
             os.close(fd)
         if scratch:
@@ -214,6 +229,23 @@ def _share_with_host_user(scratch: str, job_id: int) -> None:
     meipass = getattr(sys, "_MEIPASS", None)
     if isinstance(meipass, str):
         os.chmod(meipass, 0o755)  # noqa: S103 - our own program files, already in the executable
+
+
+def _start_proxy(channel: socket.socket, policy: Policy, pid: int) -> egress.EgressProxy | None:
+    """Receive the job's egress listener and serve it; None when the outer child failed first
+    (its report says why)."""
+    try:
+        listener = egress.receive_listener(channel, _LISTENER_WAIT_SECONDS)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # its children die with it (PR_SET_PDEATHSIG)
+        os.waitpid(pid, 0)
+        raise SandboxSetupError(
+            "the sandbox did not hand over its egress listener", step="egress-listener"
+        ) from None
+    if listener is None:
+        return None
+    return egress.EgressProxy(listener, policy.egress).start()
 
 
 def _release_cgroup(plan: Plan | None) -> bool:

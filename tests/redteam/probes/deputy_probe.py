@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from auto_review.sandbox import _jobs, interpreter_paths, read_handoff, run_policy
+from auto_review.sandbox import _jobs, clone_policy, interpreter_paths, read_handoff, run_policy
 from auto_review.sandbox.errors import SandboxError
 
 
@@ -76,6 +76,25 @@ def main(probes: str, state: str, outside: str, port: str) -> int:
     _case(
         "unlisted_port",
         {**base, "network": True, "tcp_bind_ports": [], "tcp_connect_ports": [int(port) + 1]},
+        [*pyprobe, "selfcheck"],
+    )
+    # F9: the host network on a granted port (any address on it) instead of the proxied forge.
+    _case(
+        "host_network_on_granted_port",
+        {**base, "network": True, "tcp_bind_ports": [], "tcp_connect_ports": [int(port)]},
+        [*pyprobe, "selfcheck"],
+    )
+    job = os.path.join(state, "tmp", "deputy-clone")
+    os.makedirs(job, exist_ok=True)
+    ro = [probes, *interpreter_paths()]
+    _case(
+        "clone_to_ungranted_origin",
+        _jobs.policy_to_wire(clone_policy(job, egress=[("127.0.0.2", int(port))], ro=ro)),
+        [*pyprobe, "selfcheck"],
+    )
+    _case(
+        "clone_to_granted_origin",
+        _jobs.policy_to_wire(clone_policy(job, egress=[("127.0.0.1", int(port))], ro=ro)),
         [*pyprobe, "selfcheck"],
     )
     return 0

@@ -181,6 +181,53 @@ def tcp(host: str, port: str) -> None:
         _emit("tcp", ok=False, err=exc.errno, host=host, port=int(port))
 
 
+def _proxy_request(mode: str, host: str, port: int, pad: int, host_header: str) -> bytes:
+    authority = f"{host}:{port}"
+    if mode == "connect":
+        line = f"CONNECT {authority} HTTP/1.1"
+    elif mode == "absolute":
+        line = f"GET http://{authority}/ HTTP/1.1"
+    else:
+        raise ValueError(f"mode {mode!r}: connect or absolute")
+    headers = [f"Host: {host_header or authority}", "User-Agent: ar-redteam"]
+    if pad:
+        headers.append("X-Pad: " + "a" * pad)
+    return ("\r\n".join([line, *headers]) + "\r\n\r\n").encode()
+
+
+def proxy(mode: str, host: str, port: str, pad: str = "0", host_header: str = "") -> None:
+    """Ask the egress proxy named by $http_proxy to reach HOST:PORT (CONNECT, or an
+    absolute-form GET; PAD bytes of extra header; HOST_HEADER overrides Host), then say hello
+    to the listener there. Reports the proxy's status code and whether the listener acked."""
+    proxy_url = os.environ.get("http_proxy", "")
+    proxy_host, _, proxy_port = proxy_url.removeprefix("http://").rstrip("/").rpartition(":")
+    if not proxy_host:
+        _emit("proxy", ok=False, err=errno.EINVAL, detail="no http_proxy in the environment")
+        return
+    try:
+        with socket.create_connection((proxy_host, int(proxy_port)), timeout=15) as sock:
+            sock.sendall(_proxy_request(mode, host, int(port), int(pad), host_header))
+            reply = b""
+            while b"\r\n\r\n" not in reply and len(reply) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            status = reply.split(b" ", 2)[1].decode() if reply.startswith(b"HTTP/1.") else ""
+            if mode == "connect" and status == "200":
+                sock.sendall(b"ar-redteam tcp\n")
+                reply = sock.recv(64)
+            elif status == "":
+                reply += sock.recv(64)
+    except TimeoutError:
+        _emit("proxy", ok=False, err=errno.ETIMEDOUT, mode=mode)
+    except OSError as exc:
+        _emit("proxy", ok=False, err=exc.errno, mode=mode)
+    else:
+        acked = reply.startswith(b"ack")
+        _emit("proxy", ok=acked, mode=mode, status=status, host=host, port=int(port))
+
+
 def bind(host: str, port: str) -> None:
     """Listen on HOST:PORT over TCP (a job opening a service port the policy did not grant)."""
     try:
@@ -511,6 +558,7 @@ _ATTACKS = {
     "dropexec": dropexec,
     "fill": fill,
     "tcp": tcp,
+    "proxy": proxy,
     "bind": bind,
     "udp": udp,
     "dns": dns,

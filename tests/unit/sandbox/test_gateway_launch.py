@@ -76,6 +76,8 @@ def test_gateway_serves_confined_and_reports_the_read_back_posture(tmp_path: Pat
         ):
             assert isolation["controls"][control] == "on", control
         assert isolation["controls"]["net_namespace"] == "off"  # host network, by design
+        # ... while the clone jobs its job server runs reach the forge only through the proxy
+        assert isolation["controls"]["clone_egress"] == "on"
         assert "token-0123456789abcdef" not in json.dumps(info)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from auto_review.sandbox import (
     build_policy,
     clone_policy,
     gateway_policy,
+    parse_egress,
     run_policy,
 )
 
@@ -34,12 +35,46 @@ def test_run_policy_with_network_leaves_ports_unrestricted(tmp_path: Path) -> No
     assert policy.rw_paths == (str(tmp_path),)
 
 
-def test_clone_policy_connects_only_to_the_given_ports_and_never_listens(tmp_path: Path) -> None:
-    policy = clone_policy(str(tmp_path), connect_ports=[443])
+def test_clone_policy_reaches_only_the_given_origin_and_never_listens(tmp_path: Path) -> None:
+    policy = clone_policy(str(tmp_path), egress=[("Forge.Example", 443)])
     assert policy.network
-    assert policy.tcp_connect_ports == (443,)
+    assert policy.egress == (("forge.example", 443),)  # host compared case-insensitively
+    assert policy.tcp_connect_ports == (443,)  # the tiers without the proxy: Landlock's port rule
     assert policy.tcp_bind_ports == ()
     assert policy.rw_paths == (str(tmp_path),)
+
+
+@pytest.mark.parametrize(
+    ("egress", "fragment"),
+    [
+        ([], "forge's host and port"),
+        ([("user@forge.example", 443)], "DNS name or an IP address"),
+        ([("forge.example/x", 443)], "DNS name or an IP address"),
+        ([("forge.example.", 443)], "DNS name or an IP address"),
+        ([("forge.example", 0)], "out of range"),
+        ([("forge.example", 65536)], "out of range"),
+    ],
+)
+def test_clone_policy_refuses_an_egress_that_is_not_one_plain_origin(
+    tmp_path: Path, egress: list[tuple[str, int]], fragment: str
+) -> None:
+    with pytest.raises(SandboxPolicyInvalid) as caught:
+        clone_policy(str(tmp_path), egress=egress)
+    assert fragment in caught.value.message
+
+
+def test_parse_egress_reads_host_port_and_bracketed_ipv6() -> None:
+    assert parse_egress("Forge.Example:443") == ("forge.example", 443)
+    assert parse_egress("[::1]:8080") == ("::1", 8080)
+    for bad in ("forge.example", "forge.example:", "::1:80", "http://forge.example:443"):
+        with pytest.raises(SandboxPolicyInvalid, match="HOST:PORT"):
+            parse_egress(bad)
+
+
+def test_policy_with_egress_but_ports_that_differ_is_refused(tmp_path: Path) -> None:
+    policy = clone_policy(str(tmp_path), egress=[("forge.example", 443)])
+    with pytest.raises(SandboxPolicyInvalid, match="exactly the egress ports"):
+        dataclasses.replace(policy, tcp_connect_ports=(443, 22)).with_extra_read_only(())
 
 
 def test_analyze_policy_reads_the_workspace_and_writes_only_scratch(tmp_path: Path) -> None:
@@ -95,13 +130,18 @@ def test_build_policy_refuses_network_for_analyze_and_ports_for_run(tmp_path: Pa
     with pytest.raises(SandboxPolicyInvalid, match="unknown policy"):
         build_policy("everything")
     with pytest.raises(SandboxPolicyInvalid, match="out of range"):
-        build_policy("clone", rw=[str(tmp_path)], connect_ports=[70000])
+        build_policy("clone", rw=[str(tmp_path)], egress=[("forge.example", 70000)])
+    with pytest.raises(SandboxPolicyInvalid, match="not --port"):
+        build_policy("clone", rw=[str(tmp_path)], connect_ports=[443])
+    with pytest.raises(SandboxPolicyInvalid, match="only clone"):
+        build_policy("run", network=True, egress=[("forge.example", 443)])
 
 
 def test_build_policy_accepts_each_named_policy_with_its_required_options(tmp_path: Path) -> None:
     assert build_policy("run").name == "run"
     assert build_policy("analyze", ro=[str(tmp_path)]).name == "analyze"
-    assert build_policy("clone", rw=[str(tmp_path)], connect_ports=[22]).name == "clone"
+    clone = build_policy("clone", rw=[str(tmp_path)], egress=[("forge.example", 22)])
+    assert clone.name == "clone"
     assert build_policy("gateway", rw=[str(tmp_path)], listen_port=9000).name == "gateway"
 
 

@@ -20,6 +20,7 @@ from auto_review.sandbox import (
     SandboxSetupError,
     SandboxTimeout,
     Tier,
+    clone_policy,
     kernel,
     run_command,
     run_policy,
@@ -147,6 +148,46 @@ def test_no_network_policy_cannot_open_inet_sockets_but_network_policy_connects(
     assert b"connected" in opened.stdout
     assert closed.posture.state("net_namespace") == "on"
     assert opened.posture.state("net_namespace") == "off"
+
+
+def test_clone_job_reaches_its_forge_only_through_the_egress_proxy(tmp_path: Path) -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    job = tmp_path / "job"
+    job.mkdir()
+    # The caller's environment may not route git around the proxy.
+    env = {"no_proxy": "*", "NO_PROXY": "*", "http_proxy": f"http://127.0.0.1:{port}"}
+    script = (
+        f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo direct; "
+        'printf "CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n" "$FORGE_PORT" > /dev/tcp/127.0.0.1/3128'
+        " && echo proxied-sent; env | grep -i proxy | sort"
+    )
+    try:
+        done = run_command(
+            ["bash", "-c", script],
+            clone_policy(str(job), egress=[("127.0.0.1", port)]),
+            env={**env, "FORGE_PORT": str(port)},
+            timeout=60,
+        )
+        server.settimeout(10)
+        conn, _ = server.accept()  # the proxy dialled the forge from the host's namespace
+        conn.close()
+    finally:
+        server.close()
+    out = done.stdout.decode()
+    assert "direct" not in out  # Landlock allows only the proxy's port in the job's namespace
+    assert "proxied-sent" in out
+    assert "no_proxy" not in out.lower()
+    assert "http_proxy=http://127.0.0.1:3128" in out
+    report = done.posture
+    assert report.state("net_namespace") == "on"
+    assert report.state("egress") == "on"
+    egress = next(c for c in report.controls if c.name == "egress")
+    assert f"proxied to 127.0.0.1:{port} only" in egress.reason
+    tcp = next(c for c in report.controls if c.name == "landlock_tcp")
+    assert "connect ports [3128]" in tcp.reason
 
 
 def test_only_stdio_descriptors_reach_the_job() -> None:
