@@ -5,14 +5,15 @@
 tier holds, 1 when it cannot (the diagnosis names the missing feature and the fix).
 
 ``sandbox run [--policy NAME] [--ro PATH]... [--rw PATH]... [--net] [--port N]... [--listen N]
-[--egress HOST:PORT]... [--timeout S] [--memory SIZE] [--isolation TIER] [--cwd DIR] -- CMD
-[ARG...]`` runs CMD confined (``clone`` takes ``--egress``: the only host:port it may reach).
+[--egress HOST:PORT]... [--timeout S] [--memory SIZE] [--disk SIZE] [--isolation TIER]
+[--cwd DIR] -- CMD [ARG...]`` runs CMD confined (``clone`` takes ``--egress``: the only
+host:port it may reach).
 
 Exit codes of ``sandbox run``:
     0-119, 128+N   CMD's own exit status (128+N when CMD was killed by signal N)
     120            sandbox setup failed (the message names the step, path and errno)
     121            CMD passed the --timeout deadline; its whole process tree was killed
-    122            CMD hit a resource limit (CPU time, file size, output)
+    122            CMD hit a resource limit (CPU time, file size, output, disk)
     123            policy violation: CMD was killed by seccomp (SIGSYS), or the posture read
                    back from inside disagreed with the policy
     124            the requested isolation tier is unavailable on this host
@@ -62,14 +63,14 @@ def _tier(value: str | None) -> Tier:
         ) from None
 
 
-def _size(value: str | None) -> int | None:
+def _size(value: str | None, option: str = "--memory") -> int | None:
     if value is None:
         return None
     text = value.strip().lower().removesuffix("b").removesuffix("i")
     factor = _UNITS.get(text[-1:], 1)
     digits = text[:-1] if text[-1:] in _UNITS else text
     if not digits.isdigit() or int(digits) <= 0:
-        raise SandboxPolicyInvalid(f"--memory {value!r}: give bytes or a size like 512M or 2G")
+        raise SandboxPolicyInvalid(f"{option} {value!r}: give bytes or a size like 512M or 2G")
     return int(digits) * factor
 
 
@@ -134,6 +135,9 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     ),
     timeout: float = typer.Option(600.0, "--timeout", help="Wall-clock deadline in seconds."),
     memory: str | None = typer.Option(None, "--memory", help="Address-space cap, e.g. 512M."),
+    disk: str | None = typer.Option(
+        None, "--disk", help="Cap on what CMD adds to its writable places, e.g. 2G."
+    ),
     isolation: str | None = typer.Option(None, "--isolation", help=_ISOLATION_HELP),
     cwd: Path | None = typer.Option(None, "--cwd", help="Working directory inside."),  # noqa: B008
 ) -> None:
@@ -149,7 +153,7 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
         connect_ports=port,
         listen_port=listen,
         egress=[parse_egress(e) for e in egress],
-    )
+    ).with_disk_cap(_size(disk, "--disk"))
     if tier is Tier.NONE:
         err_console.print(
             "[bold red]warning:[/] --isolation none: no namespaces, no seccomp, no Landlock; "

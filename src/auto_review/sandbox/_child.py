@@ -4,7 +4,8 @@
                      |          new namespaces + id map (full tier); forwards signals to B
                      `--fork--> supervisor (B): pid 1 of the new pid namespace (full tier) or a
                                 |   child subreaper (other tiers); builds the root; reaps; owns
-                                |   the wall-clock deadline; reports the job's exit status
+                                |   the wall-clock deadline and the disk cap (diskcap.py);
+                                |   reports the job's exit status
                                 `--fork--> job (C): rlimits, no_new_privs, Landlock, caps
                                            dropped, seccomp last, posture read back, execve
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from auto_review.sandbox import (
+    diskcap,
     identity,
     kernel,
     landlock,
@@ -94,6 +96,7 @@ class Plan:
     # becomes this host uid/gid for real (identity.py; docs/adr/0010).
     job_uid: int | None = None
     last_cap: int = 63
+    disk: diskcap.DiskWatch | None = None  # the writable places the supervisor caps
     extra: dict[str, Any] = field(default_factory=dict)
     # A proxied policy (full tier, egress pairs): A sends the egress listener here (egress.py).
     egress_fd: int | None = None
@@ -271,6 +274,11 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
         else:
             step = "subreaper"  # without a pid namespace, orphans must still come back to us
             kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+        disk = None
+        if plan.disk is not None:
+            step = "disk-cap"  # baseline before the job can write
+            disk = diskcap.open_watch(plan.disk)
+            _send(report_fd, {"event": "disk_cap", **disk.describe()})
         step = "fork-job"
         c2b_r, c2b_w = os.pipe2(os.O_CLOEXEC)
         b2c_r, b2c_w = os.pipe2(os.O_CLOEXEC)
@@ -296,17 +304,24 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
             signal.setitimer(signal.ITIMER_REAL, max(plan.timeout_seconds, 0.001))
         status: int | None = None
         try:
-            while status is None:
+            while status is None and disk is None:
                 try:
                     waited, raw = os.waitpid(-1, 0)
                 except ChildProcessError:
                     break
                 if waited == pid:
                     status = raw
+            if disk is not None:
+                status = disk.wait(pid)
         except (_Deadline, _Stop) as stop:
             signal.setitimer(signal.ITIMER_REAL, 0)
             _kill_descendants()
             _send(report_fd, {"event": "timeout" if isinstance(stop, _Deadline) else "stopped"})
+            os._exit(0)
+        except diskcap.DiskCapExceeded as over:  # closes: disk fill below RLIMIT_FSIZE (F12)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            _kill_descendants()
+            _send(report_fd, {"event": "limit", "limit": "disk", "message": str(over)})
             os._exit(0)
         signal.setitimer(signal.ITIMER_REAL, 0)
         _kill_descendants()  # closes: daemons (setsid, double fork) outliving the job

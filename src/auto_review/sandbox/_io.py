@@ -38,6 +38,7 @@ class Outcome:
     status: int | None = None
     timed_out: bool = False
     output_exceeded: bool = False
+    limit: dict[str, Any] | None = None  # the supervisor stopped the job at a limit (disk)
     error: dict[str, Any] | None = None
     posture: dict[str, Any] = field(default_factory=dict)
     stdout: bytes = b""
@@ -85,6 +86,10 @@ def _handle_report(outcome: Outcome, line: bytes, on_posture: PostureHook | None
         outcome.status = message.get("status")
     elif event == "pid_cap":
         outcome.posture["pid_cap"] = message.get("value")
+    elif event == "disk_cap":
+        outcome.posture["disk_cap"] = {k: v for k, v in message.items() if k != "event"}
+    elif event == "limit":
+        outcome.limit = message
     elif event == "timeout":
         outcome.timed_out = True
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from auto_review.sandbox import (
+    diskcap,
     identity,
     kernel,
     landlock,
@@ -117,6 +118,15 @@ def build_plan(
         new_ns = ("user", "mnt", "pid", "ipc", "uts", "cgroup") + (() if host_net else ("net",))
         shared = ("net",) if host_net else ()
     job_limits = policy.limits.with_memory(memory_bytes)
+    disk = None
+    if job_limits.disk_bytes is not None:
+        places = (
+            [p for p, writable, _strict in view.binds if writable]
+            if view is not None
+            else [*policy.rw_paths, *([scratch] if scratch else [])]
+        )
+        if places:  # with none, only the private /tmp is writable: its tmpfs has a size
+            disk = diskcap.DiskWatch(tuple(places), job_limits.disk_bytes)
     cgroup = None
     if support.cgroup.available and tier is not Tier.NONE:
         cgroup = (
@@ -157,6 +167,7 @@ def build_plan(
         cgroup=cgroup,
         landlock_abi=support.landlock_abi,
         egress_fd=egress_fd,
+        disk=disk,
     )
 
 

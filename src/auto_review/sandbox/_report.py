@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from auto_review.sandbox.diskcap import MIN_POLL_SECONDS
 from auto_review.sandbox.egress import EGRESS_PROXY_PORT
 from auto_review.sandbox.policy import Policy
 from auto_review.sandbox.posture import Control, Posture
@@ -13,6 +14,8 @@ from auto_review.sandbox.probe import HostSupport, Tier
 __all__ = ["describe", "egress_control"]
 
 _NS_CONTROLS = ("user", "mnt", "pid", "ipc", "uts", "cgroup")
+_MIB = 1024 * 1024
+_MIN_POLL_MS = MIN_POLL_SECONDS * 1000
 
 
 def _namespaces(
@@ -136,6 +139,29 @@ def egress_control(
     return Control(name, "off", f"host network shared: {what}; any address; UDP is not covered")
 
 
+def _disk_cap(tier: Tier, policy: Policy, watch: Mapping[str, Any] | None) -> Control:
+    cap = policy.limits.disk_bytes
+    if cap is None:
+        return Control("disk_cap", "off", f"policy {policy.name} sets no disk cap")
+    if watch:
+        return Control(
+            "disk_cap",
+            "on",
+            f"supervisor watchdog: {cap // _MIB} MiB of growth on the {watch.get('filesystems')} "
+            "filesystem(s) of the writable places, and a free-space floor on each; fstatvfs "
+            f"every {_MIN_POLL_MS:g}-100 ms, so the overshoot is about the write rate x "
+            f"{_MIN_POLL_MS:g} ms; every writer on those filesystems counts; fallocate refused",
+        )
+    if tier is Tier.FULL and not policy.rw_paths:
+        return Control(
+            "disk_cap",
+            "on",
+            f"nothing writable on host disks; the private /tmp is a "
+            f"{policy.tmp_size_bytes // _MIB} MiB tmpfs",
+        )
+    return Control("disk_cap", "off", "the supervisor did not report its disk watch")
+
+
 def describe(
     policy: Policy,
     tier: Tier,
@@ -212,6 +238,7 @@ def describe(
                 else "pid_max is not per pid namespace on this kernel (< 6.14)",
             )
         )
+    controls.append(_disk_cap(tier, policy, read_back.get("disk_cap")))
     controls.append(
         Control(
             "cgroup_limits",

@@ -6,12 +6,14 @@ permitted, inheritable, ambient, and the bounding set when we hold CAP_SETPCAP).
 limits are used only when a delegated, writable subtree with the memory and pids controllers
 exists; otherwise ``cgroup_support`` says why not, and nothing pretends otherwise.
 
-Out of scope: the wall-clock deadline (the supervisor in spawn.py owns it) and fd/env
-hygiene (spawn.py builds both from explicit allowlists).
+Out of scope: the wall-clock deadline and the disk cap (``disk_bytes``: the supervisor
+enforces both, see _child.py and diskcap.py) and fd/env hygiene (spawn.py builds both from
+explicit allowlists).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import resource
@@ -36,21 +38,23 @@ _MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-process rlimits; ``None`` leaves a limit as inherited."""
+    """Per-process rlimits, and the job's disk cap; ``None`` leaves a limit as inherited
+    (``disk_bytes`` None: no cap on what the job adds to its writable places)."""
 
     cpu_seconds: int | None = 300
     address_space_bytes: int | None = 2048 * _MIB
     file_size_bytes: int | None = 1024 * _MIB
     open_files: int = 1024
     processes: int | None = 512
+    # Not an rlimit: the supervisor stops the job when its writable places grew past this
+    # (diskcap.py). Twice the file-size cap: RLIMIT_FSIZE bounds one file, this bounds the sum.
+    disk_bytes: int | None = 2048 * _MIB
 
     def with_memory(self, memory_bytes: int | None) -> Limits:
         """The same limits with a different address-space cap (``None`` keeps the default)."""
         if memory_bytes is None:
             return self
-        return Limits(
-            self.cpu_seconds, memory_bytes, self.file_size_bytes, self.open_files, self.processes
-        )
+        return dataclasses.replace(self, address_space_bytes=memory_bytes)
 
 
 def apply_rlimits(limits: Limits, *, extra_processes: int = 0) -> dict[str, int]:

@@ -86,6 +86,7 @@ DEFAULT_LIMITS: Final[dict[str, Limits]] = {
         file_size_bytes=2048 * _MIB,
         open_files=1024,
         processes=128,
+        disk_bytes=4096 * _MIB,  # the fetched pack (one file, <= file size) plus git metadata
     ),
     "analyze": Limits(
         cpu_seconds=120,
@@ -93,6 +94,7 @@ DEFAULT_LIMITS: Final[dict[str, Limits]] = {
         file_size_bytes=64 * _MIB,
         open_files=256,
         processes=64,
+        disk_bytes=128 * _MIB,  # only a scratch dir is writable
     ),
     "gateway": Limits(
         cpu_seconds=None,
@@ -100,6 +102,8 @@ DEFAULT_LIMITS: Final[dict[str, Limits]] = {
         file_size_bytes=8192 * _MIB,
         open_files=4096,
         processes=1024,
+        # A long-lived service whose state grows by design: no per-run cap (its jobs have one).
+        disk_bytes=None,
     ),
 }
 DEFAULT_TMP_SIZE: Final = 64 * _MIB
@@ -119,6 +123,7 @@ def clamp_limits(requested: Limits, ceiling: Limits) -> Limits:
         file_size_bytes=clamp(requested.file_size_bytes, ceiling.file_size_bytes),
         open_files=min(requested.open_files, ceiling.open_files),
         processes=clamp(requested.processes, ceiling.processes),
+        disk_bytes=clamp(requested.disk_bytes, ceiling.disk_bytes),
     )
 
 
@@ -142,6 +147,14 @@ class Policy:
     def socket_families(self) -> frozenset[int]:
         """Address families seccomp lets ``socket``/``socketpair`` create."""
         return NETWORK_FAMILIES if self.network else NO_NETWORK_FAMILIES
+
+    def with_disk_cap(self, disk_bytes: int | None) -> Policy:
+        """The same policy with another disk cap (``None`` keeps the policy's own)."""
+        if disk_bytes is None:
+            return self
+        if disk_bytes <= 0:
+            raise SandboxPolicyInvalid("the disk cap must be positive")
+        return replace(self, limits=replace(self.limits, disk_bytes=disk_bytes))
 
     def with_extra_read_only(self, paths: Iterable[str]) -> Policy:
         """The same policy with more read-only paths (validated again)."""
@@ -247,6 +260,8 @@ def _validated(policy: Policy) -> Policy:
         )
     if policy.tmp_size_bytes <= 0:
         raise SandboxPolicyInvalid("the private /tmp size must be positive")
+    if policy.limits.disk_bytes is not None and policy.limits.disk_bytes <= 0:
+        raise SandboxPolicyInvalid("the disk cap must be positive")
     egress = _validated_egress(policy)
     return replace(policy, ro_paths=ro, rw_paths=rw, egress=egress)
 

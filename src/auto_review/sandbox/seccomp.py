@@ -6,8 +6,9 @@ an x32 number (the kernel lets x32 numbers through filters that do not check bit
 arch/x86/include/asm/seccomp.h; killing makes the denial visible even on kernels without x32,
 which would answer ENOSYS themselves); every syscall in ``DENY_EPERM`` fails with EPERM; the
 new mount API and ``clone3`` fail with ENOSYS so libc falls back to calls we can inspect (Flatpak,
-CVE-2021-41133); ``clone`` with a namespace flag, ``ioctl`` TIOCSTI/TIOCLINUX, ``personality``
-other than the default, and ``socket``/``socketpair`` outside the policy's families fail with
+CVE-2021-41133); ``fallocate`` fails with EOPNOTSUPP (glibc's posix_fallocate then writes);
+``clone`` with a namespace flag, ``ioctl`` TIOCSTI/TIOCLINUX, ``personality`` other than the
+default, and ``socket``/``socketpair`` outside the policy's families fail with
 EPERM. EPERM/ENOSYS are chosen so tests can tell a filter denial from a kernel refusal.
 
 Out of scope: allowlisting (we run git and CPython, whose syscall sets move with their
@@ -28,6 +29,7 @@ from auto_review.sandbox._syscalls import ARCH, AUDIT_ARCH, SYSCALLS, X32_SYSCAL
 
 __all__ = [
     "DENY_ENOSYS",
+    "DENY_EOPNOTSUPP",
     "DENY_EPERM",
     "NETWORK_FAMILIES",
     "NO_NETWORK_FAMILIES",
@@ -118,6 +120,11 @@ DENY_ENOSYS: Final[tuple[str, ...]] = (
     "move_mount",
     "mount_setattr",
 )
+
+# EOPNOTSUPP, the answer of a filesystem without it, so callers fall back to writing (glibc's
+# posix_fallocate does). closes: fallocate allocating ~500 GiB/s, far past what the disk cap's
+# poll can see in time (diskcap.py); written data arrives at page-cache speed instead.
+DENY_EOPNOTSUPP: Final[tuple[str, ...]] = ("fallocate",)
 
 # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET, Docker's mask. CLONE_NEWTIME
 # (0x80) is left out on purpose: it overlaps the exit-signal byte of clone's flags.
@@ -211,6 +218,8 @@ def build_filter(
             prog += _guarded(table[name], [_eperm()])
     for name in DENY_ENOSYS:
         prog += _guarded(table[name], [_ret(_RET_ERRNO | errno.ENOSYS)])
+    for name in DENY_EOPNOTSUPP:
+        prog += _guarded(table[name], [_ret(_RET_ERRNO | errno.EOPNOTSUPP)])
     prog += _guarded(
         table["clone"], [_ld(_arg_lo(0)), Insn(_JSET_K, 0, 1, _CLONE_NS_MASK), _eperm(), _allow()]
     )

@@ -9,10 +9,11 @@
 
 A non-zero exit is a result (``CompletedRun.returncode``; -N when killed by signal N). Errors:
 ``SandboxTimeout`` (deadline passed; the whole tree was killed), ``SandboxLimitExceeded``
-(SIGXCPU, SIGXFSZ, output cap), ``SandboxPolicyViolation`` (killed by SIGSYS: a foreign-arch
-syscall), ``SandboxSetupError`` (a step failed; ``step``/``path``/``errno`` say which; ``exit_code``
-127/126 when the command was not found / not executable), ``KernelFeatureMissing`` (the tier
-cannot hold here), ``SandboxJobFailed`` (run_callable's target failed).
+(SIGXCPU, SIGXFSZ, output cap, disk cap: the whole tree was killed),
+``SandboxPolicyViolation`` (killed by SIGSYS: a foreign-arch syscall), ``SandboxSetupError``
+(a step failed; ``step``/``path``/``errno`` say which; ``exit_code`` 127/126 when the command
+was not found / not executable), ``KernelFeatureMissing`` (the tier cannot hold here),
+``SandboxJobFailed`` (run_callable's target failed).
 
 Started by root, a full-tier job runs as host uid/gid 65534 (nobody), never host root: read-only
 paths must be readable by others; writable paths are id-mapped so root's files there are its own.
@@ -273,6 +274,13 @@ def _finish(
         raise outcome.as_error()
     if outcome.output_exceeded:
         raise SandboxLimitExceeded("the job's output passed max_output_bytes", limit="output")
+    if outcome.limit is not None:
+        limit = str(outcome.limit.get("limit"))
+        raise SandboxLimitExceeded(
+            f"the job hit its {limit} cap and its process tree was killed: "
+            f"{outcome.limit.get('message')}",
+            limit=limit,
+        )
     if outcome.timed_out:
         raise SandboxTimeout("the job passed its wall-clock deadline; its process tree was killed")
     status = outcome.status

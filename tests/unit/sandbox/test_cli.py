@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from tests.unit.sandbox._helpers import in_child, require
@@ -144,3 +146,77 @@ def test_unavailable_tier_exits_124_for_run_and_1_for_check() -> None:
         return codes
 
     assert in_child(child) == [1, 124]
+
+
+def _fill_script(directory: str, files: int) -> list[str]:
+    """sh writing FILES files of 1 MiB each into DIRECTORY (each far below RLIMIT_FSIZE)."""
+    loop = (
+        f'i=0; while [ $i -lt {files} ]; do head -c 1048576 /dev/zero > "{directory}/f$i" '
+        "|| exit 9; i=$((i+1)); done"
+    )
+    return ["sh", "-c", loop]
+
+
+def test_run_disk_option_kills_a_job_writing_past_it_with_exit_122() -> None:
+    require(Tier.FULL)
+    target = tempfile.mkdtemp(prefix="ar-cli-disk-", dir="/var/tmp")  # not /tmp: hidden inside
+    try:
+        done = subprocess.run(
+            [
+                *CLI,
+                "sandbox",
+                "run",
+                "--rw",
+                target,
+                "--disk",
+                "16M",
+                "--",
+                *_fill_script(target, 256),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        written = sum(os.stat(os.path.join(target, f)).st_size for f in os.listdir(target))
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    assert done.returncode == 122, done.stderr
+    assert "disk" in done.stderr, done.stderr
+    assert written < 256 * 1024 * 1024
+
+
+def test_run_disk_option_lets_a_job_below_it_finish_as_a_real_subprocess() -> None:
+    require(Tier.FULL)
+    target = tempfile.mkdtemp(prefix="ar-cli-disk-", dir="/var/tmp")
+    try:
+        done = subprocess.run(
+            [
+                *CLI,
+                "sandbox",
+                "run",
+                "--rw",
+                target,
+                "--disk",
+                "64M",
+                "--",
+                *_fill_script(target, 4),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        files = len(os.listdir(target))
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    assert (done.returncode, files) == (0, 4), done.stderr
+
+
+def test_run_refuses_a_disk_size_that_is_not_a_size_in_process() -> None:
+    for bad in ("0", "lots", "-5M"):
+        result = CliRunner().invoke(app, ["sandbox", "run", "--disk", bad, "--", "true"])
+        assert isinstance(result.exception, SandboxPolicyInvalid), bad
+        assert "--disk" in result.exception.message

@@ -170,6 +170,7 @@ def test_job_server_clamps_requested_limits_to_the_policy_defaults(tmp_path: Pat
         file_size_bytes=None,
         open_files=1 << 20,
         processes=None,
+        disk_bytes=None,
     )
     policy = run_policy(limits=greedy)
     clamped = _clamped(dataclasses.replace(policy, tmp_size_bytes=1 << 40))
@@ -181,5 +182,39 @@ def test_job_server_clamps_requested_limits_to_the_policy_defaults(tmp_path: Pat
         file_size_bytes=1 << 20,
         open_files=64,
         processes=8,
+        disk_bytes=1 << 24,
     )
     assert _clamped(run_policy(limits=modest)).limits == modest  # below the ceiling: kept
+
+
+@pytest.mark.parametrize("name", ["run", "clone", "analyze"])
+def test_job_server_clamps_the_disk_cap_to_the_policy_ceiling(name: str, tmp_path: Path) -> None:
+    from auto_review.sandbox._jobserver import _clamped
+    from auto_review.sandbox.policy import DEFAULT_LIMITS
+
+    ceiling = DEFAULT_LIMITS[name].disk_bytes
+    assert ceiling is not None  # every job policy has a disk cap
+    rw = [] if name == "analyze" else [str(tmp_path)]
+    ro = [str(tmp_path)] if name == "analyze" else []
+    base = build_policy(name, ro=ro, rw=rw, connect_ports=[443] if name == "clone" else [])
+    unlimited = dataclasses.replace(base, limits=dataclasses.replace(base.limits, disk_bytes=None))
+    assert _clamped(unlimited).limits.disk_bytes == ceiling  # None is not "no cap" here
+    assert _clamped(base.with_disk_cap(1 << 50)).limits.disk_bytes == ceiling
+    assert _clamped(base.with_disk_cap(1 << 20)).limits.disk_bytes == 1 << 20
+
+
+def test_disk_cap_defaults_scale_with_the_file_size_cap_and_the_gateway_has_none() -> None:
+    from auto_review.sandbox.policy import DEFAULT_LIMITS
+
+    for name in ("run", "clone", "analyze"):
+        limits = DEFAULT_LIMITS[name]
+        assert limits.disk_bytes == 2 * (limits.file_size_bytes or 0), name
+    assert DEFAULT_LIMITS["gateway"].disk_bytes is None  # its state grows by design
+
+
+def test_disk_cap_must_be_positive_and_none_keeps_the_policy_default() -> None:
+    policy = run_policy()
+    assert policy.with_disk_cap(None) == policy
+    assert policy.with_disk_cap(1 << 20).limits.disk_bytes == 1 << 20
+    with pytest.raises(SandboxPolicyInvalid, match="disk cap must be positive"):
+        policy.with_disk_cap(0)

@@ -80,6 +80,8 @@ def test_filter_denies_each_listed_syscall_with_eperm_and_allows_others(arch: st
             assert simulate(prog, table[name], audit) == EPERM, name
     for name in seccomp.DENY_ENOSYS:
         assert simulate(prog, table[name], audit) == ENOSYS, name
+    for name in seccomp.DENY_EOPNOTSUPP:
+        assert simulate(prog, table[name], audit) == 0x00050000 | errno.EOPNOTSUPP, name
     assert simulate(prog, table["execve"], audit) == ALLOW
     assert simulate(prog, table["landlock_restrict_self"], audit) == ALLOW
 
@@ -147,6 +149,8 @@ def _oracle_program() -> list[tuple[int, int, int, int]]:
     for name in seccomp.DENY_ENOSYS:
         if name != "open_tree_attr":  # newer than libseccomp 2.5
             filt.add_rule(pyseccomp.ERRNO(errno.ENOSYS), name)
+    for name in seccomp.DENY_EOPNOTSUPP:
+        filt.add_rule(pyseccomp.ERRNO(errno.EOPNOTSUPP), name)
     for bit in (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000):
         filt.add_rule(
             pyseccomp.ERRNO(errno.EPERM), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, bit, bit)
