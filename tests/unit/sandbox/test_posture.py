@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
 
 import pytest
 from tests.unit.sandbox._helpers import require
 
-from auto_review.sandbox import Tier, posture, read_back, run_command, run_policy
+from auto_review.sandbox import CompletedRun, Tier, posture, read_back, run_command, run_policy
 
 STATUS = """Name:\tcat
 NoNewPrivs:\t1
@@ -84,3 +86,38 @@ def test_job_posture_is_json_and_agrees_with_what_the_job_reads_itself() -> None
     assert states["seccomp"] == "on"
     assert states["cgroup_limits"] in ("on", "unavailable")
     assert data["read_back"]["ns"]["pid"] != os.stat("/proc/self/ns/pid").st_ino
+
+
+def _disk_cap(done: CompletedRun) -> tuple[str | None, str]:
+    control = next(c for c in done.posture.controls if c.name == "disk_cap")
+    return control.state, control.reason
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("tier", [Tier.FULL, Tier.RESTRICTED])
+def test_disk_cap_is_reported_on_with_how_it_is_enforced(tier: Tier) -> None:
+    require(tier)
+    target = tempfile.mkdtemp(prefix="ar-posture-disk-", dir="/var/tmp")
+    try:
+        done = run_command(["true"], run_policy(rw=[target]), timeout=60, isolation=tier)
+    finally:
+        os.rmdir(target)
+    state, reason = _disk_cap(done)
+    assert state == "on", reason
+    assert "supervisor watchdog: 2048 MiB" in reason
+    assert "every writer on those filesystems counts" in reason
+    assert done.posture.read_back["disk_cap"]["filesystems"] >= 1  # what the supervisor saw
+
+
+@pytest.mark.sandbox
+def test_disk_cap_is_reported_off_for_a_policy_without_one_and_on_without_host_writes() -> None:
+    require(Tier.FULL)
+    policy = run_policy()
+    uncapped = dataclasses.replace(
+        policy, limits=dataclasses.replace(policy.limits, disk_bytes=None)
+    )
+    state, reason = _disk_cap(run_command(["true"], uncapped, timeout=60))
+    assert (state, reason) == ("off", "policy run sets no disk cap")
+    state, reason = _disk_cap(run_command(["true"], policy, timeout=60))
+    assert state == "on"
+    assert reason.startswith("nothing writable on host disks")
