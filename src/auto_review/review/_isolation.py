@@ -3,7 +3,7 @@
 - ``run_git``: every git process, under the sandbox's ``clone`` policy (network only towards the
   forge's host and port: in the full tier through the sandbox's egress proxy, elsewhere a
   Landlock port rule; writes only beneath the job directory, rlimits including the file size
-  cap, the whole tree killed at the deadline).
+  cap, a disk cap of twice it, the whole tree killed at the deadline or the cap).
 - ``run_analysis``: every parse or search of repository files, under the ``analyze`` policy (no
   network, workspace read-only, CPU/memory/time limits) via ``sandbox.run_callable`` into
   ``_analysis.entry``. Tasks and results cross as JSON, never pickle, so a subverted child
@@ -33,6 +33,7 @@ _MAX_CAPTURE = 4 * 1024 * 1024  # stdout/stderr kept from one git command
 _ANALYSIS_MEMORY = 1024 * 1024 * 1024
 _ANALYSIS_OUTPUT = 16 * 1024 * 1024
 _GIT_MEMORY = 4096 * 1024 * 1024
+_GIT_DISK_MIN = 256 * 1024 * 1024
 _SOURCE_ROOT = str(Path(auto_review.__file__).resolve().parent.parent)
 
 
@@ -75,6 +76,11 @@ def run_git(
         file_size_bytes=max_file_bytes,
         open_files=1024,
         processes=128,
+        # What one git step may add to the job dir: the fetched pack is one file (at most
+        # max_file_bytes, i.e. AR_CLONE_MAX_BYTES), plus its index and git's metadata; the
+        # checkout is bounded by the tree-size check. Enforced by the sandbox (F12); at least
+        # _GIT_DISK_MIN, since other writers on the same filesystem count too.
+        disk_bytes=max(2 * max_file_bytes, _GIT_DISK_MIN),
     )
     try:
         if egress:
