@@ -10,7 +10,10 @@ Public API (everything else in this package is private or a step module):
         exactly the egress pairs, run by whoever spawns the job; see egress.py)
     analyze_policy(workspace, *, scratch=None, ro=(), limits=None) -> Policy
     gateway_policy(state_dir, *, listen_port, upstream_ports, ro=(), limits=None) -> Policy
-    Limits(cpu_seconds, address_space_bytes, file_size_bytes, open_files, processes)
+    Limits(cpu_seconds, address_space_bytes, file_size_bytes, open_files, processes,
+           disk_bytes); policy.with_disk_cap(bytes) -> Policy
+        (disk_bytes: what the job may add to its writable places; past it the supervisor
+        kills the tree: SandboxLimitExceeded(limit="disk"), see diskcap.py)
     interpreter_paths() -> tuple[str, ...]; frozen_env() -> dict[str, str]
         (``ro`` and ``rw`` job paths may not contain symlinks: refused with SandboxPolicyInvalid;
         only the system view and interpreter_paths() follow links)
