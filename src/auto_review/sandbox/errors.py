@@ -99,7 +99,7 @@ class SandboxTimeout(SandboxError):
 
 
 class SandboxLimitExceeded(SandboxError):
-    """A resource limit stopped the job; ``limit`` names it (cpu, file_size, output, ...)."""
+    """A resource limit stopped the job; ``limit`` names it (cpu, file_size, output, disk, ...)."""
 
     exit_code = 122
 
