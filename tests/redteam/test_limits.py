@@ -175,6 +175,27 @@ def test_disk_fill_with_many_files_in_writable_bind_is_blocked_by_size_cap(
     assert left <= DISK_CAP_MIB + DISK_OVERSHOOT_MIB, f"{left:.0f} MiB left: {box.describe()}"
 
 
+def test_fallocate_burst_in_writable_bind_is_blocked_by_seccomp(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: outrun the disk cap's poll by reserving space with fallocate(2), which allocates
+    GiBs in microseconds without writing (each file below RLIMIT_FSIZE). Control: seccomp
+    answers EOPNOTSUPP (what a filesystem without fallocate says; glibc then writes, at a rate
+    the poll follows). The host control reserves the whole bound. Reference: ADR 0011; F12."""
+    argv = [*probes.pyprobe, "fallocate", str(scratch), "8", str(DISK_CAP_MIB)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    assert host.result is not None, host.describe()
+    assert host.result["mib"] == 8 * DISK_CAP_MIB, host.describe()
+    box = run_sandboxed(
+        argv, ro=[probes.directory, *python_view], rw=[scratch], options=["--disk", DISK_CAP]
+    )
+    assert box.result is not None, box.describe()
+    assert not box.ok, box.describe()
+    assert box.errno in {"EOPNOTSUPP", "ENOTSUP"}, box.describe()  # one number (95) on Linux
+    assert box.result["mib"] == 0, box.describe()
+
+
 def test_writes_below_the_disk_cap_in_writable_bind_succeed(
     probes: Probes, python_view: tuple[Path, ...], scratch: Path
 ) -> None:
