@@ -8,10 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 
 import pytest
-import structlog
 from tests.unit.sandbox._helpers import in_child, require
 from typer.testing import CliRunner
 
@@ -27,14 +25,6 @@ from auto_review.sandbox import (
 
 pytestmark = pytest.mark.sandbox
 CLI = [sys.executable, "-m", "auto_review"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """In-process runs configure structlog on the runner's stdout, which is closed afterwards;
-    reset it, or later tests in the same session log to a closed file (tests/e2e chat)."""
-    yield
-    structlog.reset_defaults()
 
 
 def test_check_json_reports_the_tier_and_every_control_in_process() -> None:
