@@ -4,8 +4,7 @@
                      |          new namespaces + id map (full tier); forwards signals to B
                      `--fork--> supervisor (B): pid 1 of the new pid namespace (full tier) or a
                                 |   child subreaper (other tiers); builds the root; reaps; owns
-                                |   the wall-clock deadline and the disk cap (diskcap.py);
-                                |   reports the job's exit status
+                                |   the deadline and disk cap; reports the job's exit status
                                 `--fork--> job (C): rlimits, no_new_privs, Landlock, caps
                                            dropped, seccomp last, posture read back, execve
 
@@ -274,10 +273,9 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
         else:
             step = "subreaper"  # without a pid namespace, orphans must still come back to us
             kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
-        disk = None
-        if plan.disk is not None:
-            step = "disk-cap"  # baseline before the job can write
-            disk = diskcap.open_watch(plan.disk)
+        step = "disk-cap"  # its baseline, taken before the job can write (diskcap.py)
+        disk = None if plan.disk is None else diskcap.open_watch(plan.disk)
+        if disk is not None:
             _send(report_fd, {"event": "disk_cap", **disk.describe()})
         step = "fork-job"
         c2b_r, c2b_w = os.pipe2(os.O_CLOEXEC)
@@ -302,26 +300,22 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
         signal.signal(STOP_SIGNAL, _on_stop)  # the parent's "kill the job tree now"
         if plan.timeout_seconds is not None:
             signal.setitimer(signal.ITIMER_REAL, max(plan.timeout_seconds, 0.001))
-        status: int | None = None
         try:
-            while status is None and disk is None:
+            status = None if disk is None else disk.wait(pid)  # the watch polls while it waits
+            while status is None:
                 try:
                     waited, raw = os.waitpid(-1, 0)
                 except ChildProcessError:
                     break
                 if waited == pid:
                     status = raw
-            if disk is not None:
-                status = disk.wait(pid)
-        except (_Deadline, _Stop) as stop:
+        except (_Deadline, _Stop, diskcap.DiskCapExceeded) as stop:
             signal.setitimer(signal.ITIMER_REAL, 0)
             _kill_descendants()
-            _send(report_fd, {"event": "timeout" if isinstance(stop, _Deadline) else "stopped"})
-            os._exit(0)
-        except diskcap.DiskCapExceeded as over:  # closes: disk fill below RLIMIT_FSIZE (F12)
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            _kill_descendants()
-            _send(report_fd, {"event": "limit", "limit": "disk", "message": str(over)})
+            event = {"event": "timeout" if isinstance(stop, _Deadline) else "stopped"}
+            if isinstance(stop, diskcap.DiskCapExceeded):  # closes: many files < RLIMIT_FSIZE
+                event = {"event": "limit", "limit": "disk", "message": str(stop)}
+            _send(report_fd, event)
             os._exit(0)
         signal.setitimer(signal.ITIMER_REAL, 0)
         _kill_descendants()  # closes: daemons (setsid, double fork) outliving the job

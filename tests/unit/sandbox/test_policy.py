@@ -196,7 +196,9 @@ def test_job_server_clamps_the_disk_cap_to_the_policy_ceiling(name: str, tmp_pat
     assert ceiling is not None  # every job policy has a disk cap
     rw = [] if name == "analyze" else [str(tmp_path)]
     ro = [str(tmp_path)] if name == "analyze" else []
-    base = build_policy(name, ro=ro, rw=rw, connect_ports=[443] if name == "clone" else [])
+    base = build_policy(
+        name, ro=ro, rw=rw, egress=[("forge.example", 443)] if name == "clone" else []
+    )
     unlimited = dataclasses.replace(base, limits=dataclasses.replace(base.limits, disk_bytes=None))
     assert _clamped(unlimited).limits.disk_bytes == ceiling  # None is not "no cap" here
     assert _clamped(base.with_disk_cap(1 << 50)).limits.disk_bytes == ceiling
