@@ -208,8 +208,13 @@ class EgressProxy:
                 self.refusals.append((status, reason))
 
     def _accept_loop(self) -> None:
+        # poll, not select: the spawning process (a CLI review, the job server) may hold fds
+        # numbered above FD_SETSIZE (1024), which select() refuses.
+        waiter = select.poll()
+        waiter.register(self._listener.fileno(), select.POLLIN)
+        waiter.register(self._wake_r, select.POLLIN)
         while not self._stopping.is_set():
-            ready, _, _ = select.select([self._listener.fileno(), self._wake_r], [], [])
+            ready = {fd for fd, _events in waiter.poll()}
             if self._wake_r in ready:
                 return
             try:
@@ -272,6 +277,8 @@ class EgressProxy:
                 _linger(client)
         except OSError:
             pass  # a peer went away or timed out mid-stream: nothing to answer
+        except Exception:  # a bug here must end this connection, not the job or the caller
+            self._refuse(500, "internal error")
         finally:
             with self._lock:
                 self._live.discard(client)
@@ -306,17 +313,22 @@ class EgressProxy:
             buf += chunk
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
-        peer = {client: upstream, upstream: client}
-        reading = [client, upstream]
+        by_fd = {client.fileno(): (client, upstream), upstream.fileno(): (upstream, client)}
+        waiter = select.poll()
+        for fd in by_fd:
+            waiter.register(fd, select.POLLIN)
+        reading = len(by_fd)
         while reading and not self._stopping.is_set():
-            ready, _, _ = select.select(reading, [], [], self._idle_timeout)
+            ready = waiter.poll(self._idle_timeout * 1000)
             if not ready:
                 return  # idle for too long
-            for sock in ready:
+            for fd, _events in ready:
+                sock, other = by_fd[fd]
                 data = sock.recv(_CHUNK)
                 if data:
-                    peer[sock].sendall(data)
+                    other.sendall(data)
                     continue
-                reading.remove(sock)
+                waiter.unregister(fd)
+                reading -= 1
                 with contextlib.suppress(OSError):
-                    peer[sock].shutdown(socket.SHUT_WR)
+                    other.shutdown(socket.SHUT_WR)
