@@ -7,6 +7,8 @@ loopback server started by the test that records what reached it.
 
 from __future__ import annotations
 
+import fcntl
+import resource
 import socket
 import threading
 from collections.abc import Iterator
@@ -280,3 +282,24 @@ def test_parse_head_accepts_git_shapes_including_bracketed_ipv6() -> None:
     plain = parse_head(b"GET http://forge.example/x HTTP/1.1\r\nHost: FORGE.example:80\r\n\r\n")
     assert (plain.host, plain.port) == ("forge.example", 80)
     assert plain.forward.startswith(b"GET /x HTTP/1.1\r\n")
+
+
+def test_proxy_serves_a_listener_numbered_above_fd_setsize(upstream: Upstream) -> None:
+    """A long-lived spawning process (the job server, a CLI review) may hold fds past 1024,
+    which select() cannot wait on; the proxy must still serve such a listener."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1600:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < 1600: no fd above FD_SETSIZE here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1600), hard))
+    try:
+        listener = _listen()
+        high = fcntl.fcntl(listener.fileno(), fcntl.F_DUPFD_CLOEXEC, 1500)
+        listener.close()
+        allowed = check_pairs([("127.0.0.1", upstream.port)])
+        with EgressProxy(socket.socket(fileno=high), allowed) as proxy:
+            head = f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode()
+            answer = _ask(proxy, head, then=b"GET / HTTP/1.1\r\n\r\n")
+        assert high >= 1500
+        assert answer.startswith(b"HTTP/1.1 200 Connection established")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
