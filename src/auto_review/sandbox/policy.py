@@ -15,6 +15,7 @@ refusal is a ``SandboxPolicyInvalid`` that names the offending option and the fi
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterable
@@ -161,6 +162,7 @@ class Policy:
         return _validated(replace(self, ro_paths=self.ro_paths + tuple(paths)))
 
 
+@functools.cache  # the running interpreter does not move; resolving costs ~0.1 ms per spawn
 def interpreter_paths() -> tuple[str, ...]:
     """Files the running interpreter needs, to bind read-only at their own paths."""
     paths = [
@@ -187,6 +189,7 @@ def frozen_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("_PYI_") or k == "LD_LIBRARY_PATH"}
 
 
+@functools.cache
 def trusted_paths() -> frozenset[str]:
     """Paths whose symlinks are followed (and recreated inside): the system and interpreter
     views, which no job can write. Every other path must be free of symlinks."""
