@@ -55,7 +55,7 @@ __all__ = [
     "RESOLVE_BENEATH",
     "RESOLVE_NO_MAGICLINKS",
     "RESOLVE_NO_SYMLINKS",
-    "bind_idmapped",
+    "bind_tree",
     "capget",
     "capset_clear",
     "close_range",
@@ -353,9 +353,11 @@ class _MountAttr(ctypes.Structure):
     )
 
 
-def bind_idmapped(source: str, target: str, userns_fd: int, attr_set: int) -> None:
-    """Bind ``source`` (recursively) onto ``target`` with an id-mapped mount (Linux 5.12+):
-    open_tree(OPEN_TREE_CLONE), mount_setattr(MOUNT_ATTR_IDMAP | attr_set), move_mount."""
+def bind_tree(source: str, target: str, attr_set: int, userns_fd: int | None = None) -> None:
+    """Bind ``source`` and every mount below it onto ``target``, with ``attr_set`` (MOUNT_ATTR_*)
+    set on the whole tree before it is attached, id-mapped through ``userns_fd`` when given
+    (Linux 5.12+): open_tree(OPEN_TREE_CLONE | AT_RECURSIVE), mount_setattr(AT_RECURSIVE),
+    move_mount."""
     src = ctypes.create_string_buffer(os.fsencode(source))
     dst = ctypes.create_string_buffer(os.fsencode(target))
     empty = ctypes.create_string_buffer(b"")
@@ -365,7 +367,13 @@ def bind_idmapped(source: str, target: str, userns_fd: int, attr_set: int) -> No
     except SandboxSyscallError as exc:
         raise SandboxSyscallError("open_tree", exc.errno, path=source) from None
     try:
-        attr = _MountAttr(attr_set | MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+        if userns_fd is None:
+            name, attr = "mount_setattr", _MountAttr(attr_set, 0, 0, 0)
+        else:
+            name, attr = (
+                "mount_setattr(idmap)",
+                _MountAttr(attr_set | MOUNT_ATTR_IDMAP, 0, 0, userns_fd),
+            )
         try:
             _sys(
                 "mount_setattr",
@@ -376,7 +384,7 @@ def bind_idmapped(source: str, target: str, userns_fd: int, attr_set: int) -> No
                 ctypes.sizeof(attr),
             )
         except SandboxSyscallError as exc:
-            raise SandboxSyscallError("mount_setattr(idmap)", exc.errno, path=source) from None
+            raise SandboxSyscallError(name, exc.errno, path=source) from None
         _sys(
             "move_mount",
             tree,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from auto_review.sandbox import (
     SandboxPolicyInvalid,
     SandboxPolicyViolation,
     SandboxSetupError,
+    SandboxSyscallError,
     SandboxTimeout,
     Tier,
     clone_policy,
@@ -446,3 +448,31 @@ def test_restricted_tier_refuses_unix_socket_clients_but_keeps_socketpair() -> N
     )
     assert done.stdout.split(b"\n")[:2] == [b"pair ok", b"unix EPERM"]
     assert done.posture.state("noexec_writable") == "off"
+
+
+def _no_mount_setattr(*_args: object) -> None:
+    raise SandboxSyscallError("open_tree", errno.ENOSYS)
+
+
+@pytest.mark.parametrize("kernel_api", ["mount_setattr", "remount fallback (before 5.12)"])
+def test_a_mount_below_a_read_only_path_is_read_only_inside_too(
+    tmp_path: Path, kernel_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs below tmp_path needs CAP_SYS_ADMIN on the host (root)")
+    if kernel_api != "mount_setattr":  # the forked children inherit the patched module
+        monkeypatch.setattr(kernel, "bind_tree", _no_mount_setattr)
+    sub = tmp_path / "data" / "sub"
+    sub.mkdir(parents=True)
+    kernel.mount("tmpfs", str(sub), "tmpfs", 0, "size=64k,mode=0755")
+    try:
+        (sub / "f.txt").write_text("below")
+        _code, out, err = sh(
+            f"cat {sub}/f.txt; echo x > {sub}/new",
+            policy=run_policy(ro=[str(tmp_path / "data")]),
+        )
+        assert out == "below"  # positive control: the submount is there and readable
+        assert "Read-only file system" in err
+        assert not (sub / "new").exists()
+    finally:
+        kernel.umount2(str(sub), kernel.MNT_DETACH)
