@@ -37,6 +37,8 @@ from auto_review.sandbox import (
     seccomp,
 )
 from auto_review.sandbox._io import STOP_SIGNAL
+from auto_review.sandbox._messages import json_int, posture_line, send_line
+from auto_review.sandbox._reap import kill_descendants
 from auto_review.sandbox.egress import open_listener
 from auto_review.sandbox.errors import (
     KernelFeatureMissing,
@@ -106,6 +108,14 @@ def _send(fd: int, message: dict[str, Any]) -> None:
     os.write(fd, (json.dumps(message, default=str)[:4000] + "\n").encode())
 
 
+def _finish(report_fd: int, done_w: int, line: bytes) -> NoReturn:
+    """B's last words: the report, then EOF for the caller and the go-ahead for A to exit."""
+    send_line(report_fd, line)
+    os.close(report_fd)
+    os.write(done_w, b"d")
+    os._exit(0)
+
+
 def _fail(report_fd: int, step: str, exc: BaseException) -> NoReturn:
     message: dict[str, Any] = {"event": "error", "kind": "setup", "step": step}
     if isinstance(exc, KernelFeatureMissing):
@@ -159,6 +169,13 @@ def _arrange_fds(plan: Plan, report_fd: int) -> tuple[int, int | None, int | Non
     return report_fd, idmap, egress_fd
 
 
+def _drop_job_fds(plan: Plan) -> None:
+    """Close our copies of the job's stdio and passed fds once the job's side holds them, so the
+    caller sees EOF when the job's tree ends, not when the outer child and supervisor do."""
+    for fd in {0, 1, 2, *(target for target, _source in plan.pass_fds)}:
+        os.close(fd)
+
+
 def run_outer(plan: Plan, report_fd: int) -> NoReturn:
     """Process A: hygiene, namespaces, then fork the supervisor and wait for it."""
     step = "outer"
@@ -183,20 +200,24 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
             open_listener(egress_fd)
         step = "fork-supervisor"
         lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        done_r, done_w = os.pipe2(os.O_CLOEXEC)
+        pid = kernel.fork_single_threaded()
         if pid == 0:
             os.close(lifeline_w)
-            _run_supervisor(plan, report_fd, lifeline_r, idmap_fd)
+            os.close(done_r)
+            _run_supervisor(plan, report_fd, (lifeline_r, done_w), idmap_fd)
         os.close(lifeline_r)
+        os.close(done_w)
         os.close(report_fd)
+        _drop_job_fds(plan)
         _forward_to(pid, (*_FORWARDED, STOP_SIGNAL))
-        while True:
-            try:
-                waited, _status = os.waitpid(pid, 0)
-            except ChildProcessError:
-                break
-            if waited == pid:
-                break
+        # One byte once B has reported and the job's tree is gone, EOF if B died: either way
+        # nothing is left to forward to. We exit without waiting for B's own teardown (B, pid 1,
+        # dies with us by PR_SET_PDEATHSIG), unless the caller must remove the cgroup B is in.
+        os.read(done_r, 1)
+        if plan.cgroup is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         os._exit(0)
     except BaseException as exc:
         _fail(report_fd, step, exc)
@@ -218,43 +239,12 @@ def _on_stop(_signum: int, _frame: object) -> None:
     raise _Stop
 
 
-def _children() -> list[int]:
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children", encoding="ascii") as fh:
-            return [int(p) for p in fh.read().split()]
-    except FileNotFoundError:
-        pass  # a kernel without CONFIG_PROC_CHILDREN: scan every process's parent instead
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == me:
-                kids.append(int(entry))
-    return kids
-
-
-def _kill_descendants() -> None:
-    """As child subreaper: kill children until none is left (orphans come back to us)."""
-    for _ in range(100000):
-        kids = _children()
-        if not kids:
-            break
-        for kid in kids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(kid, signal.SIGKILL)
-        for kid in kids:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(kid, 0)
-
-
-def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int | None) -> NoReturn:
+def _run_supervisor(
+    plan: Plan, report_fd: int, outer: tuple[int, int], idmap_fd: int | None
+) -> NoReturn:
     """Process B: build the root, fork the job, reap, enforce the deadline, report."""
     step = "supervisor"
+    lifeline_r, done_w = outer
     try:
         kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
         if select.select([lifeline_r], [], [], 0)[0]:  # A died before PDEATHSIG was armed
@@ -269,7 +259,7 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
             )
             if idmap_fd is not None:
                 os.close(idmap_fd)
-            _send(report_fd, {"event": "pid_cap", "value": pid_cap})
+            send_line(report_fd, b'{"event":"pid_cap","value":%s}' % json_int(pid_cap))
         else:
             step = "subreaper"  # without a pid namespace, orphans must still come back to us
             kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
@@ -280,9 +270,10 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
         step = "fork-job"
         c2b_r, c2b_w = os.pipe2(os.O_CLOEXEC)
         b2c_r, b2c_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        pid = kernel.fork_single_threaded()
         if pid == 0:
             os.close(lifeline_r)
+            os.close(done_w)
             os.close(c2b_r)
             os.close(b2c_w)
             _run_job(plan, report_fd, (b2c_r, c2b_w))
@@ -295,6 +286,7 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
                 os.write(b2c_w, b"m")
         os.close(c2b_r)
         os.close(b2c_w)
+        _drop_job_fds(plan)
         _forward_to(pid)
         signal.signal(signal.SIGALRM, _on_alarm)
         signal.signal(STOP_SIGNAL, _on_stop)  # the parent's "kill the job tree now"
@@ -311,16 +303,18 @@ def _run_supervisor(plan: Plan, report_fd: int, lifeline_r: int, idmap_fd: int |
                     status = raw
         except (_Deadline, _Stop, diskcap.DiskCapExceeded) as stop:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            _kill_descendants()
-            event = {"event": "timeout" if isinstance(stop, _Deadline) else "stopped"}
+            kill_descendants()
             if isinstance(stop, diskcap.DiskCapExceeded):  # closes: many files < RLIMIT_FSIZE
-                event = {"event": "limit", "limit": "disk", "message": str(stop)}
-            _send(report_fd, event)
-            os._exit(0)
+                message = {"event": "limit", "limit": "disk", "message": str(stop)}
+                line = json.dumps(message)[:4000].encode()
+            else:
+                line = b'{"event":"%s"}' % (
+                    b"timeout" if isinstance(stop, _Deadline) else b"stopped"
+                )
+            _finish(report_fd, done_w, line)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        _kill_descendants()  # closes: daemons (setsid, double fork) outliving the job
-        _send(report_fd, {"event": "exit", "status": status})
-        os._exit(0)
+        kill_descendants()  # closes: daemons (setsid, double fork) outliving the job
+        _finish(report_fd, done_w, b'{"event":"exit","status":%s}' % json_int(status))
     except BaseException as exc:
         _fail(report_fd, step, exc)
 
@@ -392,26 +386,13 @@ def _run_job(plan: Plan, report_fd: int, handshake: tuple[int, int]) -> NoReturn
                 },
             )
             os._exit(EXIT_SETUP_FAILED)
-        _send(
-            report_fd,
-            {
-                "event": "posture",
-                "status": status,
-                "ns": ns,
-                "rlimits": applied,
-                "bounding_dropped": bounding,
-                "exec_writable": posture.exec_mounted(
-                    plan.landlock_rules.write_paths if plan.landlock_rules else ()
-                ),
-                "landlock": {
-                    "abi": ll.abi,
-                    "fs_rules": ll.fs_rules,
-                    "tcp_bind": ll.tcp_bind,
-                    "tcp_connect": ll.tcp_connect,
-                    "scoped": ll.scoped,
-                },
-            },
+        exec_writable = posture.exec_mounted(
+            plan.landlock_rules.write_paths if plan.landlock_rules else ()
         )
+        line = posture_line(
+            status, ns, applied, bounding=bounding, exec_writable=exec_writable, ll=ll
+        )
+        send_line(report_fd, line)
         step = "execve"
         os.execvpe(plan.argv[0], list(plan.argv), plan.env)  # noqa: S606 - exec is the point
     except BaseException as exc:

@@ -59,6 +59,7 @@ __all__ = [
     "capget",
     "capset_clear",
     "close_range",
+    "fork_single_threaded",
     "landlock_abi_version",
     "landlock_add_rule",
     "landlock_create_ruleset",
@@ -168,6 +169,13 @@ _syscall = _fn(
     _c.c_long,
     _c.c_long,
 )
+
+
+# glibc's fork(2) called *holding* the GIL (a PyDLL function does not release it), so the child
+# continues as the thread that holds it, exactly as after os.fork().
+_fork = ctypes.PyDLL(None, use_errno=True).fork
+_fork.restype = _c.c_int
+_fork.argtypes = []
 
 
 def _check(name: str, ret: int, path: str | None = None) -> int:
@@ -395,6 +403,20 @@ def bind_tree(source: str, target: str, attr_set: int, userns_fd: int | None = N
         )
     finally:
         os.close(tree)
+
+
+def fork_single_threaded() -> int:
+    """fork(2) without CPython's after-fork hooks; returns 0 in the child, its pid in the parent.
+
+    Only for a single-threaded caller with no Python signal handler installed, whose child uses
+    no threads, imports, logging or random and ends in ``os._exit`` or ``execve``: the sandbox's
+    outer child and supervisor. glibc's fork still runs (its locks, the child's tid, atfork
+    handlers). What is skipped is PyOS_AfterFork_Child: re-creating the GIL, import and runtime
+    locks and dropping other threads' states (all no-ops with one thread holding the GIL and no
+    import in progress), clearing tripped signals (none: no Python handler), and the Python
+    at-fork callbacks (threading, random, logging state the child never uses). Those cost about
+    0.45 ms of copy-on-write faults per fork (docs/dev/REDTEAM-FINDINGS.md F3)."""
+    return _check("fork", _fork())
 
 
 def close_range(first: int, last: int, flags: int = 0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -98,3 +99,24 @@ def test_capget_reads_back_an_emptied_capability_set() -> None:
     assert seen[3:] == [0, 0, 0]
     if os.geteuid() == 0:
         assert seen[0] != 0  # positive control: root had effective capabilities before
+
+
+def test_fork_single_threaded_child_runs_python_and_its_parent_reaps_it() -> None:
+    def child() -> dict[str, int]:
+        read_fd, write_fd = os.pipe()
+        pid = kernel.fork_single_threaded()
+        if pid == 0:  # pragma: no cover - the grandchild
+            os.close(read_fd)
+            message = json.dumps({"pid": os.getpid(), "ppid": os.getppid()})
+            os.write(write_fd, message.encode())
+            os._exit(7)
+        os.close(write_fd)
+        seen = json.loads(os.read(read_fd, 4096))
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+        return {**seen, "forked": pid, "me": os.getpid(), "code": os.waitstatus_to_exitcode(status)}
+
+    seen = in_child(child)
+    assert seen["pid"] == seen["forked"] != seen["me"]
+    assert seen["ppid"] == seen["me"]
+    assert seen["code"] == 7
