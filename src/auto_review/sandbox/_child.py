@@ -1,23 +1,29 @@
 """What runs after fork: the outer child, the supervisor, and the job, in that order.
 
     caller --fork--> outer (A): setsid, die-with-parent, stdio and fd allowlist, cgroup,
-                     |          new namespaces + id map (full tier); forwards signals to B
+                     |          new namespaces + id map, the new root staged: /tmp, binds,
+                     |          links, /dev (full tier); forwards signals to B; exits once B
+                     |          has reported
                      `--fork--> supervisor (B): pid 1 of the new pid namespace (full tier) or a
-                                |   child subreaper (other tiers); builds the root; reaps; owns
-                                |   the deadline and disk cap; reports the job's exit status
+                                |   child subreaper (other tiers); fresh /proc, pivots into the
+                                |   root; reaps; owns the deadline and disk cap; reports the
+                                |   job's exit status
                                 `--fork--> job (C): rlimits, no_new_privs, Landlock, caps
                                            dropped, seccomp last, posture read back, execve
 
 Invariants: no exception crosses a fork (every entry point ends in ``os._exit``); any surprise
 ends the process with a JSON reason on ``report_fd`` (the parent's pipe, close-on-exec); the
 job never runs half-confined, because execve is the last step and is skipped on any error.
-Only modules imported before the fork are used (no imports, no logging, no threads here).
+Only modules imported before the fork are used (no imports, no logging, no threads here); A
+and B are single-threaded and install Python signal handlers only after forking, so they fork
+with ``kernel.fork_single_threaded`` (no CPython after-fork hooks, docs/adr/0008).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import select
@@ -180,6 +186,9 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
     """Process A: hygiene, namespaces, then fork the supervisor and wait for it."""
     step = "outer"
     try:
+        # A collection here would touch every tracked object of the caller's heap, each page
+        # a copy-on-write fault; these short-lived processes leave cycles to os._exit (F3).
+        gc.disable()
         _reset_signals()
         step = "die-with-parent"  # closes: a sandbox outliving the caller that owns it
         kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -198,6 +207,13 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         if egress_fd is not None:
             step = "egress-listener"  # closes: egress to any address (F9); the job's only way out
             open_listener(egress_fd)
+        if plan.view is not None:
+            # Here rather than in B: the pages this Python work dirties are mostly ones A has
+            # copied already, while a fresh B would copy them all again (F3).
+            step = "mounts"
+            mounts.stage_root(plan.view, plan.tmp_size_bytes, idmap_fd)
+        if idmap_fd is not None:
+            os.close(idmap_fd)
         step = "fork-supervisor"
         lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
         done_r, done_w = os.pipe2(os.O_CLOEXEC)
@@ -205,7 +221,7 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         if pid == 0:
             os.close(lifeline_w)
             os.close(done_r)
-            _run_supervisor(plan, report_fd, (lifeline_r, done_w), idmap_fd)
+            _run_supervisor(plan, report_fd, (lifeline_r, done_w))
         os.close(lifeline_r)
         os.close(done_w)
         os.close(report_fd)
@@ -239,9 +255,7 @@ def _on_stop(_signum: int, _frame: object) -> None:
     raise _Stop
 
 
-def _run_supervisor(
-    plan: Plan, report_fd: int, outer: tuple[int, int], idmap_fd: int | None
-) -> NoReturn:
+def _run_supervisor(plan: Plan, report_fd: int, outer: tuple[int, int]) -> NoReturn:
     """Process B: build the root, fork the job, reap, enforce the deadline, report."""
     step = "supervisor"
     lifeline_r, done_w = outer
@@ -254,11 +268,7 @@ def _run_supervisor(
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         if plan.view is not None:
             step = "mounts"
-            pid_cap = mounts.build_root(
-                plan.view, plan.tmp_size_bytes, plan.limits.processes, idmap_fd
-            )
-            if idmap_fd is not None:
-                os.close(idmap_fd)
+            pid_cap = mounts.enter_root(plan.limits.processes)
             send_line(report_fd, b'{"event":"pid_cap","value":%s}' % json_int(pid_cap))
         else:
             step = "subreaper"  # without a pid namespace, orphans must still come back to us

@@ -1,6 +1,7 @@
 """The file-system view of a full-tier sandbox, built like bubblewrap's setup_newroot.
 
-Once ``build_root`` returns (in a process that owns new user, mount and pid namespaces): the
+Once ``stage_root`` (in the process that owns new user and mount namespaces) and then
+``enter_root`` (in pid 1 of the new pid namespace, a child sharing the mount namespace) return: the
 root is a small read-only tmpfs holding only the listed host paths, bound at their own paths,
 read-only or writable as planned, all nosuid,nodev; a fresh /proc of the new pid namespace with
 Docker's sensitive entries masked; a /dev with null, zero, full, random and urandom only; a
@@ -23,7 +24,7 @@ from typing import Final
 from auto_review.sandbox import kernel
 from auto_review.sandbox.errors import SandboxSetupError, SandboxSyscallError
 
-__all__ = ["DEVICES", "View", "build_root", "plan_view"]
+__all__ = ["DEVICES", "View", "enter_root", "plan_view", "stage_root"]
 
 _STAGE: Final = "/tmp"  # noqa: S108 - host /tmp is hidden only until the first pivot, like bubblewrap
 _OLD: Final = "/oldroot"
@@ -366,11 +367,9 @@ def remount_root_readonly() -> None:
         _remount("/", kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV)
 
 
-def build_root(
-    view: View, tmp_size_bytes: int, processes: int | None = None, idmap_fd: int | None = None
-) -> int | None:
-    """Run every step, in order, in the calling (single-threaded, namespaced) process; return
-    the pid cap of the namespace (None when the kernel has no per-namespace pid_max)."""
+def stage_root(view: View, tmp_size_bytes: int, idmap_fd: int | None = None) -> None:
+    """The steps that need no pid namespace of their own, in the outer child: the host root
+    moves to /oldroot, and /newroot gets /tmp, the binds, the links and /dev."""
     _HOST_MOUNTS.clear()
     make_mounts_private()
     pivot_into_staging()
@@ -380,6 +379,13 @@ def build_root(
     for path, target in view.links:
         recreate_link(path, target)
     mount_minimal_dev()
+
+
+def enter_root(processes: int | None = None) -> int | None:
+    """The rest, in pid 1 of the new pid namespace (its /proc is the one mounted): fresh /proc,
+    old root detached, pivot into /newroot, root read-only. Every process of this mount
+    namespace (the outer child too) ends up in the new root. Returns the pid cap of the
+    namespace (None when the kernel has no per-namespace pid_max)."""
     pid_cap = mount_fresh_proc(processes)
     detach_old_root()
     pivot_into_new_root()
