@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -476,3 +478,30 @@ def test_a_mount_below_a_read_only_path_is_read_only_inside_too(
         assert not (sub / "new").exists()
     finally:
         kernel.umount2(str(sub), kernel.MNT_DETACH)
+
+
+def test_single_threaded_caller_keeps_its_signal_mask_and_handlers_across_a_spawn() -> None:
+    def caller() -> dict[str, object]:  # in a forked child: surely the only thread
+        got: list[int] = []
+        signal.signal(signal.SIGUSR2, lambda signum, _frame: got.append(signum))
+        threads = len(os.listdir("/proc/self/task"))
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        out = sh("echo ok")[1]
+        after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        os.kill(os.getpid(), signal.SIGUSR2)  # positive control: the handler still runs here
+        return {"threads": threads, "out": out, "same_mask": before == after, "got": got}
+
+    seen = in_child(caller)
+    assert seen == {"threads": 1, "out": "ok\n", "same_mask": True, "got": [signal.SIGUSR2]}
+
+
+def test_multithreaded_caller_gets_the_same_job_result() -> None:
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        assert len(os.listdir("/proc/self/task")) > 1  # the os.fork() path
+        assert sh("echo ok; exit 3")[:2] == (3, "ok\n")
+    finally:
+        release.set()
+        worker.join()
