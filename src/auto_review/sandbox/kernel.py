@@ -157,18 +157,9 @@ _umount2 = _fn("umount2", _c.c_int, _c.c_char_p, _c.c_int)
 _sethostname = _fn("sethostname", _c.c_int, _c.c_char_p, _c.c_size_t)
 # prctl(2) is variadic in glibc; every option we use takes unsigned longs, passed as such.
 _prctl = _fn("prctl", _c.c_int, _c.c_int, _c.c_ulong, _c.c_ulong, _c.c_ulong, _c.c_ulong)
-# syscall(2) for calls glibc 2.36 does not wrap; six long arguments, unused ones zero.
-_syscall = _fn(
-    "syscall",
-    _c.c_long,
-    _c.c_long,
-    _c.c_long,
-    _c.c_long,
-    _c.c_long,
-    _c.c_long,
-    _c.c_long,
-    _c.c_long,
-)
+# syscall(2) for calls glibc 2.36 does not wrap: the number, then six long arguments (unused
+# ones zero).
+_syscall = _fn("syscall", _c.c_long, *[_c.c_long] * 7)
 
 
 # glibc's fork(2) called *holding* the GIL (a PyDLL function does not release it), so the child
@@ -375,13 +366,9 @@ def bind_tree(source: str, target: str, attr_set: int, userns_fd: int | None = N
     except SandboxSyscallError as exc:
         raise SandboxSyscallError("open_tree", exc.errno, path=source) from None
     try:
-        if userns_fd is None:
-            name, attr = "mount_setattr", _MountAttr(attr_set, 0, 0, 0)
-        else:
-            name, attr = (
-                "mount_setattr(idmap)",
-                _MountAttr(attr_set | MOUNT_ATTR_IDMAP, 0, 0, userns_fd),
-            )
+        idmap = MOUNT_ATTR_IDMAP if userns_fd is not None else 0
+        attr = _MountAttr(attr_set | idmap, 0, 0, userns_fd or 0)
+        name = "mount_setattr(idmap)" if idmap else "mount_setattr"
         try:
             _sys(
                 "mount_setattr",
@@ -406,16 +393,11 @@ def bind_tree(source: str, target: str, attr_set: int, userns_fd: int | None = N
 
 
 def fork_single_threaded() -> int:
-    """fork(2) without CPython's after-fork hooks; returns 0 in the child, its pid in the parent.
-
-    Only for a single-threaded caller with no Python signal handler installed, whose child uses
-    no threads, imports, logging or random and ends in ``os._exit`` or ``execve``: the sandbox's
-    outer child and supervisor. glibc's fork still runs (its locks, the child's tid, atfork
-    handlers). What is skipped is PyOS_AfterFork_Child: re-creating the GIL, import and runtime
-    locks and dropping other threads' states (all no-ops with one thread holding the GIL and no
-    import in progress), clearing tripped signals (none: no Python handler), and the Python
-    at-fork callbacks (threading, random, logging state the child never uses). Those cost about
-    0.45 ms of copy-on-write faults per fork (docs/dev/REDTEAM-FINDINGS.md F3)."""
+    """fork(2) without CPython's after-fork hooks (0 in the child, its pid in the parent), for a
+    single-threaded caller with no Python signal handler left to run (none installed, or every
+    signal blocked first) whose child uses no threads, imports, logging or random and ends in
+    ``os._exit`` or ``execve``. glibc's fork still runs; why skipping PyOS_AfterFork_Child is
+    sound then, and the ~0.45 ms of page faults it saves per fork: docs/adr/0008."""
     return _check("fork", _fork())
 
 
