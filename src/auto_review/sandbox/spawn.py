@@ -39,11 +39,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from auto_review.sandbox import _jobs, egress, identity, kernel, namespaces, posture
-from auto_review.sandbox._child import Plan, run_outer
+from auto_review.sandbox import _jobs, egress, identity, namespaces, posture
+from auto_review.sandbox._child import Plan
 from auto_review.sandbox._io import Outcome, PostureHook, communicate
 from auto_review.sandbox._plan import build_plan
 from auto_review.sandbox._report import describe
+from auto_review.sandbox._start import start_outer
 from auto_review.sandbox._worker import WORKER_ARGV_MARKER
 from auto_review.sandbox.errors import (
     SandboxJobFailed,
@@ -114,37 +115,6 @@ def posture_of(
     return describe(policy, tier, support, {**read_back, "job_host_uid": job_uid}, host_ns)
 
 
-def _fork_outer() -> int:
-    """fork() for the outer child: without CPython's after-fork hooks when this process has one
-    thread (docs/adr/0008), else ``os.fork()``, whose hooks a multithreaded caller needs."""
-    if len(os.listdir("/proc/self/task")) > 1:
-        return os.fork()
-    # Blocking every signal first runs the Python handlers of signals that already arrived
-    # (pthread_sigmask checks for them), here; none can arrive in the child before it resets
-    # its dispositions and mask, so no handler of ours ever runs there.
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    pid = -1
-    try:
-        pid = kernel.fork_single_threaded()
-    finally:
-        if pid != 0:  # the caller, also when fork failed; the child unblocks in run_outer
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    return pid
-
-
-def _spawn(plan: Plan) -> tuple[int, int]:
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    pid = _fork_outer()
-    if pid == 0:  # pragma: no cover - the child never returns
-        try:
-            os.close(read_fd)
-            run_outer(plan, write_fd)
-        finally:
-            os._exit(120)
-    os.close(write_fd)
-    return pid, read_fd
-
-
 def _run(
     argv: Sequence[str],
     policy: Policy,
@@ -200,7 +170,7 @@ def _run(
             scratch=scratch,
             egress_fd=None if channel is None else channel[1].fileno(),
         )
-        pid, report_fd = _spawn(plan)
+        pid, report_fd = start_outer(plan)
         if on_start is not None:
             on_start(pid)
         if channel is not None:
