@@ -165,14 +165,8 @@ class Policy:
 @functools.cache  # the running interpreter does not move; resolving costs ~0.1 ms per spawn
 def interpreter_paths() -> tuple[str, ...]:
     """Files the running interpreter needs, to bind read-only at their own paths."""
-    paths = [
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        sys.base_exec_prefix,
-        os.path.realpath(sys.executable),
-        sys.executable,
-    ]
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    paths += [os.path.realpath(sys.executable), sys.executable]
     meipass = getattr(sys, "_MEIPASS", None)  # PyInstaller one-file: the unpacked files
     if isinstance(meipass, str):
         paths.append(meipass)
