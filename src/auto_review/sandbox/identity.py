@@ -18,14 +18,12 @@ host paths the operator makes usable by ``host_id`` (the refusal says how).
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterable
 
-from auto_review.sandbox import kernel
-from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSyscallError
-from auto_review.sandbox.namespaces import ROOT_JOB_HOST_ID
+from auto_review.sandbox import kernel, namespaces
+from auto_review.sandbox.errors import SandboxPolicyInvalid
 
 __all__ = ["become_host_user", "host_uid", "require_access", "restricted_job_id"]
 
@@ -52,11 +50,11 @@ def restricted_job_id() -> int | None:
     if os.geteuid() != 0:
         return None
     if (
-        _map_to_host("uid", ROOT_JOB_HOST_ID) is None
-        or _map_to_host("gid", ROOT_JOB_HOST_ID) is None
+        _map_to_host("uid", namespaces.ROOT_JOB_HOST_ID) is None
+        or _map_to_host("gid", namespaces.ROOT_JOB_HOST_ID) is None
     ):
         return None
-    return ROOT_JOB_HOST_ID
+    return namespaces.ROOT_JOB_HOST_ID
 
 
 def become_host_user(host_id: int, last_cap: int) -> None:
@@ -65,14 +63,7 @@ def become_host_user(host_id: int, last_cap: int) -> None:
     may write every root-owned file its Landlock rules reach, and may signal root's processes."""
     for cap in range(last_cap + 1):  # while we still hold CAP_SETPCAP
         kernel.prctl(kernel.PR_CAPBSET_DROP, cap)
-    try:
-        os.setgroups([])  # closes: root's supplementary groups granting group access
-        os.setresgid(host_id, host_id, host_id)
-        os.setresuid(host_id, host_id, host_id)
-    except OSError as exc:
-        raise SandboxSyscallError("setresuid(job host user)", exc.errno or errno.EPERM) from None
-    if os.getresuid() != (host_id,) * 3 or os.getresgid() != (host_id,) * 3 or os.getgroups():
-        raise SandboxSyscallError("setresuid(job host user)", errno.EPERM)  # read back
+    namespaces.become(host_id, "setresuid(job host user)")
 
 
 def _unusable(path: str, mode: int) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "ROOT_JOB_HOST_ID",
     "SANDBOX_HOSTNAME",
     "SANDBOX_ID",
+    "become",
     "become_sandbox_user",
     "diagnose_map_errno",
     "diagnose_userns_errno",
@@ -169,14 +170,19 @@ def map_user_namespace(pid: int, host_id: int) -> None:
 
 def become_sandbox_user() -> None:
     """In a freshly mapped user namespace: drop supplementary groups, become SANDBOX_ID."""
+    become(SANDBOX_ID, "setresuid(sandbox user)")
+
+
+def become(ident: int, step: str) -> None:
+    """Drop supplementary groups and set every uid and gid to ``ident``, read back."""
     try:
         os.setgroups([])  # closes: root's supplementary groups granting group access
-        os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
-        os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+        os.setresgid(ident, ident, ident)
+        os.setresuid(ident, ident, ident)
     except OSError as exc:
-        raise SandboxSyscallError("setresuid(sandbox user)", exc.errno or errno.EPERM) from None
-    if os.getresuid() != (SANDBOX_ID,) * 3 or os.getresgid() != (SANDBOX_ID,) * 3:
-        raise SandboxSyscallError("setresuid(sandbox user)", errno.EPERM)  # read back
+        raise SandboxSyscallError(step, exc.errno or errno.EPERM) from None
+    if os.getresuid() != (ident,) * 3 or os.getresgid() != (ident,) * 3 or os.getgroups():
+        raise SandboxSyscallError(step, errno.EPERM)
 
 
 _IDMAP_FDS: dict[tuple[int, int], int] = {}
