@@ -148,31 +148,17 @@ def test_unavailable_tier_exits_124_for_run_and_1_for_check() -> None:
     assert in_child(child) == [1, 124]
 
 
-def _fill_script(directory: str, files: int) -> list[str]:
-    """sh writing FILES files of 1 MiB each into DIRECTORY (each far below RLIMIT_FSIZE)."""
+def _fill_under_disk_cap(cap: str, files: int) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``sandbox run --rw DIR --disk CAP`` of sh writing FILES files of 1 MiB each into DIR
+    (each far below RLIMIT_FSIZE); returns the run and how many bytes DIR held after it."""
+    target = tempfile.mkdtemp(prefix="ar-cli-disk-", dir="/var/tmp")  # not /tmp: hidden inside
     loop = (
-        f'i=0; while [ $i -lt {files} ]; do head -c 1048576 /dev/zero > "{directory}/f$i" '
+        f'i=0; while [ $i -lt {files} ]; do head -c 1048576 /dev/zero > "{target}/f$i" '
         "|| exit 9; i=$((i+1)); done"
     )
-    return ["sh", "-c", loop]
-
-
-def test_run_disk_option_kills_a_job_writing_past_it_with_exit_122() -> None:
-    require(Tier.FULL)
-    target = tempfile.mkdtemp(prefix="ar-cli-disk-", dir="/var/tmp")  # not /tmp: hidden inside
     try:
         done = subprocess.run(
-            [
-                *CLI,
-                "sandbox",
-                "run",
-                "--rw",
-                target,
-                "--disk",
-                "16M",
-                "--",
-                *_fill_script(target, 256),
-            ],
+            [*CLI, "sandbox", "run", "--rw", target, "--disk", cap, "--", "sh", "-c", loop],
             capture_output=True,
             text=True,
             check=False,
@@ -182,6 +168,12 @@ def test_run_disk_option_kills_a_job_writing_past_it_with_exit_122() -> None:
         written = sum(os.stat(os.path.join(target, f)).st_size for f in os.listdir(target))
     finally:
         shutil.rmtree(target, ignore_errors=True)
+    return done, written
+
+
+def test_run_disk_option_kills_a_job_writing_past_it_with_exit_122() -> None:
+    require(Tier.FULL)
+    done, written = _fill_under_disk_cap("16M", 256)
     assert done.returncode == 122, done.stderr
     assert "disk" in done.stderr, done.stderr
     assert written < 256 * 1024 * 1024
@@ -189,30 +181,8 @@ def test_run_disk_option_kills_a_job_writing_past_it_with_exit_122() -> None:
 
 def test_run_disk_option_lets_a_job_below_it_finish_as_a_real_subprocess() -> None:
     require(Tier.FULL)
-    target = tempfile.mkdtemp(prefix="ar-cli-disk-", dir="/var/tmp")
-    try:
-        done = subprocess.run(
-            [
-                *CLI,
-                "sandbox",
-                "run",
-                "--rw",
-                target,
-                "--disk",
-                "64M",
-                "--",
-                *_fill_script(target, 4),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        files = len(os.listdir(target))
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
-    assert (done.returncode, files) == (0, 4), done.stderr
+    done, written = _fill_under_disk_cap("64M", 4)
+    assert (done.returncode, written) == (0, 4 * 1024 * 1024), done.stderr
 
 
 def test_run_refuses_a_disk_size_that_is_not_a_size_in_process() -> None:
