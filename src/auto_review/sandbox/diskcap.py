@@ -146,11 +146,6 @@ class DiskWatcher:
         finally:
             os.close(pidfd)
 
-    def close(self) -> None:
-        """Close the filesystem fds (the job never sees them: they are close-on-exec)."""
-        for fs in self.filesystems:
-            os.close(fs.fd)
-
 
 def _reap(pid: int) -> tuple[int | None, bool]:
     """Reap every exited child without blocking; (the job's status if it exited, no children)."""
