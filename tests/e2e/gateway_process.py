@@ -99,6 +99,21 @@ class GatewayProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def review_via_ci(self, pr_number: int, head_sha: str, *, limit_secs: float) -> None:
+        """Ask for a review of alice/demo#PR_NUMBER at HEAD_SHA through ``/reviews/ci`` and
+        wait until that one job has posted its review."""
+        body = {"owner": "alice", "repo": "demo", "pr_number": pr_number, "head_sha": head_sha}
+        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
+        queued = httpx.post(f"{self.url}/reviews/ci", json=body, headers=headers, timeout=10)
+        assert queued.status_code == 202, queued.text
+        wait_until(
+            lambda: [j["state"] for j in self.jobs()] in (["done"], ["failed"]),
+            limit_secs=limit_secs,
+            what="the review job to end",
+        )
+        [job] = self.jobs()
+        assert (job["state"], job["result"]) == ("done", "posted"), job["reason"]
+
     def jobs(self) -> list[dict[str, object]]:
         """Every job row, read-only."""
         db = self.state_dir / "auto-review.sqlite3"

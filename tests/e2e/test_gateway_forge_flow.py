@@ -98,17 +98,7 @@ def test_gateway_command_runs_the_real_pipeline_from_a_ci_request(
     ).start()  # the real `auto-review gateway --bare` with the production pipeline
     try:
         head = fake_forge.state.head_sha(fake_forge.repo(REPO), forge_repo)
-        body = {"owner": "alice", "repo": "demo", "pr_number": forge_repo.number, "head_sha": head}
-        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
-        queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
-        assert queued.status_code == 202
-        wait_until(
-            lambda: [j["state"] for j in gateway.jobs()] in (["done"], ["failed"]),
-            limit_secs=120,
-            what="the review job to end",
-        )
-        [job] = gateway.jobs()
-        assert (job["state"], job["result"]) == ("done", "posted"), job["reason"]
+        gateway.review_via_ci(forge_repo.number, head, limit_secs=120)
         assert len(fake_forge.repo(REPO).reviews) == 1
         assert _statuses(fake_forge, head)[-1][0] == "success"
         ready = httpx.get(f"{gateway.url}/readyz", timeout=10).json()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.gateway_process import AUTO_REVIEW, CI_TOKEN, SECRET, GatewayProcess, wait_until
+from tests.e2e.gateway_process import AUTO_REVIEW, SECRET, GatewayProcess
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
 from tests.fakes.forge_state import PullRecord
@@ -102,17 +102,7 @@ def test_sandboxed_gateway_reviews_a_pr_cloned_through_the_egress_proxy(
     ).start()
     try:
         head = fake_forge.state.head_sha(fake_forge.repo(REPO), forge_repo)
-        body = {"owner": "alice", "repo": "demo", "pr_number": forge_repo.number, "head_sha": head}
-        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
-        queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
-        assert queued.status_code == 202
-        wait_until(
-            lambda: [j["state"] for j in gateway.jobs()] in (["done"], ["failed"]),
-            limit_secs=180,
-            what="the review job to end",
-        )
-        [job] = gateway.jobs()
-        assert (job["state"], job["result"]) == ("done", "posted"), job["reason"]
+        gateway.review_via_ci(forge_repo.number, head, limit_secs=180)
         assert len(fake_forge.repo(REPO).reviews) == 1
         fetches = [c for c in fake_forge.calls if c.path.endswith("/git-upload-pack")]
         assert fetches, "the review did not fetch from the forge"

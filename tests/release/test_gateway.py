@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from auto_review.settings import LLMConfig
-from tests.e2e.gateway_process import CI_TOKEN, GatewayProcess, wait_until
+from tests.e2e.gateway_process import GatewayProcess
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_state import PullRecord
 from tests.fakes.llm import ScriptedModel, reply
@@ -72,17 +72,7 @@ def _review_end_to_end(binary: Path, scene: _Scene, *, argv: tuple[str, ...], ti
         assert info.status_code == 200, info.text
         assert tier in info.text
         head = scene.forge.state.head_sha(scene.forge.repo(REPO), scene.pull)
-        body = {"owner": "alice", "repo": "demo", "pr_number": scene.pull.number, "head_sha": head}
-        headers = {"Authorization": f"Bearer {CI_TOKEN}"}
-        queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
-        assert queued.status_code == 202
-        wait_until(
-            lambda: [j["state"] for j in gateway.jobs()] in (["done"], ["failed"]),
-            limit_secs=180,
-            what="the review job to end",
-        )
-        [job] = gateway.jobs()
-        assert (job["state"], job["result"]) == ("done", "posted"), job["reason"]
+        gateway.review_via_ci(scene.pull.number, head, limit_secs=180)
         assert len(scene.forge.repo(REPO).reviews) == 1
         statuses = [s.state for s in scene.forge.repo(REPO).statuses if s.sha == head]
         assert statuses[-1] == "success"
