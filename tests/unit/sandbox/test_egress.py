@@ -223,6 +223,28 @@ def test_connections_beyond_the_cap_are_refused_with_503(upstream: Upstream) -> 
     assert proxy.refusals[0] == (503, "too many connections")
 
 
+def test_an_allowed_destination_that_refuses_the_dial_is_answered_with_502() -> None:
+    closed = _listen()
+    port = int(closed.getsockname()[1])
+    closed.close()  # nothing listens there now: the dial is refused
+    with _proxy([("127.0.0.1", port)]) as proxy:
+        answer = _ask(proxy, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+    assert _status(answer) == 502
+    assert proxy.refusals == [(502, "the allowed destination did not answer")]
+
+
+def test_a_tunnel_quiet_both_ways_is_closed_at_the_idle_timeout() -> None:
+    silent = _listen()  # accepts in the kernel's backlog, never answers, never closes
+    port = int(silent.getsockname()[1])
+    try:
+        with _proxy([("127.0.0.1", port)], idle_timeout=0.3) as proxy:
+            answer = _ask(proxy, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+        # _ask reads until EOF (or fails at its own 10 s timeout): the proxy ended the tunnel.
+        assert answer == b"HTTP/1.1 200 Connection established\r\n\r\n"
+    finally:
+        silent.close()
+
+
 def test_stop_closes_live_tunnels(upstream: Upstream) -> None:
     hold = Upstream(_listen(), reply=b"")
     stop_serving = threading.Event()
