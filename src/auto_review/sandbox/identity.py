@@ -5,6 +5,8 @@ effective, saved and file-system uid and gid are all ``host_id`` (read back), an
 set is empty (dropped first, while root still holds CAP_SETPCAP; the uid change then empties
 the permitted, effective and ambient sets, capabilities(7) "Effect of user ID changes").
 ``require_access`` refuses, with the fix, a rule path that identity cannot use as asked.
+``share_read_only`` makes a root-owned tree of ours (a one-file build's unpacked files) readable
+by that identity, never writable.
 
 Why the whole identity and not only the real uid: RLIMIT_NPROC is charged to the real user, so
 changing only it would make the limit bind while keeping root's file access; but an euid that
@@ -25,7 +27,13 @@ from collections.abc import Iterable
 from auto_review.sandbox import kernel, namespaces
 from auto_review.sandbox.errors import SandboxPolicyInvalid
 
-__all__ = ["become_host_user", "host_uid", "require_access", "restricted_job_id"]
+__all__ = [
+    "become_host_user",
+    "host_uid",
+    "require_access",
+    "restricted_job_id",
+    "share_read_only",
+]
 
 
 def _map_to_host(kind: str, ident: int) -> int | None:
@@ -88,3 +96,18 @@ def require_access(read_paths: Iterable[str], write_paths: Iterable[str], host_i
             f"x); give that uid access (chown {host_id}, or setfacl -m u:{host_id}:rwX), run "
             "auto-review as an ordinary user, or use the full tier"
         )
+
+
+def share_read_only(top: str) -> None:
+    """Give others read, and search or execute where the owner has it, on ``top`` and every
+    file and directory under it; never write. For a tree only root can write (a one-file
+    build's unpacked directory: PyInstaller extracts it 0700, its files 0600 or 0700), so
+    nothing can be swapped in while this walks; symlinks are skipped, never followed."""
+    for parent, dirs, files in os.walk(top):
+        for name in (parent, *(os.path.join(parent, n) for n in (*dirs, *files))):
+            mode = os.lstat(name).st_mode
+            if stat.S_ISLNK(mode):
+                continue
+            wanted = mode | 0o044 | (0o011 if mode & stat.S_IXUSR else 0)
+            if stat.S_IMODE(wanted) != stat.S_IMODE(mode):
+                os.chmod(name, stat.S_IMODE(wanted))

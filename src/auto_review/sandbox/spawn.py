@@ -212,12 +212,14 @@ def _run(
 
 def _share_with_host_user(scratch: str, job_id: int) -> None:
     """Root, restricted tier: the job is host nobody (identity.py), so it owns its scratch dir,
-    and a one-file build's unpacked files (root-only 0700 by PyInstaller) become readable and
-    searchable by others, still writable by root only (the full tier id-maps them instead)."""
+    and a one-file build's unpacked files (root-only, 0700 and 0600, by PyInstaller) become
+    readable and searchable by others, all the way down (a re-executed worker loads libpython
+    and the bundled modules from there), still writable by root only (the full tier id-maps
+    them instead)."""
     os.chown(scratch, job_id, job_id)
     meipass = getattr(sys, "_MEIPASS", None)
     if isinstance(meipass, str):
-        os.chmod(meipass, 0o755)  # noqa: S103 - our own program files, already in the executable
+        identity.share_read_only(meipass)
 
 
 def _start_proxy(channel: socket.socket, policy: Policy, pid: int) -> egress.EgressProxy | None:
