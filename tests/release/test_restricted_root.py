@@ -90,12 +90,13 @@ def copy(release_binary: Path) -> Iterator[_Copy]:
         shutil.copy2(release_binary, binary)
         binary.chmod(0o755)
         shutil.copy2(binary, directory / "auto-review.idle")
-        checked = _Copy(binary, directory).run("sandbox", "check", "--isolation", "restricted")
-        if "sandbox" not in _Copy(binary, directory).run("--help").stdout:
+        found = _Copy(binary, directory)
+        if "sandbox" not in found.run("--help").stdout:
             pytest.skip("this build has no `sandbox` command")
+        checked = found.run("sandbox", "check", "--isolation", "restricted")
         if checked.returncode != 0:
             pytest.skip(f"this host cannot give the restricted tier: {checked.stderr.strip()}")
-        yield _Copy(binary, directory)
+        yield found
     finally:
         shutil.rmtree(directory)
 
