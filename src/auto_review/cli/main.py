@@ -27,7 +27,7 @@ from auto_review.cli import (
 )
 from auto_review.cli._common import err_console
 from auto_review.errors import AutoReviewError, ConfigError
-from auto_review.sandbox import WORKER_ARGV_MARKER, SandboxError, worker_main
+from auto_review.sandbox import SandboxError
 
 app = typer.Typer(
     name="auto-review",
@@ -66,8 +66,6 @@ def _root(
 
 def main() -> None:
     """Run the CLI; turn every ``AutoReviewError`` into a message and its exit code."""
-    if sys.argv[1:2] == [WORKER_ARGV_MARKER]:  # a frozen build re-executed as a sandbox worker
-        sys.exit(worker_main(sys.argv[2:]))
     try:
         app()
     except ConfigError as exc:

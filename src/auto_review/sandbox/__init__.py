@@ -38,13 +38,21 @@ Public API (everything else in this package is private or a step module):
     is_inner(environ) -> bool; read_handoff(fd=HANDOFF_FD) -> InnerHandoff(secrets, posture):
         the inner side (call once at startup, before threads)
     WORKER_ARGV_MARKER, worker_main(argv) -> int: a frozen build's entry point must hand
-        ``argv[2:]`` to worker_main when ``argv[1] == WORKER_ARGV_MARKER`` (cli/main.py does)
+        ``argv[2:]`` to worker_main when ``argv[1] == WORKER_ARGV_MARKER``, before it imports
+        anything else (packaging/entry.py does)
 
 Errors: ``SandboxError`` and subclasses (see ``auto_review.sandbox.errors`` for the tree and
 exit codes). This package imports nothing else of auto-review.
+
+Exports other than the errors and the worker's entry are resolved on first use (PEP 562): a
+job's fresh interpreter imports ``auto_review.sandbox._worker`` and must not pay for the
+launcher, the spawn path and the probe (about 60 ms) each time it starts.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from auto_review.sandbox._worker import WORKER_ARGV_MARKER
 from auto_review.sandbox._worker import main as worker_main
@@ -59,37 +67,72 @@ from auto_review.sandbox.errors import (
     SandboxSyscallError,
     SandboxTimeout,
 )
-from auto_review.sandbox.launcher import (
-    HANDOFF_FD,
-    INNER_ENV_VAR,
-    InnerHandoff,
-    LaunchResult,
-    is_inner,
-    launch,
-    read_handoff,
-)
-from auto_review.sandbox.limits import Limits
-from auto_review.sandbox.policy import (
-    POLICY_NAMES,
-    Policy,
-    analyze_policy,
-    build_policy,
-    clone_policy,
-    frozen_env,
-    gateway_policy,
-    parse_egress,
-    run_policy,
-)
-from auto_review.sandbox.posture import Control, Posture, read_back
-from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
-from auto_review.sandbox.spawn import (
-    CompletedRun,
-    host_support,
-    interpreter_paths,
-    run_attached,
-    run_callable,
-    run_command,
-)
+
+if TYPE_CHECKING:
+    from auto_review.sandbox.launcher import (
+        HANDOFF_FD,
+        INNER_ENV_VAR,
+        InnerHandoff,
+        LaunchResult,
+        is_inner,
+        launch,
+        read_handoff,
+    )
+    from auto_review.sandbox.limits import Limits
+    from auto_review.sandbox.policy import (
+        POLICY_NAMES,
+        Policy,
+        analyze_policy,
+        build_policy,
+        clone_policy,
+        frozen_env,
+        gateway_policy,
+        parse_egress,
+        run_policy,
+    )
+    from auto_review.sandbox.posture import Control, Posture, read_back
+    from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
+    from auto_review.sandbox.spawn import (
+        CompletedRun,
+        host_support,
+        interpreter_paths,
+        run_attached,
+        run_callable,
+        run_command,
+    )
+
+_EXPORTS = {
+    "CompletedRun": "auto_review.sandbox.spawn",
+    "Control": "auto_review.sandbox.posture",
+    "HANDOFF_FD": "auto_review.sandbox.launcher",
+    "HostSupport": "auto_review.sandbox.probe",
+    "INNER_ENV_VAR": "auto_review.sandbox.launcher",
+    "InnerHandoff": "auto_review.sandbox.launcher",
+    "LaunchResult": "auto_review.sandbox.launcher",
+    "Limits": "auto_review.sandbox.limits",
+    "POLICY_NAMES": "auto_review.sandbox.policy",
+    "Policy": "auto_review.sandbox.policy",
+    "Posture": "auto_review.sandbox.posture",
+    "Tier": "auto_review.sandbox.probe",
+    "analyze_policy": "auto_review.sandbox.policy",
+    "build_policy": "auto_review.sandbox.policy",
+    "clone_policy": "auto_review.sandbox.policy",
+    "frozen_env": "auto_review.sandbox.policy",
+    "gateway_policy": "auto_review.sandbox.policy",
+    "host_support": "auto_review.sandbox.spawn",
+    "interpreter_paths": "auto_review.sandbox.spawn",
+    "is_inner": "auto_review.sandbox.launcher",
+    "launch": "auto_review.sandbox.launcher",
+    "parse_egress": "auto_review.sandbox.policy",
+    "probe_host": "auto_review.sandbox.probe",
+    "read_back": "auto_review.sandbox.posture",
+    "read_handoff": "auto_review.sandbox.launcher",
+    "require_tier": "auto_review.sandbox.probe",
+    "run_attached": "auto_review.sandbox.spawn",
+    "run_callable": "auto_review.sandbox.spawn",
+    "run_command": "auto_review.sandbox.spawn",
+    "run_policy": "auto_review.sandbox.policy",
+}
 
 __all__ = [
     "HANDOFF_FD",
@@ -134,3 +177,10 @@ __all__ = [
     "run_policy",
     "worker_main",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 from auto_review.review.tools import read_file_task, search_task
@@ -59,3 +62,18 @@ def test_search_task_reports_invalid_and_backtracking_only_patterns(tmp_path: Pa
     root = str(_repo(tmp_path))
     assert search_task({"root": root, "pattern": "(a"})["ok"] is False
     assert search_task({"root": root, "pattern": r"(a)\1"})["ok"] is False
+
+
+def test_a_read_file_task_in_a_fresh_interpreter_loads_no_parser(tmp_path: Path) -> None:
+    """Each of the verifier's tool calls starts an interpreter: it must not load tree-sitter."""
+    root = _repo(tmp_path)
+    code = (
+        "import json, sys\n"
+        "from auto_review.review._analysis import run_task\n"
+        f"out = run_task('read_file', {{'root': {str(root)!r}, 'path': 'src/a.py'}})\n"
+        "print(json.dumps([out['ok'], sorted(m for m in sys.modules if 'tree_sitter' in m)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    ok, parsers = json.loads(done.stdout)
+    assert ok is True
+    assert parsers == []

@@ -20,6 +20,7 @@ def inspect(payload: bytes) -> bytes:
         "payload": payload.decode(),
         "env": sorted(os.environ),
         "modules": sorted(m for m in sys.modules if m.startswith(("pytest", "_pytest"))),
+        "ours": sorted(m for m in sys.modules if m.startswith("auto_review")),
         "seccomp": [l for l in open("/proc/self/status") if l.startswith("Seccomp:")][0].split()[1],
         "uid": os.getuid(),
     }).encode()
@@ -52,6 +53,15 @@ def test_callable_runs_in_a_fresh_confined_interpreter_without_the_callers_secre
     assert seen["payload"] == "hello"
     assert "LLM_API_KEY" not in seen["env"]
     assert seen["modules"] == []  # nothing of the caller's interpreter (pytest) is in memory
+    # The worker's start loads the package's errors only, not the spawn path or the launcher:
+    # each analysis task of a review pays for this import.
+    assert set(seen["ours"]) <= {
+        "auto_review",
+        "auto_review.sandbox",
+        "auto_review.sandbox._worker",
+        "auto_review.sandbox._worker_entry",
+        "auto_review.sandbox.errors",
+    }, seen["ours"]
     assert seen["seccomp"] == "2"
     assert seen["uid"] == 1000
 
