@@ -6,6 +6,11 @@ Measures, in one run and interleaved so that machine load hits both alike:
   so each run unpacks the bundle again: what an operator's every command pays);
 - the median wall time of ``python -m auto_review --version`` with the build virtualenv's Python;
 - their ratio (target <= 3) and the executable's size (target <= 80 MB);
+- the same pair for a sandbox job's worker start (``<file> __auto_review_sandbox_worker__`` and
+  ``python -m auto_review.sandbox._worker_entry``, each calling ``base64:b64encode``), and the
+  built worker's start as a fraction of the built ``--version``: each analysis task of a review
+  pays for it, and it must stay below a CLI start (the worker is recognised before the CLI is
+  imported);
 - the gateway's start-to-ready time (process start until ``/healthz`` answers 200) from the
   built file and from the build Python, in the full tier when this build can give it, else bare
   (the gateway needs no reachable forge or model to become ready; nothing leaves 127.0.0.1).
@@ -37,10 +42,24 @@ SIZE_TARGET_MB = 80.0
 RATIO_TARGET = 3.0
 
 
-def _time_once(command: list[str], env: dict[str, str]) -> float:
+def _time_once(command: list[str], env: dict[str, str], stdin: bytes) -> float:
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, env=env, check=True, input=stdin, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
+
+
+def _medians(
+    commands: list[list[str]], env: dict[str, str], runs: int, stdin: bytes
+) -> list[float]:
+    """Median wall time of each command, run interleaved after one untimed run each (the first
+    start also fills the page cache and the bytecode cache)."""
+    for command in commands:
+        _time_once(command, env, stdin)
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for command, samples in zip(commands, times, strict=True):
+            samples.append(_time_once(command, env, stdin))
+    return [statistics.median(samples) for samples in times]
 
 
 def _free_port() -> int:
@@ -134,16 +153,17 @@ def main(argv: list[str]) -> int:
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     frozen = [str(args.binary), "--version"]
     source = [str(args.python), "-m", "auto_review", "--version"]
-    # One untimed run each: the first start also fills the page cache and the bytecode cache.
-    _time_once(frozen, env)
-    _time_once(source, env)
-    frozen_times, source_times = [], []
-    for _ in range(args.runs):
-        frozen_times.append(_time_once(frozen, env))
-        source_times.append(_time_once(source, env))
-
-    frozen_median = statistics.median(frozen_times)
-    source_median = statistics.median(source_times)
+    frozen_median, source_median = _medians([frozen, source], env, args.runs, b"")
+    worker = ["__auto_review_sandbox_worker__", "base64:b64encode"]
+    worker_frozen, worker_source = _medians(
+        [
+            [str(args.binary), *worker],
+            [str(args.python), "-I", "-B", "-m", "auto_review.sandbox._worker_entry", worker[1]],
+        ],
+        env,
+        args.runs,
+        b"payload",
+    )
     ratio = frozen_median / source_median
     size_mb = args.binary.stat().st_size / 1_000_000
     size_ok, ratio_ok = size_mb <= SIZE_TARGET_MB, ratio <= RATIO_TARGET
@@ -158,6 +178,12 @@ def main(argv: list[str]) -> int:
     print(
         f"executable size:                {size_mb:.1f} MB  (target <= {SIZE_TARGET_MB:g} MB: "
         f"{'met' if size_ok else 'MISSED'})"
+    )
+    print(f"sandbox worker start (built):   median {worker_frozen * 1000:7.1f} ms")
+    print(f"sandbox worker start (python):  median {worker_source * 1000:7.1f} ms")
+    print(
+        f"worker / --version, built:      {worker_frozen / frozen_median:.2f}"
+        "  (below 1: the worker imports no CLI)"
     )
     if args.gateway_runs > 0:
         _gateway(args.binary, args.python, args.gateway_runs)
