@@ -25,6 +25,11 @@ Public API (everything else in this package is private or a step module):
                  timeout, memory_bytes=None, isolation=Tier.FULL, pass_fds=None) -> CompletedRun
     run_callable("pkg.mod:func", payload, policy, *, timeout, memory_bytes=None,
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
+    CompletedRun(returncode, stdout, stderr, posture, egress): ``egress`` is an
+        EgressReport(tunnels, refusals) for a job behind the egress proxy (full tier, a policy
+        with egress pairs), else None; each EgressRefusal(status, reason, destination) has the
+        proxy's fixed reason and at most a bounded host:port. A SandboxError raised for such a
+        job carries the same report in ``.egress``.
     host_support(refresh=False) -> HostSupport (probed once per process)
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
     Started by root, a full-tier job runs as host uid/gid 65534 (writable binds id-mapped);
@@ -69,6 +74,7 @@ from auto_review.sandbox.errors import (
 )
 
 if TYPE_CHECKING:
+    from auto_review.sandbox._proxy import EgressRefusal, EgressReport
     from auto_review.sandbox.launcher import (
         HANDOFF_FD,
         INNER_ENV_VAR,
@@ -104,6 +110,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "CompletedRun": "auto_review.sandbox.spawn",
     "Control": "auto_review.sandbox.posture",
+    "EgressRefusal": "auto_review.sandbox._proxy",
+    "EgressReport": "auto_review.sandbox._proxy",
     "HANDOFF_FD": "auto_review.sandbox.launcher",
     "HostSupport": "auto_review.sandbox.probe",
     "INNER_ENV_VAR": "auto_review.sandbox.launcher",
@@ -141,6 +149,8 @@ __all__ = [
     "WORKER_ARGV_MARKER",
     "CompletedRun",
     "Control",
+    "EgressRefusal",
+    "EgressReport",
     "HostSupport",
     "InnerHandoff",
     "KernelFeatureMissing",

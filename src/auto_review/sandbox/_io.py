@@ -20,9 +20,11 @@ from typing import Any
 from auto_review.sandbox.errors import (
     KernelFeatureMissing,
     SandboxError,
+    SandboxLimitExceeded,
     SandboxPolicyInvalid,
     SandboxPolicyViolation,
     SandboxSetupError,
+    SandboxTimeout,
 )
 
 __all__ = ["STOP_SIGNAL", "Outcome", "PostureHook", "communicate"]
@@ -43,6 +45,45 @@ class Outcome:
     posture: dict[str, Any] = field(default_factory=dict)
     stdout: bytes = b""
     stderr: bytes = b""
+
+    def exit_status(self, *, oom: bool = False) -> int:
+        """The job's exit status (-N for signal N), or raise the typed error for how it ended
+        (``oom``: its cgroup saw an OOM kill)."""
+        if oom:
+            raise SandboxLimitExceeded(
+                "the job was killed at its cgroup memory limit", limit="memory"
+            )
+        if self.error is not None:
+            raise self.as_error()
+        if self.output_exceeded:
+            raise SandboxLimitExceeded("the job's output passed max_output_bytes", limit="output")
+        if self.limit is not None:
+            limit = str(self.limit.get("limit"))
+            raise SandboxLimitExceeded(
+                f"the job hit its {limit} cap and its process tree was killed: "
+                f"{self.limit.get('message')}",
+                limit=limit,
+            )
+        if self.timed_out:
+            raise SandboxTimeout(
+                "the job passed its wall-clock deadline; its process tree was killed"
+            )
+        if self.status is None:
+            raise SandboxSetupError(
+                "the sandbox ended without reporting the job's status", step="supervisor"
+            )
+        if not os.WIFSIGNALED(self.status):
+            return os.WEXITSTATUS(self.status)
+        sig = os.WTERMSIG(self.status)
+        if sig == signal.SIGSYS:
+            raise SandboxPolicyViolation("the job was killed by seccomp (SIGSYS)")
+        if sig == signal.SIGXCPU:
+            raise SandboxLimitExceeded("the job used up its CPU time (SIGXCPU)", limit="cpu")
+        if sig == signal.SIGXFSZ:
+            raise SandboxLimitExceeded(
+                "the job hit its file-size limit (SIGXFSZ)", limit="file_size"
+            )
+        return -sig
 
     def as_error(self) -> SandboxError:
         """The typed error for a reported failure."""

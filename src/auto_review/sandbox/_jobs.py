@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from auto_review.sandbox import errors
+from auto_review.sandbox._proxy import EgressReport
 from auto_review.sandbox.limits import Limits
 from auto_review.sandbox.policy import Policy, _validated
 from auto_review.sandbox.posture import Control, Posture
@@ -28,6 +29,8 @@ from auto_review.sandbox.posture import Control, Posture
 __all__ = [
     "attach",
     "channel",
+    "egress_from_wire",
+    "egress_to_wire",
     "error_from_wire",
     "error_to_wire",
     "policy_from_wire",
@@ -116,6 +119,16 @@ def posture_from_wire(data: Mapping[str, Any]) -> Posture:
     )
 
 
+def egress_to_wire(report: EgressReport | None) -> dict[str, Any] | None:
+    """A job's egress report as plain data (None: the job had no proxy)."""
+    return None if report is None else report.to_dict()
+
+
+def egress_from_wire(data: Mapping[str, Any] | None) -> EgressReport | None:
+    """The egress report a job server sent, re-bounded (see ``EgressReport.from_dict``)."""
+    return None if data is None else EgressReport.from_dict(data)
+
+
 def error_to_wire(exc: errors.SandboxError) -> dict[str, Any]:
     """A sandbox error as plain data (its class by name, and the attributes callers use)."""
     data: dict[str, Any] = {
@@ -126,6 +139,7 @@ def error_to_wire(exc: errors.SandboxError) -> dict[str, Any]:
     for attr in ("step", "path", "errno", "limit", "feature", "fix", "detail"):
         if hasattr(exc, attr):
             data[attr] = getattr(exc, attr)
+    data["egress"] = egress_to_wire(exc.egress)
     return data
 
 
@@ -148,6 +162,7 @@ def error_from_wire(data: Mapping[str, Any]) -> errors.SandboxError:
     else:
         exc = errors.SandboxError(message)
     exc.exit_code = int(data.get("exit_code", exc.exit_code))
+    exc.egress = egress_from_wire(data.get("egress"))
     return exc
 
 

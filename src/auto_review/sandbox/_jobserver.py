@@ -105,6 +105,7 @@ def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaph
                 "stdout": _jobs.b64(done.stdout),
                 "stderr": _jobs.b64(done.stderr),
                 "posture": done.posture.to_dict(),
+                "egress": _jobs.egress_to_wire(done.egress),
             }
         except SandboxError as exc:
             answer = _jobs.error_to_wire(exc)

@@ -15,7 +15,9 @@ rewritten to origin-form with ``Connection: close``) and checked against the all
 compared case-insensitively, port exactly) before any name resolution or dial; anything else is
 answered with an HTTP error and closed. Head size, header count, the wait for the head, the dial,
 idle time and concurrent connections are bounded. Nothing a client sent is logged or kept (the
-clone job holds the forge token): a refusal is recorded as a status and a fixed reason only.
+clone job holds the forge token): a refusal is recorded as a status, a fixed reason and, once a
+request named one, its destination as a normalised ``host:port`` of at most
+``MAX_DESTINATION_CHARS``; never a path, header or body.
 
 Out of scope: what is said inside an allowed tunnel (TLS SNI, Host, paths on the forge); the
 forge's redirects (following one is a new request, to another host refused here).
@@ -35,6 +37,7 @@ from typing import Final
 from auto_review.sandbox._http_head import (
     MAX_HEAD_BYTES,
     Refused,
+    Request,
     normalise_host,
     parse_head,
     response,
@@ -45,6 +48,8 @@ __all__ = [
     "EGRESS_PROXY_PORT",
     "HEAD_TIMEOUT_SECONDS",
     "MAX_CONNECTIONS",
+    "MAX_DESTINATION_CHARS",
+    "MAX_RECORDED",
     "EgressProxy",
     "check_pairs",
     "normalise_host",
@@ -62,7 +67,11 @@ IDLE_TIMEOUT_SECONDS: Final = 300.0  # no byte either way; a forge building a bi
 MAX_CONNECTIONS: Final = 8  # git uses one or two at a time
 _LISTEN_BACKLOG: Final = 16
 _CHUNK: Final = 64 * 1024
-_MAX_RECORDED: Final = 100
+MAX_RECORDED: Final = 100  # refusals kept per job
+# A refused destination is kept as host:port, the host cut to its last labels within this bound
+# (it is chosen by the job, e.g. from a submodule URL, so it is bounded like any hostile input).
+_MAX_DESTINATION_HOST: Final = 64
+MAX_DESTINATION_CHARS: Final = _MAX_DESTINATION_HOST + len("*.") + len("[]:65535")
 _LINGER_SECONDS: Final = 2.0
 _LINGER_BYTES: Final = 256 * 1024
 
@@ -126,6 +135,18 @@ def receive_listener(channel: socket.socket, timeout: float) -> socket.socket | 
     return listener
 
 
+def _destination(host: str, port: int) -> str:
+    """``host:port`` of a checked request (host already normalised: ``[a-z0-9.-]`` or an IPv6
+    literal), a long name cut to its last labels as ``*.rest``, so the owner stays visible."""
+    if ":" in host:
+        return f"[{host}]:{port}"
+    labels = host.split(".")
+    while len(".".join(labels)) > _MAX_DESTINATION_HOST:
+        labels = labels[1:]
+    name = ".".join(labels)
+    return f"{name}:{port}" if name == host else f"*.{name}:{port}"
+
+
 def _linger(client: socket.socket) -> None:
     """Half-close, then read and drop what the client still sends (bounded in time and size):
     closing with unread data would answer RST, which can destroy our answer in flight."""
@@ -163,7 +184,8 @@ class EgressProxy:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
-        self.refusals: list[tuple[int, str]] = []  # (status, fixed reason); never request data
+        # (status, fixed reason, bounded host:port or None): never a path, header or body
+        self.refusals: list[tuple[int, str, str | None]] = []
         self.tunnels = 0
 
     @property
@@ -202,10 +224,10 @@ class EgressProxy:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _refuse(self, status: int, reason: str) -> None:
+    def _refuse(self, status: int, reason: str, destination: str | None = None) -> None:
         with self._lock:
-            if len(self.refusals) < _MAX_RECORDED:
-                self.refusals.append((status, reason))
+            if len(self.refusals) < MAX_RECORDED:
+                self.refusals.append((status, reason, destination))
 
     def _accept_loop(self) -> None:
         # poll, not select: the spawning process (a CLI review, the job server) may hold fds
@@ -244,6 +266,7 @@ class EgressProxy:
 
     def _serve(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
+        request: Request | None = None
         try:
             head, rest = self._read_head(client)
             request = parse_head(head)
@@ -271,7 +294,8 @@ class EgressProxy:
                 upstream.sendall(rest)
             self._relay(client, upstream)
         except Refused as refused:
-            self._refuse(refused.status, refused.reason)
+            where = None if request is None else _destination(request.host, request.port)
+            self._refuse(refused.status, refused.reason, where)
             with contextlib.suppress(OSError):
                 client.sendall(response(refused.status, refused.reason))
                 _linger(client)

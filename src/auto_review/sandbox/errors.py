@@ -1,7 +1,9 @@
 """The sandbox's own error family (``sandbox/`` imports nothing else of auto-review).
 
 Each class carries the process exit code ``auto-review sandbox run`` uses for it, so the CLI maps
-errors to exit codes in one place. Programmer mistakes (bad argument types) stay built-ins.
+errors to exit codes in one place. Programmer mistakes (bad argument types) stay built-ins. An
+error raised by a job that ran behind the egress proxy carries what the proxy saw in ``egress``
+(tunnels and refusals; None otherwise), since a refused connection often explains the failure.
 
     SandboxError (exit 120)               the sandbox could not do what was asked
      +-- SandboxSetupError (120)          a setup step failed (``step``, ``path``, ``errno``)
@@ -20,6 +22,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from auto_review.sandbox._proxy import EgressReport
 
 __all__ = [
     "KernelFeatureMissing",
@@ -42,6 +48,7 @@ class SandboxError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.egress: EgressReport | None = None
 
 
 class SandboxSetupError(SandboxError):

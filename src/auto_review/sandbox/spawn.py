@@ -7,7 +7,9 @@
     run_callable("pkg.module:function", payload, policy, *, timeout, memory_bytes=None,
                  max_output_bytes=16 MiB, pythonpath=(), isolation=Tier.FULL) -> bytes
 
-A non-zero exit is a result (``CompletedRun.returncode``; -N when killed by signal N). Errors:
+A non-zero exit is a result (``CompletedRun.returncode``; -N when killed by signal N).
+``CompletedRun.egress`` is a proxied job's egress (tunnels, refusals; see _proxy.py), None for a
+job without the proxy; a ``SandboxError`` raised while the proxy ran carries it too. Errors:
 ``SandboxTimeout`` (deadline passed; the whole tree was killed), ``SandboxLimitExceeded``
 (SIGXCPU, SIGXFSZ, output cap, disk cap: the whole tree was killed),
 ``SandboxPolicyViolation`` (killed by SIGSYS: a foreign-arch syscall), ``SandboxSetupError``
@@ -31,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -39,20 +40,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from auto_review.sandbox import _jobs, egress, identity, namespaces, posture
+from auto_review.sandbox import _jobs, _proxy, identity, namespaces, posture
 from auto_review.sandbox._child import Plan
-from auto_review.sandbox._io import Outcome, PostureHook, communicate
+from auto_review.sandbox._io import PostureHook, communicate
 from auto_review.sandbox._plan import build_plan
 from auto_review.sandbox._report import describe
 from auto_review.sandbox._start import start_outer
 from auto_review.sandbox._worker import WORKER_ARGV_MARKER
-from auto_review.sandbox.errors import (
-    SandboxJobFailed,
-    SandboxLimitExceeded,
-    SandboxPolicyViolation,
-    SandboxSetupError,
-    SandboxTimeout,
-)
+from auto_review.sandbox.egress import EgressProxy
+from auto_review.sandbox.errors import SandboxError, SandboxJobFailed, SandboxSetupError
 from auto_review.sandbox.policy import Policy, frozen_env, interpreter_paths
 from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
 
@@ -69,18 +65,19 @@ __all__ = [
 _MIB = 1024 * 1024
 _DEFAULT_MAX_OUTPUT: Final = 16 * _MIB
 _GRACE_SECONDS: Final = 10.0  # the parent's backstop after the supervisor's own deadline
-_LISTENER_WAIT_SECONDS: Final = 60.0  # the outer child sends it right after unshare
 _SUPPORT: dict[int, HostSupport] = {}
 
 
 @dataclass(frozen=True)
 class CompletedRun:
-    """A finished job: exit status (-N for signal N), captured output, enforced posture."""
+    """A finished job: exit status (-N for signal N), captured output, enforced posture, and
+    for a proxied clone what its egress proxy saw."""
 
     returncode: int
     stdout: bytes
     stderr: bytes
     posture: posture.Posture
+    egress: _proxy.EgressReport | None = None
 
 
 def host_support(refresh: bool = False) -> HostSupport:
@@ -146,7 +143,7 @@ def _run(
     channel = None
     if isolation is Tier.FULL and policy.egress:
         channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    proxy: egress.EgressProxy | None = None
+    proxy: EgressProxy | None = None
     try:
         if stdio is None:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
@@ -175,7 +172,11 @@ def _run(
             on_start(pid)
         if channel is not None:
             channel[1].close()
-            proxy = _start_proxy(channel[0], policy, pid)
+            try:
+                proxy = _proxy.start(channel[0], policy, pid)
+            except SandboxSetupError:
+                os.close(report_fd)  # the outer child is reaped; communicate will not run
+                raise
         backstop = None if timeout is None else timeout + _GRACE_SECONDS
         if stdio is None:
             for fd in (in_r, out_w, err_w):
@@ -196,8 +197,8 @@ def _run(
         else:
             outcome = communicate(pid, report_fd, backstop=backstop, on_posture=on_posture)
     finally:
-        if proxy is not None:  # the job tree is gone: nothing may use the listener any more
-            proxy.stop()
+        # The job tree is gone: nothing may use the listener any more.
+        report = None if proxy is None else _proxy.finish(proxy)
         for end in channel or ():
             end.close()
         for fd in pipes:
@@ -205,9 +206,15 @@ def _run(
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
         oom = _release_cgroup(plan)
-    if oom:
-        raise SandboxLimitExceeded("the job was killed at its cgroup memory limit", limit="memory")
-    return _finish(outcome, policy, isolation, support, plan.expected.host_namespaces)
+    try:
+        code = outcome.exit_status(oom=oom)
+    except SandboxError as exc:  # what a proxied job tried often says why it failed
+        exc.egress = report
+        raise
+    read_back = posture_of(
+        policy, isolation, support, outcome.posture, plan.expected.host_namespaces
+    )
+    return CompletedRun(code, outcome.stdout, outcome.stderr, read_back, report)
 
 
 def _share_with_host_user(scratch: str, job_id: int) -> None:
@@ -220,23 +227,6 @@ def _share_with_host_user(scratch: str, job_id: int) -> None:
     meipass = getattr(sys, "_MEIPASS", None)
     if isinstance(meipass, str):
         identity.share_read_only(meipass)
-
-
-def _start_proxy(channel: socket.socket, policy: Policy, pid: int) -> egress.EgressProxy | None:
-    """Receive the job's egress listener and serve it; None when the outer child failed first
-    (its report says why)."""
-    try:
-        listener = egress.receive_listener(channel, _LISTENER_WAIT_SECONDS)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)  # its children die with it (PR_SET_PDEATHSIG)
-        os.waitpid(pid, 0)
-        raise SandboxSetupError(
-            "the sandbox did not hand over its egress listener", step="egress-listener"
-        ) from None
-    if listener is None:
-        return None
-    return egress.EgressProxy(listener, policy.egress).start()
 
 
 def _release_cgroup(plan: Plan | None) -> bool:
@@ -255,44 +245,6 @@ def _release_cgroup(plan: Plan | None) -> bool:
     with contextlib.suppress(OSError):
         os.rmdir(path)
     return oom
-
-
-def _finish(
-    outcome: Outcome, policy: Policy, tier: Tier, support: HostSupport, host_ns: Mapping[str, int]
-) -> CompletedRun:
-    if outcome.error is not None:
-        raise outcome.as_error()
-    if outcome.output_exceeded:
-        raise SandboxLimitExceeded("the job's output passed max_output_bytes", limit="output")
-    if outcome.limit is not None:
-        limit = str(outcome.limit.get("limit"))
-        raise SandboxLimitExceeded(
-            f"the job hit its {limit} cap and its process tree was killed: "
-            f"{outcome.limit.get('message')}",
-            limit=limit,
-        )
-    if outcome.timed_out:
-        raise SandboxTimeout("the job passed its wall-clock deadline; its process tree was killed")
-    status = outcome.status
-    if status is None:
-        raise SandboxSetupError(
-            "the sandbox ended without reporting the job's status", step="supervisor"
-        )
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGSYS:
-            raise SandboxPolicyViolation("the job was killed by seccomp (SIGSYS)")
-        if sig == signal.SIGXCPU:
-            raise SandboxLimitExceeded("the job used up its CPU time (SIGXCPU)", limit="cpu")
-        if sig == signal.SIGXFSZ:
-            raise SandboxLimitExceeded(
-                "the job hit its file-size limit (SIGXFSZ)", limit="file_size"
-            )
-        code = -sig
-    else:
-        code = os.WEXITSTATUS(status)
-    report = posture_of(policy, tier, support, outcome.posture, host_ns)
-    return CompletedRun(code, outcome.stdout, outcome.stderr, report)
 
 
 def run_command(
@@ -327,6 +279,7 @@ def run_command(
             _jobs.unb64(answer["stdout"]),
             _jobs.unb64(answer["stderr"]),
             _jobs.posture_from_wire(answer["posture"]),
+            _jobs.egress_from_wire(answer.get("egress")),
         )
     return _run(
         argv,
@@ -403,5 +356,7 @@ def run_callable(
         isolation=isolation,
     )
     if done.returncode != 0:
-        raise SandboxJobFailed(target, done.returncode, done.stderr)
+        failed = SandboxJobFailed(target, done.returncode, done.stderr)
+        failed.egress = done.egress
+        raise failed
     return done.stdout

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from auto_review.sandbox._http_head import Refused, parse_head
-from auto_review.sandbox.egress import MAX_CONNECTIONS, EgressProxy, check_pairs
+from auto_review.sandbox._proxy import EgressReport
+from auto_review.sandbox.egress import (
+    MAX_CONNECTIONS,
+    MAX_DESTINATION_CHARS,
+    EgressProxy,
+    check_pairs,
+)
 
 SECRET = "tok-s3cr3t-in-a-header"
 
@@ -132,7 +138,8 @@ def test_connect_to_another_address_on_the_allowed_port_is_refused(
         answer = _ask(proxy, f"CONNECT 127.0.0.2:{other.port} HTTP/1.1\r\n\r\n".encode())
     assert _status(answer) == 403
     assert other.received == []
-    assert proxy.refusals == [(403, "destination not allowed by the sandbox policy")]
+    refused = f"127.0.0.2:{other.port}"  # the destination it named, for the operator
+    assert proxy.refusals == [(403, "destination not allowed by the sandbox policy", refused)]
 
 
 def test_connect_to_another_port_of_the_allowed_host_is_refused(upstream: Upstream) -> None:
@@ -164,7 +171,7 @@ def test_absolute_form_request_is_rewritten_to_origin_form_for_one_request(
     assert not any(line.lower().startswith(b"proxy-") for line in lines)
 
 
-def test_absolute_form_request_to_another_host_is_refused_and_not_recorded(
+def test_absolute_form_request_to_another_host_is_refused_and_only_its_origin_recorded(
     upstream: Upstream, other: Upstream
 ) -> None:
     head = (
@@ -174,8 +181,43 @@ def test_absolute_form_request_to_another_host_is_refused_and_not_recorded(
         answer = _ask(proxy, head)
     assert _status(answer) == 403
     assert other.received == []
-    assert SECRET not in repr(proxy.refusals)  # a refusal keeps a fixed reason, not the request
+    # A refusal keeps a fixed reason and the origin, never the path or a header.
+    assert proxy.refusals == [
+        (403, "destination not allowed by the sandbox policy", f"127.0.0.2:{other.port}")
+    ]
+    assert SECRET not in repr(proxy.refusals)
     assert SECRET.encode() not in answer
+
+
+def test_a_refused_long_name_is_recorded_cut_to_its_last_labels_and_ipv6_in_brackets(
+    upstream: Upstream,
+) -> None:
+    long_name = ".".join(c * 63 for c in "abc") + ".Evil.Example"
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        for target in (f"{long_name}:443", "[::1]:8443", "Short.Example:443"):
+            assert _status(_ask(proxy, f"CONNECT {target} HTTP/1.1\r\n\r\n".encode())) == 403
+    assert [where for _, _, where in proxy.refusals] == [
+        "*.evil.example:443",
+        "[::1]:8443",
+        "short.example:443",
+    ]
+    assert all(len(where or "") <= MAX_DESTINATION_CHARS for _, _, where in proxy.refusals)
+
+
+def test_an_egress_report_from_the_wire_drops_a_destination_outside_the_bounds() -> None:
+    wire = {
+        "tunnels": 2,
+        "refusals": [
+            [403, "destination not allowed by the sandbox policy", "evil.example:443"],
+            [403, "destination not allowed by the sandbox policy", "x" * 200 + ":443"],
+            [403, "destination not allowed by the sandbox policy", "/path?token=1:443"],
+            [400, "malformed request line", None],
+        ],
+    }
+    report = EgressReport.from_dict(wire)
+    assert report.tunnels == 2
+    assert [r.destination for r in report.refusals] == ["evil.example:443", None, None, None]
+    assert EgressReport.from_dict(report.to_dict()) == report
 
 
 def test_host_header_naming_another_origin_than_the_target_is_refused(
@@ -189,6 +231,8 @@ def test_host_header_naming_another_origin_than_the_target_is_refused(
     assert _status(answer) == 400
     assert upstream.received == []
     assert other.received == []
+    # Ambiguous: neither origin is recorded as its destination.
+    assert proxy.refusals == [(400, "Host header disagrees with the request target", None)]
 
 
 def test_oversize_head_and_too_many_headers_are_refused_with_431(upstream: Upstream) -> None:
@@ -220,7 +264,7 @@ def test_connections_beyond_the_cap_are_refused_with_503(upstream: Upstream) -> 
                 assert second.recv(100).startswith(b"HTTP/1.1 503 ")  # answered on accept
     finally:
         proxy.stop()
-    assert proxy.refusals[0] == (503, "too many connections")
+    assert proxy.refusals[0] == (503, "too many connections", None)
 
 
 def test_an_allowed_destination_that_refuses_the_dial_is_answered_with_502() -> None:
@@ -230,7 +274,7 @@ def test_an_allowed_destination_that_refuses_the_dial_is_answered_with_502() -> 
     with _proxy([("127.0.0.1", port)]) as proxy:
         answer = _ask(proxy, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
     assert _status(answer) == 502
-    assert proxy.refusals == [(502, "the allowed destination did not answer")]
+    assert proxy.refusals == [(502, "the allowed destination did not answer", f"127.0.0.1:{port}")]
 
 
 def test_a_tunnel_quiet_both_ways_is_closed_at_the_idle_timeout() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import errno
+import json
 
 from auto_review import sandbox
-from auto_review.sandbox import errors
+from auto_review.sandbox import _jobs, errors
 
 
 def test_every_sandbox_error_has_a_distinct_documented_exit_code() -> None:
@@ -44,3 +45,15 @@ def test_package_exports_exactly_its_declared_public_names() -> None:
     eager = public - modules - {"annotations", "TYPE_CHECKING", "Any"}  # the PEP 562 machinery
     assert eager | set(sandbox._EXPORTS) == set(sandbox.__all__)
     assert not eager & set(sandbox._EXPORTS)
+
+
+def test_an_error_keeps_its_egress_report_across_the_job_server_wire() -> None:
+    exc = errors.SandboxTimeout("the job passed its wall-clock deadline")
+    exc.egress = sandbox.EgressReport(
+        1, (sandbox.EgressRefusal(403, "destination not allowed", "evil.example:443"),)
+    )
+    back = _jobs.error_from_wire(json.loads(json.dumps(_jobs.error_to_wire(exc))))
+    assert isinstance(back, errors.SandboxTimeout)
+    assert back.egress == exc.egress
+    plain = _jobs.error_from_wire(_jobs.error_to_wire(errors.SandboxTimeout("late")))
+    assert plain.egress is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from tests.unit.sandbox._helpers import in_child, require
 
 from auto_review.sandbox import (
+    EgressRefusal,
     Limits,
     SandboxLimitExceeded,
     SandboxPolicyInvalid,
@@ -24,6 +27,8 @@ from auto_review.sandbox import (
     SandboxSyscallError,
     SandboxTimeout,
     Tier,
+    _child,
+    _proxy,
     clone_policy,
     kernel,
     run_command,
@@ -192,6 +197,86 @@ def test_clone_job_reaches_its_forge_only_through_the_egress_proxy(tmp_path: Pat
     assert f"proxied to 127.0.0.1:{port} only" in egress.reason
     tcp = next(c for c in report.controls if c.name == "landlock_tcp")
     assert "connect ports [3128]" in tcp.reason
+
+
+# Asks the job's proxy for a tunnel to $1 and prints the status line it answers.
+_ASK_PROXY = (
+    'ask() { exec 3<>/dev/tcp/127.0.0.1/3128 && printf "CONNECT %s HTTP/1.1\\r\\n\\r\\n" "$1" >&3'
+    " && head -n 1 <&3; exec 3<&-; }; "
+)
+
+
+def test_clone_job_result_names_the_destination_its_proxy_refused(tmp_path: Path) -> None:
+    forge = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    forge.bind(("127.0.0.1", 0))
+    forge.listen(4)  # the kernel completes the proxy's dial; nothing need answer
+    port = forge.getsockname()[1]
+    try:
+        done = run_command(
+            ["bash", "-c", f"{_ASK_PROXY} ask evil.example:443; ask 127.0.0.1:{port}; exit 3"],
+            clone_policy(str(tmp_path), egress=[("127.0.0.1", port)]),
+            timeout=60,
+        )
+    finally:
+        forge.close()
+    assert done.returncode == 3
+    assert done.stdout.decode().splitlines() == [
+        "HTTP/1.1 403 Forbidden",
+        "HTTP/1.1 200 Connection established",
+    ]
+    assert done.egress is not None
+    assert done.egress.tunnels == 1  # the positive control: the forge itself was reached
+    assert done.egress.refusals == (
+        EgressRefusal(403, "destination not allowed by the sandbox policy", "evil.example:443"),
+    )
+
+
+def test_a_job_without_the_egress_proxy_reports_no_egress() -> None:
+    assert run_command(["true"], run_policy(), timeout=60).egress is None
+
+
+def test_a_clone_job_that_fails_in_the_sandbox_carries_its_refusals_on_the_error(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SandboxTimeout) as caught:
+        run_command(
+            ["bash", "-c", f"{_ASK_PROXY} ask evil.example:443; sleep 30"],
+            clone_policy(str(tmp_path), egress=[("127.0.0.1", 9)]),
+            timeout=2,
+        )
+    assert caught.value.egress is not None
+    [refusal] = caught.value.egress.refusals
+    assert (refusal.status, refusal.destination) == (403, "evil.example:443")
+
+
+def _children_of(pid: int) -> list[int]:
+    kids = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh,
+        ):
+            if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def test_an_egress_listener_that_never_arrives_ends_in_a_setup_error_with_no_process_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The outer child is forked from this process, so it runs the patched step: it hangs where
+    # it should hand over its listener. The wait is read at call time.
+    monkeypatch.setattr(_child, "open_listener", lambda _fd: time.sleep(60))
+    monkeypatch.setattr(_proxy, "LISTENER_WAIT_SECONDS", 0.5)
+    before = _children_of(os.getpid())
+    fds_before = set(os.listdir("/proc/self/fd"))
+    started = time.monotonic()
+    with pytest.raises(SandboxSetupError) as caught:
+        run_command(["true"], clone_policy(str(tmp_path), egress=[("127.0.0.1", 9)]), timeout=60)
+    assert caught.value.step == "egress-listener"
+    assert time.monotonic() - started < 30
+    assert _children_of(os.getpid()) == before  # the outer child was killed and reaped
+    assert set(os.listdir("/proc/self/fd")) == fds_before  # its report pipe was closed
 
 
 def test_only_stdio_descriptors_reach_the_job() -> None:
