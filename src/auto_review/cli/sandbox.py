@@ -7,7 +7,9 @@ tier holds, 1 when it cannot (the diagnosis names the missing feature and the fi
 ``sandbox run [--policy NAME] [--ro PATH]... [--rw PATH]... [--net] [--port N]... [--listen N]
 [--egress HOST:PORT]... [--timeout S] [--memory SIZE] [--disk SIZE] [--isolation TIER]
 [--cwd DIR] -- CMD [ARG...]`` runs CMD confined (``clone`` takes ``--egress``: the only
-host:port it may reach).
+host:port it may reach). In the full tier, once CMD ended, each connection its egress proxy
+refused is printed on stderr, one line each (``egress refused: STATUS REASON (HOST:PORT)``);
+the exit status stays CMD's.
 
 Exit codes of ``sandbox run``:
     0-119, 128+N   CMD's own exit status (128+N when CMD was killed by signal N)
@@ -34,7 +36,11 @@ from rich.table import Table
 
 from auto_review.cli._common import JSON_OPTION, err_console, load, out_console, print_json
 from auto_review.sandbox import (
+    CompletedRun,
+    EgressReport,
     KernelFeatureMissing,
+    Policy,
+    SandboxError,
     SandboxPolicyInvalid,
     Tier,
     build_policy,
@@ -160,33 +166,53 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
             "only rlimits, no_new_privs and a clean environment apply"
         )
     where = os.path.abspath(cwd) if cwd else None
+    try:
+        done = _run_job(
+            command, confined, cwd=where, timeout=timeout, memory=_size(memory), tier=tier
+        )
+    except SandboxError as exc:
+        _print_refusals(exc.egress)
+        raise
+    _print_refusals(done.egress)
+    code = done.returncode if done.returncode >= 0 else 128 - done.returncode
+    raise typer.Exit(code)
+
+
+def _run_job(
+    command: list[str],
+    policy: Policy,
+    *,
+    cwd: str | None,
+    timeout: float,
+    memory: int | None,
+    tier: Tier,
+) -> CompletedRun:
+    """Run on our real stdio, or through pipes when it is not real (an in-process runner)."""
     fds = _stdio_fds()
     if fds is not None:
         sys.stdout.flush()
         sys.stderr.flush()
-        done = run_attached(
+        return run_attached(
             command,
-            confined,
+            policy,
             stdin_fd=fds[0],
             stdout_fd=fds[1],
             stderr_fd=fds[2],
-            cwd=where,
+            cwd=cwd,
             timeout=timeout,
-            memory_bytes=_size(memory),
+            memory_bytes=memory,
             isolation=tier,
         )
-    else:
-        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else b""
-        done = run_command(
-            command,
-            confined,
-            stdin=data,
-            cwd=where,
-            timeout=timeout,
-            memory_bytes=_size(memory),
-            isolation=tier,
-        )
-        sys.stdout.buffer.write(done.stdout)
-        sys.stderr.buffer.write(done.stderr)
-    code = done.returncode if done.returncode >= 0 else 128 - done.returncode
-    raise typer.Exit(code)
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else b""
+    done = run_command(
+        command, policy, stdin=data, cwd=cwd, timeout=timeout, memory_bytes=memory, isolation=tier
+    )
+    sys.stdout.buffer.write(done.stdout)
+    sys.stderr.buffer.write(done.stderr)
+    return done
+
+
+def _print_refusals(report: EgressReport | None) -> None:
+    # After the job's own output; markup off, as an IPv6 destination looks like a rich tag.
+    for refusal in report.refusals if report is not None else ():
+        err_console.print(f"egress refused: {refusal}", markup=False)

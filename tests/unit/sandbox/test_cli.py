@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.unit.sandbox._helpers import in_child, require
@@ -190,3 +193,56 @@ def test_run_refuses_a_disk_size_that_is_not_a_size_in_process() -> None:
         result = CliRunner().invoke(app, ["sandbox", "run", "--disk", bad, "--", "true"])
         assert isinstance(result.exception, SandboxPolicyInvalid), bad
         assert "--disk" in result.exception.message
+
+
+def _ask_proxy(*targets: str) -> str:
+    """A bash script asking the job's egress proxy for a tunnel to each target in turn."""
+    ask = (
+        'ask() { exec 3<>/dev/tcp/127.0.0.1/3128 && printf "CONNECT %s HTTP/1.1\\r\\n\\r\\n" "$1"'
+        " >&3 && head -n 1 <&3; exec 3<&-; }; "
+    )
+    return ask + "; ".join(f"ask {target}" for target in targets)
+
+
+@pytest.fixture
+def forge_port() -> Iterator[int]:
+    """A loopback listener standing for the forge (the kernel completes the proxy's dial)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as forge:
+        forge.bind(("127.0.0.1", 0))
+        forge.listen(4)
+        yield int(forge.getsockname()[1])
+
+
+def test_run_prints_each_egress_refusal_on_stderr_and_keeps_the_exit_status_as_a_real_subprocess(
+    forge_port: int, tmp_path: Path
+) -> None:
+    require(Tier.FULL)
+    script = _ask_proxy("evil.example:443", f"127.0.0.1:{forge_port}", "[::1]:22") + "; exit 5"
+    done = subprocess.run(
+        [*CLI, "sandbox", "run", "--isolation", "full", "--policy", "clone",
+         "--rw", str(tmp_path), "--egress", f"127.0.0.1:{forge_port}", "--", "bash", "-c", script],
+        capture_output=True, text=True, check=False, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 5, done.stderr
+    # The positive control: the forge's own tunnel was opened and is not reported.
+    assert "HTTP/1.1 200 Connection established" in done.stdout
+    assert done.stderr.splitlines() == [
+        "egress refused: 403 destination not allowed by the sandbox policy (evil.example:443)",
+        "egress refused: 403 destination not allowed by the sandbox policy ([::1]:22)",
+    ]
+
+
+def test_run_prints_the_egress_refusals_of_a_job_that_failed_in_the_sandbox_in_process(
+    tmp_path: Path,
+) -> None:
+    require(Tier.FULL)
+    script = _ask_proxy("evil.example:443") + "; sleep 30"
+    result = CliRunner().invoke(
+        app,
+        ["sandbox", "run", "--isolation", "full", "--policy", "clone", "--rw", str(tmp_path),
+         "--egress", "127.0.0.1:9", "--timeout", "2", "--", "bash", "-c", script],
+    )  # fmt: skip
+    assert isinstance(result.exception, SandboxTimeout)
+    assert result.stderr.splitlines() == [
+        "egress refused: 403 destination not allowed by the sandbox policy (evil.example:443)"
+    ]
