@@ -133,6 +133,7 @@ def test_clone_steered_to_another_origin_is_refused_and_the_review_says_where(
     with capture_logs() as logged:
         outcome = asyncio.run(harness.run("eve/evil", number))
     assert outcome.outcome is Outcome.POSTED
+    assert set(outcome.egress_refused) == {403}  # for the gateway's metrics
     [review] = harness.forge.repo("eve/evil").reviews
     refused = f"the sandbox refused the clone's connection to evil.example:{port}"
     assert f"could not be checked out (git fetch failed: {refused} (not the forge's origin))" in (

@@ -29,6 +29,15 @@ EVENTS = (
 )
 _SIG_REASONS = ("missing", "malformed", "mismatch")
 _TIERS = ("reasoning", "cheap", "embedding")
+# The clone's egress proxy: refusal status -> reason label (its fixed reasons, by class).
+_EGRESS_REASONS = {
+    403: "destination_not_allowed",
+    502: "forge_unreachable",
+    503: "too_many_connections",
+    400: "malformed_request",
+    408: "request_timeout",
+    431: "request_too_large",
+}
 _JOB_RESULTS = (
     "posted",
     "skipped",
@@ -112,6 +121,13 @@ class GatewayMetrics:
         self.model_cost = Counter(
             f"{PREFIX}_model_cost_usd_total", "Estimated model cost in USD.", ["tier"], registry=r
         )
+        self.clone_egress_refusals = Counter(
+            f"{PREFIX}_clone_egress_refusals_total",
+            "Connections the sandbox's egress proxy refused review clones, by reason "
+            "(destination_not_allowed: git tried another origin than the forge's).",
+            ["reason"],
+            registry=r,
+        )
         self.poller_enabled = Gauge(
             f"{PREFIX}_poller_enabled", "1 when the chat poller runs.", registry=r
         )
@@ -154,6 +170,8 @@ class GatewayMetrics:
         for kind in JobKind:
             for result in _JOB_RESULTS:
                 self.jobs_finished.labels(kind=kind.value, result=result)
+        for reason in (*_EGRESS_REASONS.values(), "other"):
+            self.clone_egress_refusals.labels(reason=reason)
         self.rate_limited.labels(scope="global")
         self.rate_limited.labels(scope="client")
 
@@ -215,3 +233,6 @@ class GatewayMetrics:
                     usage.completion_tokens
                 )
                 self.model_cost.labels(tier=tier).inc(max(0.0, usage.cost_usd))
+            for status in outcome.egress_refused:
+                reason = _EGRESS_REASONS.get(status, "other")
+                self.clone_egress_refusals.labels(reason=reason).inc()

@@ -132,10 +132,10 @@ class ReviewPipeline:
                 await self._final_skip(request, f"skipped: {triaged.skip_pr}")
                 return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
             notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
-        workspace = await self._workspace(pr, notes)
+        workspace, refused = await self._workspace(pr, notes)
         ledger = UsageLedger(self._prices)
         try:
-            return await review_stages(
+            prepared = await review_stages(
                 StageInputs(
                     request=request,
                     pr=pr,
@@ -153,6 +153,7 @@ class ReviewPipeline:
                     vectors=self._vectors,
                 )
             )
+            return replace(prepared, egress_refused=tuple(r.status for r in refused))
         finally:
             if workspace is not None:
                 workspace.close()
@@ -179,7 +180,10 @@ class ReviewPipeline:
         except HostError:
             return None  # force-pushed away or not comparable: review the whole PR
 
-    async def _workspace(self, pr: PullRequest, notes: list[str]) -> Workspace | None:
+    async def _workspace(
+        self, pr: PullRequest, notes: list[str]
+    ) -> tuple[Workspace | None, tuple[Refusal, ...]]:
+        """The checkout (None: a note says why), and what the egress proxy refused its git."""
         try:
             workspace = await self._workspace_factory(pr)
         except WorkspaceError as exc:
@@ -188,9 +192,9 @@ class ReviewPipeline:
                 f"the repository could not be checked out ({exc.message}); "
                 "the review used the diff only"
             )
-            return None
+            return None, exc.egress_refusals
         _log_refusals(pr, workspace.egress_refusals, cloned=True)
-        return workspace
+        return workspace, workspace.egress_refusals
 
     async def _final_skip(self, request: ReviewRequest, text: str) -> None:
         if not request.dry_run:
@@ -199,7 +203,11 @@ class ReviewPipeline:
     async def _publish(self, request: ReviewRequest, prepared: PreparedReview) -> ReviewOutcome:
         current = await self._host.get_pull_request(request.repo, request.number)
         if current.head_sha != request.head_sha:
-            return ReviewOutcome(Outcome.SUPERSEDED, "the pull request moved to a newer head")
+            return ReviewOutcome(
+                Outcome.SUPERSEDED,
+                "the pull request moved to a newer head",
+                egress_refused=prepared.egress_refused,
+            )
         counts = {s: sum(1 for f in prepared.findings if f.severity is s) for s in Severity}
         usage = prepared.report.usage
         outcome = ReviewOutcome(
@@ -214,6 +222,7 @@ class ReviewPipeline:
             cost_usd=usage.cost_usd if usage else 0.0,
             unreviewed_files=tuple(p for p, _ in prepared.unreviewed),
             usage_by_tier=_usage_by_tier(usage),
+            egress_refused=prepared.egress_refused,
         )
         if request.dry_run:
             return outcome

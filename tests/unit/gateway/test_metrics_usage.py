@@ -57,3 +57,20 @@ def test_job_metrics_count_tokens_and_cost_per_tier() -> None:
     assert value("auto_review_model_tokens_total", tier="cheap", direction="completion") == 40
     assert value("auto_review_model_cost_usd_total", tier="cheap") == 0.01
     assert value("auto_review_model_cost_usd_total", tier="embedding") is None
+
+
+def test_job_metrics_count_the_clone_egress_refusals_by_reason() -> None:
+    registry = CollectorRegistry()
+    metrics = GatewayMetrics(registry)
+    outcome = ReviewOutcome(Outcome.POSTED, "ok", egress_refused=(403, 403, 502, 599))
+    metrics.job_finished(_job(), result="posted", duration_secs=2.0, outcome=outcome)
+
+    def value(reason: str) -> float | None:
+        return registry.get_sample_value(
+            "auto_review_clone_egress_refusals_total", {"reason": reason}
+        )
+
+    assert value("destination_not_allowed") == 2
+    assert value("forge_unreachable") == 1
+    assert value("other") == 1  # a status outside the fixed set makes no new series
+    assert value("too_many_connections") == 0  # every reason's series exists from the start
