@@ -55,3 +55,13 @@ def require_landlock(abi: int) -> None:
     have = host_support().landlock_abi
     if have < abi:
         pytest.skip(f"Landlock ABI >= {abi} unavailable (kernel offers {have})")
+
+
+def ask_proxy(*targets: str) -> str:
+    """A bash script asking a clone job's egress proxy (127.0.0.1:3128 inside) for a tunnel to
+    each ``host:port`` in turn, printing the status line of each answer."""
+    ask = (
+        "ask() { exec 3<>/dev/tcp/127.0.0.1/3128"
+        ' && printf "CONNECT %s HTTP/1.1\\r\\n\\r\\n" "$1" >&3 && head -n 1 <&3; exec 3<&-; }; '
+    )
+    return ask + "; ".join(f"ask {target}" for target in targets)

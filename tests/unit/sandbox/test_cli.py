@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.sandbox._helpers import in_child, require
+from tests.unit.sandbox._helpers import ask_proxy, in_child, require
 from typer.testing import CliRunner
 
 from auto_review.cli.main import app
@@ -195,15 +195,6 @@ def test_run_refuses_a_disk_size_that_is_not_a_size_in_process() -> None:
         assert "--disk" in result.exception.message
 
 
-def _ask_proxy(*targets: str) -> str:
-    """A bash script asking the job's egress proxy for a tunnel to each target in turn."""
-    ask = (
-        'ask() { exec 3<>/dev/tcp/127.0.0.1/3128 && printf "CONNECT %s HTTP/1.1\\r\\n\\r\\n" "$1"'
-        " >&3 && head -n 1 <&3; exec 3<&-; }; "
-    )
-    return ask + "; ".join(f"ask {target}" for target in targets)
-
-
 @pytest.fixture
 def forge_port() -> Iterator[int]:
     """A loopback listener standing for the forge (the kernel completes the proxy's dial)."""
@@ -217,7 +208,7 @@ def test_run_prints_each_egress_refusal_on_stderr_and_keeps_the_exit_status_as_a
     forge_port: int, tmp_path: Path
 ) -> None:
     require(Tier.FULL)
-    script = _ask_proxy("evil.example:443", f"127.0.0.1:{forge_port}", "[::1]:22") + "; exit 5"
+    script = ask_proxy("evil.example:443", f"127.0.0.1:{forge_port}", "[::1]:22") + "; exit 5"
     done = subprocess.run(
         [*CLI, "sandbox", "run", "--isolation", "full", "--policy", "clone",
          "--rw", str(tmp_path), "--egress", f"127.0.0.1:{forge_port}", "--", "bash", "-c", script],
@@ -236,7 +227,7 @@ def test_run_prints_the_egress_refusals_of_a_job_that_failed_in_the_sandbox_in_p
     tmp_path: Path,
 ) -> None:
     require(Tier.FULL)
-    script = _ask_proxy("evil.example:443") + "; sleep 30"
+    script = ask_proxy("evil.example:443") + "; sleep 30"
     result = CliRunner().invoke(
         app,
         ["sandbox", "run", "--isolation", "full", "--policy", "clone", "--rw", str(tmp_path),

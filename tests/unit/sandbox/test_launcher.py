@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.sandbox._helpers import require, require_landlock
+from tests.unit.sandbox._helpers import ask_proxy, require, require_landlock
 
 from auto_review.sandbox import Tier, gateway_policy, interpreter_paths
 from auto_review.sandbox.launcher import launch
@@ -222,3 +222,56 @@ def test_gateway_jobs_run_in_sandboxes_of_the_job_server_within_the_grant(tmp_pa
     assert seen["callable"] == "YWJj"
     assert seen["rw_outside"] == "SandboxPolicyInvalid"  # a subverted gateway gets no deputy
     assert seen["ro_outside"] == "SandboxPolicyInvalid"
+
+
+EGRESS_INNER = """
+import json, sys
+from auto_review.sandbox import SandboxTimeout, clone_policy, read_handoff, run_command
+
+read_handoff()
+job, port, refused, both = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+policy = clone_policy(job, egress=[("127.0.0.1", port)])
+done = run_command(["bash", "-c", both + "; exit 3"], policy, timeout=60)
+out = {"returncode": done.returncode, "egress": done.egress.to_dict()}
+try:
+    run_command(["bash", "-c", refused + "; sleep 30"], policy, timeout=2)
+except SandboxTimeout as exc:
+    out["timeout_egress"] = exc.egress.to_dict()
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_gateway_clone_jobs_bring_their_egress_refusals_back_from_the_job_server(
+    tmp_path: Path, upstream: int
+) -> None:
+    require(Tier.FULL)
+    script = tmp_path / "egress_inner.py"
+    script.write_text(EGRESS_INNER)
+    state = tmp_path / "state"
+    (state / "job").mkdir(parents=True)
+    tmp_path.chmod(0o755)
+    policy = gateway_policy(
+        str(state),
+        listen_port=_free_port(),
+        upstream_ports=[upstream],
+        ro=[*interpreter_paths(), str(tmp_path)],
+    )
+    argv = [sys.executable, "-I", str(script), str(state / "job"), str(upstream)]
+    argv += [ask_proxy("evil.example:443"), ask_proxy("evil.example:443", f"127.0.0.1:{upstream}")]
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        result = launch(
+            argv,
+            policy,
+            secrets={},
+            env={},
+            stdio=(0, sink.fileno(), 2),
+            job_server=True,
+            job_egress=[("127.0.0.1", upstream)],
+        )
+    assert result.returncode == 0, result.cause
+    seen = json.loads(out.read_text().splitlines()[-1])
+    refused = [403, "destination not allowed by the sandbox policy", "evil.example:443"]
+    assert seen["returncode"] == 3
+    assert seen["egress"] == {"tunnels": 1, "refusals": [refused]}  # the forge: the control
+    assert seen["timeout_egress"] == {"tunnels": 0, "refusals": [refused]}

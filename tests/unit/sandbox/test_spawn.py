@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.sandbox._helpers import in_child, require
+from tests.unit.sandbox._helpers import ask_proxy, in_child, require
 
 from auto_review.sandbox import (
     EgressRefusal,
@@ -199,13 +199,6 @@ def test_clone_job_reaches_its_forge_only_through_the_egress_proxy(tmp_path: Pat
     assert "connect ports [3128]" in tcp.reason
 
 
-# Asks the job's proxy for a tunnel to $1 and prints the status line it answers.
-_ASK_PROXY = (
-    'ask() { exec 3<>/dev/tcp/127.0.0.1/3128 && printf "CONNECT %s HTTP/1.1\\r\\n\\r\\n" "$1" >&3'
-    " && head -n 1 <&3; exec 3<&-; }; "
-)
-
-
 def test_clone_job_result_names_the_destination_its_proxy_refused(tmp_path: Path) -> None:
     forge = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     forge.bind(("127.0.0.1", 0))
@@ -213,7 +206,7 @@ def test_clone_job_result_names_the_destination_its_proxy_refused(tmp_path: Path
     port = forge.getsockname()[1]
     try:
         done = run_command(
-            ["bash", "-c", f"{_ASK_PROXY} ask evil.example:443; ask 127.0.0.1:{port}; exit 3"],
+            ["bash", "-c", ask_proxy("evil.example:443", f"127.0.0.1:{port}") + "; exit 3"],
             clone_policy(str(tmp_path), egress=[("127.0.0.1", port)]),
             timeout=60,
         )
@@ -240,7 +233,7 @@ def test_a_clone_job_that_fails_in_the_sandbox_carries_its_refusals_on_the_error
 ) -> None:
     with pytest.raises(SandboxTimeout) as caught:
         run_command(
-            ["bash", "-c", f"{_ASK_PROXY} ask evil.example:443; sleep 30"],
+            ["bash", "-c", ask_proxy("evil.example:443") + "; sleep 30"],
             clone_policy(str(tmp_path), egress=[("127.0.0.1", 9)]),
             timeout=2,
         )
