@@ -1,8 +1,9 @@
-"""Reaping for the supervisor: kill every descendant of the calling process, then reap it.
+"""Reaping for the supervisor: find or kill every descendant of the calling process.
 
 Once ``kill_descendants`` returns in pid 1 of a pid namespace or in a child subreaper, no
 process below the caller is left: orphans are reparented to the caller, so killing children
 until none remains reaches daemons that setsid or double-forked away from the job.
+``descendants`` is a snapshot of the tree below the caller, for the disk cap's freeze.
 """
 
 from __future__ import annotations
@@ -11,17 +12,12 @@ import contextlib
 import os
 import signal
 
-__all__ = ["kill_descendants"]
+__all__ = ["descendants", "kill_descendants"]
 
 
-def _children() -> list[int]:
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children", encoding="ascii") as fh:
-            return [int(p) for p in fh.read().split()]
-    except FileNotFoundError:
-        pass  # a kernel without CONFIG_PROC_CHILDREN: scan every process's parent instead
-    kids = []
+def _scan_parents() -> dict[int, list[int]]:
+    """Children by parent, from every process's stat (a kernel without CONFIG_PROC_CHILDREN)."""
+    kids: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -29,9 +25,42 @@ def _children() -> list[int]:
                     ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == me:
-                kids.append(int(entry))
+            kids.setdefault(ppid, []).append(int(entry))
     return kids
+
+
+def _children_of(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (none once it is gone)."""
+    kids: list[int] = []
+    with contextlib.suppress(FileNotFoundError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with (
+                contextlib.suppress(FileNotFoundError),
+                open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as fh,
+            ):
+                kids.extend(int(p) for p in fh.read().split())
+    return kids
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    if os.path.exists("/proc/thread-self/children"):
+        return _children_of(me)
+    return _scan_parents().get(me, [])
+
+
+def descendants() -> list[int]:
+    """Every process below the caller, parents before their children (a snapshot)."""
+    tree = None if os.path.exists("/proc/thread-self/children") else _scan_parents()
+    found: list[int] = []
+    queue = [os.getpid()]
+    while queue:
+        pid = queue.pop(0)
+        for kid in _children_of(pid) if tree is None else tree.get(pid, []):
+            if kid not in found:  # a pid reused mid-walk must not loop
+                found.append(kid)
+                queue.append(kid)
+    return found
 
 
 def _has_children() -> bool:

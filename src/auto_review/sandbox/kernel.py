@@ -68,6 +68,7 @@ __all__ = [
     "mount",
     "open_nofollow",
     "openat2",
+    "pidfd_getfd",
     "pivot_root",
     "prctl",
     "seccomp_set_mode_filter",
@@ -380,16 +381,15 @@ def bind_tree(source: str, target: str, attr_set: int, userns_fd: int | None = N
             )
         except SandboxSyscallError as exc:
             raise SandboxSyscallError(name, exc.errno, path=source) from None
-        _sys(
-            "move_mount",
-            tree,
-            ctypes.addressof(empty),
-            AT_FDCWD,
-            ctypes.addressof(dst),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
+        at_empty, at_dst = ctypes.addressof(empty), ctypes.addressof(dst)
+        _sys("move_mount", tree, at_empty, AT_FDCWD, at_dst, MOVE_MOUNT_F_EMPTY_PATH)
     finally:
         os.close(tree)
+
+
+def pidfd_getfd(pidfd: int, fd: int) -> int:
+    """pidfd_getfd(2): a close-on-exec copy of fd ``fd`` of the process ``pidfd`` refers to."""
+    return _sys("pidfd_getfd", pidfd, fd, 0)
 
 
 def fork_single_threaded() -> int:
