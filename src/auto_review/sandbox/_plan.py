@@ -126,7 +126,10 @@ def build_plan(
             else [*policy.rw_paths, *([scratch] if scratch else [])]
         )
         if places:  # with none, only the private /tmp is writable: its tmpfs has a size
-            disk = diskcap.DiskWatch(tuple(places), job_limits.disk_bytes)
+            # Confined (mount view or Landlock): what the job writes is below its places, so a
+            # count of them can tell its growth from a neighbour's on the same filesystem.
+            confined = view is not None or rules is not None
+            disk = diskcap.DiskWatch(tuple(places), job_limits.disk_bytes, confined)
     cgroup = None
     if support.cgroup.available and tier is not Tier.NONE:
         cgroup = (

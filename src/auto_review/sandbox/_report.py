@@ -145,14 +145,20 @@ def _disk_cap(tier: Tier, policy: Policy, watch: Mapping[str, Any] | None) -> Co
         return Control("disk_cap", "off", f"policy {policy.name} sets no disk cap")
     if watch:
         unconfined = "; tier none confines no write to them" if tier is Tier.NONE else ""
+        attribution = (
+            "past the cap the job is frozen and what it holds there is counted (files changed "
+            "since it started, open or mapped unlinked ones too): a neighbour's writes do not "
+            "stop it, an uncountable job is stopped"
+            if watch.get("confirm")
+            else "every writer on those filesystems counts"
+        )
         return Control(
             "disk_cap",
             "on",
             f"supervisor watchdog: {cap // _MIB} MiB of growth on the {watch.get('filesystems')} "
             "filesystem(s) of the writable places, and a free-space floor on each; fstatvfs "
             f"every {_MIN_POLL_MS:g}-100 ms, so the overshoot is about the write rate x "
-            f"{_MIN_POLL_MS:g} ms; every writer on those filesystems counts; fallocate refused"
-            f"{unconfined}",
+            f"{_MIN_POLL_MS:g} ms; {attribution}; fallocate refused{unconfined}",
         )
     if tier is Tier.FULL and not policy.rw_paths:
         return Control(

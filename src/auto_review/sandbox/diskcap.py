@@ -14,10 +14,20 @@ cap, and raises ``DiskCapExceeded`` (the supervisor kills the whole tree) when e
 - floor: a filesystem that grew has less free space (or fewer free inodes) than its floor,
   min(1 GiB, 2 % of its size) (min(100k, 2 %) inodes): whatever the cap, the host keeps room.
 
-Invariants: one fstatvfs per filesystem per poll (~0.5 us), no walk of the trees, nothing on
-the path of a job that exits before its first poll but one pidfd and the baseline reads.
-Attribution is by filesystem: every writer there counts, so a busy neighbour can stop a job
-early; nothing lets a job add more than the cap plus the overshoot to a filesystem's net use.
+Confirmation (``DiskWatch.confined``: the job can write only below its places, i.e. the full
+tier or Landlock write rules; in tier none it writes anywhere and the cap stays as above):
+when the growth passes the cap, the supervisor freezes the job's tree (``_freeze``) and counts
+what the job holds (``_diskcount``: the places' trees and the files its processes hold open or
+map unlinked, changed since the job started). Past the cap, or not countable, it kills as
+before; otherwise the rest of the growth is a neighbour's: the trigger moves up by it, so the
+job may add its remaining (cap - count) before the next count, and the tree is thawed. A count
+starts at least ``COUNT_GAP_SECONDS`` and ten times its last duration after the previous one;
+a trigger sooner keeps the tree frozen until then: a busy neighbour slows a job, the
+supervisor walks at most a tenth of the time, and the job writes nothing unwatched meanwhile.
+
+Invariants: one fstatvfs per filesystem per poll (~0.5 us) below the cap, nothing on the path
+of a job that exits before its first poll but one pidfd and the baseline reads. Without
+confirmation every writer on the filesystem counts; with it, only what the count finds.
 Overshoot: the job's write rate times the poll interval near the cap (``MIN_POLL_SECONDS``),
 plus the supervisor's wake-up and kill latency, as long as the job writes slower than
 ``ASSUMED_MAX_RATE`` (page-cache writes measured ~4.5 GiB/s per core here); fallocate, which
@@ -25,20 +35,24 @@ allocates at ~500 GiB/s, is refused by seccomp (EOPNOTSUPP: glibc then writes). 
 the filesystem reserves delayed allocations at write time (ext4, xfs, tmpfs); approximate on
 btrfs and network filesystems.
 
-Out of scope: per-job attribution on a shared filesystem (that needs project quotas), files
-already on disk before the job started (only growth counts), the private /tmp (its tmpfs has
-its own size), and removing what the stopped job wrote (the caller owns its directories).
+Out of scope: exact per-job accounting (project quotas), files already on disk before the job
+started (only growth counts), the private /tmp (its tmpfs has its own size), and removing what
+the stopped job wrote (the caller owns its directories).
 """
 
 from __future__ import annotations
 
 import os
 import select
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 
+from auto_review.sandbox import _diskcount, _freeze
+
 __all__ = [
     "ASSUMED_MAX_RATE",
+    "COUNT_GAP_SECONDS",
     "MIN_POLL_SECONDS",
     "DiskCapExceeded",
     "DiskWatch",
@@ -55,6 +69,8 @@ ASSUMED_MAX_RATE: Final = 16 * 1024 * _MIB
 _FLOOR_MAX_BYTES: Final = 1024 * _MIB
 _FLOOR_MAX_INODES: Final = 100_000
 _FLOOR_FRACTION: Final = 50  # the floor is at most 1/50 (2 %) of the filesystem
+COUNT_GAP_SECONDS: Final = 0.5  # between the end of a count and the start of the next
+_COUNT_DUTY: Final = 10  # ... and at least ten times the last count's duration
 
 
 class DiskCapExceeded(Exception):
@@ -67,11 +83,13 @@ class DiskWatch:
 
     paths: tuple[str, ...]
     cap_bytes: int
+    confined: bool = False  # the job writes nowhere else: a count can confirm the growth
 
 
 @dataclass
 class _Filesystem:
     fd: int
+    device: int
     path: str
     frsize: int
     free_blocks: int  # f_bfree at the start
@@ -83,10 +101,22 @@ class _Filesystem:
 class DiskWatcher:
     """The open watch of one job: its filesystems and their baselines."""
 
-    def __init__(self, cap_bytes: int, filesystems: list[_Filesystem]) -> None:
+    def __init__(
+        self,
+        cap_bytes: int,
+        filesystems: list[_Filesystem],
+        *,
+        places: list[int],
+        start: _diskcount.JobStart | None,
+    ) -> None:
         self.cap_bytes = cap_bytes
         self.filesystems = filesystems
         self.headroom = cap_bytes
+        self.places = places  # an O_PATH fd per writable place, for the count
+        self.start = start  # None: not confined, no count
+        self.foreign = 0  # growth the counts found was not the job's
+        self.counts = 0
+        self.next_count = 0.0  # time.monotonic() before which no count starts
 
     def describe(self) -> dict[str, Any]:
         """What is enforced, for the posture (JSON-ready)."""
@@ -98,10 +128,12 @@ class DiskWatcher:
                 for fs in self.filesystems
             ],
             "poll_seconds": [MIN_POLL_SECONDS, _MAX_POLL_SECONDS],
+            "confirm": self.start is not None,
         }
 
     def check(self) -> None:
-        """Raise DiskCapExceeded if the growth passed the cap or a filesystem its floor."""
+        """Raise DiskCapExceeded if a filesystem passed its floor, or the growth passed the cap
+        and (when confined) a count of the frozen job confirms it is the job's."""
         grown, headroom = 0, self.cap_bytes
         for fs in self.filesystems:
             now = os.fstatvfs(fs.fd)
@@ -119,12 +151,46 @@ class DiskWatcher:
                     f"floor of {fs.floor_inodes}, and the job created files"
                 )
             headroom = min(headroom, available - fs.floor_bytes)
-        if grown > self.cap_bytes:
-            raise DiskCapExceeded(
-                f"the job's writable places grew by {grown / _MIB:.1f} MiB, past its disk cap of "
-                f"{self.cap_bytes // _MIB} MiB (measured per filesystem: every writer there counts)"
+        if grown - self.foreign > self.cap_bytes:
+            past = (
+                f"the job's writable places grew by {(grown - self.foreign) / _MIB:.1f} MiB, "
+                f"past its disk cap of {self.cap_bytes // _MIB} MiB"
             )
-        self.headroom = min(headroom, self.cap_bytes - grown)
+            if self.start is None:
+                raise DiskCapExceeded(f"{past} (measured per filesystem: every writer counts)")
+            self.foreign = grown - self._confirm(past, self.start)
+        self.headroom = min(headroom, self.cap_bytes - (grown - self.foreign))
+
+    def _confirm(self, past: str, start: _diskcount.JobStart) -> int:
+        """Freeze the job and count what it holds; return that if within the cap (the tree
+        thawed), else raise DiskCapExceeded with the tree still frozen for the kill."""
+        frozen = _freeze.freeze()
+        if frozen is None:
+            raise DiskCapExceeded(f"{past}; the job's tree did not stop to be counted")
+        thaw = True
+        try:
+            time.sleep(max(self.next_count - time.monotonic(), 0))  # frozen meanwhile
+            began = time.monotonic()
+            devices = frozenset(fs.device for fs in self.filesystems)
+            held = _diskcount.count(self.places, devices, start, frozen.pids)
+            if not held.unconfirmed and not _freeze.unchanged(frozen):
+                held = _diskcount.Count(0, "a job process ran during the count")
+            ended = time.monotonic()
+            self.counts += 1
+            self.next_count = ended + max(COUNT_GAP_SECONDS, _COUNT_DUTY * (ended - began))
+            thaw = not held.unconfirmed and held.bytes <= self.cap_bytes
+        finally:
+            if thaw:  # also when a signal (deadline, stop) interrupted: the caller kills anyway
+                _freeze.thaw(frozen)
+        if held.unconfirmed:
+            raise DiskCapExceeded(
+                f"{past}, and counting could not tell its share: {held.unconfirmed}"
+            )
+        if held.bytes > self.cap_bytes:
+            raise DiskCapExceeded(
+                f"{past}, confirmed by counting: it holds {held.bytes / _MIB:.1f} MiB there"
+            )
+        return held.bytes
 
     def interval(self) -> float:
         """Seconds until the next poll: the time a writer at ASSUMED_MAX_RATE needs to use up
@@ -168,16 +234,18 @@ def _floor(total: int) -> int:
 def open_watch(watch: DiskWatch) -> DiskWatcher:
     """Open the writable places and record each filesystem's baseline (before the job runs)."""
     filesystems: dict[int, _Filesystem] = {}
+    places = []
     for path in watch.paths:
         # O_NOFOLLOW: the place itself must not be a link swapped in after planning (F5).
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        places.append(fd)
         device = os.fstat(fd).st_dev
         if device in filesystems:  # binds of one filesystem: count its growth once
-            os.close(fd)
             continue
         st = os.fstatvfs(fd)
         filesystems[device] = _Filesystem(
             fd=fd,
+            device=device,
             path=path,
             frsize=st.f_frsize,
             free_blocks=st.f_bfree,
@@ -185,4 +253,7 @@ def open_watch(watch: DiskWatch) -> DiskWatcher:
             floor_bytes=min(_FLOOR_MAX_BYTES, _floor(st.f_blocks * st.f_frsize)),
             floor_inodes=min(_FLOOR_MAX_INODES, _floor(st.f_files)),
         )
-    return DiskWatcher(watch.cap_bytes, list(filesystems.values()))
+    # The count's baseline is the start time: only inodes changed since then are the job's,
+    # so nothing is walked here (a large pre-existing --rw tree would cost every job a walk).
+    start = _diskcount.job_start() if watch.confined else None
+    return DiskWatcher(watch.cap_bytes, list(filesystems.values()), places=places, start=start)
