@@ -7,10 +7,16 @@ proves the cap stopped it first. No test asserts a duration.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.redteam._harness import Probes, run_host, run_sandboxed, signal_name
+from tests.redteam._harness import Outcome, Probes, run_host, run_sandboxed, signal_name
 
 from auto_review.sandbox import run_policy
 
@@ -209,3 +215,129 @@ def test_writes_below_the_disk_cap_in_writable_bind_succeed(
     assert box.ok, box.describe()
     assert box.result is not None, box.describe()
     assert box.result["mib"] == quarter, box.describe()
+
+
+_NOBODY = 65534
+"""A root-started restricted-tier job is host nobody (F11): its dir is nobody's."""
+NEIGHBOUR_MIB = 4 * DISK_CAP_MIB
+"""What a writer outside the job's tree adds to the job dir's filesystem while the job runs."""
+
+
+@pytest.fixture(params=["full", "restricted"])
+def shared_fs(request: pytest.FixtureRequest) -> Iterator[tuple[Path, Path, str]]:
+    """A job dir and a neighbour's dir beside it on one host filesystem, and the tier to run
+    the job in (as root: below /var/tmp, and a restricted-tier job's dir owned by nobody, the
+    job's identity there, since root's home is closed to it)."""
+    isolation = str(request.param)
+    base = Path("/var/tmp") if os.geteuid() == 0 else Path.home()
+    top = Path(tempfile.mkdtemp(prefix=".ar-redteam-shared-", dir=base))
+    try:
+        top.chmod(0o755)
+        job, neighbour = top / "job", top / "neighbour"
+        job.mkdir()
+        neighbour.mkdir()
+        if os.geteuid() == 0 and isolation == "restricted":
+            os.chown(job, _NOBODY, _NOBODY)
+        assert job.stat().st_dev == neighbour.stat().st_dev
+        yield job, neighbour, isolation
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _with_neighbour(job: Path, neighbour: Path, run: Callable[[], Outcome]) -> Outcome:
+    """Run the fillwait probe while a host writer, once the job has written, adds
+    NEIGHBOUR_MIB to the same filesystem outside the job's tree, then tells the job to end."""
+
+    def write() -> None:
+        deadline = time.monotonic() + 60
+        while not (job / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with open(neighbour / "fill", "wb") as fh:
+            for _ in range(NEIGHBOUR_MIB):
+                fh.write(b"\x5a" * _MIB)
+        (job / "go").touch()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        return run()
+    finally:
+        writer.join()
+        for name in ("ready", "go"):
+            (job / name).unlink(missing_ok=True)
+        (neighbour / "fill").unlink(missing_ok=True)
+
+
+def test_neighbour_writes_past_the_disk_cap_do_not_stop_a_job_below_it(
+    probes: Probes, python_view: tuple[Path, ...], shared_fs: tuple[Path, Path, str]
+) -> None:
+    """Attack (on availability): a neighbour on the job dir's filesystem, such as another clone
+    of the gateway, writes four times the job's disk cap while the job writes a quarter of it.
+    Control: past the cap, the supervisor freezes the job and counts what it holds (ADR 0011,
+    "Amendment: confirming count"); the growth is not the job's, so the job runs to its end.
+    Before the count, per-filesystem attribution stopped it (exit 122). The host control runs
+    the same pair unsandboxed."""
+    job, neighbour, isolation = shared_fs
+    argv = [*probes.pyprobe, "fillwait", str(job), str(DISK_CAP_MIB // 4), "60"]
+    host = _with_neighbour(job, neighbour, lambda: run_host(argv))
+    assert host.ok, host.describe()
+    box = _with_neighbour(
+        job,
+        neighbour,
+        lambda: run_sandboxed(
+            argv,
+            ro=[probes.directory, *python_view],
+            rw=[job],
+            options=["--disk", DISK_CAP],
+            isolation=isolation,
+        ),
+    )
+    assert box.returncode == 0, box.describe()
+    assert box.ok, box.describe()
+
+
+def test_disk_fill_into_an_unlinked_open_file_is_blocked_by_size_cap(
+    probes: Probes, python_view: tuple[Path, ...], shared_fs: tuple[Path, Path, str]
+) -> None:
+    """Attack: write past the disk cap into a file unlinked while open, which no walk of the
+    job dir can find, so that the count calls the growth a neighbour's. Control: the count
+    adds the files the job's processes hold open (/proc/<pid>/fd, st_nlink 0) -> exit 122,
+    confirmed by counting. The host control writes the whole bound. Reference: ADR 0011."""
+    job, _neighbour, isolation = shared_fs
+    argv = [*probes.pyprobe, "fillunlinked", str(job), str(DISK_FILL_BOUND_MIB)]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(
+        argv,
+        ro=[probes.directory, *python_view],
+        rw=[job],
+        options=["--disk", DISK_CAP],
+        isolation=isolation,
+    )
+    assert box.result is None, f"the job ran to its verdict: {box.describe()}"
+    assert box.returncode == _LIMIT_EXIT, box.describe()
+    assert "confirmed by counting" in box.stderr, box.describe()
+
+
+def test_disk_fill_in_an_unreadable_directory_is_blocked_by_size_cap(
+    probes: Probes, python_view: tuple[Path, ...], shared_fs: tuple[Path, Path, str]
+) -> None:
+    """Attack: write past the disk cap into a directory kept at mode 000, so that a count
+    running as the job's own user cannot list it. Control: the count reads it where the
+    supervisor may (its own user namespace, or root) and otherwise fails, and an uncountable
+    job is stopped as before -> exit 122 either way. The host control writes the whole bound.
+    Reference: ADR 0011 ("directories the job made unreadable")."""
+    job, _neighbour, isolation = shared_fs
+    argv = [*probes.pyprobe, "fillhidden", str(job), str(DISK_FILL_BOUND_MIB), "8"]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(
+        argv,
+        ro=[probes.directory, *python_view],
+        rw=[job],
+        options=["--disk", DISK_CAP],
+        isolation=isolation,
+    )
+    assert box.result is None, f"the job ran to its verdict: {box.describe()}"
+    assert box.returncode == _LIMIT_EXIT, box.describe()
+    assert "disk cap" in box.stderr, box.describe()

@@ -90,6 +90,75 @@ def fillmany(directory: str, max_mib: str, file_mib: str) -> None:
     _emit("fillmany", ok=err is None, err=err, mib=written, max=int(max_mib), files=len(paths))
 
 
+def fillwait(directory: str, mib: str, seconds: str) -> None:
+    """Write MIB MiB, create DIRECTORY/ready, then wait (at most SECONDS) for DIRECTORY/go: the
+    test's own writes happen meanwhile. Removes what it wrote after."""
+    path = os.path.join(directory, "ar-redteam-fill")
+    waited, err = 0.0, None
+    try:
+        with open(path, "wb", buffering=0) as fh:
+            for _ in range(int(mib)):
+                fh.write(b"\xa5" * (1 << 20))
+        with open(os.path.join(directory, "ready"), "wb"):
+            pass
+        began = time.monotonic()
+        while not os.path.exists(os.path.join(directory, "go")):
+            if time.monotonic() - began > float(seconds):
+                break
+            time.sleep(0.01)
+        waited = time.monotonic() - began
+    except OSError as exc:
+        err = exc.errno
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    went = os.path.exists(os.path.join(directory, "go"))
+    _emit("fillwait", ok=err is None and went, err=err, mib=int(mib), waited=round(waited, 2))
+
+
+def fillunlinked(directory: str, max_mib: str) -> None:
+    """Write up to MAX_MIB MiB into a file unlinked right after it was opened (the space stays
+    allocated while the fd is open, but no name leads to it)."""
+    written, err = 0, None
+    path = os.path.join(directory, "ar-redteam-unlinked")
+    try:
+        with open(path, "wb", buffering=0) as fh:
+            os.unlink(path)
+            while written < int(max_mib):
+                fh.write(b"\xa5" * (1 << 20))
+                written += 1
+    except OSError as exc:
+        err = exc.errno
+    _emit("fillunlinked", ok=err is None, err=err, mib=written, max=int(max_mib))
+
+
+def fillhidden(directory: str, max_mib: str, file_mib: str) -> None:
+    """Write files of FILE_MIB each into DIRECTORY/locked, which is mode 000 (unreadable to
+    a walk) except while each file is written, until an error or MAX_MIB in total; removes
+    them after."""
+    locked = os.path.join(directory, "locked")
+    written, err, files = 0, None, 0
+    try:
+        os.mkdir(locked, 0o000)
+        while written < int(max_mib):
+            os.chmod(locked, 0o700)
+            with open(os.path.join(locked, f"f{files}"), "wb", buffering=0) as fh:
+                os.chmod(locked, 0o000)  # the fd stays writable
+                files += 1
+                for _ in range(int(file_mib)):
+                    fh.write(b"\xa5" * (1 << 20))
+                    written += 1
+    except OSError as exc:
+        err = exc.errno
+    finally:
+        with contextlib.suppress(OSError):
+            os.chmod(locked, 0o700)
+            for name in os.listdir(locked):
+                os.unlink(os.path.join(locked, name))
+            os.rmdir(locked)
+    _emit("fillhidden", ok=err is None, err=err, mib=written, max=int(max_mib), files=files)
+
+
 def fallocate(directory: str, files: str, file_mib: str) -> None:
     """Reserve FILES files of FILE_MIB each with fallocate(2) (no data written: the kernel
     allocates extents at hundreds of GiB/s, faster than any poll); removes them after."""
@@ -581,6 +650,9 @@ _ATTACKS = {
     "symlink": symlink,
     "fillmany": fillmany,
     "fallocate": fallocate,
+    "fillwait": fillwait,
+    "fillunlinked": fillunlinked,
+    "fillhidden": fillhidden,
     "dropexec": dropexec,
     "fill": fill,
     "tcp": tcp,

@@ -1,17 +1,25 @@
-"""The disk cap's watcher on a real filesystem: a private tmpfs, so no other writer counts."""
+"""The disk cap's watcher on a real filesystem: a private tmpfs, where the test itself plays the
+job (a forked child of the watching process) and its neighbour (writes outside the job's place)."""
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import signal
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tests.unit.sandbox._helpers import in_child, require
 
-from auto_review.sandbox import Tier, diskcap, kernel, namespaces
+from auto_review.sandbox import Tier, _diskcount, diskcap, kernel, namespaces
 
 pytestmark = pytest.mark.sandbox
 _MIB = 1024 * 1024
+_keep: list[object] = []  # what a forked test job must hold until it is killed
 
 
 def _private_tmpfs(where: Path, options: str) -> str:
@@ -121,3 +129,197 @@ def test_watcher_polls_faster_as_the_headroom_shrinks(tmp_path: Path) -> None:
     far, near = in_child(child)
     assert far == pytest.approx(0.1)  # a writer at ASSUMED_MAX_RATE needs > 0.1 s for 2 GiB
     assert near == pytest.approx(diskcap.MIN_POLL_SECONDS)
+
+
+def _confined(where: str, cap_mib: int = 16) -> diskcap.DiskWatcher:
+    os.makedirs(f"{where}/job", exist_ok=True)
+    return diskcap.open_watch(diskcap.DiskWatch((f"{where}/job",), cap_mib * _MIB, confined=True))
+
+
+def _job(body: Callable[[], None]) -> int:
+    """Fork a 'job' child of the watcher's process that runs ``body``, says so, then sleeps."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            body()
+            os.write(ready_w, b"r")
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"r"
+    os.close(ready_r)
+    return pid
+
+
+def _end(pid: int) -> str:
+    """The job's state letter (/proc/PID/stat), then kill and reap it."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        state = fh.read().rsplit(")", 1)[1].split()[0]
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return state
+
+
+def _raised(watcher: diskcap.DiskWatcher) -> str:
+    try:
+        watcher.check()
+    except diskcap.DiskCapExceeded as exc:
+        return str(exc)
+    return "not raised"
+
+
+def test_confined_watcher_spares_a_job_whose_neighbour_grew_the_filesystem_past_the_cap(
+    tmp_path: Path,
+) -> None:
+    require(Tier.FULL)
+
+    def child() -> list[object]:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+        _write(f"{where}/job/own", 4)
+        _write(f"{where}/neighbour", 20)  # same filesystem, outside the job's place
+        watcher.check()  # 24 MiB of growth, 4 of them the job's: spared
+        seen: list[object] = [watcher.counts]
+        _write(f"{where}/job/more", 14)  # the job's own 18 MiB pass the 16 MiB cap
+        seen.append(_raised(watcher))
+        return seen
+
+    counts, stopped = in_child(child)
+    assert counts == 1
+    assert "past its disk cap of 16 MiB, confirmed by counting: it holds 18.0 MiB" in stopped
+
+
+def test_unconfined_watcher_counts_every_writer_on_the_filesystem(tmp_path: Path) -> None:
+    require(Tier.FULL)
+
+    def child() -> str:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        os.mkdir(f"{where}/job")
+        watcher = diskcap.open_watch(diskcap.DiskWatch((f"{where}/job",), 16 * _MIB))
+        _write(f"{where}/neighbour", 20)  # tier none: the job may have written it anywhere
+        return _raised(watcher)
+
+    assert "every writer counts" in in_child(child)
+
+
+def test_confined_watcher_counts_an_unlinked_file_the_job_holds_open(tmp_path: Path) -> None:
+    require(Tier.FULL)
+
+    def child() -> list[str]:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+
+        def hide() -> None:
+            fh = open(f"{where}/job/hidden", "wb")  # noqa: SIM115 - held open by the job
+            os.unlink(f"{where}/job/hidden")
+            fh.write(b"\xa5" * (20 * _MIB))
+            fh.flush()
+            _keep.append(fh)
+
+        pid = _job(hide)
+        return [_raised(watcher), _end(pid)]
+
+    stopped, state = in_child(child)
+    assert "confirmed by counting: it holds 20.0 MiB" in stopped
+    assert state == "T"  # left frozen for the kill, not thawed to write on
+
+
+def test_confined_watcher_cannot_confirm_a_job_hiding_a_file_in_a_unix_socket(
+    tmp_path: Path,
+) -> None:
+    require(Tier.FULL)
+
+    def child() -> str:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+
+        def hide() -> None:
+            keep = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            fd = os.open(f"{where}/job/hidden", os.O_RDWR | os.O_CREAT, 0o600)
+            os.write(fd, b"\xa5" * (20 * _MIB))
+            os.unlink(f"{where}/job/hidden")
+            socket.send_fds(keep[0], [b""], [fd])  # in flight: in no fd table, in no map
+            os.close(fd)
+            _keep.append(keep)
+
+        pid = _job(hide)
+        stopped = _raised(watcher)
+        _end(pid)
+        return stopped
+
+    assert "counting could not tell its share: process" in (stopped := in_child(child)), stopped
+    assert "unix socket with data queued" in stopped
+
+
+def test_confined_watcher_cannot_confirm_a_job_mapping_an_unlinked_file(tmp_path: Path) -> None:
+    require(Tier.FULL)
+
+    def child() -> str:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+
+        def hide() -> None:
+            fd = os.open(f"{where}/job/hidden", os.O_RDWR | os.O_CREAT, 0o600)
+            os.write(fd, b"\xa5" * (20 * _MIB))
+            # libc's mmap, not Python's, which keeps a dup of the fd: a page keeps all of it.
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.mmap.restype = ctypes.c_void_p
+            libc.mmap.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                *[ctypes.c_int] * 3,
+                ctypes.c_long,
+            ]
+            assert libc.mmap(None, mmap.PAGESIZE, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0) != -1
+            os.close(fd)
+            os.unlink(f"{where}/job/hidden")
+
+        pid = _job(hide)
+        stopped = _raised(watcher)
+        _end(pid)
+        return stopped
+
+    # map_files, the only way to stat it, needs CAP_SYS_ADMIN in the initial user namespace.
+    assert "maps an unlinked file we cannot stat" in in_child(child)
+
+
+def test_confined_watcher_cannot_confirm_a_tree_deeper_than_the_walk_bound(tmp_path: Path) -> None:
+    require(Tier.FULL)
+
+    def child() -> str:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+        deep = f"{where}/job"
+        for _ in range(_diskcount.MAX_DEPTH + 1):
+            deep = f"{deep}/d"
+            os.mkdir(deep)
+        _write(f"{where}/neighbour", 20)
+        return _raised(watcher)
+
+    assert f"nested more than {_diskcount.MAX_DEPTH} deep" in in_child(child)
+
+
+def test_confirmations_are_spaced_so_a_busy_neighbour_cannot_keep_the_supervisor_walking(
+    tmp_path: Path,
+) -> None:
+    require(Tier.FULL)
+
+    def child() -> list[object]:
+        where = _private_tmpfs(tmp_path, "size=1g")
+        watcher = _confined(where)
+        pid = _job(lambda: _write(f"{where}/job/own", 2))
+        for _ in range(20):  # polls below the trigger: no count
+            watcher.check()
+        began = time.monotonic()
+        for n in range(3):  # every poll past the trigger: a count, but one per gap
+            _write(f"{where}/neighbour-{n}", 20)
+            watcher.check()
+        took = time.monotonic() - began
+        return [watcher.counts, took, _end(pid)]
+
+    counts, took, state = in_child(child)
+    assert counts == 3
+    assert took >= 2 * diskcap.COUNT_GAP_SECONDS  # the second and third waited, frozen
+    assert state in {"S", "R"}, state  # thawed after each count
