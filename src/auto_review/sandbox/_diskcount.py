@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import stat
 import time
 from collections.abc import Sequence
@@ -83,6 +82,7 @@ class _Tally:
         self.total = 0
         self.entries = 0
         self.seen: set[tuple[int, int]] = set()
+        self.unix: frozenset[int] | None = None  # read once, when a socket is met
 
     def add(self, st: os.stat_result, *, keep: bool = False) -> bool:
         """Count ``st`` if the job changed it; False if it was seen before. Only directories,
@@ -140,14 +140,23 @@ def _enter(frames: list[tuple[int, list[str]]], fd: int, dev: int, tally: _Tally
     pending.extend(_scan(fd, dev, tally))
 
 
+def _unix_inodes() -> frozenset[int]:
+    """The inodes of the unix sockets of our network namespace (the job's)."""
+    with open("/proc/net/unix", encoding="ascii", errors="replace") as fh:
+        next(fh)  # the header
+        return frozenset(int(line.split()[6]) for line in fh if len(line.split()) > 6)
+
+
 def _queue_is_empty(pidfd: int, fd: int) -> bool:
-    """False if the socket ``fd`` of the process is a unix socket with anything queued."""
-    with socket.socket(fileno=kernel.pidfd_getfd(pidfd, fd)) as sock:
-        if sock.family != socket.AF_UNIX:
-            return True  # only unix sockets carry files (SCM_RIGHTS)
+    """False if the unix socket ``fd`` of the process has anything queued to read."""
+    # A raw fd, no socket object: that could change the flags it shares with the job's.
+    copy = kernel.pidfd_getfd(pidfd, fd)
+    try:
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
+        poller.register(copy, select.POLLIN)
         return not poller.poll(0)
+    finally:
+        os.close(copy)
 
 
 def _open_files(pid: int, devices: frozenset[int], tally: _Tally) -> None:
@@ -162,6 +171,9 @@ def _open_files(pid: int, devices: frozenset[int], tally: _Tally) -> None:
                 if stat.S_ISREG(st.st_mode) and st.st_dev in devices:
                     tally.add(st, keep=True)
                 elif stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) not in tally.seen:
+                    tally.unix = _unix_inodes() if tally.unix is None else tally.unix
+                    if st.st_ino not in tally.unix:
+                        continue  # only unix sockets carry files (SCM_RIGHTS)
                     if tid != str(pid):  # pidfd_getfd reads the leader's fd table only
                         raise _Unconfirmed(f"thread {tid} holds a socket in its own fd table")
                     if not _queue_is_empty(pidfd, int(name)):
