@@ -5,8 +5,8 @@ hostile repository in a clone job filling the gateway's state filesystem.
 
 Runs in the supervisor (pid 1 of the job's namespaces, or its subreaper outside the full
 tier), which already owns the deadline. ``open_watch`` runs before the job is forked: it opens
-each writable place (O_PATH, last component not followed) and keeps one fd per filesystem, with
-that filesystem's free blocks and inodes at the start. ``DiskWatcher.wait`` then reaps children
+each writable place (O_PATH, last component not followed) and records, once per filesystem,
+its free blocks and inodes at the start. ``DiskWatcher.wait`` then reaps children
 until the job exits, re-reading ``fstatvfs`` on a timer that shrinks as the growth nears the
 cap, and raises ``DiskCapExceeded`` (the supervisor kills the whole tree) when either holds:
 
