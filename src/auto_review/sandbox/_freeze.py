@@ -62,20 +62,28 @@ def _threads(pids: list[int]) -> dict[int, tuple[str, int]] | None:
 
 
 def freeze() -> Frozen | None:
-    """Stop every descendant and wait until all are seen stopped; None if that took longer
-    than FREEZE_MAX_SECONDS (the tree is left stopped: the caller kills it)."""
+    """Stop every descendant and wait until all are seen stopped, twice alike; None if that
+    took longer than FREEZE_MAX_SECONDS (the tree is left stopped: the caller kills it)."""
     deadline = time.monotonic() + FREEZE_MAX_SECONDS
+    previous: dict[int, tuple[str, int]] | None = None
     while True:
         pids = descendants()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP)
         threads = _threads(pids)
-        stopped = threads is not None and all(s in _STOPPED for s, _ in threads.values())
-        if threads is not None and stopped and descendants() == pids:  # none forked meanwhile
+        # Twice alike, a millisecond apart: a thread reads "T" a moment before it is switched
+        # out, which counts one more context switch; that would look like a relay later.
+        if (
+            threads is not None
+            and all(state in _STOPPED for state, _ in threads.values())
+            and threads == previous
+            and descendants() == pids
+        ):
             return Frozen(tuple(pids), {tid: count for tid, (_s, count) in threads.items()})
         if time.monotonic() > deadline:
             return None
+        previous = threads
         time.sleep(0.001)
 
 
