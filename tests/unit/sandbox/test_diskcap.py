@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.unit.sandbox._helpers import in_child, require
 
-from auto_review.sandbox import Tier, _diskcount, diskcap, kernel, namespaces
+from auto_review.sandbox import Tier, _diskcount, _freeze, diskcap, kernel, namespaces
 
 pytestmark = pytest.mark.sandbox
 _MIB = 1024 * 1024
@@ -323,3 +323,48 @@ def test_confirmations_are_spaced_so_a_busy_neighbour_cannot_keep_the_supervisor
     assert counts == 3
     assert took >= 2 * diskcap.COUNT_GAP_SECONDS  # the second and third waited, frozen
     assert state in {"S", "R"}, state  # thawed after each count
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_freeze_stops_the_whole_tree_and_notices_a_process_that_ran_since() -> None:
+    def child() -> list[object]:
+        grandchild_r, grandchild_w = os.pipe()
+
+        def spawn() -> None:
+            if (pid := os.fork()) == 0:
+                while True:  # busy: it would move on its own if it were not stopped
+                    pass
+            os.write(grandchild_w, str(pid).encode())
+
+        job = _job(spawn)
+        grandchild = int(os.read(grandchild_r, 32))
+        frozen = _freeze.freeze()
+        assert frozen is not None
+        seen: list[object] = [
+            sorted(frozen.pids) == sorted([job, grandchild]),
+            [_state(job), _state(grandchild)],
+            _freeze.unchanged(frozen),  # positive control: nothing ran
+        ]
+        os.kill(grandchild, signal.SIGCONT)  # what a job process could do to a stopped one
+        time.sleep(0.05)
+        os.kill(grandchild, signal.SIGSTOP)
+        time.sleep(0.05)
+        seen += [_state(grandchild), _freeze.unchanged(frozen)]
+        _freeze.thaw(frozen)
+        time.sleep(0.05)
+        seen.append(_state(grandchild))
+        os.kill(grandchild, signal.SIGKILL)
+        _end(job)
+        return seen
+
+    both, states, still, restopped, after_relay, thawed = in_child(child)
+    assert both
+    assert states == ["T", "T"]
+    assert still is True
+    assert restopped == "T"  # stopped again, as a relay would leave it
+    assert after_relay is False  # but its context switches moved
+    assert thawed == "R"
