@@ -183,7 +183,7 @@ def _open_files(pid: int, devices: frozenset[int], tally: _Tally) -> None:
         os.close(pidfd)
 
 
-def _mapped_files(pid: int, shmem_dev: int, tally: _Tally) -> None:
+def _mapped_files(pid: int, devices: frozenset[int], shmem_dev: int, tally: _Tally) -> None:
     """Count the unlinked files the process maps (the rest are in the walk or not ours)."""
     with open(f"/proc/{pid}/maps", encoding="utf-8", errors="surrogateescape") as fh:
         for line in fh:
@@ -198,7 +198,8 @@ def _mapped_files(pid: int, shmem_dev: int, tally: _Tally) -> None:
                 st = os.stat(f"/proc/{pid}/map_files/{fields[0]}")
             except PermissionError:
                 raise _Unconfirmed(f"process {pid} maps an unlinked file we cannot stat") from None
-            tally.add(st, keep=True)
+            if st.st_dev in devices:  # elsewhere (the private /tmp) it grows no watched place
+                tally.add(st, keep=True)
             tally.seen.add(key)
 
 
@@ -214,7 +215,7 @@ def count(
     try:
         for pid in pids:
             _open_files(pid, devices, tally)
-            _mapped_files(pid, start.shmem_dev, tally)
+            _mapped_files(pid, devices, start.shmem_dev, tally)
         for place in places:
             _walk(place, tally)
     except _Unconfirmed as exc:

@@ -31,20 +31,23 @@ __all__ = ["FREEZE_MAX_SECONDS", "Frozen", "freeze", "thaw", "unchanged"]
 # (a 1 GiB write, the `run` file-size cap, takes ~0.25 s into the page cache here).
 FREEZE_MAX_SECONDS: Final = 1.0
 _STOPPED: Final = frozenset("tTZX")  # stopped, traced-stopped, zombie, dead: none can run
+_DEAD: Final = frozenset("ZX")
 
 
 @dataclass(frozen=True)
 class Frozen:
-    """The stopped tree: its processes, and each thread's context switches when it stopped."""
+    """The stopped tree: its processes, those with a live thread (a zombie holds no file and
+    its /proc entries may be closed to us), and each (pid, tid)'s context switches."""
 
     pids: tuple[int, ...]
-    switches: dict[int, int]
+    live: tuple[int, ...]
+    switches: dict[tuple[int, int], int]
 
 
-def _threads(pids: list[int]) -> dict[int, tuple[str, int]] | None:
-    """Each thread's (state letter, context switches); None if a process or thread vanished
-    mid-read (killed, or exited before it stopped)."""
-    seen: dict[int, tuple[str, int]] = {}
+def _threads(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]] | None:
+    """Each (pid, tid)'s (state letter, context switches); None if a process or thread
+    vanished mid-read (killed, or exited before it stopped)."""
+    seen: dict[tuple[int, int], tuple[str, int]] = {}
     try:
         for pid in pids:
             for tid in os.listdir(f"/proc/{pid}/task"):
@@ -55,7 +58,7 @@ def _threads(pids: list[int]) -> dict[int, tuple[str, int]] | None:
                         fields[key] = value
                 switches = int(fields["voluntary_ctxt_switches"])
                 switches += int(fields["nonvoluntary_ctxt_switches"])
-                seen[int(tid)] = (fields["State"].split()[0], switches)
+                seen[pid, int(tid)] = (fields["State"].split()[0], switches)
     except (FileNotFoundError, KeyError):  # KeyError: a kernel without the switch counts
         return None
     return seen
@@ -65,7 +68,7 @@ def freeze() -> Frozen | None:
     """Stop every descendant and wait until all are seen stopped, twice alike; None if that
     took longer than FREEZE_MAX_SECONDS (the tree is left stopped: the caller kills it)."""
     deadline = time.monotonic() + FREEZE_MAX_SECONDS
-    previous: dict[int, tuple[str, int]] | None = None
+    previous: dict[tuple[int, int], tuple[str, int]] | None = None
     while True:
         pids = descendants()
         for pid in pids:
@@ -80,7 +83,9 @@ def freeze() -> Frozen | None:
             and threads == previous
             and descendants() == pids
         ):
-            return Frozen(tuple(pids), {tid: count for tid, (_s, count) in threads.items()})
+            live = {pid for (pid, _tid), (state, _n) in threads.items() if state not in _DEAD}
+            switches = {key: count for key, (_state, count) in threads.items()}
+            return Frozen(tuple(pids), tuple(p for p in pids if p in live), switches)
         if time.monotonic() > deadline:
             return None
         previous = threads
@@ -95,8 +100,8 @@ def unchanged(frozen: Frozen) -> bool:
     if threads is None or threads.keys() != frozen.switches.keys():
         return False
     return all(
-        state in _STOPPED and frozen.switches[tid] == count
-        for tid, (state, count) in threads.items()
+        state in _STOPPED and frozen.switches[key] == count
+        for key, (state, count) in threads.items()
     )
 
 

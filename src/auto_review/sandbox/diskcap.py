@@ -172,7 +172,7 @@ class DiskWatcher:
             time.sleep(max(self.next_count - time.monotonic(), 0))  # frozen meanwhile
             began = time.monotonic()
             devices = frozenset(fs.device for fs in self.filesystems)
-            held = _diskcount.count(self.places, devices, start, frozen.pids)
+            held = _diskcount.count(self.places, devices, start, frozen.live)
             if not held.unconfirmed and not _freeze.unchanged(frozen):
                 held = _diskcount.Count(0, "a job process ran during the count")
             ended = time.monotonic()
