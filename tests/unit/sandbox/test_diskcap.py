@@ -191,6 +191,29 @@ def test_confined_watcher_spares_a_job_whose_neighbour_grew_the_filesystem_past_
     assert "past its disk cap of 16 MiB, confirmed by counting: it holds 18.0 MiB" in stopped
 
 
+def test_confined_watcher_spares_a_job_with_an_unreaped_zombie(tmp_path: Path) -> None:
+    require(Tier.FULL)
+
+    def child() -> str:
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+
+        def zombie() -> None:
+            if os.fork() == 0:  # exits at once; the job never reaps it
+                os._exit(0)
+            time.sleep(0.1)
+
+        pid = _job(zombie)
+        _write(f"{where}/neighbour", 20)
+        # A zombie holds no files, and its /proc fd directory is closed to an unprivileged
+        # supervisor: it must not make the count fail.
+        stopped = _raised(watcher)
+        _end(pid)
+        return stopped
+
+    assert in_child(child) == "not raised"
+
+
 def test_unconfined_watcher_counts_every_writer_on_the_filesystem(tmp_path: Path) -> None:
     require(Tier.FULL)
 
