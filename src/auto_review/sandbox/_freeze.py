@@ -20,6 +20,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -64,9 +65,10 @@ def _threads(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]] | None:
     return seen
 
 
-def freeze() -> Frozen | None:
-    """Stop every descendant and wait until all are seen stopped, twice alike; None if that
-    took longer than FREEZE_MAX_SECONDS (the tree is left stopped: the caller kills it)."""
+def freeze(keep_waiting: Callable[[], bool]) -> Frozen | None:
+    """Stop every descendant and wait until all are seen stopped, twice alike; None once that
+    took longer than FREEZE_MAX_SECONDS or ``keep_waiting`` says no (the caller kills the
+    tree, which aborts a write(2) that SIGSTOP would have let finish)."""
     deadline = time.monotonic() + FREEZE_MAX_SECONDS
     previous: dict[tuple[int, int], tuple[str, int]] | None = None
     while True:
@@ -86,7 +88,7 @@ def freeze() -> Frozen | None:
             live = {pid for (pid, _tid), (state, _n) in threads.items() if state not in _DEAD}
             switches = {key: count for key, (_state, count) in threads.items()}
             return Frozen(tuple(pids), tuple(p for p in pids if p in live), switches)
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not keep_waiting():
             return None
         previous = threads
         time.sleep(0.001)

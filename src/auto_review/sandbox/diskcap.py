@@ -29,7 +29,8 @@ Invariants: one fstatvfs per filesystem per poll (~0.5 us) below the cap, nothin
 of a job that exits before its first poll but one pidfd and the baseline reads. Without
 confirmation every writer on the filesystem counts; with it, only what the count finds.
 Overshoot: the job's write rate times the poll interval near the cap (``MIN_POLL_SECONDS``),
-plus the supervisor's wake-up and kill latency, as long as the job writes slower than
+plus the supervisor's wake-up and kill latency (and, when confirming, at most
+``FREEZE_SLACK_BYTES`` written while the tree stops), as long as the job writes slower than
 ``ASSUMED_MAX_RATE`` (page-cache writes measured ~4.5 GiB/s per core here); fallocate, which
 allocates at ~500 GiB/s, is refused by seccomp (EOPNOTSUPP: glibc then writes). Exact where
 the filesystem reserves delayed allocations at write time (ext4, xfs, tmpfs); approximate on
@@ -53,6 +54,7 @@ from auto_review.sandbox import _diskcount, _freeze
 __all__ = [
     "ASSUMED_MAX_RATE",
     "COUNT_GAP_SECONDS",
+    "FREEZE_SLACK_BYTES",
     "MIN_POLL_SECONDS",
     "DiskCapExceeded",
     "DiskWatch",
@@ -70,6 +72,9 @@ _FLOOR_MAX_BYTES: Final = 1024 * _MIB
 _FLOOR_MAX_INODES: Final = 100_000
 _FLOOR_FRACTION: Final = 50  # the floor is at most 1/50 (2 %) of the filesystem
 COUNT_GAP_SECONDS: Final = 0.5  # between the end of a count and the start of the next
+# What the job may add while its tree stops: SIGSTOP lets a write(2) in progress finish (up to
+# RLIMIT_FSIZE, at page-cache speed, in every process), SIGKILL aborts it; past this, we kill.
+FREEZE_SLACK_BYTES: Final = 32 * _MIB
 _COUNT_DUTY: Final = 10  # ... and at least ten times the last count's duration
 
 
@@ -158,13 +163,19 @@ class DiskWatcher:
             )
             if self.start is None:
                 raise DiskCapExceeded(f"{past} (measured per filesystem: every writer counts)")
-            self.foreign = grown - self._confirm(past, self.start)
+            self.foreign = grown - self._confirm(past, self.start, grown)
         self.headroom = min(headroom, self.cap_bytes - (grown - self.foreign))
 
-    def _confirm(self, past: str, start: _diskcount.JobStart) -> int:
+    def _grown(self) -> int:
+        return sum(
+            max((fs.free_blocks - os.fstatvfs(fs.fd).f_bfree) * fs.frsize, 0)
+            for fs in self.filesystems
+        )
+
+    def _confirm(self, past: str, start: _diskcount.JobStart, grown: int) -> int:
         """Freeze the job and count what it holds; return that if within the cap (the tree
         thawed), else raise DiskCapExceeded with the tree still frozen for the kill."""
-        frozen = _freeze.freeze()
+        frozen = _freeze.freeze(lambda: self._grown() - grown <= FREEZE_SLACK_BYTES)
         if frozen is None:
             raise DiskCapExceeded(f"{past}; the job's tree did not stop to be counted")
         thaw = True

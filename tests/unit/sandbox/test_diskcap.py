@@ -348,6 +348,37 @@ def test_confirmations_are_spaced_so_a_busy_neighbour_cannot_keep_the_supervisor
     assert state in {"S", "R"}, state  # thawed after each count
 
 
+def test_a_write_that_does_not_stop_for_the_count_is_killed_within_the_freeze_slack(
+    tmp_path: Path,
+) -> None:
+    require(Tier.FULL)
+    whole = 512  # MiB in one write(2): SIGSTOP waits for its end, SIGKILL aborts it
+
+    def child() -> list[object]:
+        where = _private_tmpfs(tmp_path, "size=1g")
+        watcher = _confined(where)
+        go_r, go_w = os.pipe()
+        if (pid := os.fork()) == 0:
+            fd = os.open(f"{where}/job/big", os.O_WRONLY | os.O_CREAT, 0o600)
+            zeros = mmap.mmap(-1, whole * _MIB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            os.write(go_w, b"g")
+            os.write(fd, zeros)
+            time.sleep(60)
+            os._exit(0)
+        assert os.read(go_r, 1) == b"g"
+        stopped, deadline = "not raised", time.monotonic() + 10
+        while stopped == "not raised" and time.monotonic() < deadline:
+            stopped = _raised(watcher)
+            time.sleep(diskcap.MIN_POLL_SECONDS)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return [stopped, os.stat(f"{where}/job/big").st_blocks * 512 // _MIB]
+
+    stopped, left_mib = in_child(child)
+    assert "did not stop to be counted" in stopped, stopped
+    assert left_mib < whole // 2, left_mib  # cap + slack + the kill's latency, not the whole
+
+
 def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         return fh.read().rsplit(")", 1)[1].split()[0]
@@ -365,7 +396,7 @@ def test_freeze_stops_the_whole_tree_and_notices_a_process_that_ran_since() -> N
 
         job = _job(spawn)
         grandchild = int(os.read(grandchild_r, 32))
-        frozen = _freeze.freeze()
+        frozen = _freeze.freeze(lambda: True)
         assert frozen is not None
         seen: list[object] = [
             sorted(frozen.pids) == sorted([job, grandchild]),
