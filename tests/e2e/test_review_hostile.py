@@ -116,14 +116,14 @@ def test_hostile_repository_cannot_leak_host_files_or_token_into_prompts(
     assert not any(p.name.startswith("ar-ws-") for p in harness.tmp_path.iterdir())
 
 
-def test_clone_steered_to_another_origin_is_refused_and_the_review_says_where(
+def test_clone_steered_to_another_origin_is_refused_and_only_the_log_says_where(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Attack: git, exploited by a hostile repository while it holds the forge token, connects
     to the attacker's server on the forge's port (here a url.insteadOf rule stands in for the
     exploit). Control: the full tier's egress proxy refuses it (F9, ADR 0009); the review goes
-    on with the diff only, its note names the refused destination for the operator, and a
-    structured warning is logged, without the token in either."""
+    on with the diff only, its note says so in fixed words, and a structured warning names the
+    refused destination for the operator, without the token in either."""
     require(Tier.FULL)
     number = _hostile_pr(harness.forge)
     port = harness.forge.url.rsplit(":", 1)[1]
@@ -135,10 +135,11 @@ def test_clone_steered_to_another_origin_is_refused_and_the_review_says_where(
     assert outcome.outcome is Outcome.POSTED
     assert set(outcome.egress_refused) == {403}  # for the gateway's metrics
     [review] = harness.forge.repo("eve/evil").reviews
-    refused = f"the sandbox refused the clone's connection to evil.example:{port}"
-    assert f"could not be checked out (git fetch failed: {refused} (not the forge's origin))" in (
+    refused = "the sandbox refused the clone's connection to another host"
+    assert f"could not be checked out (git fetch failed (exit 128): {refused} (not the " in (
         review.body
     )
+    assert "evil.example" not in review.body  # git chose it: the operator's log names it
     [warning] = [e for e in logged if e["event"] == "clone_egress_refused"]
     assert warning["log_level"] == "warning"
     assert (warning["repo"], warning["number"], warning["clone"]) == ("eve/evil", number, "failed")
@@ -147,4 +148,7 @@ def test_clone_steered_to_another_origin_is_refused_and_the_review_says_where(
         "reason": "destination not allowed by the sandbox policy",
         "destination": f"evil.example:{port}",
     }
+    [failed] = [e for e in logged if e["event"] == "checkout_failed"]
+    assert failed["git_said"].startswith("fatal:")  # git's words: here, in the log
+    assert failed["git_said"] not in review.body
     assert harness.forge.bot_token not in f"{review.body} {logged}"

@@ -62,11 +62,15 @@ class AnalysisFailed(ReviewError):
 
 @dataclass(frozen=True)
 class CommandResult:
+    """One git step. ``stderr`` is git's (untrusted: a subverted git writes what it likes);
+    ``stopped_by`` is the sandbox's own message when one of its limits ended the step."""
+
     returncode: int
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
     egress_refusals: tuple[Refusal, ...] = ()
+    stopped_by: str = ""
 
 
 def _tier(isolation: Isolation) -> sandbox.Tier:
@@ -115,7 +119,9 @@ def run_git(
     except sandbox.SandboxTimeout as exc:
         return CommandResult(-9, b"", b"", timed_out=True, egress_refusals=_refusals(exc.egress))
     except sandbox.SandboxLimitExceeded as exc:
-        return CommandResult(-25, b"", exc.message.encode(), egress_refusals=_refusals(exc.egress))
+        return CommandResult(
+            -25, b"", b"", egress_refusals=_refusals(exc.egress), stopped_by=exc.message
+        )
     except sandbox.SandboxError as exc:
         raise IsolationError(
             f"the clone sandbox failed: {exc.message}", egress_refusals=_refusals(exc.egress)

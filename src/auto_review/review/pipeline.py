@@ -188,6 +188,14 @@ class ReviewPipeline:
             workspace = await self._workspace_factory(pr)
         except WorkspaceError as exc:
             _log_refusals(pr, exc.egress_refusals, cloned=False)
+            if exc.detail:  # git's own words: for the operator, never for the PR (WorkspaceError)
+                _log.warning(
+                    "checkout_failed",
+                    repo=pr.repo.full_name,
+                    number=pr.number,
+                    error=exc.message,
+                    git_said=exc.detail,
+                )
             notes.append(
                 f"the repository could not be checked out ({exc.message}); "
                 "the review used the diff only"

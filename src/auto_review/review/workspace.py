@@ -69,12 +69,20 @@ HARDENING: tuple[str, ...] = (
 
 
 class WorkspaceError(ReviewError):
-    """The workspace could not be prepared (refused SHA, failed fetch, oversized tree);
-    ``egress_refusals``: what the sandbox's egress proxy refused git before that."""
+    """The workspace could not be prepared (refused SHA, failed fetch, oversized tree).
 
-    def __init__(self, message: str, *, egress_refusals: tuple[Refusal, ...] = ()) -> None:
+    ``message`` is our own text only: it becomes a note on the PR, where its author reads it.
+    ``detail`` is what git said and ``egress_refusals`` what the sandbox's egress proxy refused
+    git (with the destinations git asked for): both are chosen by git, which a hostile
+    repository may have subverted while it held the forge token, so they go to the operator's
+    log, never to the PR."""
+
+    def __init__(
+        self, message: str, *, egress_refusals: tuple[Refusal, ...] = (), detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.egress_refusals = egress_refusals
+        self.detail = detail
 
 
 def git_env(home: Path) -> dict[str, str]:
@@ -173,21 +181,23 @@ class _Git:
         self.refusals += [_withheld(r, secret) for r in result.egress_refusals]
         if result.timed_out:
             raise self._failed(f"git {args[0]} timed out")
+        if result.stopped_by:
+            raise self._failed(f"git {args[0]} was stopped: {result.stopped_by}")
         if result.returncode != 0:
-            if self.refusals:  # the cause; git itself says only that the proxy answered 403
-                raise self._failed(f"git {args[0]} failed")
-            detail = result.stderr.decode("utf-8", "replace")
+            said = result.stderr.decode("utf-8", "replace")
             if secret:
-                detail = detail.replace(secret, "***")
-            last = detail.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
-            raise WorkspaceError(f"git {args[0]} failed: {last[0][:200]}")
+                said = said.replace(secret, "***")
+            last = said.strip().splitlines()[-1:] or [""]
+            # closes: the PR note as a way out for the token (a subverted git's stderr); the
+            # refusals name the cause when there are any, git only says the proxy answered 403
+            raise self._failed(f"git {args[0]} failed (exit {result.returncode})", last[0][:200])
         return result
 
-    def _failed(self, what: str) -> WorkspaceError:
+    def _failed(self, what: str, detail: str = "") -> WorkspaceError:
         refused = tuple(self.refusals)
         if refused:
             what = f"{what}: {_describe(refused)}"
-        return WorkspaceError(what, egress_refusals=refused)
+        return WorkspaceError(what, egress_refusals=refused, detail=detail)
 
 
 def _credential_words(auth_header: str) -> list[str]:
@@ -211,17 +221,16 @@ def _withheld(refusal: Refusal, secret: str) -> Refusal:
 
 
 def _describe(refusals: tuple[Refusal, ...]) -> str:
-    """The refusal that explains a failed clone best (another origin first), for people."""
+    """Why the proxy stopped the clone, for the PR: fixed text, no destination (git chose it)."""
     first = next((r for r in refusals if r.status == 403), refusals[0])
     if first.status == 403:
-        text = (
-            f"the sandbox refused the clone's connection to {first.destination or 'another host'} "
-            "(not the forge's origin)"
-        )
+        text = "the sandbox refused the clone's connection to another host (not the forge's origin)"
     elif first.status == 502:
-        text = f"the forge's origin {first.destination} did not answer the sandbox's egress proxy"
+        text = "the forge's origin did not answer the sandbox's egress proxy"
     else:
-        text = f"the sandbox's egress proxy refused a request from git ({first})"
+        text = (
+            f"the sandbox's egress proxy refused a request from git ({first.status} {first.reason})"
+        )
     more = len(set(refusals)) - 1  # a retried fetch repeats the same refusal
     return text + (f", and {more} other refusal{'s' * (more > 1)}" if more else "")
 
