@@ -4,10 +4,10 @@ closes: a job renaming, unlinking or writing files while the supervisor walks th
 the count misses them (there is no freezer cgroup without a delegated subtree).
 
 Once ``freeze`` returns a ``Frozen``, every descendant of the caller and every thread of each
-was seen stopped (or dead) in two passes alike. A stopped process stays stopped unless a running one
-sends it SIGCONT; sequential reads cannot rule out such a relay, so ``unchanged`` reads every
-thread again after the count: a new process, a running thread or a moved context-switch count
-means something ran in between, and the caller must not trust the count.
+was seen stopped (or dead) in two passes alike. A stopped process stays stopped unless a running
+one sends it SIGCONT; sequential reads cannot rule out such a relay, so ``unchanged`` reads
+every thread again after the count: a new process, a running thread or a moved context-switch
+count means something ran in between, and the caller must not trust the count.
 
 Out of scope: hiding the stop from the job. Its processes see SIGCHLD with CLD_STOPPED and
 CLD_CONTINUED, and a few blocking calls (epoll_wait, semop, ...) return EINTR on resumption
