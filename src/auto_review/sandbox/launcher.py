@@ -10,7 +10,8 @@
 Invariants once ``launch`` has started the inner process: its environment is exactly ``env``
 plus the inner marker; ``secrets`` reached it only through an inherited pipe (fd
 ``HANDOFF_FD``), never through disk or its environment; the same pipe carries the posture read
-back before exec, which ``read_handoff`` re-checks against /proc/self/status from inside.
+back before exec, which ``read_handoff`` re-checks from inside (with prctl and capget, since
+the restricted tier grants no read of /proc).
 
 Out of scope: which secrets and ports the service needs (the CLI decides), restarts.
 """
@@ -228,7 +229,7 @@ def read_handoff(fd: int = HANDOFF_FD) -> InnerHandoff:
         controls=tuple(posture.Control(**c) for c in raw["controls"]),
         read_back=raw.get("read_back", {}),
     )
-    now = posture.read_back()["status"]
+    now = posture.read_back_by_syscall()
     expected = report.read_back.get("status", {})
     drift = [
         k

@@ -1,10 +1,12 @@
 """Posture: what is really enforced, read back from inside the confined process.
 
-``read_back`` runs in the confined process itself (the job, right before exec, and the
-gateway's inner helper): /proc/self/status (NoNewPrivs, Seccomp, capability sets), namespace
-ids, rlimits. ``mismatches`` compares a read-back with what the policy demands; startup refuses
-when it is non-empty. ``Posture`` is the JSON-serialisable report: the tier requested and
-effective, and every control with state on | off | unavailable and the reason.
+``read_back`` runs in the confined process itself (the job, right before exec): /proc/self/status
+(NoNewPrivs, Seccomp, capability sets), namespace ids, rlimits. ``read_back_by_syscall`` asks the
+kernel for the same security fields directly, for a process whose Landlock rules leave /proc
+out (the gateway's re-check of its handoff: the restricted tier mounts no fresh /proc).
+``mismatches`` compares a read-back with what the policy demands; startup refuses when it is
+non-empty. ``Posture`` is the JSON-serialisable report: the tier requested and effective, and
+every control with state on | off | unavailable and the reason.
 
 Out of scope: deciding the tier (probe.py) and applying controls (spawn.py and the step modules).
 """
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from auto_review.sandbox import kernel
 from auto_review.sandbox.namespaces import NAMESPACES
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "namespace_ids",
     "parse_status",
     "read_back",
+    "read_back_by_syscall",
 ]
 
 State = Literal["on", "off", "unavailable"]
@@ -138,6 +142,20 @@ def read_back(status_text: str | None = None) -> dict[str, Any]:
         soft = resource.getrlimit(which)[0]
         limits[name] = -1 if soft == resource.RLIM_INFINITY else soft
     return {"status": parse_status(status_text), "rlimits": limits}
+
+
+def read_back_by_syscall() -> dict[str, int]:
+    """NoNewPrivs, Seccomp and the effective and permitted capability sets of the calling
+    thread, from prctl(2) and capget(2): the restricted tier grants no read of /proc (it would
+    be the host's, with every process's cmdline), and a rule on /proc/self would not hold,
+    since procfs makes a new inode for /proc/<pid> whenever its dentry is evicted."""
+    eff, prm, _inh = kernel.capget()
+    return {
+        "no_new_privs": kernel.prctl(kernel.PR_GET_NO_NEW_PRIVS),
+        "seccomp": kernel.prctl(kernel.PR_GET_SECCOMP),
+        "cap_eff": eff,
+        "cap_prm": prm,
+    }
 
 
 @dataclass(frozen=True)
