@@ -10,17 +10,20 @@ with the posture the sandbox read back.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from auto_review import sandbox
 from auto_review.cli._common import err_console
+from auto_review.errors import StoreError
 from auto_review.gateway import IsolationReport, PostureProvider
 from auto_review.logs import configure_logging
-from auto_review.settings import ENV_NAMES, GATEWAY_REQUIRED, Settings, load_settings
+from auto_review.settings import ENV_NAMES, GATEWAY_REQUIRED, Isolation, Settings, load_settings
 
 __all__ = ["launch_gateway", "serve_inner"]
 
@@ -30,6 +33,7 @@ _SECRET_NAMES = frozenset(
     if field.alias and field.annotation in (SecretStr, SecretStr | None)
 )
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+_TMP_NAME = "tmp"  # beneath the state dir: the inner's TMPDIR, where job directories go
 
 
 def _port(url: str | None) -> int | None:
@@ -48,9 +52,27 @@ def _forge_origin(settings: Settings) -> tuple[tuple[str, int], ...]:
     return ((parts.hostname, port),)
 
 
-def _policy(settings: Settings) -> sandbox.Policy:
+def _prepare_state_dir(settings: Settings) -> Path:
+    """The state dir, created 0700 if missing (its parents with the umask's modes). Root in the
+    restricted tier: the gateway there is host uid 65534 (docs/adr/0010), so a state dir this
+    start creates is given to that uid, and said so; an existing one is never re-owned (the
+    sandbox refuses it, naming the fix, if that uid cannot use it)."""
     state = settings.resolved_state_dir()
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if state.is_dir():
+        return state
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, exist_ok=True)
+    owner = sandbox.restricted_job_id() if settings.isolation is Isolation.RESTRICTED else None
+    if owner is not None:
+        os.chown(state, owner, owner)
+        err_console.print(
+            f"created the state directory {state} owned by uid {owner}: root's gateway runs as "
+            "that uid in the restricted tier (docs/OPERATIONS.md)"
+        )
+    return state
+
+
+def _policy(settings: Settings, state: Path) -> sandbox.Policy:
     listen = int(settings.gateway_bind.rsplit(":", 1)[1])
     urls = (
         settings.forgejo_base_url,
@@ -77,17 +99,17 @@ def _inner_argv() -> list[str]:
 def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
     """Run the gateway confined at the operator's tier; return the exit code for the CLI."""
     env = {k: v for k, v in environ.items() if k in ENV_NAMES and k not in _SECRET_NAMES}
-    state = settings.resolved_state_dir()
+    state = _prepare_state_dir(settings)
     env["AR_STATE_DIR"] = str(state)
     env.update(sandbox.frozen_env())  # a one-file build re-executes itself as the inner
     # Job directories must be visible to the job server on the host, so temporary files go
-    # beneath the state dir rather than the gateway's private /tmp.
-    (state / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
-    env["TMPDIR"] = str(state / "tmp")
+    # beneath the state dir rather than the gateway's private /tmp (created by the inner
+    # process, so that it owns it whichever uid the tier gives it).
+    env["TMPDIR"] = str(state / _TMP_NAME)
     secrets = {k: v for k, v in environ.items() if k in _SECRET_NAMES and v.strip()}
     result = sandbox.launch(
         _inner_argv(),
-        _policy(settings),
+        _policy(settings, state),
         secrets=secrets,
         env=env,
         isolation=sandbox.Tier(settings.isolation.value),
@@ -96,6 +118,18 @@ def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
     )
     err_console.print(f"gateway {result.cause}")
     return result.returncode if result.returncode >= 0 else 128 - result.returncode
+
+
+def _require_tmp(tmp: Path) -> None:
+    """Create the inner's TMPDIR if missing; refuse at start, naming the fix, one this process
+    cannot write (left by a start under another uid), rather than fail each review later."""
+    tmp.mkdir(mode=0o700, exist_ok=True)
+    if not os.access(tmp, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{tmp}: not writable by uid {os.getuid()}, the gateway's uid in this tier (the "
+            f"state directory and everything in it must be: chown -R {os.getuid()} "
+            f"{tmp.parent}, see docs/OPERATIONS.md)"
+        )
 
 
 def serve_inner(environ: Mapping[str, str], serve: Callable[..., None]) -> None:
@@ -108,6 +142,7 @@ def serve_inner(environ: Mapping[str, str], serve: Callable[..., None]) -> None:
     configure_logging(
         secrets=settings.secret_values(), level=settings.log_level, fmt=settings.log_format
     )
+    _require_tmp(settings.resolved_state_dir() / _TMP_NAME)
     report = IsolationReport.from_posture(handoff.posture)
     provider: PostureProvider = lambda: report  # noqa: E731 - a constant provider
     serve(settings, posture=provider)

@@ -32,12 +32,18 @@ ReviewModeResolver = Callable[[RepoRef, str], Awaitable[ReviewMode | None]]
 class IsolationReport:
     """What isolation is really in force, as read back by the sandbox (never a secret)."""
 
-    tier: str  # full | restricted | none
+    tier: str  # full | restricted | none: the tier in force
     controls: Mapping[str, str]  # control name -> state, e.g. {"seccomp": "enforced"}
     detail: str = ""
+    tier_requested: str = ""  # what the operator asked for ("": the same as ``tier``)
 
     def as_json(self) -> dict[str, object]:
-        return {"tier": self.tier, "controls": dict(self.controls), "detail": self.detail}
+        return {
+            "tier": self.tier,
+            "tier_requested": self.tier_requested or self.tier,
+            "controls": dict(self.controls),
+            "detail": self.detail,
+        }
 
     @classmethod
     def from_posture(cls, posture: Posture) -> IsolationReport:
@@ -46,6 +52,7 @@ class IsolationReport:
             tier=posture.tier_effective,
             controls={c.name: c.state for c in posture.controls},
             detail=f"policy {posture.policy}; tier requested {posture.tier_requested}",
+            tier_requested=posture.tier_requested,
         )
 
 

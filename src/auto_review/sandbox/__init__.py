@@ -34,7 +34,8 @@ Public API (everything else in this package is private or a step module):
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
     Started by root, a full-tier job runs as host uid/gid 65534 (writable binds id-mapped);
     a restricted-tier job too, with no mapping: its paths must be usable by uid 65534, or it
-    is refused with SandboxPolicyInvalid (docs/adr/0010).
+    is refused with SandboxPolicyInvalid (docs/adr/0010). restricted_job_id() -> int | None:
+    that uid when it applies here (this process is root and 65534 is mapped), else None.
     Inside a gateway started with launch(job_server=True), run_command/run_callable are
     served by the secret-free job server within the gateway's grant; run_attached refuses.
     launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2),
@@ -75,6 +76,7 @@ from auto_review.sandbox.errors import (
 
 if TYPE_CHECKING:
     from auto_review.sandbox._proxy import EgressRefusal, EgressReport
+    from auto_review.sandbox.identity import restricted_job_id
     from auto_review.sandbox.launcher import (
         HANDOFF_FD,
         INNER_ENV_VAR,
@@ -136,6 +138,7 @@ _EXPORTS = {
     "read_back": "auto_review.sandbox.posture",
     "read_handoff": "auto_review.sandbox.launcher",
     "require_tier": "auto_review.sandbox.probe",
+    "restricted_job_id": "auto_review.sandbox.identity",
     "run_attached": "auto_review.sandbox.spawn",
     "run_callable": "auto_review.sandbox.spawn",
     "run_command": "auto_review.sandbox.spawn",
@@ -181,6 +184,7 @@ __all__ = [
     "read_back",
     "read_handoff",
     "require_tier",
+    "restricted_job_id",
     "run_attached",
     "run_callable",
     "run_command",
