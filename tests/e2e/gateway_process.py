@@ -42,12 +42,14 @@ class GatewayProcess:
         forge_token: str,
         argv: Sequence[str] = (str(AUTO_REVIEW), "gateway", "--bare"),
         env: Mapping[str, str] | None = None,
+        log: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.argv = list(argv)
-        self.log = state_dir / "gateway.log"
+        # Elsewhere than the state dir when the test leaves creating that to the gateway.
+        self.log = log or state_dir / "gateway.log"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(state_dir),
@@ -66,7 +68,7 @@ class GatewayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT

@@ -1,0 +1,72 @@
+"""An ``auto-review`` that the restricted-tier gateway's host identity can run.
+
+Started by root, the restricted tier's gateway is host uid 65534 (docs/adr/0010), and Landlock
+opens each of its read paths, the interpreter's included, as that uid. The suite's interpreter
+may sit where uid 65534 cannot reach (root's pyenv under /root, mode 0700): then, once per test
+session, a venv is made from the system Python in a directory under /var/tmp that others can
+search, with this checkout installed into it, as an operator installing for that tier would.
+Anyone else runs the suite's own ``auto-review``: their gateway keeps their uid.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from tests.e2e.gateway_process import REPO_ROOT
+
+__all__ = ["gateway_bin", "reachable_by_others"]
+
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
+_BUILT: list[Path] = []
+
+
+def reachable_by_others(path: Path) -> bool:
+    """True when every directory down to ``path`` (resolved) is searchable by other users."""
+    real = Path(os.path.realpath(path))
+    return all(os.stat(p).st_mode & stat.S_IXOTH for p in (real, *real.parents))
+
+
+def gateway_bin() -> Path:
+    """The directory of the ``auto-review`` (and ``python``) that the gateway should run."""
+    own = Path(sys.executable).parent
+    if os.geteuid() != 0 or reachable_by_others(Path(sys.executable)):
+        return own
+    if _BUILT:
+        return _BUILT[0]
+    if not SYSTEM_PYTHON.exists():
+        pytest.skip(
+            f"{sys.executable} is not reachable by uid 65534 and {SYSTEM_PYTHON} is missing "
+            "(Debian: apt-get install python3.11-venv) to build a venv that uid can run"
+        )
+    base = Path(tempfile.mkdtemp(prefix="ar-gateway-python-", dir="/var/tmp"))
+    atexit.register(shutil.rmtree, base, True)
+    base.chmod(0o755)
+    venv = base / "venv"
+    steps = (
+        [str(SYSTEM_PYTHON), "-m", "venv", str(venv)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-c",
+            str(REPO_ROOT / "requirements" / "constraints.txt"),
+            str(REPO_ROOT),
+        ],
+    )
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"building the gateway's venv failed: {argv}\n{done.stderr[-2000:]}")
+    _BUILT.append(venv / "bin")
+    return _BUILT[0]
