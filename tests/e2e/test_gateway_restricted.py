@@ -272,7 +272,7 @@ def test_restricted_gateway_as_root_refuses_a_job_dir_parent_left_by_root(
     _require_restricted_tier()
     (state_dir / "tmp").mkdir(mode=0o700)  # root's, as a start in the full tier leaves it
     done = _run_once(state_dir, fake_forge, host_dir / "gateway.log")
-    assert done.returncode != 0
+    assert done.returncode == 1, done.stderr  # the inner's StoreError, passed on (docs/CLI.md)
     message = " ".join(done.stderr.split())
     assert f"{state_dir / 'tmp'}: not writable by uid {NOBODY}" in message, message
     assert f"chown -R {NOBODY} {state_dir}" in message, message

@@ -10,7 +10,15 @@ import tempfile
 import pytest
 from tests.unit.sandbox._helpers import require
 
-from auto_review.sandbox import CompletedRun, Tier, posture, read_back, run_command, run_policy
+from auto_review.sandbox import (
+    CompletedRun,
+    Tier,
+    limits,
+    posture,
+    read_back,
+    run_command,
+    run_policy,
+)
 
 STATUS = """Name:\tcat
 NoNewPrivs:\t1
@@ -29,6 +37,32 @@ def test_status_fields_are_parsed_with_capabilities_as_integers() -> None:
     assert fields["no_new_privs"] == 1
     assert fields["seccomp"] == 2
     assert fields["cap_bnd"] == 0x1FF
+
+
+def _syscall_and_proc_views() -> tuple[dict[str, int], dict[str, int]]:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        proc = posture.parse_status(fh.read())
+    by_syscall = posture.read_back_by_syscall()
+    return by_syscall, {k: proc[k] for k in by_syscall}
+
+
+def test_read_back_by_syscall_agrees_with_proc_status_before_and_after_no_new_privs() -> None:
+    by_syscall, proc = _syscall_and_proc_views()
+    assert by_syscall == proc
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # set no_new_privs in a child only: it cannot be unset
+        try:
+            limits.set_no_new_privs()
+            os.write(write_fd, json.dumps(_syscall_and_proc_views()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        child_syscall, child_proc = json.loads(fh.read())
+    os.waitpid(pid, 0)
+    assert child_syscall == child_proc
+    assert child_syscall["no_new_privs"] == 1
 
 
 def test_mismatches_are_empty_when_the_read_back_matches_the_policy() -> None:
