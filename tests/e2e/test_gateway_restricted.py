@@ -274,6 +274,7 @@ def test_restricted_gateway_as_root_refuses_a_job_dir_parent_left_by_root(
     done = _run_once(state_dir, fake_forge, host_dir / "gateway.log")
     assert done.returncode == 1, done.stderr  # the inner's StoreError, passed on (docs/CLI.md)
     message = " ".join(done.stderr.split())
-    assert f"{state_dir / 'tmp'}: not writable by uid {NOBODY}" in message, message
+    assert f"{state_dir / 'tmp'}: the gateway cannot write it" in message, message
+    assert f"must belong to uid {NOBODY}" in message, message
     assert f"chown -R {NOBODY} {state_dir}" in message, message
     assert SECRET not in done.stderr

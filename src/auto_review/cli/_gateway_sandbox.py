@@ -120,15 +120,21 @@ def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
     return result.returncode if result.returncode >= 0 else 128 - result.returncode
 
 
-def _require_tmp(tmp: Path) -> None:
+def _require_tmp(tmp: Path, owner: int | None) -> None:
     """Create the inner's TMPDIR if missing; refuse at start, naming the fix, one this process
-    cannot write (left by a start under another uid), rather than fail each review later."""
-    tmp.mkdir(mode=0o700, exist_ok=True)
-    if not os.access(tmp, os.W_OK | os.X_OK):
+    cannot write (left by a start under another uid), rather than fail each review later.
+    ``owner``: the gateway's host uid where no user namespace maps it (restricted tier)."""
+    try:
+        tmp.mkdir(mode=0o700, exist_ok=True)
+        usable = os.access(tmp, os.W_OK | os.X_OK)
+    except OSError:
+        usable = False
+    if not usable:
+        who = "the user that starts the gateway" if owner is None else f"uid {owner}"
         raise StoreError(
-            f"{tmp}: not writable by uid {os.getuid()}, the gateway's uid in this tier (the "
-            f"state directory and everything in it must be: chown -R {os.getuid()} "
-            f"{tmp.parent}, see docs/OPERATIONS.md)"
+            f"{tmp}: the gateway cannot write it; the state directory and everything in it "
+            f"must belong to {who}, the gateway's identity on the host (chown -R "
+            f"{'USER' if owner is None else owner} {tmp.parent}; see docs/OPERATIONS.md)"
         )
 
 
@@ -142,7 +148,9 @@ def serve_inner(environ: Mapping[str, str], serve: Callable[..., None]) -> None:
     configure_logging(
         secrets=settings.secret_values(), level=settings.log_level, fmt=settings.log_format
     )
-    _require_tmp(settings.resolved_state_dir() / _TMP_NAME)
+    restricted = handoff.posture.tier_effective == str(sandbox.Tier.RESTRICTED)
+    owner = handoff.posture.read_back.get("job_host_uid") if restricted else None
+    _require_tmp(settings.resolved_state_dir() / _TMP_NAME, owner)
     report = IsolationReport.from_posture(handoff.posture)
     provider: PostureProvider = lambda: report  # noqa: E731 - a constant provider
     serve(settings, posture=provider)
