@@ -63,7 +63,7 @@ class JobSampler:
     namespace ids (a job: the process a supervisor runs, three levels below the server)."""
 
     server: int
-    seen: dict[int, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    seen: dict[int, tuple[dict[str, str], dict[str, str], list[str]]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -87,8 +87,9 @@ class JobSampler:
                         try:
                             fields = status(job)
                             ns = {n: os.readlink(f"/proc/{job}/ns/{n}") for n in ("pid", "mnt")}
+                            argv = cmdline(job)
                         except OSError:
                             continue  # gone already
                         if fields.get("Seccomp") == "2":  # past its setup: confined, not yet
-                            self.seen[job] = (fields, ns)  # read back mid-way
+                            self.seen[job] = (fields, ns, argv)  # read back mid-way
             time.sleep(0.005)

@@ -182,7 +182,11 @@ def test_restricted_gateway_reviews_a_pr_with_restricted_tier_jobs(
         assert all(c.status == 200 for c in fetches)
         assert jobs.seen, "no job sandbox was seen while the review ran"
         host = _proc_namespaces("self")
-        for pid, (fields, ns) in jobs.seen.items():
+        commands = [" ".join(argv) for _fields, _ns, argv in jobs.seen.values()]
+        # Each kind was seen confined: git (init, fetch, checkout) and the analysis worker.
+        assert any(c.startswith("git ") for c in commands), commands
+        assert any("auto_review.review._analysis:entry" in c for c in commands), commands
+        for pid, (fields, ns, _argv) in jobs.seen.items():
             assert len(fields["NSpid"].split()) == 1, (pid, fields["NSpid"])  # no pid namespace
             assert ns["mnt"] == host["mnt"], (pid, ns)
             assert fields["NoNewPrivs"] == "1", (pid, fields)
