@@ -102,8 +102,8 @@ def _max_processes(pid: int) -> str:
 def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
     fake_forge: FakeForge, state_dir: Path
 ) -> None:
-    """/healthz answers the host; /info and the startup log say tier restricted, requested and
-    effective; each control's state agrees with /proc/<inner gateway> on the host: no
+    """/healthz answers the host; /info, /metrics and the startup log say tier restricted,
+    requested and effective; each control's state agrees with /proc/<inner gateway> on the host: no
     namespace of its own, Seccomp 2, NoNewPrivs 1, no capabilities, a process limit, and (as
     root) every uid and gid 65534."""
     abi = _require_restricted_tier()
@@ -138,6 +138,11 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
         assert controls["landlock_scope"] == ("on" if abi >= 6 else "unavailable")
         # No network namespace: clones reach any address on the forge's port.
         assert controls["egress"] == controls["clone_egress"] == "off"
+        metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+        for name, state in controls.items():
+            assert (
+                f'auto_review_isolation_control{{control="{name}",state="{state}"}} 1.0' in metrics
+            )
         [started] = [
             json.loads(line)
             for line in gateway.log.read_text().splitlines()
