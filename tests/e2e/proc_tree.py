@@ -82,14 +82,15 @@ class JobSampler:
             for outer in children(self.server):
                 for supervisor in children(outer):
                     for job in children(supervisor):
-                        if job in self.seen:
-                            continue
                         try:
                             fields = status(job)
                             ns = {n: os.readlink(f"/proc/{job}/ns/{n}") for n in ("pid", "mnt")}
                             argv = cmdline(job)
                         except OSError:
                             continue  # gone already
-                        if fields.get("Seccomp") == "2":  # past its setup: confined, not yet
-                            self.seen[job] = (fields, ns, argv)  # read back mid-way
+                        # Seccomp 2: past its setup (seccomp is its last step), so confined,
+                        # not read back mid-way. Seen again after its execve (or before its
+                        # exit, with no cmdline), the record is refreshed with what it runs.
+                        if fields.get("Seccomp") == "2" and (argv or job not in self.seen):
+                            self.seen[job] = (fields, ns, argv)
             time.sleep(0.005)
