@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 from auto_review.errors import StoreError, StoreSchemaError
 
@@ -101,6 +102,38 @@ class Store:
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Store:
         return cls.open(state_dir / DATABASE_NAME)
+
+    @classmethod
+    def inspect(cls, path: str | Path) -> int | None:
+        """The schema version of the database at ``path`` (None: there is none yet), after the
+        integrity and schema checks ``open`` makes, but creating, migrating and writing nothing,
+        not even SQLite's side files: ``ops doctor`` may run as another user than the gateway,
+        and a file it made would then be one the gateway cannot write."""
+        target = str(path)
+        if not os.path.exists(target):
+            return None
+        # Without a -wal file the main file holds everything, and "immutable" makes SQLite read
+        # it without the -shm file it would otherwise create; with one, both already exist.
+        flags = "mode=ro" if os.path.exists(f"{target}-wal") else "immutable=1"
+        try:
+            conn = sqlite3.connect(
+                f"file:{quote(target)}?{flags}", uri=True, check_same_thread=False,
+                isolation_level=None,
+            )  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {target}: {exc}") from exc
+        store = cls(target, conn)
+        try:
+            store._configure(conn, writer=False)
+            store._check_integrity()
+            store._check_schema_is_ours()
+            # On this connection: ``read()`` would open another, which makes the side files.
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+            return int(row[0] or 0)
+        except sqlite3.Error as exc:
+            raise StoreSchemaError(f"{target} cannot be read ({exc}); restore a backup") from exc
+        finally:
+            store.close()
 
     # -- connections ---------------------------------------------------------------------------
 

@@ -267,3 +267,43 @@ def test_store_connections_do_not_trust_the_schema(tmp_path: Path) -> None:
     with store.read() as conn:
         assert conn.execute("PRAGMA trusted_schema").fetchone()[0] == 0
     store.close()
+
+
+def _listing(directory: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+def test_store_inspect_reads_the_version_and_leaves_every_file_as_it_was(db_path: Path) -> None:
+    """ops doctor inspects the database, maybe as root while the gateway runs as its own user:
+    a file it created (SQLite's -shm, say) would be one the gateway could not write."""
+    assert Store.inspect(db_path) is None
+    assert not db_path.parent.exists()
+    Store.open(db_path).close()  # closed cleanly: no -wal file left
+    before = _listing(db_path.parent)
+    assert Store.inspect(db_path) == known_migrations()[-1].version
+    assert _listing(db_path.parent) == before
+    running = Store.open(db_path)  # a gateway holding it open: -wal and -shm exist
+    try:
+        with running.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+        before = _listing(db_path.parent)
+        assert {f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm"} <= before.keys()
+        assert Store.inspect(db_path) == known_migrations()[-1].version
+        assert _listing(db_path.parent) == before
+    finally:
+        running.close()
+
+
+def test_store_inspect_refuses_a_planted_trigger_and_reports_a_newer_schema(db_path: Path) -> None:
+    Store.open(db_path).close()
+    with closing(sqlite3.connect(db_path)) as raw, raw:
+        raw.execute("INSERT INTO schema_migrations VALUES (?, 'future', 0)", (10_000,))
+    assert Store.inspect(db_path) == 10_000  # the caller says it is too new
+    with closing(sqlite3.connect(db_path)) as raw, raw:
+        raw.execute("CREATE TRIGGER planted AFTER INSERT ON meta BEGIN SELECT 1; END")
+    # Newer than this build: the schema cannot be compared, like Store.open (which refuses it).
+    assert Store.inspect(db_path) == 10_000
+    with closing(sqlite3.connect(db_path)) as raw, raw:
+        raw.execute("DELETE FROM schema_migrations WHERE version = 10000")
+    with pytest.raises(StoreSchemaError, match="planted"):
+        Store.inspect(db_path)

@@ -9,9 +9,9 @@ this host can give, measured by the sandbox probe. No check prints a secret.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -23,7 +23,7 @@ from auto_review.hosts import RetryPolicy, forgejo_host
 from auto_review.llm import LLMClient, readiness
 from auto_review.sandbox import HostSupport, KernelFeatureMissing, Tier, probe_host, require_tier
 from auto_review.settings import Isolation, Settings
-from auto_review.store import Store
+from auto_review.store import DATABASE_NAME, Store, known_migrations
 
 __all__ = ["MIN_GIT_VERSION", "Check", "CheckState", "DoctorReport", "run_doctor"]
 
@@ -221,27 +221,36 @@ def _secrets(settings: Settings) -> list[Check]:
 
 
 def _state(settings: Settings) -> Check:
+    """Read-only: the doctor may run as another user than the gateway (root, say), so it
+    creates, migrates and writes nothing there (Store.inspect)."""
     where = settings.resolved_state_dir()
     fix = f"create {where} writable by the service user, or set AR_STATE_DIR"
+    if not where.exists():
+        parent = next(p for p in where.parents if p.exists())
+        if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
+            return _fail("state dir", f"{where} does not exist and {parent} cannot hold it", fix)
+        return _pass("state dir", f"{where} does not exist yet; the gateway creates it at start")
+    if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+        return _fail("state dir", f"{where} is not a directory this user can write", fix)
     try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.NamedTemporaryFile(dir=where, prefix=".doctor-"):
-            pass
-    except OSError as exc:
-        return _fail("state dir", f"{where} is not writable ({exc.strerror})", fix)
-    try:
-        store = Store.in_state_dir(where)
+        version = Store.inspect(where / DATABASE_NAME)
     except AutoReviewError as exc:
         return _fail(
             "state dir",
             f"the database in {where} cannot be opened: {exc.message}",
             "restore it from a backup, or move it away to start afresh",
         )
-    try:
-        version = store.schema_version()
-    finally:
-        store.close()
-    return _pass("state dir", f"{where} is writable; database at schema {version}")
+    newest = known_migrations()[-1].version
+    if version is None:
+        return _pass("state dir", f"{where} is writable; no database yet (made at first start)")
+    if version > newest:
+        return _fail(
+            "state dir",
+            f"the database in {where} is at schema {version}, newer than this build ({newest})",
+            "run the auto-review build that wrote it, or restore a backup",
+        )
+    pending = f", migrated to {newest} at the next start" if version < newest else ""
+    return _pass("state dir", f"{where} is writable; database at schema {version}{pending}")
 
 
 def _isolation(settings: Settings, probe: Callable[[], HostSupport]) -> Check:

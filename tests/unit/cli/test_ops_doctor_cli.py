@@ -12,6 +12,7 @@ from tests.fakes.llm_script import SCRIPTED_API_KEY
 from tests.unit.cli._cli import clean_env, run_cli, strong_secret
 
 from auto_review.sandbox import Tier, probe_host
+from auto_review.store import DATABASE_NAME, Store, known_migrations
 
 
 @pytest.fixture
@@ -53,7 +54,9 @@ def test_doctor_passes_every_check_on_a_configured_host(configured: Path) -> Non
     warned = {n for n, c in checks.items() if c["state"] != "PASS"}
     assert warned <= {"isolation"}, checks
     assert ran.code == 0, ran.output
-    assert (configured / "auto-review.sqlite3").exists()
+    # The doctor changes nothing: it may run as another user (root) than the gateway will.
+    assert not configured.exists()
+    assert "does not exist yet" in checks["state dir"]["detail"]
     assert "@auto-review" in checks["forge token"]["detail"]
 
 
@@ -108,6 +111,15 @@ def test_doctor_reports_an_unwritable_state_dir(
     state = _checks(ran.stdout)["state dir"]
     assert (ran.code, state["state"]) == (1, "FAIL")
     assert "AR_STATE_DIR" in state["fix"]
+
+
+def test_doctor_reads_an_existing_database_without_writing_anything(configured: Path) -> None:
+    Store.open(configured / DATABASE_NAME).close()
+    before = {p.name: p.stat().st_mtime_ns for p in configured.iterdir()}
+    state = _checks(run_cli("ops", "doctor", "--json").stdout)["state dir"]
+    assert state["state"] == "PASS"
+    assert f"database at schema {known_migrations()[-1].version}" in state["detail"]
+    assert {p.name: p.stat().st_mtime_ns for p in configured.iterdir()} == before
 
 
 def test_doctor_isolation_line_agrees_with_the_sandbox_probe(configured: Path) -> None:
