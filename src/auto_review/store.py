@@ -262,7 +262,10 @@ class Store:
             return
         try:
             conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+                f"file:{quote(self.path)}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
             )
             self._configure(conn, writer=False)
         except sqlite3.Error as exc:

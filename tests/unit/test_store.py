@@ -307,3 +307,14 @@ def test_store_inspect_refuses_a_planted_trigger_and_reports_a_newer_schema(db_p
         raw.execute("DELETE FROM schema_migrations WHERE version = 10000")
     with pytest.raises(StoreSchemaError, match="planted"):
         Store.inspect(db_path)
+
+
+def test_store_reads_from_a_state_dir_whose_name_has_uri_characters(tmp_path: Path) -> None:
+    """Read connections open a ``file:`` URI: a '#' or '?' in the path must not cut it short."""
+    path = tmp_path / "a#b?c%d" / DATABASE_NAME
+    store = Store.open(path)
+    try:
+        assert store.schema_version() == known_migrations()[-1].version
+    finally:
+        store.close()
+    assert Store.inspect(path) == known_migrations()[-1].version
