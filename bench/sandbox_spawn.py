@@ -10,7 +10,8 @@ and prints b/a and c/b (target: c/b <= 1.5). Then the gateway's start-to-ready t
 start until GET /healthz answers 200) in the full tier against the bare tier; a tier that cannot
 start here is reported and skipped.
 
-usage: python bench/sandbox_spawn.py [--runs N] [--gateway-runs N]
+usage: python bench/sandbox_spawn.py [--runs N] [--gateway-runs N] [--cpu]
+(--cpu: then each case again, run after run, with the CPU all cores spent per spawn.)
 Debian's bubblewrap is installed with apt-get when missing and we are root; otherwise (b) is
 skipped with the reason. Only loopback is used.
 """
@@ -119,7 +120,29 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def bench_spawn(runs: int) -> None:
+def _busy_ticks() -> int:
+    """Clock ticks every CPU spent not idle since boot (/proc/stat's first line)."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        ticks = [int(field) for field in fh.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4]  # less idle and iowait
+
+
+def bench_cpu(cases: dict[str, Callable[[], None]], runs: int) -> None:
+    """Per case, run after run: wall time and CPU busy on all cores per spawn, which tells a
+    spawn that waits from one that computes (kernel work of every process counts, also the
+    asynchronous teardown of namespaces). Other load on the machine counts too."""
+    print(f"CPU busy on all cores per spawn, {runs} runs in a row per case:")
+    hertz = os.sysconf("SC_CLK_TCK")
+    for name, fn in cases.items():
+        busy, start = _busy_ticks(), time.perf_counter()
+        for _ in range(runs):
+            fn()
+        wall = (time.perf_counter() - start) / runs * 1000
+        cpu = (_busy_ticks() - busy) / hertz / runs * 1000
+        print(f"  {name:8} wall {wall:7.2f} ms   cpu {cpu:7.2f} ms")
+
+
+def bench_spawn(runs: int, cpu: bool = False) -> None:
     """Measure (a), (b), (c) interleaved, so drift hits all three alike, and print ratios."""
     bwrap = _ensure_bwrap()
     program = assemble(build_filter(NO_NETWORK_FAMILIES))
@@ -155,6 +178,8 @@ def bench_spawn(runs: int) -> None:
         print(f"  (b) bubblewrap: skipped: {skip_b}")
         print(f"  (c) auto-review run policy     {c:8.2f} ms")
         print(f"  c/a = {c / a:.2f}  (b/a and c/b need bubblewrap)")
+    if cpu:
+        bench_cpu(cases, runs)
 
 
 def _free_port() -> int:
@@ -240,8 +265,9 @@ def main() -> int:
     parser.add_argument(
         "--gateway-runs", type=int, default=5, help="gateway starts per tier (0 skips them)"
     )
+    parser.add_argument("--cpu", action="store_true", help="also CPU per spawn, case by case")
     args = parser.parse_args()
-    bench_spawn(args.runs)
+    bench_spawn(args.runs, cpu=args.cpu)
     if args.gateway_runs > 0:
         bench_gateway(args.gateway_runs)
     return 0
