@@ -43,6 +43,8 @@ class GatewayProcess:
         argv: Sequence[str] = (str(AUTO_REVIEW), "gateway", "--bare"),
         env: Mapping[str, str] | None = None,
         log: Path | None = None,
+        cwd: Path = REPO_ROOT,
+        umask: int = -1,
     ) -> None:
         self.state_dir = state_dir
         self.port = free_port()
@@ -65,13 +67,20 @@ class GatewayProcess:
             "PYTHONPATH": str(REPO_ROOT),
             **dict(env or {}),
         }
+        # A service manager's start: systemd runs a system service in / with its UMask=.
+        self.cwd, self.umask = cwd, umask
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                cwd=self.cwd,
+                umask=self.umask,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

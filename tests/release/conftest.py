@@ -7,9 +7,16 @@ is skipped with that reason.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+
+from auto_review.settings import LLMConfig
+from tests.fakes.forge import FakeForge
+from tests.fakes.forge_state import PullRecord
+from tests.fakes.llm import ScriptedModel, reply
+from tests.release._gateway import Scene
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = ROOT / "dist" / "auto-review"
@@ -37,3 +44,17 @@ def release_binary(request: pytest.FixtureRequest) -> Path:
 def release_dir(release_binary: Path) -> Path:
     """The directory of the release set (SHA256SUMS, SBOM, provenance, tarball)."""
     return release_binary.parent
+
+
+@pytest.fixture
+def scene(
+    fake_forge: FakeForge,
+    forge_repo: PullRecord,
+    scripted_model: ScriptedModel,
+    scripted_llm_config: LLMConfig,
+    tmp_path: Path,
+) -> Scene:
+    """The fake forge with one open PR and a scripted model that finds nothing."""
+    answer = {"summary": "Changes sub.", "walkthrough": "- src/app.py", "findings": []}
+    scripted_model.respond_with(lambda request: reply(json.dumps(answer)))
+    return Scene(fake_forge, forge_repo, scripted_model, scripted_llm_config, tmp_path / "state")
