@@ -134,6 +134,19 @@ def _step(step: str, path: str) -> Iterator[None]:
         ) from None
 
 
+@contextmanager
+def _modes_as_written() -> Iterator[None]:
+    """The mount points get the modes written here, whatever the caller's umask. A service
+    manager's UMask=0077 (the shipped systemd unit's) would make them 0700, and in a
+    root-started sandbox they belong to its root, not to its job (uid 1000 there): the job could
+    not reach /etc, /usr or /proc. The caller's umask is back before the job runs."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def _mountpoint(target: str, is_dir: bool) -> None:
     os.makedirs(target if is_dir else os.path.dirname(target), mode=0o755, exist_ok=True)
     if not is_dir and not os.path.exists(target):
@@ -371,14 +384,15 @@ def stage_root(view: View, tmp_size_bytes: int, idmap_fd: int | None = None) -> 
     """The steps that need no pid namespace of their own, in the outer child: the host root
     moves to /oldroot, and /newroot gets /tmp, the binds, the links and /dev."""
     _HOST_MOUNTS.clear()
-    make_mounts_private()
-    pivot_into_staging()
-    mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
-    for path, writable, strict in view.binds:
-        bind_path(path, writable, idmap_fd, strict, idmap_ro=path in view.idmapped_ro)
-    for path, target in view.links:
-        recreate_link(path, target)
-    mount_minimal_dev()
+    with _modes_as_written():
+        make_mounts_private()
+        pivot_into_staging()
+        mount_private_tmp(tmp_size_bytes)  # first, so binds below /tmp land on top of it
+        for path, writable, strict in view.binds:
+            bind_path(path, writable, idmap_fd, strict, idmap_ro=path in view.idmapped_ro)
+        for path, target in view.links:
+            recreate_link(path, target)
+        mount_minimal_dev()
 
 
 def enter_root(processes: int | None = None) -> int | None:
@@ -386,7 +400,8 @@ def enter_root(processes: int | None = None) -> int | None:
     old root detached, pivot into /newroot, root read-only. Every process of this mount
     namespace (the outer child too) ends up in the new root. Returns the pid cap of the
     namespace (None when the kernel has no per-namespace pid_max)."""
-    pid_cap = mount_fresh_proc(processes)
+    with _modes_as_written():
+        pid_cap = mount_fresh_proc(processes)
     detach_old_root()
     pivot_into_new_root()
     remount_root_readonly()

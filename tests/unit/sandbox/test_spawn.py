@@ -85,6 +85,19 @@ def test_job_runs_as_an_ordinary_uid_with_its_own_hostname() -> None:
     assert out.split() == ["1000", "1000", "auto-review-sandbox"]
 
 
+def test_a_caller_umask_of_0077_leaves_the_view_reachable_and_is_the_jobs_umask() -> None:
+    """The shipped systemd unit's UMask=0077 must not make the new root's mount points 0700:
+    started by root, the sandbox's job (uid 1000 there) could reach none of its paths. The job
+    still gets the caller's umask for the files it makes."""
+    previous = os.umask(0o077)
+    try:
+        code, out, err = sh("umask; ls -d /dev/null /etc/passwd /proc/self /tmp /usr/bin/env")
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    assert out.split() == ["0077", "/dev/null", "/etc/passwd", "/proc/self", "/tmp", "/usr/bin/env"]
+
+
 def test_host_secrets_outside_the_view_do_not_exist_while_listed_files_do() -> None:
     code, out, _ = sh(
         "test -e /etc/passwd && echo passwd; test -e /etc/shadow || echo noshadow;"
