@@ -14,12 +14,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
 def _review_end_to_end(binary: Path, scene: Scene, *, argv: tuple[str, ...], tier: str) -> None:
+    # Started as a service manager starts it: in /, with the shipped unit's UMask=0077 (a root
+    # start under that umask once left the full tier's job unable to reach its own root).
     gateway = GatewayProcess(
         scene.state_dir,
         forge_url=scene.forge.url,
         forge_token=scene.forge.bot_token,
         argv=(str(binary), *argv),
         env={**model_env(scene), "AR_ISOLATION": tier},
+        cwd=Path("/"),
+        umask=0o077,
     )
     start(gateway)
     try:
