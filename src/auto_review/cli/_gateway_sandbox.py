@@ -55,14 +55,20 @@ def _forge_origin(settings: Settings) -> tuple[tuple[str, int], ...]:
 def _prepare_state_dir(settings: Settings) -> Path:
     """The state dir, created 0700 if missing (its parents with the umask's modes). Root in the
     restricted tier: the gateway there is host uid 65534 (docs/adr/0010), so a state dir this
-    start creates is given to that uid, and said so; an existing one is never re-owned (the
-    sandbox refuses it, naming the fix, if that uid cannot use it)."""
+    start creates is given to that uid, and said so, and the parents it creates are 0755; an
+    existing one is never re-owned (the sandbox refuses it, naming the fix, if that uid cannot
+    use it)."""
     state = settings.resolved_state_dir()
     if state.is_dir():
         return state
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.mkdir(mode=0o700, exist_ok=True)
     owner = sandbox.restricted_job_id() if settings.isolation is Isolation.RESTRICTED else None
+    for parent in reversed([p for p in state.parents if not p.exists()]):
+        parent.mkdir(exist_ok=True)
+        if owner is not None:
+            # That uid must reach the dir it is given; under a umask of 0077 (the systemd
+            # unit's) the new parents would be root's 0700 and the start refused.
+            parent.chmod(0o755)
+    state.mkdir(mode=0o700, exist_ok=True)
     if owner is not None:
         os.chown(state, owner, owner)
         err_console.print(

@@ -46,6 +46,23 @@ def test_restricted_root_gives_a_state_dir_it_creates_to_the_job_uid_and_says_so
     assert f"created the state directory {state} owned by uid {os.getuid()}" in said
 
 
+@pytest.mark.parametrize(("isolation", "parents"), [("restricted", 0o755), ("full", 0o700)])
+def test_parents_created_for_the_restricted_uid_are_searchable_under_umask_0077(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str, parents: int
+) -> None:
+    """Under the systemd unit's UMask=0077 the restricted tier's uid could not reach a state dir
+    below parents this start made; the full tier's gateway is the caller, so the umask holds."""
+    monkeypatch.setattr(sandbox, "restricted_job_id", os.getuid)
+    state = tmp_path / "var" / "lib" / "state"
+    previous = os.umask(0o077)
+    try:
+        _gateway_sandbox._prepare_state_dir(_settings(state, isolation))
+    finally:
+        os.umask(previous)
+    modes = [p.stat().st_mode & 0o777 for p in (tmp_path / "var", state.parent, state)]
+    assert modes == [parents, parents, 0o700]
+
+
 def test_existing_state_dir_is_never_reowned_or_rechmoded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
