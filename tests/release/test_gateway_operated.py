@@ -232,9 +232,10 @@ def test_release_gateway_as_the_systemd_service_user_runs_confined_in_the_full_t
 def test_release_gateway_restricted_tier_as_root_runs_as_nobody_in_a_state_dir_it_creates(
     install: _Install, scene: Scene
 ) -> None:
-    """``AR_ISOLATION=restricted`` started by root with no state dir yet: it is created 0700 for
-    uid 65534, the gateway reports the restricted tier and posts a review, and the host reads
-    the inner gateway and every job as uid 65534 under seccomp and no_new_privs."""
+    """``AR_ISOLATION=restricted`` started by root, in / under umask 0077, with no state dir
+    (nor its parent) yet: it is created 0700 for uid 65534 below a 0755 parent, the gateway
+    reports the restricted tier and posts a review, and the host reads the inner gateway and
+    every job as uid 65534 under seccomp and no_new_privs."""
     checked = install.run([], "sandbox", "check", "--isolation", "restricted", home="/nonexistent")
     if checked.returncode != 0:
         pytest.skip(f"this host cannot give the restricted tier: {checked.stderr.strip()}")
@@ -247,12 +248,14 @@ def test_release_gateway_restricted_tier_as_root_runs_as_nobody_in_a_state_dir_i
         env={**model_env(scene), "AR_ISOLATION": "restricted", "HOME": "/root"},
         log=install.host_dir / "gateway.log",
         cwd=Path("/"),
+        umask=0o077,
     )
     start(gateway)
     try:
         assert gateway.proc is not None
         info = state.stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (NOBODY, NOBODY, 0o700)
+        assert state.parent.stat().st_mode & 0o777 == 0o755  # made by this start, for that uid
         assert f"owned by uid {NOBODY}" in " ".join(gateway.log.read_text().split())
         assert httpx.get(f"{gateway.url}/healthz", timeout=10).status_code == 200
         isolation = httpx.get(f"{gateway.url}/info", timeout=10).json()["isolation"]
