@@ -4,7 +4,8 @@
 # usage: scripts/test-unprivileged.sh [REPO] [PYTEST ARGS...]
 #
 # As root: creates the user if missing, copies REPO (default: this checkout, working tree
-# included, without .git/.venv/caches) to a world-readable directory owned by root, makes a
+# included, with the one-file build in dist/ if made, without .git/.venv/build/caches) to a
+# world-readable directory owned by root, makes a
 # venv there from Debian's /usr/bin/python3.11 (root's pyenv Python is not readable by other
 # users), installs the project with its dev extras, and runs pytest as that user: by default
 # the whole suite except the release smoke tests (so the sandbox, the red-team cases and all that
@@ -45,7 +46,7 @@ rm -rf "$TREE"
 mkdir -p "$TREE"
 tar -C "$REPO" -cf - \
   --exclude=./.git --exclude=./.venv --exclude='*/__pycache__' --exclude=./.mypy_cache \
-  --exclude=./.pytest_cache --exclude=./.ruff_cache --exclude=./dist --exclude=./build \
+  --exclude=./.pytest_cache --exclude=./.ruff_cache --exclude=./build \
   --exclude='*.tmp' . | tar -C "$TREE" -xf -
 chown -R root:root "$TREE"
 chmod -R a+rX,go-w "$TREE"
