@@ -6,23 +6,38 @@ may sit where uid 65534 cannot reach (root's pyenv under /root, mode 0700): then
 session, a venv is made from the system Python in a directory under /var/tmp that others can
 search, with this checkout installed into it, as an operator installing for that tier would.
 Anyone else runs the suite's own ``auto-review``: their gateway keeps their uid.
+Also what the restricted-tier gateway tests (e2e and red team) share: the tier or a skip, the
+gateway's host uid, and a host directory that uid can search.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.e2e.gateway_process import REPO_ROOT
 
-__all__ = ["gateway_bin", "reachable_by_others"]
+from auto_review.sandbox import KernelFeatureMissing, Tier, probe_host, require_tier
+
+__all__ = [
+    "NOBODY",
+    "gateway_bin",
+    "gateway_uid",
+    "reachable_by_others",
+    "require_restricted_tier",
+    "searchable_dir",
+]
+
+NOBODY = 65534  # a root-started restricted-tier gateway's host uid (docs/adr/0010)
 
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 _BUILT: list[Path] = []
@@ -70,3 +85,28 @@ def gateway_bin() -> Path:
             pytest.fail(f"building the gateway's venv failed: {argv}\n{done.stderr[-2000:]}")
     _BUILT.append(venv / "bin")
     return _BUILT[0]
+
+
+def require_restricted_tier() -> int:
+    """The Landlock ABI of the restricted tier here, or a skip naming the missing feature."""
+    try:
+        return require_tier(Tier.RESTRICTED, probe_host()).landlock_abi
+    except KernelFeatureMissing as exc:
+        pytest.skip(f"restricted tier unavailable here: {exc.message}")
+
+
+def gateway_uid() -> int:
+    """The restricted-tier gateway's uid on the host: 65534 when root starts it."""
+    return NOBODY if os.geteuid() == 0 else os.getuid()
+
+
+@contextlib.contextmanager
+def searchable_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory under /var/tmp that others can search (not root's 0700
+    /tmp/pytest-of-root): the gateway may be another uid than the test."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -11,29 +11,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.e2e.gateway_process import SECRET, GatewayProcess
-from tests.e2e.gateway_python import gateway_bin
+from tests.e2e.gateway_python import (
+    NOBODY,
+    gateway_bin,
+    gateway_uid,
+    require_restricted_tier,
+    searchable_dir,
+)
 from tests.e2e.proc_tree import JobSampler, inner_gateway, job_server, status
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_state import PullRecord
 from tests.fakes.llm import ScriptedModel, reply
 from tests.fakes.llm_script import SCRIPTED_API_KEY
 
-from auto_review.sandbox import KernelFeatureMissing, Tier, probe_host, require_tier
 from auto_review.settings import LLMConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 REPO = "alice/demo"
-NOBODY = 65534
 ROOT_ONLY = pytest.mark.skipif(
     os.geteuid() != 0,
     reason="only a root-started restricted-tier gateway becomes uid 65534 (docs/adr/0010); "
@@ -42,28 +44,10 @@ ROOT_ONLY = pytest.mark.skipif(
 _NAMESPACES = ("user", "mnt", "pid", "ipc", "uts", "cgroup", "net")
 
 
-def _require_restricted_tier() -> int:
-    """The Landlock ABI, or a skip naming the missing kernel feature."""
-    try:
-        return require_tier(Tier.RESTRICTED, probe_host()).landlock_abi
-    except KernelFeatureMissing as exc:
-        pytest.skip(f"restricted tier unavailable here: {exc.message}")
-
-
-def _gateway_uid() -> int:
-    return NOBODY if os.geteuid() == 0 else os.getuid()
-
-
 @pytest.fixture
 def host_dir() -> Iterator[Path]:
-    """A host directory others can search (not under root's /tmp/pytest-of-root, 0700), for
-    state directories: the gateway may be another uid than the test."""
-    path = Path(tempfile.mkdtemp(prefix="ar-e2e-restricted-", dir="/var/tmp"))
-    path.chmod(0o755)
-    try:
+    with searchable_dir("ar-e2e-restricted-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -71,7 +55,7 @@ def state_dir(host_dir: Path) -> Path:
     """A state dir the gateway's uid owns: as root, chowned to 65534 as the operator would."""
     state = host_dir / "state"
     state.mkdir(mode=0o700)
-    os.chown(state, _gateway_uid(), _gateway_uid())
+    os.chown(state, gateway_uid(), gateway_uid())
     return state
 
 
@@ -106,7 +90,7 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
     requested and effective; each control's state agrees with /proc/<inner gateway> on the host: no
     namespace of its own, Seccomp 2, NoNewPrivs 1, no capabilities, a process limit, and (as
     root) every uid and gid 65534."""
-    abi = _require_restricted_tier()
+    abi = require_restricted_tier()
     gateway = _gateway(state_dir, fake_forge).start()
     try:
         assert gateway.proc is not None
@@ -123,7 +107,7 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
         assert int(fields["CapEff"], 16) == 0, fields
         assert controls["capabilities"] == "on", controls
         assert int(fields["CapPrm"], 16) == 0, fields
-        assert set(fields["Uid"].split()) == set(fields["Gid"].split()) == {str(_gateway_uid())}
+        assert set(fields["Uid"].split()) == set(fields["Gid"].split()) == {str(gateway_uid())}
         if os.geteuid() == 0:  # root could drop it; an ordinary user keeps it (NNP holds)
             assert int(fields["CapBnd"], 16) == 0, fields
         host, inside = _proc_namespaces("self"), _proc_namespaces(inner)
@@ -166,7 +150,7 @@ def test_restricted_gateway_reviews_a_pr_with_restricted_tier_jobs(
     analysis, which run in the restricted tier too (read from /proc while they run: no pid or
     mount namespace, seccomp on, and as root uid 65534), git fetches straight from the fake
     forge, and the review is posted."""
-    _require_restricted_tier()
+    require_restricted_tier()
     answer = {"summary": "Changes sub.", "walkthrough": "- src/app.py", "findings": []}
     scripted_model.respond_with(lambda request: reply(json.dumps(answer)))
     gateway = _gateway(
@@ -195,7 +179,7 @@ def test_restricted_gateway_reviews_a_pr_with_restricted_tier_jobs(
             assert len(fields["NSpid"].split()) == 1, (pid, fields["NSpid"])  # no pid namespace
             assert ns["mnt"] == host["mnt"], (pid, ns)
             assert fields["NoNewPrivs"] == "1", (pid, fields)
-            assert set(fields["Uid"].split()) == {str(_gateway_uid())}, (pid, fields["Uid"])
+            assert set(fields["Uid"].split()) == {str(gateway_uid())}, (pid, fields["Uid"])
         assert gateway.terminate() == 0
     finally:
         gateway.stop()
@@ -206,12 +190,12 @@ def test_restricted_gateway_state_survives_a_restart(
 ) -> None:
     """The SQLite file the confined gateway writes is the host's, in place: the next start
     opens the same file (the same inode) and reports it in /info."""
-    _require_restricted_tier()
+    require_restricted_tier()
     gateway = _gateway(state_dir, fake_forge).start()
     try:
         database = state_dir / "auto-review.sqlite3"
         assert database.is_file(), sorted(state_dir.iterdir())
-        assert database.stat().st_uid == _gateway_uid()
+        assert database.stat().st_uid == gateway_uid()
         inode = database.stat().st_ino
         assert gateway.terminate() == 0
         gateway.start()
@@ -237,7 +221,7 @@ def test_restricted_gateway_as_root_refuses_a_state_dir_uid_65534_cannot_use(
 ) -> None:
     """Root's restricted-tier gateway is uid 65534; a root-owned 0700 state dir is refused up
     front with exit 125 (docs/CLI.md), naming the directory and the fixes, and left as it was."""
-    _require_restricted_tier()
+    require_restricted_tier()
     state = host_dir / "state"
     state.mkdir(mode=0o700)
     done = _run_once(state, fake_forge, host_dir / "gateway.log")
@@ -257,7 +241,7 @@ def test_restricted_gateway_as_root_creates_a_missing_state_dir_for_uid_65534(
 ) -> None:
     """The common path works: a state dir that does not exist yet is created 0700 and owned by
     uid 65534, which the launcher says; the gateway then serves from it."""
-    _require_restricted_tier()
+    require_restricted_tier()
     state = host_dir / "new" / "state"
     gateway = _gateway(state, fake_forge, log=host_dir / "gateway.log").start()
     try:
@@ -278,7 +262,7 @@ def test_restricted_gateway_as_root_refuses_a_job_dir_parent_left_by_root(
     """A state dir re-owned to 65534 without its contents (``chown`` without ``-R``) would
     start and then fail every review in its root-owned tmp/; the gateway refuses at start
     instead, naming the directory and ``chown -R``."""
-    _require_restricted_tier()
+    require_restricted_tier()
     (state_dir / "tmp").mkdir(mode=0o700)  # root's, as a start in the full tier leaves it
     done = _run_once(state_dir, fake_forge, host_dir / "gateway.log")
     assert done.returncode == 1, done.stderr  # the inner's StoreError, passed on (docs/CLI.md)

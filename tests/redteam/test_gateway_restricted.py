@@ -16,44 +16,28 @@ import os
 import secrets
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.e2e.gateway_process import CI_TOKEN, REPO_ROOT, SECRET, GatewayProcess
-from tests.e2e.gateway_python import gateway_bin
+from tests.e2e.gateway_python import (
+    gateway_bin,
+    gateway_uid,
+    require_restricted_tier,
+    searchable_dir,
+)
 from tests.e2e.proc_tree import inner_gateway
 from tests.fakes.forge import FakeForge
 from tests.redteam._harness import PROBE_PYTHON, Probes, run_host
 
-from auto_review.sandbox import KernelFeatureMissing, Tier, probe_host, require_tier
-
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox, pytest.mark.slow]
-
-NOBODY = 65534
-
-
-def _require_restricted_tier() -> None:
-    try:
-        require_tier(Tier.RESTRICTED, probe_host())
-    except KernelFeatureMissing as exc:
-        pytest.skip(f"restricted tier unavailable here: {exc.message}")
-
-
-def _gateway_uid() -> int:
-    return NOBODY if os.geteuid() == 0 else os.getuid()
 
 
 @pytest.fixture
 def host_dir() -> Iterator[Path]:
-    """A directory others can search, under /var/tmp (the gateway may be uid 65534)."""
-    path = Path(tempfile.mkdtemp(prefix=".ar-redteam-gwr-", dir="/var/tmp"))
-    path.chmod(0o755)
-    try:
+    with searchable_dir(".ar-redteam-gwr-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -75,7 +59,7 @@ def planted(host_dir: Path, fake_home: Path) -> Path:
 def state_dir(host_dir: Path) -> Path:
     state = host_dir / "state"
     state.mkdir(mode=0o700)
-    os.chown(state, _gateway_uid(), _gateway_uid())
+    os.chown(state, gateway_uid(), gateway_uid())
     return state
 
 
@@ -110,7 +94,7 @@ def test_restricted_gateway_host_secret_read_is_blocked_by_landlock(
     (EACCES); as root, uid 65534's file modes refuse the first three too, so the planted file
     is the one only Landlock stops. Positive controls: the state dir and /usr are readable.
     Reference: DESIGN.md "Isolation tiers"; docs/adr/0010; §1, §2."""
-    _require_restricted_tier()
+    require_restricted_tier()
     probe = state_dir / "pyprobe.py"
     shutil.copy(probes.directory / "pyprobe.py", probe)
     probe.chmod(0o644)
@@ -153,7 +137,7 @@ def test_restricted_gateway_secret_in_environ_is_blocked_by_pipe_handoff(
     settings only. The host reads /proc/<inner>/environ; the positive control finds the
     listen address there. Reference: DESIGN.md "Nothing secret is written to disk to cross the
     boundary"; the full tier's test_gateway_secret_in_environ_is_blocked_by_pipe_handoff."""
-    _require_restricted_tier()
+    require_restricted_tier()
     gateway = GatewayProcess(
         state_dir,
         forge_url=fake_forge.url,
