@@ -324,6 +324,28 @@ def test_confined_watcher_cannot_confirm_a_tree_deeper_than_the_walk_bound(tmp_p
     assert f"nested more than {_diskcount.MAX_DEPTH} deep" in in_child(child)
 
 
+@pytest.mark.parametrize(
+    ("bound", "value", "said"),
+    [("MAX_ENTRIES", 50, "more than 50 entries"), ("MAX_SECONDS", 0, "took more than 0 s")],
+)
+def test_confined_watcher_cannot_confirm_a_count_past_its_entry_or_time_bound(
+    tmp_path: Path, bound: str, value: int, said: str
+) -> None:
+    require(Tier.FULL)
+
+    def child() -> str:
+        setattr(_diskcount, bound, value)  # this forked child's copy of the module only
+        where = _private_tmpfs(tmp_path, "size=256m")
+        watcher = _confined(where)
+        for i in range(1100):  # the clock is read every 1024 entries
+            open(f"{where}/job/f{i}", "wb").close()
+        _write(f"{where}/neighbour", 20)
+        return _raised(watcher)
+
+    stopped = in_child(child)
+    assert said in stopped, stopped
+
+
 def test_confirmations_are_spaced_so_a_busy_neighbour_cannot_keep_the_supervisor_walking(
     tmp_path: Path,
 ) -> None:
