@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,17 @@ def test_doctor_reads_an_existing_database_without_writing_anything(configured: 
     assert state["state"] == "PASS"
     assert f"database at schema {known_migrations()[-1].version}" in state["detail"]
     assert {p.name: p.stat().st_mtime_ns for p in configured.iterdir()} == before
+
+
+def test_doctor_fails_on_a_database_written_by_a_newer_build(configured: Path) -> None:
+    Store.open(configured / DATABASE_NAME).close()
+    newer = known_migrations()[-1].version + 1
+    with closing(sqlite3.connect(configured / DATABASE_NAME)) as raw, raw:
+        raw.execute("INSERT INTO schema_migrations VALUES (?, 'future', 0)", (newer,))
+    ran = run_cli("ops", "doctor", "--json")
+    state = _checks(ran.stdout)["state dir"]
+    assert (ran.code, state["state"]) == (1, "FAIL")
+    assert f"at schema {newer}, newer than this build" in state["detail"]
 
 
 def test_doctor_isolation_line_agrees_with_the_sandbox_probe(configured: Path) -> None:
