@@ -35,6 +35,7 @@ __all__ = [
     "reachable_by_others",
     "require_restricted_tier",
     "searchable_dir",
+    "state_dir_in",
 ]
 
 NOBODY = 65534  # a root-started restricted-tier gateway's host uid (docs/adr/0010)
@@ -110,3 +111,11 @@ def searchable_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def state_dir_in(parent: Path) -> Path:
+    """A 0700 state dir the gateway's uid owns: as root, chowned to 65534 as the operator would."""
+    state = parent / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, gateway_uid(), gateway_uid())
+    return state

@@ -24,6 +24,7 @@ from tests.e2e.gateway_python import (
     gateway_uid,
     require_restricted_tier,
     searchable_dir,
+    state_dir_in,
 )
 from tests.e2e.proc_tree import JobSampler, inner_gateway, job_server, status
 from tests.fakes.forge import FakeForge
@@ -52,11 +53,7 @@ def host_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def state_dir(host_dir: Path) -> Path:
-    """A state dir the gateway's uid owns: as root, chowned to 65534 as the operator would."""
-    state = host_dir / "state"
-    state.mkdir(mode=0o700)
-    os.chown(state, gateway_uid(), gateway_uid())
-    return state
+    return state_dir_in(host_dir)
 
 
 def _gateway(

@@ -23,9 +23,9 @@ import pytest
 from tests.e2e.gateway_process import CI_TOKEN, REPO_ROOT, SECRET, GatewayProcess
 from tests.e2e.gateway_python import (
     gateway_bin,
-    gateway_uid,
     require_restricted_tier,
     searchable_dir,
+    state_dir_in,
 )
 from tests.e2e.proc_tree import inner_gateway
 from tests.fakes.forge import FakeForge
@@ -57,10 +57,7 @@ def planted(host_dir: Path, fake_home: Path) -> Path:
 
 @pytest.fixture
 def state_dir(host_dir: Path) -> Path:
-    state = host_dir / "state"
-    state.mkdir(mode=0o700)
-    os.chown(state, gateway_uid(), gateway_uid())
-    return state
+    return state_dir_in(host_dir)
 
 
 def _run_as_inner_gateway(
