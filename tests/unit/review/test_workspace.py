@@ -12,6 +12,7 @@ from tests.unit.review._githttp import GitServer, serve_git
 from tests.unit.sandbox._helpers import require
 
 from auto_review.review import workspace
+from auto_review.review._isolation import CommandResult
 from auto_review.review.workspace import WorkspaceError, clone_workspace
 from auto_review.sandbox import Tier
 
@@ -267,3 +268,21 @@ def test_clone_workspace_withholds_a_refused_host_that_carries_the_credential(
     assert TOKEN.lower() not in shown
     [refusal] = set(caught.value.egress_refusals)
     assert refusal.destination == "(withheld: it contained the credential)"
+
+
+def test_clone_workspace_names_the_sandbox_limit_that_stopped_git(
+    served: tuple[GitServer, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step the sandbox stopped at one of its limits (the disk cap, say) is named in our own
+    words on the PR, not as git's failure: git may have said nothing, or anything."""
+    server, sha = served
+    stopped = CommandResult(-25, b"", b"x" * 10, stopped_by="the job hit its disk cap")
+    monkeypatch.setattr(workspace, "run_git", lambda *args, **kwargs: stopped)
+    with pytest.raises(WorkspaceError) as caught:
+        clone_workspace(
+            clone_url=f"{server.url}/o/r.git", auth_header=AUTH, head_sha=sha,
+            parent=tmp_path, timeout=60, max_bytes=32 * 1024 * 1024,
+        )  # fmt: skip
+    assert caught.value.message.endswith("was stopped: the job hit its disk cap")
+    assert caught.value.detail == ""
+    assert list(tmp_path.glob("ar-ws-*")) == []
