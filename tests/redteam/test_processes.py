@@ -381,13 +381,23 @@ def _wait_until_present(token: str, count: int, bound_s: float = 30.0) -> list[i
     return found
 
 
+def _parent_of(pid: int) -> int:
+    """PID's parent as the host sees it (also for a process in a pid namespace)."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("isolation", ["full", "restricted"])
+@pytest.mark.parametrize("killed", ["launcher", "supervisor"])
 def test_orphaned_sandbox_is_blocked_by_parent_death_signals(
-    probes: Probes, python_view: tuple[Path, ...]
+    probes: Probes, python_view: tuple[Path, ...], isolation: str, killed: str
 ) -> None:
-    """Attack: keep a job (and a daemon it forked) running after the launcher was killed, so
-    nobody enforces its deadline any more. Control: parent-death signals down the chain
-    (launcher -> outer -> supervisor -> job) and the pid namespace: killing the launcher with
-    SIGKILL ends them all. The host control shows the same processes survive a killed parent.
+    """Attack: keep a job (and a daemon it forked) running after the launcher, or the
+    supervisor alone, was killed, so nobody enforces its deadline any more. Control: parent-death
+    signals down the chain (launcher -> outer -> supervisor -> job) and the pid namespace; in
+    the restricted tier, without one, the outer child's death asks the supervisor (a child
+    subreaper) to kill the tree, and the outer child, a subreaper too, kills the orphans of a
+    supervisor killed alone. The host control shows the same processes survive a killed parent.
     Reference: bubblewrap --die-with-parent; srt "no orphans"."""
     token = "ar-redteam-orphan-" + secrets.token_hex(6)
     argv = [*probes.pyprobe, "linger", token, "30"]
@@ -403,16 +413,21 @@ def test_orphaned_sandbox_is_blocked_by_parent_death_signals(
             os.kill(pid, 9)
     assert not _wait_until_gone(token)
 
-    launcher = _spawn_cli(sandbox_argv(argv, ro=[probes.directory, *python_view]))
+    box_argv = sandbox_argv(argv, ro=[probes.directory, *python_view], isolation=isolation)
+    launcher = _spawn_cli(box_argv)
     try:
-        assert len(_wait_until_present(token, 2)) >= 2, "the sandboxed lingerer never started"
-        os.kill(launcher.pid, 9)
-        launcher.wait()
+        found = _wait_until_present(token, 2)
+        assert len(found) >= 2, "the sandboxed lingerer never started"
+        target = launcher.pid if killed == "launcher" else _parent_of(min(found))
+        assert b"auto_review" in Path(f"/proc/{target}/cmdline").read_bytes()
+        os.kill(target, 9)
         survivors = _wait_until_gone(token)
-        assert not survivors, f"{survivors} outlived the killed launcher"
+        assert not survivors, f"{survivors} outlived the killed {killed} ({isolation} tier)"
     finally:
         for pid in _processes_with(token):
             os.kill(pid, 9)
+        launcher.kill()
+        launcher.wait()
 
 
 def test_daemon_outliving_deadline_is_blocked_by_tree_kill(

@@ -215,6 +215,8 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         if idmap_fd is not None:
             os.close(idmap_fd)
         step = "fork-supervisor"
+        # closes: the job's daemons outliving a supervisor killed alone (no pid namespace)
+        kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
         lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
         done_r, done_w = os.pipe2(os.O_CLOEXEC)
         pid = kernel.fork_single_threaded()
@@ -227,10 +229,11 @@ def run_outer(plan: Plan, report_fd: int) -> NoReturn:
         os.close(report_fd)
         _drop_job_fds(plan)
         _forward_to(pid, (*_FORWARDED, STOP_SIGNAL))
-        # One byte once B has reported and the job's tree is gone, EOF if B died: either way
-        # nothing is left to forward to. We exit without waiting for B's own teardown (B, pid 1,
+        # One byte once B has reported and the job's tree is gone; EOF if B died, and then its
+        # orphans are ours to kill. We exit without waiting for B's own teardown (pid 1, it
         # dies with us by PR_SET_PDEATHSIG), unless the caller must remove the cgroup B is in.
-        os.read(done_r, 1)
+        if os.read(done_r, 1) != b"d":
+            kill_descendants()
         if plan.cgroup is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
@@ -303,6 +306,12 @@ def _run_supervisor(plan: Plan, report_fd: int, outer: tuple[int, int]) -> NoRet
         if plan.timeout_seconds is not None:
             signal.setitimer(signal.ITIMER_REAL, max(plan.timeout_seconds, 0.001))
         try:
+            if not plan.ns_flags & kernel.CLONE_NEWPID:
+                # closes: the job's daemons outliving a killed launcher: no pid namespace ends
+                # them, so A's death asks us to kill the tree (armed once the handler is set).
+                kernel.prctl(kernel.PR_SET_PDEATHSIG, STOP_SIGNAL)
+                if select.select([lifeline_r], [], [], 0)[0]:
+                    raise _Stop
             status = None if disk is None else disk.wait(pid)  # the watch polls while it waits
             while status is None:
                 try:
