@@ -206,11 +206,13 @@ def _wait_until_gone(token: str, bound_s: float = 10.0) -> list[int]:
     return survivors
 
 
+@pytest.mark.parametrize("isolation", ["full", "restricted"])
 def test_surviving_daemon_is_blocked_by_tree_kill(
-    probes: Probes, python_view: tuple[Path, ...]
+    probes: Probes, python_view: tuple[Path, ...], isolation: str
 ) -> None:
     """Attack: double-fork + setsid a daemon that keeps working after the job "ended".
-    Control: the job runs in its own pid namespace whose init's exit kills everything in it.
+    Control: the job runs in its own pid namespace whose init's exit kills everything in it;
+    in the restricted tier the supervisor, a child subreaper, kills every descendant.
     The host control shows the same daemon does survive without the sandbox.
     Reference: §4.1 case 22; srt "no orphans" tests."""
     token = "ar-redteam-daemon-" + secrets.token_hex(6)
@@ -223,7 +225,7 @@ def test_surviving_daemon_is_blocked_by_tree_kill(
         for pid in _processes_with(token):
             os.kill(pid, 9)
     assert not _wait_until_gone(token)
-    box = run_sandboxed(argv, ro=[probes.directory, *python_view])
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view], isolation=isolation)
     try:
         assert box.ok, box.describe()
         survivors = _wait_until_gone(token)
@@ -430,15 +432,19 @@ def test_orphaned_sandbox_is_blocked_by_parent_death_signals(
         launcher.wait()
 
 
+@pytest.mark.parametrize("isolation", ["full", "restricted"])
 def test_daemon_outliving_deadline_is_blocked_by_tree_kill(
-    probes: Probes, python_view: tuple[Path, ...]
+    probes: Probes, python_view: tuple[Path, ...], isolation: str
 ) -> None:
     """Attack: double-fork a daemon and outlive the wall-clock deadline with it. Control: at
     the deadline the supervisor kills every descendant and the pid namespace goes with it; the
     CLI exits 121. Reference: §4.1 cases 21-22; Codex timeout test."""
     token = "ar-redteam-deadline-" + secrets.token_hex(6)
     box = run_sandboxed(
-        [*probes.pyprobe, "linger", token, "60"], ro=[probes.directory, *python_view], timeout_s=2
+        [*probes.pyprobe, "linger", token, "60"],
+        ro=[probes.directory, *python_view],
+        timeout_s=2,
+        isolation=isolation,
     )
     try:
         assert box.returncode == 121, box.describe()
