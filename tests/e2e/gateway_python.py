@@ -7,21 +7,24 @@ session, a venv is made from the system Python in a directory under /var/tmp tha
 search, with this checkout installed into it, as an operator installing for that tier would.
 Anyone else runs the suite's own ``auto-review``: their gateway keeps their uid.
 Also what the restricted-tier gateway tests (e2e and red team) share: the tier or a skip, the
-gateway's host uid, and a host directory that uid can search.
+gateway's host uid, and a host directory that uid can search; and, for the gateway tests of
+both tiers, the check that /info gives each control the reason `sandbox check --json` gives.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.e2e.gateway_process import REPO_ROOT
@@ -29,7 +32,9 @@ from tests.e2e.gateway_process import REPO_ROOT
 from auto_review.sandbox import KernelFeatureMissing, Tier, probe_host, require_tier
 
 __all__ = [
+    "HOST_FACT_CONTROLS",
     "NOBODY",
+    "assert_reasons_match_sandbox_check",
     "gateway_bin",
     "gateway_uid",
     "reachable_by_others",
@@ -42,6 +47,17 @@ NOBODY = 65534  # a root-started restricted-tier gateway's host uid (docs/adr/00
 
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 _BUILT: list[Path] = []
+_NAMESPACE_CONTROLS = tuple(
+    f"{ns}_namespace" for ns in ("user", "mnt", "pid", "ipc", "uts", "cgroup", "net")
+)
+_PROCESS_FACTS = ("seccomp", "no_new_privs", "capabilities", "landlock_scope", "cgroup_limits")
+# The controls whose state and reason are facts of the host, the tier and the starting uid,
+# not of the policy or the process (those name path counts, ports, limits, namespace ids): the
+# gateway's /info must give these exactly as `sandbox check` does for a job at the same tier.
+HOST_FACT_CONTROLS: Mapping[Tier, tuple[str, ...]] = {
+    Tier.FULL: _PROCESS_FACTS,
+    Tier.RESTRICTED: (*_NAMESPACE_CONTROLS, "filesystem_view", *_PROCESS_FACTS),
+}
 
 
 def reachable_by_others(path: Path) -> bool:
@@ -94,6 +110,26 @@ def require_restricted_tier() -> int:
         return require_tier(Tier.RESTRICTED, probe_host()).landlock_abi
     except KernelFeatureMissing as exc:
         pytest.skip(f"restricted tier unavailable here: {exc.message}")
+
+
+def assert_reasons_match_sandbox_check(isolation: Mapping[str, Any], tier: Tier) -> None:
+    """/info's ``isolation`` gives every control a reason, keyed like ``controls``, and the
+    host-fact controls the state and reason `auto-review sandbox check --json` reads back."""
+    controls, reasons = isolation["controls"], isolation["reasons"]
+    assert set(reasons) == set(controls), (reasons, controls)
+    assert all(reasons.values()), reasons
+    done = subprocess.run(
+        [sys.executable, "-m", "auto_review", "sandbox", "check", "--json", "--isolation", tier],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    checked = {c["name"]: c for c in json.loads(done.stdout)["posture"]["controls"]}
+    for name in HOST_FACT_CONTROLS[tier]:
+        got = (controls[name], reasons[name])
+        assert got == (checked[name]["state"], checked[name]["reason"]), (name, got)
 
 
 def gateway_uid() -> int:

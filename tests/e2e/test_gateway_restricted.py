@@ -20,6 +20,7 @@ import pytest
 from tests.e2e.gateway_process import SECRET, GatewayProcess
 from tests.e2e.gateway_python import (
     NOBODY,
+    assert_reasons_match_sandbox_check,
     gateway_bin,
     gateway_uid,
     require_restricted_tier,
@@ -32,6 +33,7 @@ from tests.fakes.forge_state import PullRecord
 from tests.fakes.llm import ScriptedModel, reply
 from tests.fakes.llm_script import SCRIPTED_API_KEY
 
+from auto_review.sandbox import Tier
 from auto_review.settings import LLMConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -86,7 +88,9 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
     """/healthz answers the host; /info, /metrics and the startup log say tier restricted,
     requested and effective; each control's state agrees with /proc/<inner gateway> on the host: no
     namespace of its own, Seccomp 2, NoNewPrivs 1, no capabilities, a process limit, and (as
-    root) every uid and gid 65534."""
+    root) every uid and gid 65534. Each control's reason is the sandbox's: the host facts as
+    `sandbox check --json` gives them, and the clones' known gap (any address on the forge's
+    port)."""
     abi = require_restricted_tier()
     gateway = _gateway(state_dir, fake_forge).start()
     try:
@@ -119,6 +123,11 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
         assert controls["landlock_scope"] == ("on" if abi >= 6 else "unavailable")
         # No network namespace: clones reach any address on the forge's port.
         assert controls["egress"] == controls["clone_egress"] == "off"
+        assert_reasons_match_sandbox_check(isolation, Tier.RESTRICTED)
+        forge_port = httpx.URL(fake_forge.url).port
+        clone = isolation["reasons"]["clone_egress"]
+        assert f"connect ports [{forge_port}]" in clone, clone
+        assert "any address" in clone, clone
         metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         for name, state in controls.items():
             assert (

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.gateway_process import AUTO_REVIEW, SECRET, GatewayProcess
+from tests.e2e.gateway_python import assert_reasons_match_sandbox_check
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
 from tests.fakes.forge_state import PullRecord
@@ -52,6 +53,10 @@ def test_sandboxed_gateway_handles_webhooks_and_reports_its_posture(
         assert info["isolation"]["tier"] == "full"
         assert info["isolation"]["controls"]["seccomp"] == "on"
         assert info["isolation"]["controls"]["clone_egress"] == "on"  # forge-only, proxied
+        assert_reasons_match_sandbox_check(info["isolation"], Tier.FULL)
+        forge = httpx.URL(fake_forge.url)
+        clone = info["isolation"]["reasons"]["clone_egress"]
+        assert f"proxied to {forge.host}:{forge.port} only" in clone, clone
         metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         assert 'auto_review_isolation_control{control="seccomp",state="on"} 1.0' in metrics
         assert SECRET not in metrics

@@ -23,9 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.e2e.gateway_python import assert_reasons_match_sandbox_check
 from tests.redteam._harness import CLI, Probes
 
-from auto_review.sandbox import gateway_policy, interpreter_paths, launch, run_policy
+from auto_review.sandbox import Tier, gateway_policy, interpreter_paths, launch, run_policy
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -206,7 +207,8 @@ def _inner(gateway: Gateway) -> int:
 def test_gateway_escape_from_namespaces_is_blocked_and_reported_in_info(gateway: Gateway) -> None:
     """Check: the serving gateway process, read from the host, has NoNewPrivs 1, Seccomp 2, no
     capabilities, and namespaces of its own (all but net, which the gateway policy shares),
-    and /info says exactly that: a posture claiming more than the kernel enforces fails here.
+    and /info says exactly that, each control with the reason `sandbox check --json` gives
+    where the reason is a host fact: a posture claiming more than the kernel enforces fails here.
     Reference: issue 3 "Gateway tests" and "Posture"; the reference's unverifiable posture."""
     inner = _inner(gateway)
     status = _status(inner)
@@ -230,6 +232,7 @@ def test_gateway_escape_from_namespaces_is_blocked_and_reported_in_info(gateway:
         assert (controls[f"{ns}_namespace"] == "on") == differs, (ns, controls)
     assert controls["seccomp"] == "on"
     assert controls["no_new_privs"] == "on"
+    assert_reasons_match_sandbox_check(isolation, Tier.FULL)
 
 
 def test_gateway_host_secret_read_is_blocked_by_gateway_view(

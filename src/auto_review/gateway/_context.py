@@ -33,15 +33,19 @@ class IsolationReport:
     """What isolation is really in force, as read back by the sandbox (never a secret)."""
 
     tier: str  # full | restricted | none: the tier in force
-    controls: Mapping[str, str]  # control name -> state, e.g. {"seccomp": "enforced"}
+    controls: Mapping[str, str]  # control name -> state: on | off | unavailable
     detail: str = ""
     tier_requested: str = ""  # what the operator asked for ("": the same as ``tier``)
+    # control name -> why it is in that state, the sandbox's own words (host facts, no secret)
+    reasons: Mapping[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         return {
             "tier": self.tier,
             "tier_requested": self.tier_requested or self.tier,
             "controls": dict(self.controls),
+            # Keyed exactly like ``controls``, so a reader can pair them without a lookup miss.
+            "reasons": {name: self.reasons.get(name, "") for name in self.controls},
             "detail": self.detail,
         }
 
@@ -53,6 +57,7 @@ class IsolationReport:
             controls={c.name: c.state for c in posture.controls},
             detail=f"policy {posture.policy}; tier requested {posture.tier_requested}",
             tier_requested=posture.tier_requested,
+            reasons={c.name: c.reason for c in posture.controls},
         )
 
 
@@ -62,16 +67,13 @@ class PostureProvider(Protocol):
 
 def bare_posture() -> IsolationReport:
     """The posture of ``--bare``: application-level controls only."""
+    controls = ("namespaces", "seccomp", "landlock", "no_new_privs", "rlimits")
+    why = "bare mode (--bare or AR_ISOLATION=none): the gateway runs outside the sandbox"
     return IsolationReport(
         tier="none",
-        controls={
-            "namespaces": "off",
-            "seccomp": "off",
-            "landlock": "off",
-            "no_new_privs": "off",
-            "rlimits": "off",
-        },
+        controls=dict.fromkeys(controls, "off"),
         detail="bare mode: only application-level controls are active",
+        reasons=dict.fromkeys(controls, why),
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from tests.unit.gateway.support import CI_TOKEN, SECRET, build
 
 from auto_review import __version__
-from auto_review.gateway import IsolationReport, Readiness
+from auto_review.gateway import IsolationReport, Readiness, bare_posture
 from auto_review.jobs import SystemClock
 
 pytestmark = pytest.mark.anyio
@@ -123,20 +123,49 @@ async def test_readiness_result_is_cached_for_the_ttl() -> None:
     assert calls == 3  # positive control: TTL 0 probes every time
 
 
-def test_isolation_report_is_built_from_a_sandbox_posture(tmp_path: Path) -> None:
+async def test_info_gives_each_control_the_reason_of_the_sandbox_posture(tmp_path: Path) -> None:
     from auto_review.sandbox import Control, Posture
 
+    no_cgroup = "controllers memory, pids are not delegated; run under systemd with Delegate=yes"
     posture = Posture(
-        tier_requested="full",
-        tier_effective="full",
+        tier_requested="restricted",
+        tier_effective="restricted",
         policy="gateway",
-        controls=(Control("seccomp", "on", "filter loaded"), Control("cgroups", "unavailable", "")),
+        controls=(
+            Control("seccomp", "on", "Seccomp: 2 read back"),
+            Control("cgroup_limits", "unavailable", no_cgroup),
+        ),
     )
     report = IsolationReport.from_posture(posture)
-    assert report.tier == "full"
-    assert dict(report.controls) == {"seccomp": "on", "cgroups": "unavailable"}
-    _, gw, _, _ = build(tmp_path, posture=lambda: report)
+    assert report.tier == "restricted"
+    assert dict(report.controls) == {"seccomp": "on", "cgroup_limits": "unavailable"}
+    app, gw, _, _ = build(tmp_path, posture=lambda: report)
+    async with _client(app) as client:
+        isolation = (await client.get("/info")).json()["isolation"]
+    assert isolation["controls"] == {"seccomp": "on", "cgroup_limits": "unavailable"}
+    assert isolation["reasons"] == {
+        "seccomp": "Seccomp: 2 read back",
+        "cgroup_limits": no_cgroup,
+    }
+    assert isolation["tier_requested"] == "restricted"
+    # The metric keeps its two labels: a reason is free text, never a label value.
+    [family] = [
+        f for f in gw.metrics.registry.collect() if f.name == "auto_review_isolation_control"
+    ]
+    assert {s.labels["control"]: s.labels for s in family.samples}["cgroup_limits"] == {
+        "control": "cgroup_limits",
+        "state": "unavailable",
+    }
     sample = gw.metrics.registry.get_sample_value(
-        "auto_review_isolation_control", {"control": "cgroups", "state": "unavailable"}
+        "auto_review_isolation_control", {"control": "cgroup_limits", "state": "unavailable"}
     )
     assert sample == 1
+
+
+def test_bare_posture_gives_every_control_its_reason() -> None:
+    isolation = bare_posture().as_json()
+    controls, reasons = isolation["controls"], isolation["reasons"]
+    assert isinstance(controls, dict)
+    assert isinstance(reasons, dict)
+    assert set(reasons) == set(controls)
+    assert all("AR_ISOLATION=none" in why for why in reasons.values()), reasons
