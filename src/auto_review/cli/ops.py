@@ -2,7 +2,8 @@
 
 ``doctor`` probes for real (forge, token, models, git, secrets, state, isolation tier) and
 exits 1 on any FAIL. ``status`` reads a running gateway's ``/version``, ``/info`` and
-``/metrics`` and exits 1 if it cannot.
+``/metrics`` and exits 1 if it cannot. Both name the reason of each isolation control that is
+not on, in the sandbox's words.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def doctor(timeout: float = _TIMEOUT, as_json: bool = JSON_OPTION) -> None:
             colour = _COLOUR[c.state]
             # Details quote forge and model answers: escaped, never read as rich markup.
             out_console.print(f"[{colour}]{c.state.value}[/] {c.name}: {escape(c.detail)}")
+            for control in c.controls:
+                if control.state != "on":
+                    out_console.print(
+                        f"     {control.name} {control.state}: {control.reason}", markup=False
+                    )
             if c.fix:
                 out_console.print(f"     fix: {c.fix}", markup=False)
         failed = sum(c.state is CheckState.FAIL for c in report.checks)
@@ -71,7 +77,11 @@ def _render(s: GatewayStatus) -> None:
     _row(table, "model", f"{model.get('reasoning_model', '?')} (tiers: "
                   f"{', '.join(model.get('tiers', []))})")  # fmt: skip
     controls = iso.get("controls") or {}
+    reasons = iso.get("reasons") or {}  # absent from a gateway older than this client
     _row(table, "isolation", f"tier {iso.get('tier', '?')}: {_kv(controls)}")
+    for name, state in controls.items():
+        if state != "on" and reasons.get(name):
+            _row(table, f"  {name} {state}", str(reasons[name]))
     states = {k: v for k, v in queue.items() if k not in ("by_kind",)}
     _row(table, "queue", _kv(states))
     _row(table, "poller", f"{'on' if poller.get('enabled') else 'off'}, tracked PRs "

@@ -3,7 +3,8 @@
 Each check is a ``Check`` (PASS, WARN or FAIL, a detail, and the fix for anything not PASS):
 forge reachable and token valid, each model tier reachable with its model listed, git >= 2.30,
 secrets strong enough, state directory writable and database migrated, and the isolation tier
-this host can give, measured by the sandbox probe. No check prints a secret.
+this host can give, measured by the sandbox probe and by confining ``true`` at that tier as
+``sandbox check`` does (its controls, each with the sandbox's reason). No check prints a secret.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ import httpx
 from auto_review.errors import AutoReviewError, HostAuthError, HostError
 from auto_review.hosts import RetryPolicy, forgejo_host
 from auto_review.llm import LLMClient, readiness
-from auto_review.sandbox import HostSupport, KernelFeatureMissing, Tier, probe_host, require_tier
+from auto_review.sandbox import (
+    Control,
+    HostSupport,
+    KernelFeatureMissing,
+    SandboxError,
+    Tier,
+    probe_host,
+    require_tier,
+    run_command,
+    run_policy,
+)
 from auto_review.settings import Isolation, Settings
 from auto_review.store import DATABASE_NAME, Store, known_migrations
 
@@ -44,6 +55,8 @@ class Check:
     state: CheckState
     detail: str
     fix: str = ""
+    # The isolation check's controls as a job at the tier reads them back (``sandbox check``).
+    controls: tuple[Control, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,7 +266,16 @@ def _state(settings: Settings) -> Check:
     return _pass("state dir", f"{where} is writable; database at schema {version}{pending}")
 
 
-def _isolation(settings: Settings, probe: Callable[[], HostSupport]) -> Check:
+def _confine_true(tier: Tier) -> tuple[Control, ...]:
+    """Every control of ``true`` confined at ``tier`` under the run policy, as read back."""
+    return run_command(["true"], run_policy(), timeout=60, isolation=tier).posture.controls
+
+
+def _isolation(
+    settings: Settings,
+    probe: Callable[[], HostSupport],
+    confine: Callable[[Tier], tuple[Control, ...]],
+) -> Check:
     support = probe()
     best = str(support.best_tier)
     wanted = Tier(settings.isolation.value)
@@ -268,7 +290,21 @@ def _isolation(settings: Settings, probe: Callable[[], HostSupport]) -> Check:
         require_tier(wanted, support)
     except KernelFeatureMissing as exc:
         return _fail("isolation", f"tier {wanted} cannot hold: {exc.message}", exc.fix)
-    return _pass("isolation", f"tier {wanted} holds on this host (best: {best})")
+    try:
+        controls = confine(wanted)
+    except SandboxError as exc:
+        return _fail(
+            "isolation",
+            f"tier {wanted} holds on this host (best: {best}), but confining a job failed: "
+            f"{exc.message}",
+            f"run `auto-review sandbox check --isolation {wanted}`; see docs/SANDBOX.md",
+        )
+    on = sum(c.state == "on" for c in controls)
+    detail = (
+        f"tier {wanted} holds on this host (best: {best}); a job confined at it reads back "
+        f"{on} of {len(controls)} controls on"
+    )
+    return Check("isolation", CheckState.PASS, detail, controls=controls)
 
 
 async def run_doctor(
@@ -276,6 +312,7 @@ async def run_doctor(
     *,
     timeout_secs: float = 5.0,
     probe: Callable[[], HostSupport] = probe_host,
+    confine: Callable[[Tier], tuple[Control, ...]] = _confine_true,
 ) -> DoctorReport:
     """Every check, in a fixed order; network checks are bounded by ``timeout_secs`` each."""
     network: list[Awaitable[list[Check]]] = [
@@ -287,6 +324,6 @@ async def run_doctor(
         _git(timeout_secs),
         *_secrets(settings),
         _state(settings),
-        _isolation(settings, probe),  # forks a short-lived child: not from a worker thread
+        _isolation(settings, probe, confine),  # forks children: not from a worker thread
     ]
     return DoctorReport(tuple([*forge, *models, *local]))

@@ -90,6 +90,13 @@ def test_ops_status_summarises_version_info_and_metrics(gateway: GatewayProcess)
     assert human.code == 0
     for label in ("isolation", "queue", "reviews since start", "webhooks"):
         assert label in human.stdout
+    # Each control that is not on, with the reason /info gives (bare: every one is off).
+    reasons = status["info"]["isolation"]["reasons"]
+    assert reasons["seccomp"].startswith("bare mode"), reasons
+    shown = " ".join(human.stdout.split())
+    for name in status["info"]["isolation"]["controls"]:
+        assert f"{name} off" in shown, name
+    assert "bare mode (--bare or" in shown
 
 
 def test_ops_status_exits_1_when_the_gateway_is_unreachable() -> None:

@@ -13,7 +13,7 @@ from tests.fakes.llm import ScriptedModel, ScriptedModelServer
 from tests.fakes.llm_script import SCRIPTED_API_KEY
 from tests.unit.cli._cli import clean_env, run_cli, strong_secret
 
-from auto_review.sandbox import Tier, probe_host
+from auto_review.sandbox import KernelFeatureMissing, Tier, probe_host, require_tier
 from auto_review.store import DATABASE_NAME, Store, known_migrations
 
 
@@ -140,6 +140,36 @@ def test_doctor_isolation_line_agrees_with_the_sandbox_probe(configured: Path) -
     check = _checks(run_cli("ops", "doctor", "--json").stdout)["isolation"]
     assert check["state"] == ("WARN" if best is Tier.NONE else "PASS")
     assert f"best: {best}" in check["detail"] or f"can give {best}" in check["detail"]
+
+
+def test_doctor_names_the_reason_of_each_control_that_is_not_on(
+    configured: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restricted tier leaves controls off here whatever the host (no namespaces): the
+    doctor prints each one's reason, the one `sandbox check --json` reads back for the tier."""
+    try:
+        require_tier(Tier.RESTRICTED, probe_host())
+    except KernelFeatureMissing as exc:
+        pytest.skip(f"restricted tier unavailable here: {exc.message}")
+    monkeypatch.setenv("AR_ISOLATION", "restricted")
+    doctor = _checks(run_cli("ops", "doctor", "--json").stdout)["isolation"]
+    checked = json.loads(run_cli("sandbox", "check", "--json", "--isolation", "restricted").stdout)
+    expected = checked["posture"]["controls"]
+    # Same job, same tier: the same controls, states and reasons, save the reasons that name
+    # or count the job's own scratch directory (a fresh one per run).
+    per_run = ("noexec_writable", "disk_cap")
+    assert [(c["name"], c["state"]) for c in doctor["controls"]] == [
+        (c["name"], c["state"]) for c in expected
+    ]
+    by_name = {c["name"]: c["reason"] for c in doctor["controls"]}
+    for control in expected:
+        if control["name"] not in per_run:
+            assert by_name[control["name"]] == control["reason"], control
+    degraded = [c for c in doctor["controls"] if c["state"] != "on" and c["name"] not in per_run]
+    assert any(c["name"] == "pid_namespace" for c in degraded), degraded
+    human = " ".join(run_cli("ops", "doctor").stdout.split())
+    for c in degraded:
+        assert " ".join(f"{c['name']} {c['state']}: {c['reason']}".split()) in human, c
 
 
 def test_doctor_gives_up_on_a_forge_that_never_answers(

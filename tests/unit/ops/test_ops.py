@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from pydantic import SecretStr
 from auto_review import bench, ops
 from auto_review.errors import ConfigError
 from auto_review.ops import Check, CheckState, check_webhook_secret, hook_url, run_doctor
-from auto_review.sandbox import HostSupport
+from auto_review.sandbox import Control, HostSupport, SandboxSetupError, Tier
 from auto_review.sandbox.probe import Feature
 from auto_review.settings import load_settings
 
@@ -50,9 +51,23 @@ def test_each_module_declares_all_resolves_it_and_imports_only_downward(
     assert not [name for name in imported if name.startswith(FORBIDDEN)]
 
 
-def _doctor(env: dict[str, str], support: HostSupport, tmp_path: Path) -> dict[str, Check]:
+_CONFINED = (
+    Control("seccomp", "on", "Seccomp: 2 read back"),
+    Control("pid_namespace", "off", "tier restricted uses no namespaces"),
+    Control("cgroup_limits", "unavailable", "not delegated"),
+)
+
+
+def _doctor(
+    env: dict[str, str],
+    support: HostSupport,
+    tmp_path: Path,
+    confine: Callable[[Tier], tuple[Control, ...]] = lambda tier: _CONFINED,
+) -> dict[str, Check]:
     settings = load_settings({"AR_STATE_DIR": str(tmp_path), **env}).settings
-    report = asyncio.run(run_doctor(settings, timeout_secs=0.5, probe=lambda: support))
+    report = asyncio.run(
+        run_doctor(settings, timeout_secs=0.5, probe=lambda: support, confine=confine)
+    )
     return {c.name: c for c in report.checks}
 
 
@@ -64,6 +79,34 @@ def test_doctor_fails_a_tier_the_probe_says_this_host_cannot_give(tmp_path: Path
     # Positive control: the same host gives the restricted tier.
     checks = _doctor({"AR_ISOLATION": "restricted"}, _support(userns=False), tmp_path)
     assert checks["isolation"].state is CheckState.PASS
+
+
+def test_doctor_reports_the_controls_a_job_at_the_tier_reads_back(tmp_path: Path) -> None:
+    asked: list[Tier] = []
+
+    def confine(tier: Tier) -> tuple[Control, ...]:
+        asked.append(tier)
+        return _CONFINED
+
+    checks = _doctor({"AR_ISOLATION": "restricted"}, _support(userns=False), tmp_path, confine)
+    isolation = checks["isolation"]
+    assert asked == [Tier.RESTRICTED]
+    assert isolation.state is CheckState.PASS
+    assert isolation.controls == _CONFINED
+    assert "1 of 3 controls on" in isolation.detail
+
+
+def test_doctor_fails_a_tier_the_probe_allows_but_no_job_can_be_confined_in(
+    tmp_path: Path,
+) -> None:
+    def confine(tier: Tier) -> tuple[Control, ...]:
+        raise SandboxSetupError("mount of /proc failed: EPERM", step="proc")
+
+    checks = _doctor({"AR_ISOLATION": "full"}, _support(userns=True), tmp_path, confine)
+    isolation = checks["isolation"]
+    assert isolation.state is CheckState.FAIL
+    assert "mount of /proc failed: EPERM" in isolation.detail
+    assert "sandbox check --isolation full" in isolation.fix
 
 
 def test_doctor_warns_when_the_operator_asks_for_no_isolation(tmp_path: Path) -> None:
