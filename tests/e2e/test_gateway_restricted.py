@@ -128,6 +128,9 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
         clone = isolation["reasons"]["clone_egress"]
         assert f"connect ports [{forge_port}]" in clone, clone
         assert "any address" in clone, clone
+        shown = json.dumps(isolation)  # host facts only: the forge URL carries no token
+        assert SECRET not in shown
+        assert fake_forge.bot_token not in shown
         metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         for name, state in controls.items():
             assert (
