@@ -70,8 +70,12 @@ def test_gateway_ci_mode_flow_from_pr_webhooks_to_final_status(
         assert fake_forge.deliveries[-1].status == 202
         info = httpx.get(f"{gateway.url}/info", timeout=10).json()
         assert info["poller"]["tracked_prs"] == {"total": 1, "open": 0}
+        metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         for secret in (SECRET, CI_TOKEN, fake_forge.bot_token):
-            assert secret not in httpx.get(f"{gateway.url}/metrics", timeout=10).text
+            assert secret not in metrics
+        # The pipeline's metrics are the ones served: the one review's refused clone counted.
+        refused = 'auto_review_clone_egress_refusals_total{reason="destination_not_allowed"}'
+        assert f"{refused} 1.0" in metrics.splitlines()
     finally:
         gateway.stop()
 

@@ -14,16 +14,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
 from tests.e2e._harness import Harness, finding, line_of, review_answer
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_git import Symlink
 from tests.fakes.llm import ScriptedModel, reply
-from tests.fakes.llm_script import RecordedRequest
+from tests.fakes.llm_script import RecordedRequest, server_error
+from tests.unit.gateway.support import settings
 from tests.unit.sandbox._helpers import require
 
-from auto_review.review import Outcome, workspace
+from auto_review.errors import LLMError
+from auto_review.gateway import GatewayMetrics, ServiceParts, pipeline_runner
+from auto_review.hosts import ForgejoHost, HeadSha, RepoRef
+from auto_review.llm import LLMClient
+from auto_review.review import Outcome, ReviewRequest, Trigger, workspace
 from auto_review.review._options import PipelineOptions
 from auto_review.sandbox import Tier
 from auto_review.settings import LLMConfig
@@ -133,7 +139,6 @@ def test_clone_steered_to_another_origin_is_refused_and_only_the_log_says_where(
     with capture_logs() as logged:
         outcome = asyncio.run(harness.run("eve/evil", number))
     assert outcome.outcome is Outcome.POSTED
-    assert set(outcome.egress_refused) == {403}  # for the gateway's metrics
     [review] = harness.forge.repo("eve/evil").reviews
     refused = "the sandbox refused the clone's connection to another host"
     assert f"could not be checked out (git fetch failed (exit 128): {refused} (not the " in (
@@ -152,3 +157,53 @@ def test_clone_steered_to_another_origin_is_refused_and_only_the_log_says_where(
     assert failed["git_said"].startswith("fatal:")  # git's words: here, in the log
     assert failed["git_said"] not in review.body
     assert harness.forge.bot_token not in f"{review.body} {logged}"
+
+
+@pytest.mark.parametrize("model", ["answers", "fails"])
+def test_clone_egress_refusals_reach_the_gateway_metrics_once_whatever_the_review_does_next(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, model: str
+) -> None:
+    """Attack: as above, and the review then fails (here the model refuses every call), so no
+    outcome reaches the job's observer. Control: the production pipeline the gateway builds
+    tells the gateway's metrics as the clone ends, so the alert on
+    ``auto_review_clone_egress_refusals_total`` still fires; counted once per refusal."""
+    require(Tier.FULL)
+    number = _hostile_pr(harness.forge)
+    port = harness.forge.url.rsplit(":", 1)[1]
+    rule = f"url.http://evil.example:{port}/.insteadOf={harness.forge.url}/"
+    monkeypatch.setattr(workspace, "HARDENING", (*workspace.HARDENING, rule))
+    if model == "answers":
+        harness.answer_reviews(review_answer())
+    else:
+        harness.model.respond_with(lambda request: server_error(400, "schema rejected"))
+    metrics = GatewayMetrics()
+    forge = harness.forge
+
+    async def review() -> Outcome:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            host = ForgejoHost(http, base_url=forge.url, token=forge.bot_token)
+            parts = ServiceParts(
+                settings=settings(FORGEJO_BASE_URL=forge.url, AR_FORGEJO_TOKEN=forge.bot_token),
+                store=harness.store,
+                host=host,
+                llm=LLMClient(harness.llm_config, http),
+                metrics=metrics,
+            )
+            repo = RepoRef.parse("eve/evil")
+            head = HeadSha((await host.get_pull_request(repo, number)).head_sha)
+            outcome = await pipeline_runner(parts).run(
+                ReviewRequest(repo, number, head, Trigger.WEBHOOK)
+            )
+            return outcome.outcome
+
+    with capture_logs() as logged:
+        if model == "answers":
+            assert asyncio.run(review()) is Outcome.POSTED
+        else:
+            with pytest.raises(LLMError):
+                asyncio.run(review())
+    [warning] = [e for e in logged if e["event"] == "clone_egress_refused"]
+    counted = metrics.registry.get_sample_value(
+        "auto_review_clone_egress_refusals_total", {"reason": "destination_not_allowed"}
+    )
+    assert counted == warning["count"] >= 1

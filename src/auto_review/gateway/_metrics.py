@@ -209,6 +209,12 @@ class GatewayMetrics:
             )
         child.inc()
 
+    def count_clone_egress_refusals(self, statuses: tuple[int, ...]) -> None:
+        """The pipeline's ``EgressObserver``: told as each clone ends, whatever the review does
+        next (a review that fails later has no outcome to count them from)."""
+        for status in statuses:
+            self.clone_egress_refusals.labels(reason=_EGRESS_REASONS.get(status, "other")).inc()
+
     def record_readiness(self, result: ReadinessResult) -> None:
         for check, ok in result.checks.items():
             self.readiness.labels(check=check).set(1 if ok else 0)
@@ -233,6 +239,3 @@ class GatewayMetrics:
                     usage.completion_tokens
                 )
                 self.model_cost.labels(tier=tier).inc(max(0.0, usage.cost_usd))
-            for status in outcome.egress_refused:
-                reason = _EGRESS_REASONS.get(status, "other")
-                self.clone_egress_refusals.labels(reason=reason).inc()

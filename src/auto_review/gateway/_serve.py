@@ -26,6 +26,7 @@ from auto_review.gateway._context import (
     ReviewMode,
     bare_posture,
 )
+from auto_review.gateway._metrics import GatewayMetrics
 from auto_review.gateway._server import build_server
 from auto_review.hosts import RepoRef, ReviewHost
 from auto_review.hosts.forgejo import ForgejoHost, forgejo_host
@@ -51,6 +52,7 @@ class ServiceParts:
     store: Store
     host: ReviewHost
     llm: LLMClient
+    metrics: GatewayMetrics
 
 
 RunnerFactory = Callable[[ServiceParts], ReviewRunner]
@@ -64,6 +66,7 @@ def pipeline_runner(parts: ServiceParts) -> ReviewRunner:
         parts.llm,
         parts.store,
         prices=load_price_table(parts.settings.price_table_path),
+        on_egress_refused=parts.metrics.count_clone_egress_refusals,
     )
 
 
@@ -94,7 +97,9 @@ async def serve_async(
     """The coroutine behind ``serve``."""
     async with _components(settings) as (store, host, llm):
         queue = SqliteJobQueue(store, max_attempts=settings.job_max_attempts)
-        parts = ServiceParts(settings=settings, store=store, host=host, llm=llm)
+        # One metrics object for the app and the pipeline, which counts the clone's refusals.
+        metrics = GatewayMetrics()
+        parts = ServiceParts(settings=settings, store=store, host=host, llm=llm, metrics=metrics)
         chat = ChatService(
             host=host,
             store=store,
@@ -119,6 +124,7 @@ async def serve_async(
                 store=store,
                 host=host,
                 runner=runner_factory(parts),
+                metrics=metrics,
                 queue=queue,
                 chat_runner=chat,
                 clock=SystemClock(),

@@ -2,7 +2,8 @@
 
 Public API::
 
-    ReviewPipeline(options, host, llm, store, *, prices=None, workspace_factory=None)
+    ReviewPipeline(options, host, llm, store, *, prices=None, workspace_factory=None,
+                   on_egress_refused=None)
         .run(ReviewRequest) -> ReviewOutcome        (implements ReviewRunner)
         .prepare(ReviewRequest) -> PreparedReview | ReviewOutcome   (no posting)
     PipelineOptions.from_settings(settings, *, report_errors=False)

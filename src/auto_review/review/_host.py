@@ -1,4 +1,5 @@
-"""What the pipeline needs of a forge (``PipelineHost``) and how it gets a workspace."""
+"""What the pipeline needs of a forge (``PipelineHost``), how it gets a workspace, and whom it
+tells what the sandbox refused the clone (``EgressObserver``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from auto_review.hosts import (
 from auto_review.review._options import PipelineOptions
 from auto_review.review.workspace import Workspace, clone_workspace
 
-__all__ = ["PipelineHost", "WorkspaceFactory", "clone_for"]
+__all__ = ["EgressObserver", "PipelineHost", "WorkspaceFactory", "clone_for"]
 
 WorkspaceFactory = Callable[[PullRequest], Awaitable[Workspace]]
+# Called once per clone the egress proxy refused something, with each refusal's HTTP status;
+# only statuses, since the destinations are the (possibly hostile) clone's choice.
+EgressObserver = Callable[[tuple[int, ...]], None]
 
 
 class PipelineHost(Protocol):

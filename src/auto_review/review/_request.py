@@ -60,8 +60,6 @@ class ReviewOutcome:
     cost_usd: float = 0.0
     unreviewed_files: tuple[str, ...] = field(default_factory=tuple)
     usage_by_tier: tuple[TierUsage, ...] = field(default_factory=tuple)
-    # HTTP status of each refusal the sandbox's egress proxy answered the clone's git with
-    egress_refused: tuple[int, ...] = field(default_factory=tuple)
 
 
 class ReviewRunner(Protocol):

@@ -25,7 +25,6 @@ class PreparedReview:
     dropped_by_verifier: int
     unreviewed: list[tuple[str, str]] = field(default_factory=list)
     incremental_since: str | None = None
-    egress_refused: tuple[int, ...] = ()  # statuses of the clone's refused egress (metrics)
 
     def body(self) -> str:
         return render_body(self.report)

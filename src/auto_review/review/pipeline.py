@@ -25,7 +25,7 @@ from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
 from auto_review.memory.learnings import LearningsStore
 from auto_review.memory.pauses import is_paused
 from auto_review.memory.vectors import CodeVectors
-from auto_review.review._host import PipelineHost, WorkspaceFactory, clone_for
+from auto_review.review._host import EgressObserver, PipelineHost, WorkspaceFactory, clone_for
 from auto_review.review._isolation import Refusal
 from auto_review.review._options import PipelineOptions
 from auto_review.review._request import (
@@ -65,12 +65,14 @@ class ReviewPipeline:
         *,
         prices: PriceTable | None = None,
         workspace_factory: WorkspaceFactory | None = None,
+        on_egress_refused: EgressObserver | None = None,
     ) -> None:
         self._options = options
         self._host = host
         self._llm = llm
         self._prices = prices
         self._workspace_factory = workspace_factory or clone_for(host, options)
+        self._on_egress_refused = on_egress_refused
         self._history = ReviewHistory(store) if store is not None else None
         self._learnings = LearningsStore(store) if store is not None else None
         self._vectors = CodeVectors(store) if store is not None else None
@@ -132,7 +134,7 @@ class ReviewPipeline:
                 await self._final_skip(request, f"skipped: {triaged.skip_pr}")
                 return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
             notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
-        workspace, refused = await self._workspace(pr, notes)
+        workspace = await self._workspace(pr, notes)
         ledger = UsageLedger(self._prices)
         try:
             prepared = await review_stages(
@@ -153,7 +155,7 @@ class ReviewPipeline:
                     vectors=self._vectors,
                 )
             )
-            return replace(prepared, egress_refused=tuple(r.status for r in refused))
+            return prepared
         finally:
             if workspace is not None:
                 workspace.close()
@@ -180,14 +182,12 @@ class ReviewPipeline:
         except HostError:
             return None  # force-pushed away or not comparable: review the whole PR
 
-    async def _workspace(
-        self, pr: PullRequest, notes: list[str]
-    ) -> tuple[Workspace | None, tuple[Refusal, ...]]:
-        """The checkout (None: a note says why), and what the egress proxy refused its git."""
+    async def _workspace(self, pr: PullRequest, notes: list[str]) -> Workspace | None:
+        """The checkout (None: a note says why)."""
         try:
             workspace = await self._workspace_factory(pr)
         except WorkspaceError as exc:
-            _log_refusals(pr, exc.egress_refusals, cloned=False)
+            self._refused(pr, exc.egress_refusals, cloned=False)
             if exc.detail:  # git's own words: for the operator, never for the PR (WorkspaceError)
                 _log.warning(
                     "checkout_failed",
@@ -200,9 +200,16 @@ class ReviewPipeline:
                 f"the repository could not be checked out ({exc.message}); "
                 "the review used the diff only"
             )
-            return None, exc.egress_refusals
-        _log_refusals(pr, workspace.egress_refusals, cloned=True)
-        return workspace, workspace.egress_refusals
+            return None
+        self._refused(pr, workspace.egress_refusals, cloned=True)
+        return workspace
+
+    def _refused(self, pr: PullRequest, refusals: tuple[Refusal, ...], *, cloned: bool) -> None:
+        # Reported here, as soon as the clone ends, not with the outcome: a review that fails
+        # later (model, forge, timeout) must still reach the operator's alert on these.
+        _log_refusals(pr, refusals, cloned=cloned)
+        if refusals and self._on_egress_refused is not None:
+            self._on_egress_refused(tuple(r.status for r in refusals))
 
     async def _final_skip(self, request: ReviewRequest, text: str) -> None:
         if not request.dry_run:
@@ -211,11 +218,7 @@ class ReviewPipeline:
     async def _publish(self, request: ReviewRequest, prepared: PreparedReview) -> ReviewOutcome:
         current = await self._host.get_pull_request(request.repo, request.number)
         if current.head_sha != request.head_sha:
-            return ReviewOutcome(
-                Outcome.SUPERSEDED,
-                "the pull request moved to a newer head",
-                egress_refused=prepared.egress_refused,
-            )
+            return ReviewOutcome(Outcome.SUPERSEDED, "the pull request moved to a newer head")
         counts = {s: sum(1 for f in prepared.findings if f.severity is s) for s in Severity}
         usage = prepared.report.usage
         outcome = ReviewOutcome(
@@ -230,7 +233,6 @@ class ReviewPipeline:
             cost_usd=usage.cost_usd if usage else 0.0,
             unreviewed_files=tuple(p for p, _ in prepared.unreviewed),
             usage_by_tier=_usage_by_tier(usage),
-            egress_refused=prepared.egress_refused,
         )
         if request.dry_run:
             return outcome

@@ -59,11 +59,10 @@ def test_job_metrics_count_tokens_and_cost_per_tier() -> None:
     assert value("auto_review_model_cost_usd_total", tier="embedding") is None
 
 
-def test_job_metrics_count_the_clone_egress_refusals_by_reason() -> None:
+def test_clone_egress_refusals_are_counted_by_reason() -> None:
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
-    outcome = ReviewOutcome(Outcome.POSTED, "ok", egress_refused=(403, 403, 502, 599))
-    metrics.job_finished(_job(), result="posted", duration_secs=2.0, outcome=outcome)
+    metrics.count_clone_egress_refusals((403, 403, 502, 599))
 
     def value(reason: str) -> float | None:
         return registry.get_sample_value(
