@@ -46,15 +46,15 @@ class Outcome:
     stdout: bytes = b""
     stderr: bytes = b""
 
-    def exit_status(self, *, oom: bool = False) -> int:
+    def exit_status(self, *, oom: bool = False, subject: str = "the job") -> int:
         """The job's exit status (-N for signal N), or raise the typed error for how it ended
-        (``oom``: its cgroup saw an OOM kill)."""
+        (``oom``: its cgroup saw an OOM kill; ``subject``: what ran, as a refusal names it)."""
         if oom:
             raise SandboxLimitExceeded(
                 "the job was killed at its cgroup memory limit", limit="memory"
             )
         if self.error is not None:
-            raise self.as_error()
+            raise self.as_error(subject)
         if self.output_exceeded:
             raise SandboxLimitExceeded("the job's output passed max_output_bytes", limit="output")
         if self.limit is not None:
@@ -85,8 +85,8 @@ class Outcome:
             )
         return -sig
 
-    def as_error(self) -> SandboxError:
-        """The typed error for a reported failure."""
+    def as_error(self, subject: str = "the job") -> SandboxError:
+        """The typed error for a reported failure (``subject``: what the sandbox ran)."""
         err = self.error or {}
         message = str(err.get("message", "sandbox setup failed"))
         if err.get("kind") == "feature":
@@ -94,7 +94,9 @@ class Outcome:
                 str(err.get("feature")), str(err.get("fix")), detail=str(err.get("detail", ""))
             )
         if err.get("kind") == "policy":  # e.g. a job path became a symlink after the check
-            return SandboxPolicyInvalid(f"sandbox refused the job at {err.get('step')}: {message}")
+            return SandboxPolicyInvalid(
+                f"sandbox refused {subject} at {err.get('step')}: {message}"
+            )
         if err.get("kind") == "posture":
             return SandboxPolicyViolation(f"enforced posture disagrees with the policy: {message}")
         setup = SandboxSetupError(

@@ -110,6 +110,7 @@ def build_plan(
             connect_ports=(EGRESS_PROXY_PORT,) if proxied else policy.tcp_connect_ports,
             list_paths=("/",) if view is not None else (),
             follow=trusted_paths() | frozenset(_DEV_WRITABLE),
+            host=_host_identity(full, root_job, job_uid),
         )
     new_ns: tuple[str, ...] = ()
     shared: tuple[str, ...] = ()
@@ -172,6 +173,15 @@ def build_plan(
         egress_fd=egress_fd,
         disk=disk,
     )
+
+
+def _host_identity(full: bool, root_job: bool, job_uid: int | None) -> identity.HostIdentity:
+    """Whose host permissions the job's rule paths are opened with (for a refusal's advice)."""
+    if root_job:  # its own user namespace maps it to host nobody (_child)
+        return identity.HostIdentity(namespaces.ROOT_JOB_HOST_ID, full_tier=True, root_started=True)
+    if job_uid is not None:
+        return identity.HostIdentity(job_uid, full_tier=False, root_started=True)
+    return identity.HostIdentity(os.getuid(), full_tier=full, root_started=False)
 
 
 def _ns_flags(host_network: bool, full: bool, root_job: bool) -> int:

@@ -4,7 +4,8 @@ Once ``become_host_user`` returns, the calling process has no supplementary grou
 effective, saved and file-system uid and gid are all ``host_id`` (read back), and its bounding
 set is empty (dropped first, while root still holds CAP_SETPCAP; the uid change then empties
 the permitted, effective and ambient sets, capabilities(7) "Effect of user ID changes").
-``require_access`` refuses, with the fix, a rule path that identity cannot use as asked.
+``require_access`` refuses, with the fix, a rule path that identity cannot use as asked;
+``HostIdentity`` words such refusals (here and in landlock.py) for the tier in use.
 ``share_read_only`` makes a root-owned tree of ours (a one-file build's unpacked files) readable
 by that identity, never writable.
 
@@ -23,17 +24,55 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from auto_review.sandbox import kernel, namespaces
 from auto_review.sandbox.errors import SandboxPolicyInvalid
 
 __all__ = [
+    "HostIdentity",
     "become_host_user",
     "host_uid",
     "require_access",
     "restricted_job_id",
     "share_read_only",
 ]
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """The host uid whose permissions a sandboxed process's file access is checked against,
+    and how it got it, so that a refusal names that uid and a fix that works in its tier."""
+
+    uid: int
+    full_tier: bool
+    # Started by root: the process runs as ROOT_JOB_HOST_ID (a user namespace maps it there in
+    # the full tier; it switched to it in the restricted tier).
+    root_started: bool
+
+    def who(self) -> str:
+        """``uid N`` and where N comes from."""
+        if self.full_tier:
+            if self.root_started:
+                return f"host uid {self.uid}, to which the full tier maps what root runs"
+            return f"host uid {self.uid}, the caller's, to which the full tier maps what it runs"
+        if self.root_started:
+            return f"uid {self.uid}, the host identity of what root runs in the restricted tier"
+        return f"uid {self.uid}"
+
+    def fix(self, grant: str) -> str:
+        """How to let that uid in (``grant``: the commands that would), then what else would.
+
+        The full tier is offered only from the restricted tier started by root, where it helps:
+        its view's directories above a bind are the sandbox's own, and its writable binds are
+        id-mapped to that uid. A user it refuses would be refused by the full tier's binds too.
+        """
+        fix = f"give uid {self.uid} access ({grant})"
+        if not self.root_started:
+            return fix
+        if self.full_tier:
+            return f"{fix}, or run auto-review as an ordinary user (then mapped to that user)"
+        return f"{fix}, run auto-review as an ordinary user, or use the full tier"
 
 
 def _map_to_host(kind: str, ident: int) -> int | None:
@@ -90,11 +129,12 @@ def require_access(read_paths: Iterable[str], write_paths: Iterable[str], host_i
     bad = [p for p in read_paths if _unusable(p, os.R_OK)]
     bad += [p for p in write_paths if _unusable(p, os.R_OK | os.W_OK)]
     if bad:
+        # Called only where root started the restricted tier (the only tier without a user
+        # namespace to map the process): see the module docstring.
+        who = HostIdentity(host_id, full_tier=False, root_started=True)
         raise SandboxPolicyInvalid(
-            f"{', '.join(bad)}: not usable by uid {host_id}, the host identity of a job that root "
-            "starts in the restricted tier (read paths need r, write paths rw, directories also "
-            f"x); give that uid access (chown {host_id}, or setfacl -m u:{host_id}:rwX), run "
-            "auto-review as an ordinary user, or use the full tier"
+            f"{', '.join(bad)}: not usable by {who.who()} (read paths need r, write paths rw, "
+            f"directories also x); {who.fix(f'chown {host_id}, or setfacl -m u:{host_id}:rwX')}"
         )
 
 

@@ -26,6 +26,7 @@ from typing import Final
 
 from auto_review.sandbox import kernel
 from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSyscallError
+from auto_review.sandbox.identity import HostIdentity
 
 __all__ = ["MAX_KNOWN_ABI", "LandlockResult", "LandlockRules", "abi_version", "restrict"]
 
@@ -101,6 +102,9 @@ class LandlockRules:
     # Paths whose symlinks may be followed: the system and interpreter views, which no job can
     # write. Every other rule path is opened with openat2(RESOLVE_NO_SYMLINKS).
     follow: frozenset[str] = frozenset()
+    # Whose host permissions the rule paths are opened with, for a refusal's advice (None: this
+    # process's uid, with no tier to go by).
+    host: HostIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def abi_version() -> int:
     return kernel.landlock_abi_version()
 
 
-def _open_rule_path(path: str, follow: bool) -> int | None:
+def _open_rule_path(path: str, follow: bool, host: HostIdentity | None) -> int | None:
     """An O_PATH fd of ``path`` (None when it does not exist: a missing path stays denied).
 
     closes: a job path that was a directory when the policy was checked and is a symlink to
@@ -139,16 +143,18 @@ def _open_rule_path(path: str, follow: bool) -> int | None:
             f"{path}: a component became a symlink after the policy was checked (ELOOP); "
             "job paths may not contain symlinks"
         )
-    if code == errno.EACCES:  # a root-started restricted job is host nobody (identity.py)
+    if code == errno.EACCES:  # e.g. what root starts runs as host nobody (identity.py)
+        # Inside a user namespace os.getuid() is not the uid the host checks: hence ``host``.
+        who = host or HostIdentity(os.getuid(), full_tier=False, root_started=False)
         raise SandboxPolicyInvalid(
-            f"{path}: not reachable by uid {os.getuid()} (EACCES: a directory above it is not "
-            "searchable by that user); give it access, or use the full tier"
+            f"{path}: not reachable by {who.who()} (EACCES: a directory above it is not "
+            f"searchable by that uid); {who.fix(f'setfacl -m u:{who.uid}:x on those directories')}"
         )
     raise SandboxSyscallError("open(landlock rule path)", code or errno.EIO, path=path)
 
 
-def _add_path(ruleset: int, path: str, rights: int, handled: int, follow: bool) -> bool:
-    fd = _open_rule_path(path, follow)
+def _add_path(ruleset: int, path: str, rights: int, handled: int, rules: LandlockRules) -> bool:
+    fd = _open_rule_path(path, path in rules.follow, rules.host)
     if fd is None:
         return False
     try:
@@ -188,7 +194,7 @@ def restrict(rules: LandlockRules, abi: int | None = None) -> LandlockResult:
             (rules.write_paths, _WRITE),
         ):
             for path in paths:
-                if _add_path(ruleset, path, rights, handled_fs, path in rules.follow):
+                if _add_path(ruleset, path, rights, handled_fs, rules):
                     count += 1
                 else:
                     skipped.append(path)

@@ -152,6 +152,7 @@ def launch(
             pass_fds={HANDOFF_FD: read_fd, **({JOB_FD: server[1]} if server else {})},
             on_start=on_start,
             on_posture=on_posture,
+            subject=f"the {policy.name} service",
         )
     finally:
         for sig, handler in previous.items():

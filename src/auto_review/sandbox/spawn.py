@@ -127,6 +127,7 @@ def _run(
     pass_fds: Mapping[int, int],
     on_start: Callable[[int], None] | None = None,
     on_posture: PostureHook | None = None,
+    subject: str = "the job",  # what runs, in a refusal's words (launch: a service)
 ) -> CompletedRun:
     if not argv:
         raise ValueError("argv must name a command")
@@ -207,7 +208,7 @@ def _run(
             shutil.rmtree(scratch, ignore_errors=True)
         oom = _release_cgroup(plan)
     try:
-        code = outcome.exit_status(oom=oom)
+        code = outcome.exit_status(oom=oom, subject=subject)
     except SandboxError as exc:  # what a proxied job tried often says why it failed
         exc.egress = report
         raise
