@@ -80,6 +80,45 @@ def test_gateway_ci_mode_flow_from_pr_webhooks_to_final_status(
         gateway.stop()
 
 
+def test_gateway_reviews_a_pr_whose_author_requests_the_bots_review(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    """CI mode waits for CI, but a writer requesting the bot's review on the forge is an
+    explicit ask: Forgejo's review_requested delivery queues a review of the head, which runs
+    and reports. A request to someone else, or by a user without write access, does nothing."""
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        argv=(sys.executable, "-m", "tests.e2e.gateway_entry"),
+        env={"E2E_HOLD_FILE": str(tmp_path / "no-hold")},
+    ).start()
+    try:
+        # The bot reads the requester's access: Forgejo tells only repo admins.
+        fake_forge.create_repo(REPO, DEMO_BASE_FILES, bot_permission="admin")
+        fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
+        fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
+        pull = fake_forge.open_pull(REPO, head="feature", title="Fix", author="alice")
+        head = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
+        assert gateway.jobs() == []  # ci mode: waiting for CI
+
+        [other] = fake_forge.request_review(REPO, pull.number, "carol", by="alice")
+        [reader] = fake_forge.request_review(REPO, pull.number, fake_forge.bot.login, by="carol")
+        assert (other.status, reader.status, gateway.jobs()) == (202, 202, [])
+        [asked] = fake_forge.request_review(REPO, pull.number, fake_forge.bot.login, by="alice")
+        assert asked.headers["X-Forgejo-Event"] == "pull_request"
+        assert asked.status == 202
+        wait_until(
+            lambda: _statuses(fake_forge, head)[-1:] == [("success", "no findings")],
+            what="final status",
+        )
+        wait_until(lambda: [j["state"] for j in gateway.jobs()] == ["done"], what="job done")
+        [job] = gateway.jobs()
+        assert (job["head_sha"], job["trigger"]) == (head, "review_request")
+    finally:
+        gateway.stop()
+
+
 def test_gateway_command_runs_the_real_pipeline_from_a_ci_request(
     fake_forge: FakeForge,
     forge_repo: PullRecord,

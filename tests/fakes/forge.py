@@ -254,6 +254,25 @@ class FakeForge:
         )
         return self._fire(repo, "pull_request_review_comment", payload)
 
+    def request_review(
+        self, full_name: str, number: int, reviewer: str, *, by: str
+    ) -> list[Delivery]:
+        """``by`` asks ``reviewer`` to review (``review_requested``, event type
+        ``pull_request_review_request``, as Forgejo's ``POST .../requested_reviewers`` sends)."""
+        repo = self.repo(full_name)
+        for login in (reviewer, by):
+            self.add_user(login)
+        payload = pull_request_payload(
+            self.state,
+            repo,
+            self.state.pull(repo, number),
+            action="review_requested",
+            sender=by,
+            base=self.url,
+            requested_reviewer=reviewer,
+        )
+        return self._fire(repo, "pull_request_review_request", payload)
+
     # -- webhooks -----------------------------------------------------------------------------
     def add_hook(
         self, full_name: str, url: str, *, secret: str, events: list[str] | None = None

@@ -44,6 +44,7 @@ EVENT_HEADER = {
     "push": "push",
     "pull_request": "pull_request",
     "pull_request_sync": "pull_request",
+    "pull_request_review_request": "pull_request",
     "pull_request_comment": "issue_comment",
     "issue_comment": "issue_comment",
     "pull_request_review_comment": "pull_request_comment",
@@ -146,13 +147,16 @@ def pull_request_payload(
     action: str,
     sender: str,
     base: str,
+    requested_reviewer: str | None = None,
 ) -> dict[str, Any]:
-    """``pull_request`` payload (actions: opened, synchronized, reopened, closed, edited, ...)."""
+    """``pull_request`` payload (actions: opened, synchronized, reopened, closed, edited,
+    review_requested with ``requested_reviewer``, ...)."""
+    reviewer = requested_reviewer and _hook_user(state.users[requested_reviewer], base)
     return {
         "action": action,
         "number": pull.number,
         "pull_request": _hook_pull(state, repo, pull, base),
-        "requested_reviewer": None,
+        "requested_reviewer": reviewer or None,
         "repository": _hook_repo(state, repo, base),
         "sender": _hook_user(state.users[sender], base),
         "commit_id": "",

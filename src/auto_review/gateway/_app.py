@@ -115,6 +115,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         review_mode=settings.review_mode,
         mode_resolver=deps.mode_resolver,
         status_context=STATUS_CONTEXT,
+        bot_login=settings.bot_login,
     )
     dedup = DeliveryDedup(deps.store, clock=clock, ttl_secs=settings.dedup_ttl_secs)
     webhook_limiter = WebhookRateLimiter(

@@ -82,6 +82,7 @@ class _PullPayload(_Loose):
     pull_request: _Pull
     repository: _Repo
     sender: _User | None = None
+    requested_reviewer: _User | None = None  # on review_requested and review_request_removed
 
 
 class _Comment(_Loose):
@@ -129,6 +130,7 @@ class PullRequestEvent:
     draft: bool
     sender: str
     base_sha: str | None = None  # where the repository config is read from
+    requested_reviewer: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def decode_pull_request(body: bytes) -> PullRequestEvent:
         draft=p.pull_request.draft,
         sender=p.sender.name if p.sender else "",
         base_sha=base.sha if (base := p.pull_request.base) and is_sha(base.sha) else None,
+        requested_reviewer=p.requested_reviewer.name if p.requested_reviewer else "",
     )
 
 

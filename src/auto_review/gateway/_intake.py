@@ -11,12 +11,20 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 
-from auto_review.errors import HostError, HostUnavailable
+from auto_review.errors import HostAuthError, HostError, HostNotFound, HostUnavailable
 from auto_review.gateway._batch import ChatBatcher
 from auto_review.gateway._context import ReviewMode, ReviewModeResolver
 from auto_review.gateway._events import CommentEvent, PullRequestEvent
 from auto_review.gateway._metrics import GatewayMetrics
-from auto_review.hosts import CommentKind, CommitState, CommitStatus, HeadSha, RepoRef, ReviewHost
+from auto_review.hosts import (
+    CommentKind,
+    CommitState,
+    CommitStatus,
+    HeadSha,
+    Permission,
+    RepoRef,
+    ReviewHost,
+)
 from auto_review.jobs import ChatRequest, EnqueueResult, JobQueue, PrTracker
 from auto_review.logs import get_logger
 from auto_review.review import Trigger
@@ -44,6 +52,7 @@ class Intake:
         review_mode: ReviewMode,
         mode_resolver: ReviewModeResolver | None,
         status_context: str,
+        bot_login: str,
     ) -> None:
         self._queue = queue
         self._tracker = tracker
@@ -53,6 +62,7 @@ class Intake:
         self._mode = review_mode
         self._resolver = mode_resolver
         self._context = status_context
+        self._bot = bot_login.lower()
         self._chats = ChatBatcher(queue)
         # PRs known to be tracked, so a busy PR's mentions cost no database read each.
         self._known: OrderedDict[tuple[RepoRef, int], None] = OrderedDict()
@@ -68,13 +78,52 @@ class Intake:
             return True
         # A new head makes queued reviews of older heads pointless, in either mode.
         self._queue.supersede_older(ev.repo, ev.number, ev.head_sha)
-        if ev.action not in REVIEW_ACTIONS or ev.draft:
+        if ev.draft:
+            return False
+        if ev.action == "review_requested":
+            return await self._requested(ev)
+        if ev.action not in REVIEW_ACTIONS:
             return False
         if await self._mode_for(ev.repo, ev.base_sha) == "direct":
             self.enqueue_review(ev.repo, ev.number, ev.head_sha, trigger=Trigger.WEBHOOK)
             return True
         await self._set_waiting_status(ev.repo, ev.head_sha)
         return True
+
+    async def _requested(self, ev: PullRequestEvent) -> bool:
+        """The bot's review was requested: an explicit ask, like ``@bot review``, so it runs in
+        either review mode, while automatic reviews are paused, and again for a reviewed head;
+        and like that command it needs the asker's write access."""
+        if ev.requested_reviewer.lower() != self._bot:
+            return False
+        permission = await self._permission(ev.repo, ev.sender)
+        if permission is None or not permission.can_write:
+            # Forgejo lets a PR's author request reviewers; a drive-by author must not buy
+            # forced reviews with it.
+            _log.info(
+                "review_request_refused",
+                repo=str(ev.repo),
+                number=ev.number,
+                requester=ev.sender,
+                permission=permission.value if permission else "unknown",
+            )
+            return False
+        self.enqueue_review(ev.repo, ev.number, ev.head_sha, trigger=Trigger.REQUEST, force=True)
+        return True
+
+    async def _permission(self, repo: RepoRef, login: str) -> Permission | None:
+        """``login``'s access; None when the forge will not tell (the bot is no repo admin)."""
+        if not login:
+            return Permission.NONE
+        try:
+            async with asyncio.timeout(_FORGE_TIMEOUT_SECS):
+                return await self._host.get_permission(repo, login)
+        except HostNotFound:
+            return Permission.NONE
+        except HostAuthError:
+            return None
+        except TimeoutError as exc:
+            raise HostUnavailable("the forge did not answer a permission check in time") from exc
 
     def enqueue_review(
         self,

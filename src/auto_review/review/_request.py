@@ -15,6 +15,7 @@ class Trigger(StrEnum):
     CI = "ci"  # POST /reviews/ci
     WEBHOOK = "webhook"  # pull_request event in direct mode
     CHAT = "chat"  # @bot review
+    REQUEST = "review_request"  # someone requested the bot's review on the forge
     CLI = "cli"  # auto-review review once
 
 

@@ -25,6 +25,7 @@ from auto_review.hosts import (
     CommentKind,
     CommitStatus,
     HeadSha,
+    Permission,
     PullRequest,
     RepoRef,
 )
@@ -110,6 +111,8 @@ class MemoryHost:
     fail_with: HostError | None = None
     status_failures: int = 0
     calls: list[str] = field(default_factory=list)
+    # login -> access, or the error the forge answers for it; others are not collaborators
+    permissions: dict[str, Permission | HostError] = field(default_factory=dict)
 
     def add(self, pull: PullRequest) -> PullRequest:
         self.pulls[(str(pull.repo), pull.number)] = pull
@@ -143,6 +146,13 @@ class MemoryHost:
     async def version(self) -> str:
         self._check("version")
         return "1.0"
+
+    async def get_permission(self, repo: RepoRef, login: str) -> Permission:
+        self._check("get_permission")
+        answer = self.permissions.get(login, Permission.NONE)
+        if isinstance(answer, HostError):
+            raise answer
+        return answer
 
     async def get_pull_request(self, repo: RepoRef, number: int) -> PullRequest:
         self._check("get_pull_request")

@@ -19,7 +19,8 @@ from tests.unit.gateway.support import (
     recorded,
 )
 
-from auto_review.hosts import RepoRef
+from auto_review.errors import HostAuthError
+from auto_review.hosts import Permission, RepoRef
 from auto_review.jobs import JobKind, JobState
 
 pytestmark = pytest.mark.anyio
@@ -322,6 +323,64 @@ async def test_webhook_recorded_synchronized_supersedes_older_queued_head(tmp_pa
         SHA_B: JobState.SUPERSEDED,
         "788ed8d02d3b7fcfcf6386dbcbca696aa1d4dc25": JobState.QUEUED,
     }
+
+
+async def test_webhook_review_requested_from_the_bot_queues_a_forced_review_in_ci_mode(
+    tmp_path: Path,
+) -> None:
+    """Requesting the bot's review is an explicit ask: queued, forced, in CI mode; a repeated
+    request coalesces; a request to someone else, or on a draft, queues nothing."""
+    app, gw, host, _ = build(tmp_path)  # AR_REVIEW_MODE defaults to ci
+    opened = json.loads(recorded("HookPullRequest.json"))
+    host.permissions[opened["sender"]["login"]] = Permission.WRITE
+    bot = {"login": "Auto-Review", "username": "Auto-Review"}  # logins compare case-blind
+    other = dict(opened, action="review_requested", requested_reviewer={"login": "carol"})
+    draft = dict(
+        opened,
+        action="review_requested",
+        requested_reviewer=bot,
+        pull_request=dict(opened["pull_request"], draft=True),
+    )
+    asked = dict(opened, action="review_requested", requested_reviewer=bot)
+    answers = []
+    async with _client(app) as client:
+        for data in (other, draft, asked, asked):
+            b = payload(data)
+            r = await client.post(
+                "/webhooks/forgejo", content=b, headers=hook_headers("pull_request", b)
+            )
+            answers.append(r.status_code)
+    assert answers == [202] * 4
+    jobs = gw.queue.list_jobs()
+    assert [(j.head_sha, j.trigger.value, j.force) for j in jobs] == [
+        ("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "review_request", True)
+    ]
+    reg = gw.metrics.registry
+    assert _sample(reg, "auto_review_jobs_enqueued_total", kind="review", source="review_request")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [Permission.READ, HostAuthError("only repo admins may ask")],
+    ids=["reader", "unverifiable"],
+)
+async def test_webhook_review_request_needs_the_requesters_write_access(
+    tmp_path: Path, answer: Permission | HostAuthError
+) -> None:
+    """Forgejo lets a PR's author request reviewers: a reader's request, or one the bot cannot
+    check (it is no repo admin), queues nothing, as ``@bot review`` would not."""
+    app, gw, host, _ = build(tmp_path)
+    opened = json.loads(recorded("HookPullRequest.json"))
+    host.permissions[opened["sender"]["login"]] = answer
+    asked = dict(opened, action="review_requested", requested_reviewer={"login": "auto-review"})
+    async with _client(app) as client:
+        b = payload(asked)
+        r = await client.post(
+            "/webhooks/forgejo", content=b, headers=hook_headers("pull_request", b)
+        )
+    assert r.status_code == 202
+    assert "get_permission" in host.calls
+    assert gw.queue.list_jobs() == []
 
 
 def _issue_comment(body: str, *, author: str = "bob", cid: int = 7, is_pull: bool = True) -> bytes:
