@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from auto_review.hosts import RepoRef
 from auto_review.logs import configure_logging
 from auto_review.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from auto_review.hosts import RepoRef
 
 __all__ = ["JSON_OPTION", "err_console", "load", "out_console", "parse_repo", "print_json"]
 
@@ -43,6 +45,9 @@ def print_json(data: Any) -> None:
 
 def parse_repo(text: str) -> RepoRef:
     """``OWNER/REPO``, or a usage error (exit 2) naming the expected form."""
+    # Imported here: hosts brings httpx, which commands that take no repo (sandbox) need not.
+    from auto_review.hosts import RepoRef  # noqa: PLC0415
+
     try:
         return RepoRef.parse(text)
     except ValueError:
