@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+from tests.unit.cli._cli import subcommands
 from tests.unit.gateway.support import MemoryHost, settings
 
 from auto_review.cli.main import app
@@ -109,11 +110,11 @@ def _problem(words: list[str], command: Any) -> str | None:
             if word not in _options(command):
                 return f"{word!r} is not an option of {command.name!r}"
             continue
-        subcommands = getattr(command, "commands", None)
-        if at_command or not isinstance(subcommands, dict) or not _WORD.match(word):
+        subs = subcommands(command)
+        if at_command or not subs or not _WORD.match(word):
             at_command = True  # an argument or a placeholder: only options are checked now
             continue
-        sub = subcommands.get(word)
+        sub = subs.get(word)
         if sub is None:
             return f"{word!r} is not a command of {command.name!r}"
         command = sub

@@ -18,7 +18,7 @@ from auto_review.gateway import bare_posture, serve
 from auto_review.sandbox import is_inner
 from auto_review.settings import GATEWAY_REQUIRED, Isolation
 
-__all__ = ["gateway"]
+__all__ = ["app", "gateway"]
 
 BARE_WARNING = (
     "bare mode: the gateway runs WITHOUT the built-in sandbox (no namespaces, seccomp or "
@@ -26,7 +26,10 @@ BARE_WARNING = (
     "or inside isolation you provide yourself."
 )
 
+app = typer.Typer(add_completion=False)
 
+
+@app.command("gateway")
 def gateway(
     bare: bool = typer.Option(
         False, "--bare", help="Run in this process without the sandbox (loud warning)."

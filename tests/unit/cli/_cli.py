@@ -7,15 +7,17 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from auto_review.cli.main import main
 from auto_review.settings import ENV_NAMES
 
-__all__ = ["Ran", "clean_env", "run_cli", "strong_secret"]
+__all__ = ["Ran", "clean_env", "run_cli", "strong_secret", "subcommands"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,12 @@ def run_cli(*args: str, stdin: str | None = None) -> Ran:
         sys.stderr.flush()
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
     return Ran(code, stdout, stderr)
+
+
+def subcommands(command: Any) -> dict[str, Any]:
+    """A group's commands by name, as click looks them up (the root imports each on lookup);
+    empty for a command that is not a group."""
+    if not hasattr(command, "list_commands"):
+        return {}
+    ctx = typer.Context(command)
+    return {name: command.get_command(ctx, name) for name in command.list_commands(ctx)}

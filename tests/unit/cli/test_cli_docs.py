@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from tests.unit.cli._cli import subcommands
 
 from auto_review.cli.main import app
 
@@ -29,10 +30,10 @@ def _commands(command: Any, path: str) -> dict[str, set[str]]:
         if p.param_type_name == "option"
         for name in (*p.opts, *p.secondary_opts)
     }
-    subcommands = getattr(command, "commands", None)
-    if not subcommands or path == "auto-review":
+    subs = subcommands(command)
+    if not subs or path == "auto-review":
         found[path] = options
-    for name, sub in (subcommands or {}).items():
+    for name, sub in subs.items():
         found |= _commands(sub, f"{path} {name}")
     return found
 

@@ -19,7 +19,7 @@ from tests.fakes.forge import FakeForge
 from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
 from tests.fakes.llm import ScriptedModel, ScriptedModelServer, reply
 from tests.fakes.llm_script import SCRIPTED_API_KEY
-from tests.unit.cli._cli import clean_env, run_cli, strong_secret
+from tests.unit.cli._cli import clean_env, run_cli, strong_secret, subcommands
 
 from auto_review.cli.main import app
 from auto_review.sandbox import Tier, probe_host
@@ -43,8 +43,8 @@ def _resolve(argv: list[str]) -> tuple[str, set[str]]:
     command: Any = typer.main.get_command(app)
     path = ["auto-review"]
     rest = list(argv)
-    while rest and getattr(command, "commands", None) and rest[0] in command.commands:
-        command = command.commands[rest.pop(0)]
+    while rest and rest[0] in subcommands(command):
+        command = subcommands(command)[rest.pop(0)]
         path.append(command.name)
     options = {n for p in command.params if p.param_type_name == "option"
                for n in (*p.opts, *p.secondary_opts)}  # fmt: skip
