@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -21,9 +22,11 @@ from pydantic import SecretStr
 from auto_review import sandbox
 from auto_review.cli._common import err_console
 from auto_review.errors import StoreError
-from auto_review.gateway import IsolationReport, PostureProvider
 from auto_review.logs import configure_logging
 from auto_review.settings import ENV_NAMES, GATEWAY_REQUIRED, Isolation, Settings, load_settings
+
+if TYPE_CHECKING:
+    from auto_review.gateway import PostureProvider
 
 __all__ = ["launch_gateway", "serve_inner"]
 
@@ -146,6 +149,8 @@ def _require_tmp(tmp: Path, owner: int | None) -> None:
 
 def serve_inner(environ: Mapping[str, str], serve: Callable[..., None]) -> None:
     """Inside the sandbox: take the handoff, load settings, serve with the read-back posture."""
+    from auto_review.gateway import IsolationReport  # noqa: PLC0415 - see cli/gateway.py
+
     handoff = sandbox.read_handoff()
     loaded = load_settings({**environ, **handoff.secrets}, require=GATEWAY_REQUIRED)
     for warning in loaded.warnings:

@@ -14,7 +14,6 @@ import typer
 
 from auto_review.cli._common import err_console, load
 from auto_review.cli._gateway_sandbox import launch_gateway, serve_inner
-from auto_review.gateway import bare_posture, serve
 from auto_review.sandbox import is_inner
 from auto_review.settings import GATEWAY_REQUIRED, Isolation
 
@@ -36,11 +35,18 @@ def gateway(
     ),
 ) -> None:
     """Receive webhooks and CI triggers, review pull requests, answer chat mentions."""
+    # The service (web stack, review pipeline: half this command's imports) is imported only
+    # where it runs, bare or in the inner process: the launcher outside the sandbox needs
+    # none of it, and the inner process starts only once the launcher has.
     if is_inner(os.environ):  # started by the sandbox launcher: secrets arrive on a pipe
+        from auto_review.gateway import serve  # noqa: PLC0415
+
         serve_inner(os.environ, serve)
         return
     settings = load(require=GATEWAY_REQUIRED)
     if bare or settings.isolation is Isolation.NONE:
+        from auto_review.gateway import bare_posture, serve  # noqa: PLC0415
+
         err_console.print(f"[bold red]WARNING:[/] {BARE_WARNING}")
         serve(settings, posture=bare_posture)
         return
