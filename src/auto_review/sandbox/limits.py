@@ -20,7 +20,7 @@ import resource
 from dataclasses import dataclass
 
 from auto_review.sandbox import kernel
-from auto_review.sandbox.errors import SandboxSyscallError
+from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSyscallError
 
 __all__ = [
     "CgroupSupport",
@@ -49,6 +49,19 @@ class Limits:
     # Not an rlimit: the supervisor stops the job when its writable places grew past this
     # (diskcap.py). Twice the file-size cap: RLIMIT_FSIZE bounds one file, this bounds the sum.
     disk_bytes: int | None = 2048 * _MIB
+
+    def __post_init__(self) -> None:
+        # closes: a negative limit from a subverted gateway passing the job server's
+        # min(requested, default) clamp and reaching setrlimit as -1, i.e. RLIM_INFINITY.
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is None and item.name != "open_files":
+                continue
+            if type(value) is not int or value < 0:
+                got = "a negative number" if type(value) is int else type(value).__name__
+                raise SandboxPolicyInvalid(
+                    f"limit {item.name} must be a non-negative integer, not {got}"
+                )
 
     def with_memory(self, memory_bytes: int | None) -> Limits:
         """The same limits with a different address-space cap (``None`` keeps the default)."""

@@ -9,7 +9,7 @@ import pytest
 from tests.unit.sandbox._helpers import in_child, require
 
 from auto_review.sandbox import Limits, Tier, kernel, limits, run_callable, run_policy
-from auto_review.sandbox.errors import SandboxJobFailed
+from auto_review.sandbox.errors import SandboxJobFailed, SandboxPolicyInvalid
 
 
 def test_rlimits_are_set_hard_and_read_back() -> None:
@@ -117,3 +117,30 @@ def test_memory_cap_stops_an_allocation_that_fits_without_it(tmp_path: os.PathLi
             memory_bytes=200 * 1024 * 1024,
             pythonpath=[str(tmp_path)],
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cpu_seconds", -1),
+        ("address_space_bytes", -1),
+        ("file_size_bytes", -1),
+        ("open_files", -1),
+        ("open_files", None),
+        ("processes", -1),
+        ("disk_bytes", -1),
+        ("cpu_seconds", 1.5),
+        ("processes", True),
+        ("file_size_bytes", "1024"),
+    ],
+)
+def test_limits_refuse_what_setrlimit_would_read_as_no_limit_or_not_a_number(
+    field: str, value: object
+) -> None:
+    # -1 is RLIM_INFINITY to setrlimit, and min(-1, ceiling) is -1: the job server's clamp
+    # (finding F7) must never see one.
+    with pytest.raises(SandboxPolicyInvalid, match=field):
+        Limits(**{field: value})  # type: ignore[arg-type]
+    with pytest.raises(SandboxPolicyInvalid, match="address_space_bytes"):
+        Limits().with_memory(-1)
+    assert Limits(cpu_seconds=0, processes=None).cpu_seconds == 0  # zero and None stay valid

@@ -1,0 +1,117 @@
+"""Attacks on the host-side job server by a compromised gateway, over the server's real channel.
+
+The gateway runs confined; the job server (``_jobserver.py``) runs on the host, unconfined, and
+takes requests from it. These tests start the real server exactly as ``launch(job_server=True)``
+does (``launcher._start_job_server``, the gateway's grant as its payload) and then play the
+compromised gateway: they hand it request sockets over its SOCK_SEQPACKET channel, as
+``_jobs.remote_run`` does, but write the requests (and the fds) by hand. Each attack has a live
+control: the same probe shown to work where nothing stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.unit.sandbox._helpers import require
+
+from auto_review.sandbox import Tier, _jobs, gateway_policy, run_policy
+from auto_review.sandbox.launcher import _start_job_server, _stop_job_server
+
+pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
+
+_MIB = 1024 * 1024
+# The job's own view of three rlimits: "unlimited" where nothing caps it.
+_ULIMITS = "ulimit -t; ulimit -f; ulimit -v"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running job server and the gateway's end of its channel."""
+
+    proc: subprocess.Popen[bytes]
+    channel: int
+
+    def connect(self, fd: int | None = None) -> socket.socket:
+        """Hand the server a request socket (or ``fd``) the way the gateway does."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with socket.socket(fileno=os.dup(self.channel)) as control:
+            socket.send_fds(control, [b"j"], [theirs.fileno() if fd is None else fd])
+        theirs.close()
+        return mine
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one hand-made request and return the server's answer."""
+        with self.connect() as conn:
+            _jobs.send_message(conn, request)
+            return _jobs.recv_message(conn)
+
+    def open_fds(self) -> int:
+        """How many descriptors the server holds (read from the host)."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+
+@pytest.fixture
+def server(scratch: Path) -> Iterator[Server]:
+    require(Tier.FULL)
+    state = scratch / "state"
+    state.mkdir(mode=0o700)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    grant = gateway_policy(str(state), listen_port=port, upstream_ports=[9])
+    proc, channel = _start_job_server(grant, Tier.FULL, [])
+    yield Server(proc, channel)
+    _stop_job_server(proc, channel)
+
+
+def _request(policy: dict[str, Any], script: str, **over: Any) -> dict[str, Any]:
+    return {
+        "argv": ["/bin/sh", "-c", script],
+        "policy": policy,
+        "stdin": _jobs.b64(b""),
+        "env": {},
+        "cwd": None,
+        "timeout": 60,
+        "memory_bytes": None,
+        "max_output_bytes": _MIB,
+        **over,
+    }
+
+
+def test_job_server_negative_limits_are_blocked_by_limit_validation(server: Server) -> None:
+    """Attack: a compromised gateway sends -1 for the job's CPU, file-size and address-space
+    limits (and memory). The job server clamps each limit with min(requested, default), which
+    keeps -1, and setrlimit reads -1 as RLIM_INFINITY: the job ran on the host with no CPU,
+    file-size or memory limit at all (the F7 clamp bypassed). Control: the probe says
+    "unlimited" where a limit is unlimited (the host's own CPU limit), and a request with
+    ordinary limits runs and reports finite ones. Expected: the request is refused
+    (SandboxPolicyInvalid, exit 125) before anything forks."""
+    if resource.getrlimit(resource.RLIMIT_CPU)[0] != resource.RLIM_INFINITY:
+        pytest.skip("the host's own CPU limit is set; the live control needs it unlimited")
+    host = subprocess.run(["/bin/sh", "-c", _ULIMITS], capture_output=True, check=True)
+    assert host.stdout.split()[0] == b"unlimited"  # the probe sees an unlimited limit
+
+    base = _jobs.policy_to_wire(run_policy())
+    control = server.ask(_request(base, _ULIMITS))
+    assert control.get("ok"), control
+    assert b"unlimited" not in _jobs.unb64(control["stdout"]), control
+
+    limits = {**base["limits"], "cpu_seconds": -1, "file_size_bytes": -1}
+    limits["address_space_bytes"] = -1
+    answer = server.ask(_request({**base, "limits": limits}, _ULIMITS, memory_bytes=-1))
+    assert not answer.get("ok"), f"ran: {_jobs.unb64(answer['stdout'])!r}"
+    assert answer["error"] == "SandboxPolicyInvalid", answer
+    assert answer["exit_code"] == 125, answer
+    for field in ("cpu_seconds", "file_size_bytes", "address_space_bytes"):
+        only = server.ask(_request({**base, "limits": {**base["limits"], field: -1}}, _ULIMITS))
+        assert only.get("error") == "SandboxPolicyInvalid", (field, only)
+    memory = server.ask(_request(base, _ULIMITS, memory_bytes=-1))
+    assert memory.get("error") == "SandboxPolicyInvalid", memory
