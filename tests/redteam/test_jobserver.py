@@ -115,3 +115,23 @@ def test_job_server_negative_limits_are_blocked_by_limit_validation(server: Serv
         assert only.get("error") == "SandboxPolicyInvalid", (field, only)
     memory = server.ask(_request(base, _ULIMITS, memory_bytes=-1))
     assert memory.get("error") == "SandboxPolicyInvalid", memory
+
+
+def test_job_server_output_flood_is_blocked_by_output_cap(server: Server) -> None:
+    """Attack: a compromised gateway asks for a job whose output the job server buffers
+    without bound (max_output_bytes as sent, e.g. 2**50): a job writing endlessly then fills
+    the host's memory in the unconfined server (stdout, then its base64 and JSON copies).
+    Control: output below the server's cap comes back whole. Expected: past the cap (16 MiB,
+    what the gateway itself asks for at most) the job is stopped with
+    SandboxLimitExceeded(limit="output")."""
+    base = _jobs.policy_to_wire(run_policy())
+    small = server.ask(_request(base, "head -c 1048576 /dev/zero", max_output_bytes=2 * _MIB))
+    assert small.get("ok"), small
+    assert len(_jobs.unb64(small["stdout"])) == _MIB  # the probe's output arrives
+
+    flood = "head -c 25165824 /dev/zero"  # 24 MiB, past the 16 MiB cap
+    answer = server.ask(_request(base, flood, max_output_bytes=1 << 50))
+    got = len(_jobs.unb64(answer["stdout"])) if answer.get("ok") else 0
+    assert not answer.get("ok"), f"the server buffered {got} bytes of output for the gateway"
+    assert answer["error"] == "SandboxLimitExceeded", answer
+    assert answer["limit"] == "output", answer

@@ -33,6 +33,9 @@ _JOB_POLICIES = ("run", "analyze", "clone")
 # closes: a subverted gateway exhausting the host by the number of jobs (F7); review
 # concurrency is at most 64 (settings), each job runs a handful of sandboxes in sequence.
 _MAX_JOBS = 16
+# closes: a subverted gateway making the server buffer a job's output without bound (it ran
+# with max_output_bytes as sent); the gateway asks for 16 MiB at most (analysis results).
+_MAX_OUTPUT = 16 * 1024 * 1024
 
 
 def _within(path: str, root: str) -> bool:
@@ -96,7 +99,7 @@ def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaph
                 cwd=request["cwd"],
                 timeout=float(request["timeout"]),
                 memory_bytes=memory,
-                max_output_bytes=int(request["max_output_bytes"]),
+                max_output_bytes=min(int(request["max_output_bytes"]), _MAX_OUTPUT),
                 isolation=Tier(grant["tier"]),
             )
             answer: dict[str, Any] = {
