@@ -135,3 +135,30 @@ def test_job_server_output_flood_is_blocked_by_output_cap(server: Server) -> Non
     assert not answer.get("ok"), f"the server buffered {got} bytes of output for the gateway"
     assert answer["error"] == "SandboxLimitExceeded", answer
     assert answer["limit"] == "output", answer
+
+
+def test_job_server_non_socket_fds_are_blocked_by_closing_them(server: Server) -> None:
+    """Attack: a compromised gateway hands the job server pipes instead of request sockets.
+    Each one used to end its thread with ENOTSOCK and stay open in the server for good, so
+    enough of them fill its fd table and later requests (from the same channel) fail or
+    vanish. Control: a real request still runs. Expected: the server closes what it cannot
+    serve; its fd count comes back to where it was."""
+    base = _jobs.policy_to_wire(run_policy())
+    assert server.ask(_request(base, "true")).get("ok")
+    before = server.open_fds()
+    readers = []
+    for _ in range(32):
+        read_fd, write_fd = os.pipe()
+        with server.connect(read_fd):
+            pass
+        readers.append(read_fd)
+        os.close(write_fd)
+    # A request after them is served once the pipes were dealt with (requests are threads;
+    # this one's answer orders nothing, so poll the count through more real requests).
+    for _ in range(20):
+        assert server.ask(_request(base, "true")).get("ok")
+        if server.open_fds() <= before:
+            break
+    for fd in readers:
+        os.close(fd)
+    assert server.open_fds() <= before, f"the server kept {server.open_fds() - before} pipes"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import socket
 import threading
 from collections.abc import Mapping
@@ -82,7 +83,14 @@ def _clamped(policy: Policy) -> Policy:
 
 
 def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaphore) -> None:
-    with slots, socket.socket(fileno=fd) as conn:
+    try:
+        conn = socket.socket(fileno=fd)
+    except OSError:
+        # closes: a subverted gateway filling this server's fd table with pipes or files
+        # (ENOTSOCK used to end the thread and leave the fd open for good).
+        os.close(fd)
+        return
+    with slots, conn:
         try:
             request = _jobs.recv_message(conn)
             policy = _clamped(_jobs.policy_from_wire(request["policy"]))
