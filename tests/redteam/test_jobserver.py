@@ -10,10 +10,13 @@ control: the same probe shown to work where nothing stops it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import socket
+import struct
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,3 +165,43 @@ def test_job_server_non_socket_fds_are_blocked_by_closing_them(server: Server) -
     for fd in readers:
         os.close(fd)
     assert server.open_fds() <= before, f"the server kept {server.open_fds() - before} pipes"
+
+
+def _peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
+
+def test_job_server_json_amplification_is_blocked_by_value_bound(server: Server) -> None:
+    """Attack: a compromised gateway sends a request of tiny JSON values (``{}`` is 3 bytes,
+    ~70 as a Python object): the unconfined server parsed it whole, ~25 times its size in host
+    memory, and 16 such requests at once (256 MiB each) ask for ~100 GiB. Control: the same
+    bytes, parsed on the host, cost more than ten times their size. Expected: the server
+    refuses the message before parsing it, and its peak memory stays near the message's
+    size."""
+    size = 8 * _MIB
+    raw = b'{"pad":[' + b"{}," * (size // 3) + b"{}]}"
+    script = "import json,resource,sys; json.loads(sys.stdin.buffer.read()); " + (
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    host = subprocess.run(
+        [sys.executable, "-c", script], input=raw, capture_output=True, check=True
+    )
+    assert int(host.stdout) * 1024 > 10 * size, host  # the probe amplifies where parsed
+
+    before = _peak_rss_kib(server.proc.pid)
+    with server.connect() as conn:
+        conn.sendall(struct.pack(">I", len(raw)) + raw)
+        answer = _jobs.recv_message(conn)
+    grown = (_peak_rss_kib(server.proc.pid) - before) * 1024
+    assert "too many values" in str(answer.get("message")), answer
+    assert grown < 4 * size, f"the server's peak memory grew by {grown >> 20} MiB"
+    # Without tiny values, the bulk itself: 16 requests of 256 MiB, each parsed and decoded
+    # again, were held at once; a request is KiBs to a few MiB.
+    bulk = _request(_jobs.policy_to_wire(run_policy()), "true", stdin="A" * (40 * _MIB))
+    with server.connect() as conn:
+        with contextlib.suppress(BrokenPipeError):  # refused from its length, unread
+            _jobs.send_message(conn, bulk)
+        answer = _jobs.recv_message(conn)
+    assert "too large" in str(answer.get("message")), answer
+    assert server.ask(_request(_jobs.policy_to_wire(run_policy()), "true")).get("ok")

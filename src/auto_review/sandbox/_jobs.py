@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 _CHANNEL: list[int] = []  # the inherited channel fd, once read_handoff attached it
+# A request or answer holds a few hundred JSON values (argv, paths, env, a posture); its bulk
+# is one base64 string. closes: a message of tiny values ("{}," is 3 bytes, ~70 as a Python
+# object) making the host-side job server's parser allocate ~25 times the message's size.
+_MAX_VALUES = 65536
 
 
 def attach(fd: int) -> None:
@@ -66,7 +70,14 @@ def recv_message(sock: socket.socket, limit: int = 256 * 1024 * 1024) -> dict[st
     (size,) = struct.unpack(">I", head)
     if size > limit:
         raise errors.SandboxSetupError("job channel message too large", step="job-channel")
-    data: dict[str, Any] = json.loads(_recv_exact(sock, size))
+    raw = _recv_exact(sock, size)
+    # Every value but the first follows a comma or opens a container: an upper bound on how
+    # many the parser would build (commas inside strings only make it stricter).
+    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") > _MAX_VALUES:
+        raise errors.SandboxSetupError(
+            "job channel message has too many values", step="job-channel"
+        )
+    data: dict[str, Any] = json.loads(raw)
     return data
 
 

@@ -37,6 +37,9 @@ _MAX_JOBS = 16
 # closes: a subverted gateway making the server buffer a job's output without bound (it ran
 # with max_output_bytes as sent); the gateway asks for 16 MiB at most (analysis results).
 _MAX_OUTPUT = 16 * 1024 * 1024
+# closes: 16 requests of 256 MiB (the channel's own bound) held at once in host memory, each
+# parsed and decoded again; a request is argv, a policy and a payload of KiBs to a few MiB.
+_MAX_REQUEST = 32 * 1024 * 1024
 
 
 def _within(path: str, root: str) -> bool:
@@ -92,7 +95,7 @@ def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaph
         return
     with slots, conn:
         try:
-            request = _jobs.recv_message(conn)
+            request = _jobs.recv_message(conn, _MAX_REQUEST)
             policy = _clamped(_jobs.policy_from_wire(request["policy"]))
             check_grant(policy, grant)
             ceiling = DEFAULT_LIMITS[policy.name].address_space_bytes
