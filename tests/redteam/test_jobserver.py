@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,10 @@ def _peak_rss_kib(pid: int) -> int:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 
 
+def _threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
 def test_job_server_json_amplification_is_blocked_by_value_bound(server: Server) -> None:
     """Attack: a compromised gateway sends a request of tiny JSON values (``{}`` is 3 bytes,
     ~70 as a Python object): the unconfined server parsed it whole, ~25 times its size in host
@@ -205,3 +210,33 @@ def test_job_server_json_amplification_is_blocked_by_value_bound(server: Server)
         answer = _jobs.recv_message(conn)
     assert "too large" in str(answer.get("message")), answer
     assert server.ask(_request(_jobs.policy_to_wire(run_policy()), "true")).get("ok")
+
+
+def test_job_server_idle_requests_are_blocked_from_piling_up_threads(server: Server) -> None:
+    """Attack: a compromised gateway hands the server request sockets and never writes to
+    them. The server started a thread for every one (only 16 run jobs, the rest waited),
+    bounded by nothing but its fd limit: threads are host tasks, so tens of thousands of them
+    eat the host's pid space (pid_max is 32768 on many hosts). Control: the requests are
+    really pending (the server holds their fds). Expected: the server takes a request off
+    the channel only when one of its 16 slots is free, so its threads stay at 16 plus its
+    own; the rest wait in the kernel, counted against the gateway's fd limit."""
+    base = _jobs.policy_to_wire(run_policy())
+    assert server.ask(_request(base, "true")).get("ok")
+    idle = [server.connect() for _ in range(96)]
+    try:
+        late = server.connect()
+        _jobs.send_message(late, _request(base, "true"))
+        # Nothing tells when the server has taken all it will take: watch it for a while
+        # (it needs a few ms for all 97 where nothing stops it; the bound only ends the wait).
+        for _ in range(100):
+            if _threads(server.proc.pid) > 64:
+                break
+            time.sleep(0.02)
+        threads = _threads(server.proc.pid)
+        assert server.open_fds() >= 16, "the idle requests never reached the server"
+        assert threads <= 16 + 2, f"the server runs {threads} threads for 97 requests"
+    finally:
+        for conn in idle:
+            conn.close()
+    assert _jobs.recv_message(late).get("ok")  # served once the idle ones went away
+    late.close()

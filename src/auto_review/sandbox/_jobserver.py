@@ -87,13 +87,20 @@ def _clamped(policy: Policy) -> Policy:
 
 def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaphore) -> None:
     try:
+        _serve(fd, grant)
+    finally:
+        slots.release()  # taken by serve() before it started this thread
+
+
+def _serve(fd: int, grant: Mapping[str, Any]) -> None:
+    try:
         conn = socket.socket(fileno=fd)
     except OSError:
         # closes: a subverted gateway filling this server's fd table with pipes or files
         # (ENOTSOCK used to end the thread and leave the fd open for good).
         os.close(fd)
         return
-    with slots, conn:
+    with conn:
         try:
             request = _jobs.recv_message(conn, _MAX_REQUEST)
             policy = _clamped(_jobs.policy_from_wire(request["policy"]))
@@ -144,7 +151,11 @@ def serve(payload: bytes) -> bytes:
             break
         if not message and not fds:
             break  # every holder of the other end (the gateway's processes) is gone
-        for fd in fds:  # one thread per request; at most _MAX_JOBS run, the rest wait
+        for fd in fds:
+            # One thread per request, started only with a slot free: the rest wait in the
+            # channel. closes: a subverted gateway piling up idle requests, each a thread (a
+            # host task: enough of them use up the host's pids), bounded only by the fd limit.
+            slots.acquire()
             threading.Thread(target=_serve_one, args=(fd, grant, slots), daemon=True).start()
     control.close()
     return b""
