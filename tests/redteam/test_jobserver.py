@@ -240,3 +240,20 @@ def test_job_server_idle_requests_are_blocked_from_piling_up_threads(server: Ser
             conn.close()
     assert _jobs.recv_message(late).get("ok")  # served once the idle ones went away
     late.close()
+
+
+def test_job_server_shutdown_by_empty_record_is_blocked_by_hangup_check(server: Server) -> None:
+    """Attack: a compromised gateway sends one empty record on the channel. The server read
+    it as the channel's end (recv returns nothing for both on SOCK_SEQPACKET) and exited, so
+    every later job of the gateway failed. Control: closing the gateway's end does end the
+    server (exercised by every test's teardown; here its exit code is read). Expected: the
+    server ignores an empty record while the gateway still holds the channel."""
+    with socket.socket(fileno=os.dup(server.channel)) as control:
+        control.send(b"")
+    base = _jobs.policy_to_wire(run_policy())
+    try:
+        answer = server.ask(_request(base, "true"))
+    except OSError as exc:  # the channel's peer is gone
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    assert answer.get("ok"), f"the server stopped serving: {answer}"
+    assert server.proc.poll() is None

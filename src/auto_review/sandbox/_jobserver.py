@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import select
 import socket
 import threading
 from collections.abc import Mapping
@@ -139,6 +140,15 @@ def _serve(fd: int, grant: Mapping[str, Any]) -> None:
             _jobs.send_message(conn, answer)
 
 
+def _hung_up(control: socket.socket) -> bool:
+    """Whether the channel's other end is closed. recv answers nothing both at that end and
+    for an empty record, which the gateway may send (closes: one empty record stopping the
+    server, and with it every later job)."""
+    poller = select.poll()
+    poller.register(control, select.POLLRDHUP)
+    return any(events & (select.POLLHUP | select.POLLRDHUP) for _fd, events in poller.poll(0))
+
+
 def serve(payload: bytes) -> bytes:
     """Worker entry: serve requests on the granted channel until it closes."""
     grant = json.loads(payload)
@@ -149,7 +159,7 @@ def serve(payload: bytes) -> bytes:
             message, fds, _flags, _addr = socket.recv_fds(control, 16, 4)
         except OSError:
             break
-        if not message and not fds:
+        if not message and not fds and _hung_up(control):
             break  # every holder of the other end (the gateway's processes) is gone
         for fd in fds:
             # One thread per request, started only with a slot free: the rest wait in the
