@@ -3,7 +3,8 @@
 Everything the PR's people wrote (title, body, diff, comments, the question, file text, even the
 bot's earlier finding, which quotes PR code) goes into the prompt inside untrusted-data blocks.
 The model's answer is only ever posted as text: it cannot queue a review, approve, or change a
-setting, whatever it says.
+setting, whatever it says. That text is defanged (``review/defang.py``) before it is posted: a
+prompt-injected answer must not ping people, close issues on merge, load images or carry HTML.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from auto_review.chat._replies import Turnout, quote
 from auto_review.hosts import Comment
 from auto_review.llm import UNTRUSTED_DATA_RULE, LLMClient, Message, PromptBuilder
 from auto_review.memory.history import ReviewHistory
+from auto_review.review.defang import defang
 
 __all__ = ["MAX_ANSWER_CHARS", "MAX_DIFF_CHARS", "gather_diff", "handle_ask", "handle_explain"]
 
@@ -80,7 +82,7 @@ async def _complete(llm: LLMClient, system: str, user: str) -> str:
     answer = completion.text.strip() or "(the model gave no answer)"
     if len(answer) > MAX_ANSWER_CHARS:
         answer = answer[:MAX_ANSWER_CHARS] + "\n\n[answer truncated]"
-    return answer
+    return defang(answer)
 
 
 def _no_model() -> Turnout:
@@ -174,4 +176,5 @@ async def handle_explain(deps: ChatDeps, turn: Turn) -> Turnout:
     )
     answer = await _complete(deps.llm, _EXPLAIN_SYSTEM, prompt.text)
     about = finding.body if finding is not None else recorded[0].message
-    return Turnout(f"About my comment:\n{quote(about, limit=200)}\n\n{answer}")
+    # The recorded message is the model's raw text; the thread's may be anyone's quote of it.
+    return Turnout(f"About my comment:\n{defang(quote(about, limit=200))}\n\n{answer}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from auto_review.chat._parser import KNOWN_KEYWORDS, Command
 from auto_review.hosts import InlineComment, ReviewEvent
+from auto_review.review.defang import fence_for
 
 __all__ = [
     "ReviewPost",
@@ -73,15 +74,6 @@ def unknown_text(command: Command, mention: str) -> str:
     close = difflib.get_close_matches(command.keyword, KNOWN_KEYWORDS, n=1, cutoff=0.6)
     guess = f" Did you mean `@{mention} {close[0]}`?" if close else ""
     return f"I don't know the command `{_inline(command.keyword)}`.{guess}\n\n{help_text(mention)}"
-
-
-def fence_for(text: str, *, char: str = "`") -> str:
-    """A fence longer than any run of ``char`` inside ``text``, so the text cannot close it."""
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == char else 0
-        longest = max(longest, run)
-    return char * max(3, longest + 1)
 
 
 def quote(text: str, *, limit: int = 300) -> str:

@@ -5,7 +5,8 @@ diff shows (new side), holding a fenced ``suggestion`` block that the author may
 forge's UI. Proposals for paths outside the diff, lines the diff does not show, empty or
 unchanged replacements are dropped; at most ``MAX_SUGGESTIONS`` are posted. For ``tests`` the
 code is inserted after the chosen line of a changed test file (the suggestion keeps that line);
-tests with no such anchor are shown in the reply instead.
+tests with no such anchor are shown in the reply instead. The model's prose (reasons, paths) is
+defanged (``review/defang.py``); its code stays verbatim, in a fence it cannot close.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from auto_review.chat._replies import ReviewPost, Turnout, fence_for
 from auto_review.errors import LLMOutputInvalid
 from auto_review.hosts import InlineComment, ReviewEvent
 from auto_review.llm import UNTRUSTED_DATA_RULE, PromptBuilder, complete_structured
+from auto_review.review.defang import defang
 from auto_review.review.diff import FileDiff, parse_diff
 
 __all__ = ["MAX_SUGGESTIONS", "handle_suggestions"]
@@ -120,7 +122,8 @@ async def handle_suggestions(deps: ChatDeps, turn: Turn) -> Turnout:
     for proposal in loose:
         fence = fence_for(proposal.code)
         text.append(
-            f"\n**Test for `{proposal.path}`**: {proposal.reason[:_MAX_REASON_CHARS]}\n\n"
+            f"\n**Test for {_code(proposal.path)}**: {defang(proposal.reason[:_MAX_REASON_CHARS])}"
+            "\n\n"
             f"{fence}\n{proposal.code[:_MAX_CODE_CHARS]}\n{fence}"
         )
     review = None
@@ -151,7 +154,12 @@ def _anchor(
         return None
     fence = fence_for(replacement)
     body = (
-        f"{proposal.reason.strip()[:_MAX_REASON_CHARS]}\n\n"
+        f"{defang(proposal.reason.strip()[:_MAX_REASON_CHARS])}\n\n"
         f"{fence}suggestion\n{replacement}\n{fence}"
     )
     return InlineComment(path=fd.path, body=body, new_line=proposal.line)
+
+
+def _code(path: str) -> str:
+    """A model-given path as inline code that cannot leave its backticks."""
+    return "`" + defang(path.replace("`", "'").replace("\n", " ")[:300]) + "`"

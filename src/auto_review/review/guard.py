@@ -5,7 +5,8 @@ run (same path, line and message); findings the bot already posted on this PR in
 (recognised by the fingerprint marker ``publish.py`` writes into each comment, or by the same
 message at the same place); finally at most ``MAX_FINDINGS`` are kept, most severe first.
 Only comments *authored by the bot* are trusted for the cross-run check: anyone else could
-paste a marker to silence a finding.
+paste a marker to silence a finding. Even there only the comment's last line counts, where
+``publish.py`` puts it: a verbatim suggestion block above it may hold any text the model wrote.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import re2
 
 from auto_review.hosts import Comment
+from auto_review.review.defang import defang
 from auto_review.review.findings import Finding, Severity, normalise
 
 __all__ = [
@@ -28,7 +30,7 @@ __all__ = [
 
 MAX_FINDINGS = 25  # inline comments per review; a wall of comments gets ignored
 
-_MARKER = re2.compile(r"<!-- auto-review:finding fp=([0-9a-f]{16}) sev=(note|warning|error) -->")
+_MARKER = re2.compile(r"^<!-- auto-review:finding fp=([0-9a-f]{16}) sev=(note|warning|error) -->$")
 
 
 def finding_marker(finding: Finding) -> str:
@@ -42,7 +44,8 @@ def posted_fingerprints(comments: Iterable[Comment], bot_login: str) -> dict[str
     for comment in comments:
         if comment.author_login.lower() != bot_login.lower():
             continue
-        for match in _MARKER.finditer(comment.body):
+        match = _MARKER.search(comment.body.rstrip().rsplit("\n", 1)[-1])
+        if match is not None:
             found[match.group(1)] = Severity(match.group(2))
     return found
 
@@ -101,7 +104,8 @@ def guard_findings(
 
 
 def _said_before(finding: Finding, bot_comments: Sequence[Comment]) -> bool:
-    message = normalise(finding.message).lower()
+    # Compared as posted: the comment holds the defanged message.
+    message = normalise(defang(finding.message)).lower()
     return any(
         c.path == finding.path
         and c.line in (finding.anchor, finding.line_start)

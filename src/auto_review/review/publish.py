@@ -7,7 +7,8 @@ nothing at all remains. Each anchored finding becomes an inline comment at its n
 carrying a hidden fingerprint marker (see ``guard.py``); a finding without an anchor is listed in
 the body instead. If the forge refuses the inline comments (422), the review is posted again
 without them and they are listed in the body. Model-written text is defanged before it is
-posted: no HTML comments (which could forge our markers) and no live @mentions.
+posted (``defang.py``: no live mentions, issue references, images, HTML or HTML comments); a
+suggestion is code to apply, so it goes verbatim in a fence it cannot close.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 from auto_review.errors import HostError
 from auto_review.hosts import CommitState, CommitStatus, InlineComment, RepoRef, ReviewEvent
 from auto_review.llm import UsageTotals
+from auto_review.review.defang import defang, fence_for
 from auto_review.review.findings import Finding, Severity
 from auto_review.review.guard import finding_marker
 
@@ -44,13 +46,9 @@ _LABEL = {
 }
 
 
-def _defang(text: str) -> str:
-    return text.replace("<!--", "&lt;!--").replace("-->", "--&gt;").replace("@", "@\u200b")
-
-
 def _code(path: str) -> str:
     """A PR-controlled path as inline code that cannot break out of its backticks."""
-    return "`" + _defang(path.replace("`", "'").replace("\n", " ")[:300]) + "`"
+    return "`" + defang(path.replace("`", "'").replace("\n", " ")[:300]) + "`"
 
 
 def _cap(text: str, cap: int, marker: str) -> str:
@@ -80,10 +78,13 @@ def render_comment(finding: Finding) -> str:
         else ""
     )
     text = f"{_LABEL[finding.severity]} · {finding.category}{lines}\n\n"
-    text += _cap(_defang(finding.message), MESSAGE_CAP, "[truncated]")
+    text += _cap(defang(finding.message), MESSAGE_CAP, "[truncated]")
     if finding.suggestion and finding.suggestion.strip():
-        fence = "````" if "```" in finding.suggestion else "```"
-        text += f"\n\nSuggested change:\n{fence}suggestion\n{_defang(finding.suggestion)}\n{fence}"
+        # Verbatim: applied as is, so a zero-width space would land in the file; the forge
+        # renders no mention, reference or HTML inside a fence, and this one cannot be closed.
+        code = finding.suggestion.rstrip("\n")
+        fence = fence_for(code)
+        text += f"\n\nSuggested change:\n{fence}suggestion\n{code}\n{fence}"
     return text + "\n\n" + finding_marker(finding)
 
 
@@ -122,16 +123,16 @@ def _footer(usage: UsageTotals) -> list[str]:
 
 def render_body(report: ReviewReport) -> str:
     parts: list[str] = ["## auto-review", ""]
-    parts += [_defang(s) for s in report.summaries] or ["No summary."]
+    parts += [defang(s) for s in report.summaries] or ["No summary."]
     if report.walkthroughs:
-        parts += ["", "### Walkthrough", *(_defang(w) for w in report.walkthroughs)]
+        parts += ["", "### Walkthrough", *(defang(w) for w in report.walkthroughs)]
     if report.carried:
-        parts += ["", "### Still open from earlier reviews", *(_defang(c) for c in report.carried)]
+        parts += ["", "### Still open from earlier reviews", *(defang(c) for c in report.carried)]
     if report.unanchored:
         parts += ["", "### Findings outside the diff's lines"]
         parts += [
             f"- {_LABEL[f.severity]} {_code(f'{f.path}:{f.line_start}')}: "
-            f"{_defang(f.message)[:MESSAGE_CAP]}"
+            f"{defang(f.message)[:MESSAGE_CAP]}"
             for f in report.unanchored
         ]
     if report.unreviewed:
@@ -142,7 +143,7 @@ def render_body(report: ReviewReport) -> str:
         parts += [f"- {_code(path)}: {reason}" for path, reason in report.skipped]
         parts += ["", "</details>"]
     if report.checks:
-        parts += ["", "### Pre-merge checks", *(_defang(c) for c in report.checks)]
+        parts += ["", "### Pre-merge checks", *(defang(c) for c in report.checks)]
     if report.notes:
         parts += ["", "### Notes", *(f"- {n}" for n in report.notes)]
     dropped = {k: v for k, v in report.dropped.items() if v}

@@ -12,12 +12,14 @@ from tests.fakes.llm import (
 )
 from tests.unit.chat._doubles import OTHER, REPO, MemoryHost, Mention, RecordingQueue
 from tests.unit.chat.conftest import Clock, ServiceFactory
+from tests.unit.forge_text import HOSTILE, assert_inert
 
 from auto_review.chat import ChatConfig, ChatService, ReplyKey, reply_marker
 from auto_review.hosts import Comment, CommentKind, Permission, Review, ReviewEvent
 from auto_review.memory import LearningsStore, is_paused
 from auto_review.memory.history import PostedFinding, ReviewHistory
 from auto_review.review import Trigger
+from auto_review.review.guard import posted_fingerprints
 from auto_review.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -510,3 +512,38 @@ async def test_ask_falls_back_to_the_reasoning_tier_without_a_cheap_one(
         await service.run(Mention("@auto-review ask what does sub do?"))
     assert scripted_model.chat_requests[0].body["model"] == "scripted-reasoning"
     assert "From the big model." in host.posted_comments[0]
+
+
+async def test_model_answer_cannot_ping_close_issues_load_images_or_forge_markers(
+    make_service: ServiceFactory, host: MemoryHost, scripted_model: ScriptedModel
+) -> None:
+    """Attack: the PR body steers the model into answering a question with closing keywords
+    (the bot's PR comment would close those issues on merge), team mentions, an image whose
+    URL carries data to an attacker, raw HTML and a forged finding marker; then the same in a
+    review thread through ``explain``.
+
+    Control: chat answers are defanged before posting, like review text; only the reply's own
+    trailing marker stays live.
+    """
+    scripted_model.script(reply(HOSTILE))
+    await make_service().run(Mention("@auto-review ask\nIs sub correct?", author="maria"))
+    text, marker = host.posted_comments[0].rsplit("\n", 1)
+    assert marker == reply_marker(CommentKind.ISSUE, 1, 0)
+    assert_inert(text)
+    assert "Fixes #\u200b1" in text  # still readable
+    host.review_comments += [
+        Comment(40, CommentKind.REVIEW, "auto-review", HOSTILE, "", path="src/calc.py", line=5),
+        Comment(41, CommentKind.REVIEW, "maria", "@auto-review explain", "", path="src/calc.py",
+                line=5),
+    ]  # fmt: skip
+    scripted_model.script(reply(HOSTILE))
+    await make_service().run(
+        Mention("@auto-review explain", comment_id=41, kind=CommentKind.REVIEW)
+    )
+    assert_inert(host.posted_reviews[0].comments[0].body.rsplit("\n", 1)[0])
+    assert posted_fingerprints([_as_comment(host)], "auto-review") == {}
+
+
+def _as_comment(host: MemoryHost) -> Comment:
+    body = host.posted_reviews[0].comments[0].body
+    return Comment(99, CommentKind.REVIEW, "auto-review", body, "", path="src/calc.py", line=5)

@@ -6,6 +6,7 @@ import pytest
 from tests.fakes.llm import ScriptedModel, reply
 from tests.unit.chat._doubles import BASE, MemoryHost, Mention
 from tests.unit.chat.conftest import ServiceFactory
+from tests.unit.forge_text import HOSTILE, assert_inert
 
 from auto_review.hosts import ReviewEvent
 
@@ -134,3 +135,28 @@ async def test_tests_are_suggested_inside_a_changed_test_file(
     assert [(c.path, c.new_line) for c in comments] == [("tests/test_calc.py", 3)]
     assert f"```suggestion\n\n{code}\n```" in comments[0].body
     assert "Test for `src/calc.py`" in host.posted_comments[0]
+
+
+async def test_suggestion_reasons_and_loose_tests_cannot_ping_close_issues_or_inject_html(
+    make_service: ServiceFactory, host: MemoryHost, scripted_model: ScriptedModel
+) -> None:
+    """Attack: proposals whose reason (and, for a test shown in the reply, path) carries
+    closing keywords, mentions, an exfiltrating image and raw HTML.
+
+    Control: the prose is defanged; the code stays verbatim inside a fence it cannot close.
+    """
+    scripted_model.script(
+        reply({"proposals": [_proposal("src/calc.py", 5, "    return a - b", HOSTILE)]})
+    )
+    await make_service().run(Mention("@auto-review autofix"))
+    body = host.posted_reviews[0].comments[0].body
+    prose, code = body.split("```suggestion\n", 1)
+    assert_inert(prose)
+    assert code == "    return a - b\n```"
+    scripted_model.script(
+        reply({"proposals": [_proposal(f"t.py {HOSTILE}", 0, "x = '@a #1'", HOSTILE)]})
+    )
+    await make_service().run(Mention("@auto-review tests", comment_id=2))
+    prose, code = host.posted_comments[-1].split("```\n", 1)
+    assert_inert(prose)
+    assert code.startswith("x = '@a #1'\n```")
