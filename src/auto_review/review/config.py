@@ -10,6 +10,7 @@ the whole file into defaults.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -37,6 +38,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 MAX_GUIDELINES_BYTES = 8 * 1024
 MAX_INSTRUCTION_BYTES = 2 * 1024
 MAX_LIST_ITEMS = 200
+MAX_NESTING = 16  # the schema needs 3; PyYAML scans in time growing with the depth
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,9 @@ def parse_repo_config(text: str | bytes, *, strict: bool = False) -> LoadedRepoC
     if len(raw) > MAX_CONFIG_BYTES:
         return LoadedRepoConfig(RepoConfig(), None, (), (f"larger than {MAX_CONFIG_BYTES} bytes",))
     try:
-        if any(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(raw, Loader=yaml.SafeLoader)):
-            return LoadedRepoConfig(RepoConfig(), None, (), ("YAML aliases are not allowed",))
+        refused = _refused_structure(raw)
+        if refused is not None:
+            return LoadedRepoConfig(RepoConfig(), None, (), (refused,))
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -241,6 +244,27 @@ def parse_repo_config(text: str | bytes, *, strict: bool = False) -> LoadedRepoC
     return LoadedRepoConfig(RepoConfig(**values), "", tuple(warnings), tuple(problems))
 
 
+def _refused_structure(raw: bytes) -> str | None:
+    """Why the document's shape is refused before it is loaded, or None.
+
+    Aliases can expand a small file without bound ("billion laughs"). Deep nesting costs PyYAML's
+    pure-Python scanner time in the depth for every token (a 64 KiB file of ``[`` takes tens of
+    seconds) and overflows the stack when loaded, so events are pulled one at a time and the
+    parse stops at the first one too deep.
+    """
+    depth = 0
+    for event in yaml.parse(raw, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return "YAML aliases are not allowed"
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                return f"nested deeper than {MAX_NESTING} levels"
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def _severity(value: Any, out: _Problems) -> Severity | None:
     choice = _choice("severity_floor", value, ("note", "warning", "error"), out)
     return Severity(choice) if choice else None
@@ -258,6 +282,7 @@ async def load_repo_config(host: ConfigHost, repo: RepoRef, base_sha: str) -> Lo
         data = await host.get_file(repo, name, base_sha)
         if data is None:
             continue
-        loaded = parse_repo_config(data)
+        # Off the event loop: a 64 KiB document still takes PyYAML about a second.
+        loaded = await asyncio.to_thread(parse_repo_config, data)
         return LoadedRepoConfig(loaded.config, name, loaded.warnings, loaded.problems)
     return LoadedRepoConfig(RepoConfig(), None)

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
 
 from auto_review.hosts import RepoRef
 from auto_review.review.config import (
     MAX_CONFIG_BYTES,
+    MAX_NESTING,
     PathInstruction,
     load_repo_config,
     parse_repo_config,
@@ -68,6 +74,37 @@ def test_parse_repo_config_refuses_oversized_files_and_aliases() -> None:
     assert parse_repo_config(bomb).problems == ("YAML aliases are not allowed",)
     assert parse_repo_config("a: [").problems[0].startswith("not valid YAML")
     assert parse_repo_config("- 1\n").problems == ("the top level must be a mapping",)
+
+
+def test_parse_repo_config_refuses_deep_nesting_without_parsing_all_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack: a config under the size cap that nests flow sequences 30,000 deep. PyYAML's
+    pure-Python scanner costs time in the nesting depth for every token (tens of seconds of
+    CPU for this file, in the gateway's event loop), and loading it overflows the stack.
+
+    Control: events are read one at a time and the parse stops at ``MAX_NESTING``; the
+    document is refused with a problem, never raised.
+    """
+    pulled = 0
+    real_parse = yaml.parse
+
+    def counting_parse(*args: Any, **kwargs: Any) -> Iterator[yaml.Event]:
+        nonlocal pulled
+        for event in real_parse(*args, **kwargs):
+            pulled += 1
+            yield event
+
+    monkeypatch.setattr(yaml, "parse", counting_parse)
+    deep = "a: " + "[" * 30_000 + "]" * 30_000 + "\n"
+    assert len(deep.encode()) <= MAX_CONFIG_BYTES
+    loaded = parse_repo_config(deep)
+    assert loaded.problems == (f"nested deeper than {MAX_NESTING} levels",)
+    assert loaded.config == parse_repo_config("").config
+    assert pulled < 4 * MAX_NESTING
+    # Positive control: the deepest document the schema needs still parses.
+    nested = "pr_metadata_check:\n  checks:\n    title: {rules: [a, b]}\n"
+    assert not any("nested" in p for p in parse_repo_config(nested).problems)
 
 
 def test_approve_when_clean_defaults_to_false() -> None:
