@@ -3,7 +3,8 @@
 Read from the base, never from the head: a pull request must not be able to switch off, narrow
 or steer its own review (the reference read it from the head). The file is capped at
 ``MAX_CONFIG_BYTES``, parsed with ``yaml.safe_load`` after refusing aliases (no expansion
-bombs), and validated key by key: an unknown key is a warning (a problem under ``strict``), a bad
+bombs) and nesting deeper than ``MAX_NESTING`` (no scanner or stack bombs), and validated key
+by key: an unknown key is a warning (a problem under ``strict``), a bad
 value is a problem that resets *that key only* to its default, so one typo never silently turns
 the whole file into defaults.
 """
