@@ -15,6 +15,7 @@ from auto_review.errors import LearningRejected
 from auto_review.memory import is_paused, set_paused
 from auto_review.review import Trigger
 from auto_review.review.config import load_repo_config
+from auto_review.review.defang import defang
 
 __all__ = [
     "handle_config",
@@ -25,15 +26,9 @@ __all__ = [
     "handle_remember",
     "handle_review",
     "handle_unknown",
-    "neutralise_mentions",
 ]
 
 _LIST_TEXT_CHARS = 160
-
-
-def neutralise_mentions(text: str) -> str:
-    """User text echoed by the bot cannot ping people or address the bot (``@`` + zero-width)."""
-    return text.replace("@", "@\u200b")
 
 
 async def handle_help(deps: ChatDeps, turn: Turn) -> Turnout:
@@ -120,7 +115,11 @@ async def handle_forget(deps: ChatDeps, turn: Turn) -> Turnout:
 
 
 async def handle_learnings(deps: ChatDeps, turn: Turn) -> Turnout:
-    """This repository's learnings as a table, mentions neutralised."""
+    """This repository's learnings as a table, defanged.
+
+    The bot echoes a writer's text in its own name, and the bot may write where that writer may
+    not: a live ``closes other/repo#5`` would close that issue when this PR merges.
+    """
     items = deps.learnings.list(turn.repo)
     if not items:
         return Turnout(f"`{turn.repo}` has no learnings yet.")
@@ -129,8 +128,8 @@ async def handle_learnings(deps: ChatDeps, turn: Turn) -> Turnout:
         text = " ".join(item.text.split())
         if len(text) > _LIST_TEXT_CHARS:
             text = text[:_LIST_TEXT_CHARS] + "…"
-        text = neutralise_mentions(text).replace("|", "\\|").replace("`", "'")
-        rows.append(f"| {item.id} | {text} | {neutralise_mentions(item.author)} |")
+        text = defang(text).replace("|", "\\|").replace("`", "'")
+        rows.append(f"| {item.id} | {text} | {defang(item.author)} |")
     table = "\n".join(["| id | learning | added by |", "| --- | --- | --- |", *rows])
     return Turnout(f"Learnings of `{turn.repo}` ({len(items)}):\n\n{table}")
 
@@ -158,7 +157,7 @@ async def handle_config(deps: ChatDeps, turn: Turn) -> Turnout:
     ]
     lines.extend(f"- warning: {warning}" for warning in loaded.warnings)
     lines.extend(f"- problem: {problem} (that key uses its default)" for problem in loaded.problems)
-    return Turnout(neutralise_mentions("\n".join(lines)))
+    return Turnout(defang("\n".join(lines)))
 
 
 def _plain(value: Any) -> Any:

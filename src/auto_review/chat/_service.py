@@ -47,6 +47,7 @@ from auto_review.hosts import Comment, CommentKind, InlineComment, ReviewEvent, 
 from auto_review.llm import LLMClient
 from auto_review.logs import get_logger
 from auto_review.memory import LearningsStore
+from auto_review.review.defang import code_span, defang
 from auto_review.store import Store
 
 __all__ = ["ChatService", "reply_marker"]
@@ -234,10 +235,12 @@ class ChatService:
                     raise
                 # The line is outdated or not commentable any more: answer on the PR instead.
                 _log.info("chat.thread_reply_fallback", repo=str(turn.repo), status=exc.status)
+            # The bot relays what anyone wrote in the thread (and the file's name) in its own
+            # name, as a writer: defanged, or the quote could close issues or ping teams.
             text = (
-                f"In reply to {turn.author} on `{comment.path}` line {comment.line} "
+                f"In reply to {turn.author} on {code_span(comment.path)} line {comment.line} "
                 f"({pr.html_url}/files#issuecomment-{comment.id}):\n"
-                f"{quote(comment.body, limit=300)}\n\n{text}"
+                f"{defang(quote(comment.body, limit=300))}\n\n{text}"
             )
         created = await host.create_issue_comment(turn.repo, pr.number, text)
         posted.append(f"comment:{created.id}")

@@ -20,7 +20,7 @@ from auto_review.chat._replies import ReviewPost, Turnout, fence_for
 from auto_review.errors import LLMOutputInvalid
 from auto_review.hosts import InlineComment, ReviewEvent
 from auto_review.llm import UNTRUSTED_DATA_RULE, PromptBuilder, complete_structured
-from auto_review.review.defang import defang
+from auto_review.review.defang import code_span, defang
 from auto_review.review.diff import FileDiff, parse_diff
 
 __all__ = ["MAX_SUGGESTIONS", "handle_suggestions"]
@@ -121,9 +121,9 @@ async def handle_suggestions(deps: ChatDeps, turn: Turn) -> Turnout:
     ]
     for proposal in loose:
         fence = fence_for(proposal.code)
+        reason = defang(proposal.reason[:_MAX_REASON_CHARS])
         text.append(
-            f"\n**Test for {_code(proposal.path)}**: {defang(proposal.reason[:_MAX_REASON_CHARS])}"
-            "\n\n"
+            f"\n**Test for {code_span(proposal.path)}**: {reason}\n\n"
             f"{fence}\n{proposal.code[:_MAX_CODE_CHARS]}\n{fence}"
         )
     review = None
@@ -158,8 +158,3 @@ def _anchor(
         f"{fence}suggestion\n{replacement}\n{fence}"
     )
     return InlineComment(path=fd.path, body=body, new_line=proposal.line)
-
-
-def _code(path: str) -> str:
-    """A model-given path as inline code that cannot leave its backticks."""
-    return "`" + defang(path.replace("`", "'").replace("\n", " ")[:300]) + "`"

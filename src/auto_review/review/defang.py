@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re2
 
-__all__ = ["ZWSP", "defang", "fence_for"]
+__all__ = ["ZWSP", "code_span", "defang", "fence_for"]
 
 ZWSP = "\u200b"
 
@@ -39,6 +39,11 @@ def defang(text: str) -> str:
     text = _SHORT_REF.sub(lambda m: f"{m.group(1)}{ZWSP}{m.group(2)}", text)
     text = _URL_REF.sub(lambda m: f"/{m.group(1)}/{ZWSP}{m.group(2)}", text)
     return str(text)
+
+
+def code_span(text: str, *, limit: int = 300) -> str:
+    """Untrusted text (a file name) as inline code that cannot leave its backticks."""
+    return "`" + defang(text.replace("`", "'").replace("\n", " ")[:limit]) + "`"
 
 
 def fence_for(text: str, *, char: str = "`") -> str:

@@ -20,7 +20,7 @@ from typing import Protocol
 from auto_review.errors import HostError
 from auto_review.hosts import CommitState, CommitStatus, InlineComment, RepoRef, ReviewEvent
 from auto_review.llm import UsageTotals
-from auto_review.review.defang import defang, fence_for
+from auto_review.review.defang import code_span, defang, fence_for
 from auto_review.review.findings import Finding, Severity
 from auto_review.review.guard import finding_marker
 
@@ -44,11 +44,6 @@ _LABEL = {
     Severity.WARNING: "🟡 **Warning**",
     Severity.NOTE: "💡 **Note**",
 }
-
-
-def _code(path: str) -> str:
-    """A PR-controlled path as inline code that cannot break out of its backticks."""
-    return "`" + defang(path.replace("`", "'").replace("\n", " ")[:300]) + "`"
 
 
 def _cap(text: str, cap: int, marker: str) -> str:
@@ -131,16 +126,16 @@ def render_body(report: ReviewReport) -> str:
     if report.unanchored:
         parts += ["", "### Findings outside the diff's lines"]
         parts += [
-            f"- {_LABEL[f.severity]} {_code(f'{f.path}:{f.line_start}')}: "
+            f"- {_LABEL[f.severity]} {code_span(f'{f.path}:{f.line_start}')}: "
             f"{defang(f.message)[:MESSAGE_CAP]}"
             for f in report.unanchored
         ]
     if report.unreviewed:
         parts += ["", "### Files not reviewed"]
-        parts += [f"- {_code(path)}: {reason}" for path, reason in report.unreviewed]
+        parts += [f"- {code_span(path)}: {reason}" for path, reason in report.unreviewed]
     if report.skipped:
         parts += ["", f"<details><summary>{len(report.skipped)} file(s) skipped</summary>", ""]
-        parts += [f"- {_code(path)}: {reason}" for path, reason in report.skipped]
+        parts += [f"- {code_span(path)}: {reason}" for path, reason in report.skipped]
         parts += ["", "</details>"]
     if report.checks:
         parts += ["", "### Pre-merge checks", *(defang(c) for c in report.checks)]

@@ -547,3 +547,48 @@ async def test_model_answer_cannot_ping_close_issues_load_images_or_forge_marker
 def _as_comment(host: MemoryHost) -> Comment:
     body = host.posted_reviews[0].comments[0].body
     return Comment(99, CommentKind.REVIEW, "auto-review", body, "", path="src/calc.py", line=5)
+
+
+async def test_thread_fallback_cannot_relay_a_pr_authors_references_mentions_or_images(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    """Attack: anyone may ask ``help`` in a review thread. A PR author whose line went outdated
+    (so the bot's in-thread reply is refused) writes closing keywords, team mentions, an image
+    and HTML into the comment and into a file name; the bot's fallback PR comment quotes both,
+    so the bot (a writer) would close issue #1 on merge and ping the team in its own name.
+
+    Control: the quote and the path are defanged; the path cannot leave its backticks.
+    """
+    host.refuse_inline = True
+    body = (
+        "@auto-review help\nFixes #1 and closes owner/repo#2, cc @org/team "
+        "![x](https://evil.example/?d=1) <img src=https://evil.example/p.png>"
+    )
+    path = "src/x` closes #3 @admin `.py"
+    host.review_comments.append(
+        Comment(50, CommentKind.REVIEW, "eve", body, "", path=path, line=99, review_id=3)
+    )
+    await make_service().run(Mention(body, author="eve", comment_id=50, kind=CommentKind.REVIEW))
+    relayed = host.posted_comments[0].split("\n\n", 1)[0]
+    assert "#issuecomment-50" in relayed  # the link to the thread is still there
+    assert_inert(relayed.replace("http://forge.test/acme/app/pulls/7/files#issuecomment-50", ""))
+    assert relayed.count("`") == 2
+
+
+async def test_learnings_listing_cannot_close_issues_elsewhere_in_the_bots_name(
+    make_service: ServiceFactory, host: MemoryHost, store: Store
+) -> None:
+    """Attack: a writer of this repository stores a learning saying ``closes other/repo#5``;
+    anyone's ``learnings`` then makes the bot, which may write to ``other/repo`` when the writer
+    may not, post that reference in a PR comment (Forgejo closes #5 when this PR merges).
+
+    Control: echoed learnings are defanged like model text, not only their mentions.
+    """
+    LearningsStore(store).add(
+        REPO, "closes other/repo#5 and Fixes #1 ![x](https://evil.example/?d=1)", author="x",
+        source="chat",
+    )  # fmt: skip
+    await make_service().run(Mention("@auto-review learnings", author="reader"))
+    text = host.posted_comments[0].rsplit("\n", 1)[0]
+    assert "other/repo#\u200b5" in text
+    assert_inert(text)
