@@ -94,7 +94,7 @@ async def handle_remember(deps: ChatDeps, turn: Turn) -> Turnout:
     except LearningRejected as exc:
         return Turnout(f"I could not remember that: {exc.message}.")
     return Turnout(
-        f"Remembered as learning #{learning.id} for `{turn.repo}` only. Future reviews of this "
+        f"Remembered as learning {learning.id} for `{turn.repo}` only. Future reviews of this "
         f"repository will see it as a note (not as an instruction). "
         f"`@{mention} forget {learning.id}` removes it."
     )
@@ -110,8 +110,8 @@ async def handle_forget(deps: ChatDeps, turn: Turn) -> Turnout:
         )
     learning_id = int(raw)
     if deps.learnings.forget(turn.repo, learning_id):
-        return Turnout(f"Forgot learning #{learning_id} of `{turn.repo}`.")
-    return Turnout(f"`{turn.repo}` has no learning #{learning_id}; nothing was deleted.")
+        return Turnout(f"Forgot learning {learning_id} of `{turn.repo}`.")
+    return Turnout(f"`{turn.repo}` has no learning {learning_id}; nothing was deleted.")
 
 
 async def handle_learnings(deps: ChatDeps, turn: Turn) -> Turnout:

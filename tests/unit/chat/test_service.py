@@ -592,3 +592,19 @@ async def test_learnings_listing_cannot_close_issues_elsewhere_in_the_bots_name(
     text = host.posted_comments[0].rsplit("\n", 1)[0]
     assert "other/repo#\u200b5" in text
     assert_inert(text)
+
+
+async def test_learning_ids_in_replies_do_not_reference_issues(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    """A learning id written ``#N`` in the bot's reply is an issue reference to Forgejo: issue
+    or PR N of the repository would get a "referenced" entry each time a learning is added or
+    forgotten. The ids are written plainly."""
+    service = make_service()
+    await service.run(Mention("@auto-review remember\nwe use tabs", comment_id=1))
+    await service.run(Mention("@auto-review forget 1", comment_id=2))
+    await service.run(Mention("@auto-review forget 1", comment_id=3))
+    assert len(host.posted_comments) == 3
+    for posted in host.posted_comments:
+        text = posted.rsplit("\n", 1)[0].replace("`@auto-review forget 1`", "")
+        assert_inert(text)
