@@ -16,6 +16,7 @@ import pytest
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_state import RepoRecord
 from tests.fakes.llm import ScriptedModel, reply, scripted_llm_client
+from tests.unit.forge_text import HOSTILE, assert_inert
 
 from auto_review.chat import ChatConfig, ChatService
 from auto_review.hosts import CommentKind, ForgejoHost, RepoRef
@@ -298,3 +299,20 @@ async def test_config_reports_the_base_branch_approvers(chat: Chat) -> None:
     assert "- olga" in text
     assert "maria" not in text
     assert "token" not in text.lower()
+
+
+async def test_injected_answer_reaches_the_forge_without_live_references_mentions_or_images(
+    chat: Chat, scripted_model: ScriptedModel
+) -> None:
+    """Attack: the PR's author steers the model into an answer that closes issues on merge
+    (``Fixes #1``, ``closes owner/repo#2``, an issue URL), pings a team, loads an image whose URL
+    carries data, and carries raw HTML and a forged finding marker.
+
+    Control: what the forge stores for the bot's reply is inert; only the reply marker is live.
+    """
+    scripted_model.script(reply(HOSTILE))
+    await chat.say("@auto-review ask is sub right?", author="maria")
+    stored = chat.bot_comments()[-1]
+    text, marker = stored.rsplit("\n", 1)
+    assert marker.startswith("<!-- auto-review:chat-reply to=issue:")
+    assert_inert(text)
