@@ -65,6 +65,9 @@ __all__ = [
 _MIB = 1024 * 1024
 _DEFAULT_MAX_OUTPUT: Final = 16 * _MIB
 _GRACE_SECONDS: Final = 10.0  # the parent's backstop after the supervisor's own deadline
+# What the I/O loop's poll(2) can wait (2**31 - 1 ms), less the backstop's grace: a job past it
+# could not be supervised (a job server request may carry any number).
+_MAX_TIMEOUT: Final = (2**31 - 1) / 1000 - _GRACE_SECONDS
 _SUPPORT: dict[int, HostSupport] = {}
 
 
@@ -131,6 +134,8 @@ def _run(
 ) -> CompletedRun:
     if not argv:
         raise ValueError("argv must name a command")
+    if timeout is not None and not timeout <= _MAX_TIMEOUT:  # NaN fails the comparison too
+        raise ValueError(f"timeout must be a number of seconds up to {_MAX_TIMEOUT:.0f}")
     support = require_tier(isolation, host_support())
     scratch = None
     if isolation is not Tier.FULL:  # no private /tmp without a mount namespace
@@ -182,7 +187,10 @@ def _run(
         if stdio is None:
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
-                pipes.remove(fd)
+            # communicate closes the rest, also when it raises. closes: a second close here
+            # hitting another job's fd that took the number meanwhile (the job server is
+            # threaded), and its EBADF skipping the rest of the cleanup.
+            pipes.clear()
             outcome = communicate(
                 pid,
                 report_fd,
@@ -194,7 +202,6 @@ def _run(
                 max_output=max_output_bytes,
                 on_posture=on_posture,
             )
-            pipes.clear()  # communicate closed them
         else:
             outcome = communicate(pid, report_fd, backstop=backstop, on_posture=on_posture)
     finally:

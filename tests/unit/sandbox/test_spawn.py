@@ -33,6 +33,7 @@ from auto_review.sandbox import (
     kernel,
     run_command,
     run_policy,
+    spawn,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -596,3 +597,44 @@ def test_multithreaded_caller_gets_the_same_job_result() -> None:
     finally:
         release.set()
         worker.join()
+
+
+def test_a_failing_io_loop_closes_each_pipe_once_and_removes_the_scratch_dir(
+    job_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The I/O loop closes the pipes it was handed, also when it raises; _run closed them a
+    # second time. In the threaded job server a second close can hit another job's fd that
+    # took the number meanwhile; here it raised EBADF and skipped the rest of the cleanup
+    # (the scratch dir stayed on the host, the cgroup too).
+    require(Tier.RESTRICTED)
+    monkeypatch.setattr(tempfile, "tempdir", str(job_dir))  # where the scratch dir goes
+
+    def boom(_read_back: object) -> None:
+        raise RuntimeError("the posture hook failed")
+
+    with pytest.raises(RuntimeError, match="posture hook"):
+        spawn._run(
+            ["true"],
+            run_policy(),
+            isolation=Tier.RESTRICTED,
+            env=None,
+            cwd=None,
+            timeout=60,
+            memory_bytes=None,
+            stdin=None,
+            stdio=None,
+            max_output_bytes=None,
+            pass_fds={},
+            on_posture=boom,
+        )
+    assert not list(job_dir.glob("auto-review-scratch-*"))
+
+
+@pytest.mark.parametrize("timeout", [3e6, float("inf"), float("nan")])
+def test_a_timeout_the_io_loop_cannot_wait_for_is_refused_before_the_job_starts(
+    timeout: float,
+) -> None:
+    # A job server request may carry any number: one past what poll(2) can wait (2**31 ms)
+    # used to start the job and then fail in the I/O loop (with the double close above).
+    with pytest.raises(ValueError, match="timeout"):
+        run_command(["true"], run_policy(), timeout=timeout)
