@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from tests.unit.sandbox._helpers import require
 
-from auto_review.sandbox import Tier, _jobs, gateway_policy, run_policy
+from auto_review.sandbox import SandboxPolicyInvalid, Tier, _jobs, gateway_policy, run_policy
 from auto_review.sandbox.launcher import _start_job_server, _stop_job_server
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
@@ -257,3 +257,44 @@ def test_job_server_shutdown_by_empty_record_is_blocked_by_hangup_check(server: 
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     assert answer.get("ok"), f"the server stopped serving: {answer}"
     assert server.proc.poll() is None
+
+
+def test_job_server_host_path_oracle_is_blocked_by_grant_check_first(
+    server: Server, fake_home: Path
+) -> None:
+    """Attack: a compromised gateway (in the full tier it sees only its view) asks the job
+    server, which runs on the host as the operator or root, for jobs on paths outside its
+    grant, to learn which host files exist and where symlinks are: the server checked each
+    path on the host (exists, islink per component) before the grant, and said "does not
+    exist" or "is a symlink" only where that was true. Control: those answers do tell a
+    planted file, a missing one and a symlink apart when the policy is built on the host.
+    Expected: outside the grant every path gets the same refusal, with no host check."""
+    present = fake_home / ".ssh" / "id_ed25519"
+    absent = fake_home / ".ssh" / "id_rsa"
+    link = fake_home / "link"
+    link.symlink_to(present.parent)
+    probes = {"present": str(present), "absent": str(absent), "link": str(link / present.name)}
+
+    def refusal(exc: Exception) -> str:
+        return str(exc).replace(str(fake_home), "HOME").split(":")[-1]
+
+    host = {}
+    for name, path in probes.items():
+        try:
+            run_policy(rw=[path])
+            host[name] = "built"
+        except SandboxPolicyInvalid as exc:
+            host[name] = refusal(exc)
+    assert len(set(host.values())) == 3, host  # the probe tells all three apart on the host
+
+    base = _jobs.policy_to_wire(run_policy())
+    seen = {}
+    for name, path in probes.items():
+        for key in ("rw_paths", "ro_paths"):
+            answer = server.ask(_request({**base, key: [*base[key], path]}, "true"))
+            assert answer.get("error") == "SandboxPolicyInvalid", answer
+            seen[name, key] = answer["message"].replace(path, "PATH")
+    for key in ("rw_paths", "ro_paths"):
+        answers = {seen[name, key] for name in probes}
+        assert len(answers) == 1, f"{key}: the server's answers tell host paths apart: {seen}"
+        assert "job server refuses" in answers.pop()

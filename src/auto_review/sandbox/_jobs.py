@@ -16,7 +16,7 @@ import base64
 import json
 import socket
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -98,25 +98,29 @@ def policy_to_wire(policy: Policy) -> dict[str, Any]:
     return data
 
 
-def policy_from_wire(data: Mapping[str, Any]) -> Policy:
-    """Rebuild and re-validate a policy from plain data."""
+def policy_from_wire(
+    data: Mapping[str, Any], check: Callable[[Policy], None] | None = None
+) -> Policy:
+    """Rebuild and re-validate a policy from plain data; ``check`` sees it first, before the
+    validation looks at any of its paths on this host."""
     ports = {
         k: None if data[k] is None else tuple(int(p) for p in data[k])
         for k in ("tcp_bind_ports", "tcp_connect_ports")
     }
-    return _validated(
-        Policy(
-            name=str(data["name"]),
-            ro_paths=tuple(data["ro_paths"]),
-            rw_paths=tuple(data["rw_paths"]),
-            network=bool(data["network"]),
-            tcp_bind_ports=ports["tcp_bind_ports"],
-            tcp_connect_ports=ports["tcp_connect_ports"],
-            limits=Limits(**data["limits"]),
-            tmp_size_bytes=int(data["tmp_size_bytes"]),
-            egress=tuple((str(host), int(port)) for host, port in data.get("egress", ())),
-        )
+    policy = Policy(
+        name=str(data["name"]),
+        ro_paths=tuple(data["ro_paths"]),
+        rw_paths=tuple(data["rw_paths"]),
+        network=bool(data["network"]),
+        tcp_bind_ports=ports["tcp_bind_ports"],
+        tcp_connect_ports=ports["tcp_connect_ports"],
+        limits=Limits(**data["limits"]),
+        tmp_size_bytes=int(data["tmp_size_bytes"]),
+        egress=tuple((str(host), int(port)) for host, port in data.get("egress", ())),
     )
+    if check is not None:
+        check(policy)
+    return _validated(policy)
 
 
 def posture_from_wire(data: Mapping[str, Any]) -> Posture:

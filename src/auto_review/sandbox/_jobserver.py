@@ -29,7 +29,7 @@ from auto_review.sandbox.policy import DEFAULT_LIMITS, DEFAULT_TMP_SIZE, Policy,
 from auto_review.sandbox.probe import Tier
 from auto_review.sandbox.spawn import run_command
 
-__all__ = ["check_grant", "serve"]
+__all__ = ["check_grant", "check_paths", "serve"]
 
 _JOB_POLICIES = ("run", "analyze", "clone")
 # closes: a subverted gateway exhausting the host by the number of jobs (F7); review
@@ -47,17 +47,31 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _absolute(path: str) -> str:
+    if not os.path.isabs(path):
+        raise SandboxPolicyInvalid(f"job server refuses relative path {path}")
+    return os.path.normpath(path)
+
+
+def check_paths(policy: Policy, grant: Mapping[str, Any]) -> None:
+    """Refuse a job path outside the grant, before anything looks at it on this host.
+
+    closes: a subverted gateway learning which host files exist and where symlinks are (the
+    server runs as the operator or root): the policy's own validation stats every path."""
+    roots, state = list(grant["ro_roots"]), str(grant["state_dir"])
+    for path in map(_absolute, policy.ro_paths):
+        if not any(_within(path, root) for root in [*roots, state]):
+            raise SandboxPolicyInvalid(f"job server refuses read-only path {path}")
+    for path in map(_absolute, policy.rw_paths):
+        if not _within(path, state):
+            raise SandboxPolicyInvalid(f"job server refuses writable path {path} (not in {state})")
+
+
 def check_grant(policy: Policy, grant: Mapping[str, Any]) -> None:
     """Refuse a job policy that reaches beyond what the gateway was granted."""
     if policy.name not in _JOB_POLICIES:
         raise SandboxPolicyInvalid(f"job server refuses policy {policy.name!r}")
-    roots, state = list(grant["ro_roots"]), str(grant["state_dir"])
-    for path in policy.ro_paths:
-        if not any(_within(path, root) for root in [*roots, state]):
-            raise SandboxPolicyInvalid(f"job server refuses read-only path {path}")
-    for path in policy.rw_paths:
-        if not _within(path, state):
-            raise SandboxPolicyInvalid(f"job server refuses writable path {path} (not in {state})")
+    check_paths(policy, grant)
     if policy.tcp_bind_ports != ():
         raise SandboxPolicyInvalid("job server refuses a job that may listen")
     if policy.network:
@@ -104,7 +118,8 @@ def _serve(fd: int, grant: Mapping[str, Any]) -> None:
     with conn:
         try:
             request = _jobs.recv_message(conn, _MAX_REQUEST)
-            policy = _clamped(_jobs.policy_from_wire(request["policy"]))
+            wire = request["policy"]
+            policy = _clamped(_jobs.policy_from_wire(wire, lambda p: check_paths(p, grant)))
             check_grant(policy, grant)
             ceiling = DEFAULT_LIMITS[policy.name].address_space_bytes
             memory = request["memory_bytes"]
