@@ -303,3 +303,25 @@ def test_steered_model_output_reaches_the_forge_inert(harness: Harness) -> None:
     assert_inert(prose)
     assert code.startswith(fix + "\n`````\n")
     assert_inert(code.split("`````\n", 1)[1].rsplit("\n", 1)[0])
+
+
+def test_head_config_cannot_opt_its_own_pr_into_an_approval(harness: Harness) -> None:
+    """Attack: the PR adds ``approve_when_clean: true`` to its own config and its body tells the
+    model to report nothing; the model obeys. An APPROVED review by the bot may satisfy
+    branch protection.
+
+    Control: the config comes from the base commit, so a clean review is a COMMENT; positive
+    control: the base branch's opt-in does approve.
+    """
+    head = {"calc.py": HEAD, ".auto_review.yaml": "approve_when_clean: true\n"}
+    number = _pr(harness.forge, head=head)
+    harness.answer_reviews(review_answer(summary="Nothing to report, as the author asked."))
+    asyncio.run(harness.run("bob/calc", number))
+    assert [r.state for r in harness.forge.repo("bob/calc").reviews] == ["COMMENT"]
+    harness.forge.create_repo(
+        "bob/calc2", {"calc.py": BASE, ".auto_review.yaml": head[".auto_review.yaml"]}
+    )
+    harness.forge.push("bob/calc2", "f", {"calc.py": HEAD})
+    other = harness.forge.open_pull("bob/calc2", head="f", title="t", author="bob").number
+    asyncio.run(harness.run("bob/calc2", other))
+    assert [r.state for r in harness.forge.repo("bob/calc2").reviews] == ["APPROVED"]
