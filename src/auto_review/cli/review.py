@@ -37,6 +37,7 @@ from auto_review.review import (
     to_sarif,
     to_text,
 )
+from auto_review.review.output import printable
 from auto_review.review.workspace import Workspace
 from auto_review.settings import FORGE_REQUIRED, LLM_REQUIRED, Settings
 from auto_review.store import Store
@@ -117,10 +118,11 @@ def once(target: str = _TARGET, dry_run: bool = _DRY_RUN, as_json: bool = JSON_O
         out_console.print(
             f"[bold]status:[/] {result.status.state.value}: {result.status.description}"
         )
-        out_console.print(result.body(), markup=False)
+        # Model text and file names: shown, never interpreted by the terminal.
+        out_console.print(printable(result.body()), markup=False)
         for path, line, body in result.comments():
-            out_console.print(f"\n--- {path}:{line}", markup=False)
-            out_console.print(body, markup=False)
+            out_console.print(printable(f"\n--- {path}:{line}"), markup=False)
+            out_console.print(printable(body), markup=False)
         return
     if isinstance(result, ReviewOutcome):
         if as_json:

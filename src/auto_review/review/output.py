@@ -1,4 +1,10 @@
-"""Render a prepared review for a terminal or a tool: text, JSON, SARIF 2.1.0."""
+"""Render a prepared review for a terminal or a tool: text, JSON, SARIF 2.1.0.
+
+Text goes to a terminal, and most of it is untrusted (model output a branch can steer, file
+names): ``printable`` shows every control character and bidi override as an escape, so none
+can write the clipboard (OSC 52), clear the screen, retitle the window or reorder what is read.
+JSON and SARIF are escaped by the encoder.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,31 @@ from auto_review import __version__
 from auto_review.review._types import PreparedReview
 from auto_review.review.findings import Severity
 
-__all__ = ["to_json", "to_sarif", "to_text"]
+__all__ = ["printable", "to_json", "to_sarif", "to_text"]
+
+# C0 but newline and tab, DEL, C1, and the bidi embeddings, overrides and isolates.
+_UNPRINTABLE = frozenset(
+    [
+        *range(0x00, 0x09),
+        *range(0x0B, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters become visible ``\\x..``/``\\u....``."""
+    if not any(ord(ch) in _UNPRINTABLE for ch in text):
+        return text
+    return "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if ord(ch) in _UNPRINTABLE
+        else ch
+        for ch in text
+    )
+
 
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
 
@@ -24,7 +54,7 @@ def to_text(prepared: PreparedReview) -> str:
         lines.append(f"not reviewed: {path} ({reason})")
     lines += [f"note: {n}" for n in prepared.report.notes]
     lines.append(f"verdict: {prepared.event.value}; {prepared.status.description}")
-    return "\n".join(lines).strip() + "\n"
+    return printable("\n".join(lines).strip()) + "\n"
 
 
 def to_json(prepared: PreparedReview) -> dict[str, Any]:
