@@ -11,6 +11,7 @@ control: the same probe shown to work where nothing stops it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import socket
@@ -298,3 +299,62 @@ def test_job_server_host_path_oracle_is_blocked_by_grant_check_first(
         answers = {seen[name, key] for name in probes}
         assert len(answers) == 1, f"{key}: the server's answers tell host paths apart: {seen}"
         assert "job server refuses" in answers.pop()
+
+
+def _malformed(base: dict[str, Any]) -> dict[str, bytes]:
+    def req(**over: Any) -> bytes:
+        return json.dumps({**_request(base, "true"), **over}).encode()
+
+    with_ro = list(base["ro_paths"])
+    return {
+        "not json": b"\xff\xfe\x00 not json",
+        "not an object": b"[1, 2]",
+        "deep arrays": b"[" * 60000 + b"]" * 60000,
+        "deep objects": b'{"a":' * 30000 + b"1" + b"}" * 30000,
+        "a 5000-digit number": b'{"argv": [' + b"9" * 5000 + b"]}",
+        "argv a string": req(argv="/bin/true"),
+        "argv empty": req(argv=[]),
+        "NUL in argv": req(argv=["/bin/true\x00x"]),
+        "lone surrogate in argv": req(argv=["/bin/\ud800"]),
+        "a path that is a number": req(policy={**base, "ro_paths": [5]}),
+        "relative path": req(policy={**base, "ro_paths": [*with_ro, "usr"]}),
+        "env not strings": req(env={"A": 5}),
+        "env name with =": req(env={"A=B": "x"}),
+        "cwd with NUL": req(cwd="/a\x00"),
+        "unknown limit": req(policy={**base, "limits": {**base["limits"], "x": 1}}),
+        "port out of range": req(policy={**base, "tcp_connect_ports": [10**30]}),
+        "policy name surrogate": req(policy={**base, "name": "\ud800"}),
+        "egress pair short": req(policy={**base, "egress": [["a"]]}),
+        "timeout not a number": req(timeout="abc"),
+        "timeout NaN": req(timeout=float("nan")),
+    }
+
+
+def _idle(server: Server) -> tuple[int, int]:
+    """The server's threads and fds once its last request's thread has ended (it answers,
+    then closes the request and ends: the answer arrives a moment before)."""
+    for _ in range(100):
+        if _threads(server.proc.pid) == 1:
+            break
+        time.sleep(0.02)
+    return _threads(server.proc.pid), server.open_fds()
+
+
+def test_job_server_malformed_requests_are_refused_and_it_keeps_serving(server: Server) -> None:
+    """Attack: a compromised gateway sends the unconfined job server malformed framing and
+    requests (not JSON, deep nesting, huge numbers, wrong types, NUL bytes and lone
+    surrogates in argv and env) hoping to crash or wedge it, or to have a half-checked
+    job run. Control: a well-formed request runs. Expected: each malformed one gets an error
+    answer (none runs), and the server keeps serving with no thread or fd left behind."""
+    base = _jobs.policy_to_wire(run_policy())
+    assert server.ask(_request(base, "true")).get("ok")
+    before = _idle(server)
+    for name, raw in _malformed(base).items():
+        with server.connect() as conn:
+            conn.sendall(struct.pack(">I", len(raw)) + raw)
+            answer = _jobs.recv_message(conn)
+        assert not answer.get("ok"), f"{name}: a malformed request ran"
+        assert answer.get("error"), (name, answer)
+    assert server.ask(_request(base, "true")).get("ok")
+    assert server.proc.poll() is None
+    assert _idle(server) == before
