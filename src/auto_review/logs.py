@@ -17,7 +17,7 @@ from typing import Any, TextIO, cast
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-__all__ = ["REDACTED", "SecretRedactor", "configure_logging", "get_logger"]
+__all__ = ["REDACTED", "SecretRedactor", "configure_logging", "get_logger", "redact_secrets"]
 
 REDACTED = "[REDACTED]"
 
@@ -65,6 +65,11 @@ class SecretRedactor:
 
 
 _redactor = SecretRedactor()
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` without any secret value this process was configured with (see below)."""
+    return str(_redactor.scrub(text))
 
 
 def configure_logging(

@@ -20,6 +20,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ from auto_review.hosts._models import (
     ReviewEvent,
 )
 from auto_review.hosts._protocol import ReviewHost
+from auto_review.logs import REDACTED, redact_secrets
 from auto_review.settings import ForgeConfig
 
 __all__ = ["MAX_FILE_BYTES", "ForgejoHost", "WebhookInfo", "forgejo_host"]
@@ -195,16 +197,26 @@ class ForgejoHost:
         items = await self._paginate(url, params=params)
         return [fj.issue_comment(item) for item in items]
 
+    def _public(self, text: str) -> str:
+        """Text about to be shown on the forge, without any configured secret.
+
+        What the bot posts is largely model output; a hostile provider, or a proxy that echoes
+        request headers, could put a key there. The process's secrets are those logging was
+        configured with (every CLI command and the gateway set them from the settings); the
+        token is removed in any case.
+        """
+        return redact_secrets(text).replace(self._token, REDACTED)
+
     async def create_issue_comment(self, repo: RepoRef, number: int, body: str) -> Comment:
         """Post a PR conversation comment."""
         url = self._repo_url(repo, f"issues/{fj.check_number(number)}/comments")
-        data = (await self._http.request("POST", url, body={"body": body})).json()
+        data = (await self._http.request("POST", url, body={"body": self._public(body)})).json()
         return fj.issue_comment(data)
 
     async def edit_issue_comment(self, repo: RepoRef, comment_id: int, body: str) -> Comment:
         """Replace a conversation comment's body."""
         url = self._repo_url(repo, f"issues/comments/{fj.check_number(comment_id)}")
-        data = (await self._http.request("PATCH", url, body={"body": body})).json()
+        data = (await self._http.request("PATCH", url, body={"body": self._public(body)})).json()
         return fj.issue_comment(data)
 
     async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]:
@@ -240,10 +252,10 @@ class ForgejoHost:
     ) -> int:
         """Post one review with inline comments at file lines; returns its id."""
         payload = {
-            "body": body,
+            "body": self._public(body),
             "commit_id": fj.check_sha(commit_id),
             "event": ReviewEvent(event).value,
-            "comments": [fj.inline(c) for c in comments],
+            "comments": [fj.inline(replace(c, body=self._public(c.body))) for c in comments],
         }
         url = self._repo_url(repo, f"pulls/{fj.check_number(number)}/reviews")
         data = (await self._http.request("POST", url, body=payload)).json()
@@ -255,7 +267,7 @@ class ForgejoHost:
         payload: dict[str, str] = {
             "state": CommitState(status.state).value,
             "context": status.context,
-            "description": status.description,
+            "description": self._public(status.description),
         }
         if status.target_url:
             payload["target_url"] = status.target_url

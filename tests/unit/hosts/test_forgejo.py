@@ -789,3 +789,47 @@ async def test_forgejo_host_leaves_no_token_prefix_where_an_error_body_is_cut(
         with pytest.raises(HostUnavailable) as caught:
             await host.version()
     assert token[:8] not in str(caught.value)
+
+
+async def test_forgejo_host_never_posts_a_configured_secret(
+    sleeps: SleepLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: a hostile model provider (or a proxy that echoes headers into completions)
+    answers with the model API key, the webhook secret or the forge token, and the bot posts
+    the answer as a comment, a review, an inline comment or a status on a public PR.
+
+    Control: every text the host writes to the forge is scrubbed of every configured secret
+    (the log redactor's set, which the CLI fills from the settings) and of its own token.
+    """
+    import json
+
+    from auto_review import logs
+
+    token = "0123456789abcdef0123456789abcdef01234567"
+    key, hook = "sk-model-key-0123456789abcdef", "webhook-secret-0123456789abcdef0123"
+    monkeypatch.setattr(logs, "_redactor", logs.SecretRedactor([key, hook]))
+    sent: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content.decode())
+        return httpx.Response(201, json={"id": 5, "body": "", "user": {"login": "bot"},
+                                         "created_at": "2026-01-01T00:00:00Z"})  # fmt: skip
+
+    leak = f"env: LLM_API_KEY={key} WEBHOOK_SECRET={hook} AR_FORGEJO_TOKEN={token}"
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as c:
+        host = ForgejoHost(c, base_url="https://forge.example", token=token, sleep=sleeps)
+        await host.create_issue_comment(DEMO, 1, leak)
+        await host.edit_issue_comment(DEMO, 3, leak)
+        await host.create_review(
+            DEMO, 1, commit_id="a" * 40, body=leak, event=ReviewEvent.COMMENT,
+            comments=[InlineComment("a.py", leak, new_line=1)],
+        )  # fmt: skip
+        await host.set_commit_status(
+            DEMO, "a" * 40, CommitStatus("auto-review", CommitState.ERROR, leak[:140])
+        )
+    assert len(sent) == 4
+    for body in sent:
+        text = json.dumps(json.loads(body))
+        assert "[REDACTED]" in text
+        for secret in (key, hook, token):
+            assert secret not in text, text
