@@ -140,7 +140,8 @@ def render_body(report: ReviewReport) -> str:
     if report.checks:
         parts += ["", "### Pre-merge checks", *(defang(c) for c in report.checks)]
     if report.notes:
-        parts += ["", "### Notes", *(f"- {n}" for n in report.notes)]
+        # Ours, but one may quote a crashed analysis child's last line about a hostile file.
+        parts += ["", "### Notes", *(f"- {defang(n)}" for n in report.notes)]
     dropped = {k: v for k, v in report.dropped.items() if v}
     if dropped:
         parts += ["", "Filtered: " + ", ".join(f"{v} {k}" for k, v in sorted(dropped.items()))]

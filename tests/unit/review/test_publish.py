@@ -129,6 +129,9 @@ def test_model_text_cannot_ping_close_issues_load_images_or_inject_html() -> Non
     )
     body = render_body(report)
     assert_inert(body.rsplit("\n", 1)[0])
+    # Notes may quote a crashed parser's last words about a hostile file (its name, its text).
+    notes = render_body(ReviewReport(head_sha="a" * 40, notes=[f"analysis failed: {HOSTILE}"]))
+    assert_inert(notes.rsplit("\n", 1)[0])
     # The text still says what the model said, read by a human.
     assert "Fixes #\u200b1" in comment
     assert "@\u200borg/team" in body
