@@ -358,3 +358,51 @@ def test_job_server_malformed_requests_are_refused_and_it_keeps_serving(server: 
     assert server.ask(_request(base, "true")).get("ok")
     assert server.proc.poll() is None
     assert _idle(server) == before
+
+
+def _exits_once_the_gateway_is_gone(proc: subprocess.Popen[bytes], channel: int) -> bool:
+    """Close the gateway's last end of the channel; whether the server then exits (waiting at
+    most well past its I/O timeout, then killing it)."""
+    os.close(channel)
+    for _ in range(100):
+        if proc.poll() is not None:
+            return True
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    return False
+
+
+def test_job_server_outliving_the_gateway_is_blocked_by_request_io_timeout(scratch: Path) -> None:
+    """Attack: the job server exits when every holder of the gateway's end of its channel is
+    gone; a compromised gateway makes the server itself hold that end, so it never sees the
+    end and outlives the gateway (and, if the launcher is killed, stays on the host for good,
+    one more per restart): (1) it hands the channel end over as a request socket, which the
+    server then reads forever; (2) it queues its request socket's own peer and the channel
+    end, in flight, behind a request whose answer (1 MiB) the server then writes forever.
+    Control: a server whose gateway closes its end exits. Expected: a request socket that
+    is not a unix stream socket is closed at once, and each request's reads and writes give
+    up after the I/O timeout (1 s here), releasing what was queued with it."""
+    require(Tier.FULL)
+    state = scratch / "state"
+    state.mkdir(mode=0o700)
+    grant = gateway_policy(str(state), listen_port=1, upstream_ports=[9])
+    base = _jobs.policy_to_wire(run_policy())
+
+    proc, channel = _start_job_server(grant, Tier.FULL, [], io_timeout=1.0)
+    assert _exits_once_the_gateway_is_gone(proc, channel), "control: the server did not exit"
+
+    proc, channel = _start_job_server(grant, Tier.FULL, [], io_timeout=1.0)
+    with socket.socket(fileno=os.dup(channel)) as control:
+        socket.send_fds(control, [b"j"], [channel])
+    assert _exits_once_the_gateway_is_gone(proc, channel), "(1) the server outlived it"
+
+    proc, channel = _start_job_server(grant, Tier.FULL, [], io_timeout=1.0)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with socket.socket(fileno=os.dup(channel)) as control:
+        socket.send_fds(control, [b"j"], [theirs.fileno()])
+    theirs.close()
+    _jobs.send_message(mine, _request(base, "head -c 1048576 /dev/zero", max_output_bytes=2 * _MIB))
+    socket.send_fds(mine, [b"\0"], [mine.fileno(), channel])  # in flight, behind the request
+    mine.close()
+    assert _exits_once_the_gateway_is_gone(proc, channel), "(2) the server outlived it"

@@ -116,6 +116,14 @@ def _serve(fd: int, grant: Mapping[str, Any]) -> None:
         os.close(fd)
         return
     with conn:
+        # closes: a subverted gateway making this server hold its own channel's other end,
+        # so that it never sees the gateway go and stays on the host: handed over as a
+        # request (any socket but a unix stream is closed at once), or queued in flight
+        # behind a request that is never finished or whose answer is never read (every read
+        # and write of a request gives up after the timeout, which releases its queue).
+        if (conn.family, conn.type) != (socket.AF_UNIX, socket.SOCK_STREAM):
+            return
+        conn.settimeout(float(grant["io_timeout"]))
         try:
             request = _jobs.recv_message(conn, _MAX_REQUEST)
             wire = request["policy"]

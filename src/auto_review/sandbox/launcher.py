@@ -168,9 +168,11 @@ def launch(
 
 
 def _start_job_server(
-    policy: Policy, tier: Tier, egress: Sequence[tuple[str, int]]
+    policy: Policy, tier: Tier, egress: Sequence[tuple[str, int]], io_timeout: float = 30.0
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Exec a fresh interpreter (no secrets in its memory) serving the gateway's job requests."""
+    """Exec a fresh interpreter (no secrets in its memory) serving the gateway's job requests
+    (``io_timeout``: how long the server waits for a request, and for its answer to be read;
+    the gateway sends and reads at once)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     grant = {
         "fd": ours.fileno(),
@@ -179,6 +181,7 @@ def _start_job_server(
         "ro_roots": [*policy.ro_paths, *policy.rw_paths],
         "ports": list(policy.tcp_connect_ports or ()),
         "egress": [[host, port] for host, port in egress],
+        "io_timeout": io_timeout,
     }
     proc = subprocess.Popen(
         worker_argv("auto_review.sandbox._jobserver:serve"),
