@@ -143,6 +143,7 @@ def test_restricted_gateway_reports_the_posture_the_host_reads_from_proc(
         ]
         assert started["isolation_tier"] == "restricted"
         assert started["isolation_controls"] == controls
+        assert started["isolation_reasons"] == isolation["reasons"]
         assert gateway.terminate() == 0
     finally:
         gateway.stop()

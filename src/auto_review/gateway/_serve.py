@@ -141,6 +141,7 @@ async def serve_async(
             bind=settings.gateway_bind,
             isolation_tier=isolation.tier,
             isolation_controls=dict(isolation.controls),
+            isolation_reasons=isolation.as_json()["reasons"],
         )
         await server.serve(sockets=sockets)
 
