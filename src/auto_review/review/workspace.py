@@ -202,19 +202,26 @@ class _Git:
 
 def _credential_words(auth_header: str) -> list[str]:
     """What of an ``Authorization`` header is secret: its credential and, for Basic, the
-    password inside it; lower-cased, dots dropped, as a host name would carry them."""
+    password inside it; lower-cased, dots and hyphens dropped, as a host name would carry them."""
     words = auth_header.split()[1:]
     if len(words) == 2 and words[0].lower() == "basic":
         with contextlib.suppress(ValueError):  # binascii.Error: not base64, nothing inside
             words.append(base64.b64decode(words[1], validate=True).decode("utf-8", "replace"))
             words.append(words[-1].partition(":")[2])
-    return [w.lower().replace(".", "") for w in words[1:] if len(w) >= 8]
+    return [_unseparated(w.lower()) for w in words[1:] if len(w) >= 8]
+
+
+def _unseparated(text: str) -> str:
+    # The two separators a host name allows: either can split the credential inside one name.
+    return text.replace(".", "").replace("-", "")
 
 
 def _withheld(refusal: Refusal, secret: str) -> Refusal:
     """closes: a subverted git naming a host after the credential, to have it shown on the PR
-    or logged (hosts are lower-cased and may split it into labels, so compare likewise)."""
-    where = (refusal.destination or "").replace(".", "")
+    or logged (hosts are lower-cased and may split it with dots or hyphens, so compare
+    likewise). Only the credential spelt out within one name is caught: split across several
+    names, or encoded, it still reaches the operator's log (docs/THREAT-MODEL.md, T3)."""
+    where = _unseparated(refusal.destination or "")
     if any(word in where for word in _credential_words(secret)):
         return replace(refusal, destination="(withheld: it contained the credential)")
     return refusal

@@ -243,6 +243,7 @@ def test_clone_workspace_error_carries_the_other_origin_the_egress_proxy_refused
     assert list(tmp_path.glob("ar-ws-*")) == []
 
 
+@pytest.mark.parametrize("separator", [".", "-"], ids=["dots", "hyphens"])
 @pytest.mark.parametrize(
     "auth_header", [AUTH, f"Authorization: token {TOKEN}"], ids=["basic", "token"]
 )
@@ -251,21 +252,24 @@ def test_clone_workspace_withholds_a_refused_host_that_carries_the_credential(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     auth_header: str,
+    separator: str,
 ) -> None:
     """Attack: an exploited git names the token as a host, so that the refusal carries it into
-    the review note on the PR and the logs. Control: a refused host that contains the
-    credential (case and dots ignored) is withheld."""
+    the review note on the PR and the logs (whose redactor matches the token's exact value
+    only). Control: a refused host that contains the credential (case, dots and hyphens, the
+    separators a host name allows, ignored) is withheld."""
     require(Tier.FULL)
     server, sha = served
     port = server.url.rsplit(":", 1)[1]
-    _steer(monkeypatch, server.url, f"http://{TOKEN[:20]}.{TOKEN[20:].upper()}.example:{port}")
+    host = separator.join([TOKEN[:7], TOKEN[7:20], TOKEN[20:].upper(), "example"])
+    _steer(monkeypatch, server.url, f"http://{host}:{port}")
     with pytest.raises(WorkspaceError) as caught:
         clone_workspace(
             clone_url=f"{server.url}/o/r.git", auth_header=auth_header, head_sha=sha,
             parent=tmp_path, timeout=60, max_bytes=32 * 1024 * 1024,
         )  # fmt: skip
-    shown = f"{caught.value.message} {caught.value.egress_refusals}".lower().replace(".", "")
-    assert TOKEN.lower() not in shown
+    shown = f"{caught.value.message} {caught.value.egress_refusals}".lower()
+    assert TOKEN.lower().replace("-", "") not in shown.replace(".", "").replace("-", "")
     [refusal] = set(caught.value.egress_refusals)
     assert refusal.destination == "(withheld: it contained the credential)"
 
