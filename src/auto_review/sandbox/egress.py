@@ -182,6 +182,7 @@ class EgressProxy:
         self._lock = threading.Lock()
         self._live: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
+        self._started = False
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         # (status, fixed reason, bounded host:port or None): never a path, header or body
@@ -195,9 +196,15 @@ class EgressProxy:
         return str(host), int(port)
 
     def start(self) -> EgressProxy:
-        """Accept connections on a background thread."""
-        thread = threading.Thread(target=self._accept_loop, name="egress-proxy", daemon=True)
-        self._threads.append(thread)
+        """Accept connections on a background thread (idempotent: ``with proxy.start()``)."""
+        with self._lock:
+            if self._started:
+                # closes: a second acceptor, which loses the race for a connection inside
+                # a blocking accept() that stop's wake-up cannot reach
+                return self
+            self._started = True
+            thread = threading.Thread(target=self._accept_loop, name="egress-proxy", daemon=True)
+            self._threads.append(thread)
         thread.start()
         return self
 

@@ -369,3 +369,21 @@ def test_proxy_serves_a_listener_numbered_above_fd_setsize(upstream: Upstream) -
         assert answer.startswith(b"HTTP/1.1 200 Connection established")
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_proxy_started_twice_has_one_acceptor_and_stop_leaves_no_thread(
+    upstream: Upstream,
+) -> None:
+    """``with EgressProxy(...).start()`` starts it twice. Two acceptors polling one listener
+    both wake for a connection and the loser blocks in ``accept``, out of reach of ``stop``'s
+    wake-up: ``stop`` waited out its join timeout and left that thread blocked for good.
+    Control: ``start`` is idempotent, and ``stop`` ends every thread of the proxy."""
+    before = set(threading.enumerate())
+    proxy = EgressProxy(_listen(), check_pairs([("127.0.0.1", upstream.port)])).start()
+    with proxy:
+        assert [t.name for t in set(threading.enumerate()) - before] == ["egress-proxy"]
+        for _ in range(3):
+            head = f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode()
+            assert _status(_ask(proxy, head, then=b"GET / HTTP/1.1\r\n\r\n")) == 200
+    left = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert left == []
