@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import resource
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -369,6 +370,103 @@ def test_proxy_serves_a_listener_numbered_above_fd_setsize(upstream: Upstream) -
         assert answer.startswith(b"HTTP/1.1 200 Connection established")
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_refused_name_is_never_looked_up_and_the_allowed_one_only_by_the_dial(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: name a host built from the token (``<token>.attacker.example``), so that the
+    host's resolver carries it out in a DNS query, or spell the forge's address another way
+    (decimal, octal, short, hex, IPv4-mapped, trailing dot, userinfo) to pass a check made on
+    addresses. Control: names are compared before any lookup, so nothing refused is resolved;
+    the allowed name is resolved once, by the dial, so no second lookup exists for a rebinding
+    of the forge's name to answer differently. The resolver is the test's: no query leaves."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def resolver(host: object, port: object, *args: object, **kwargs: object) -> object:
+        if threading.current_thread() is threading.main_thread():
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]  # the client's own
+        lookups.append(str(host))
+        if host == "forge.test":
+            return real("127.0.0.1", port, *args, **kwargs)  # type: ignore[arg-type]
+        raise socket.gaierror(socket.EAI_NONAME, "the test's resolver knows only forge.test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    port = upstream.port
+    other_port = port + 1 if port < 65535 else 1
+    targets = [
+        f"{SECRET}.attacker.example:{port}",
+        f"2130706433:{port}",
+        f"0177.0.0.1:{port}",
+        f"127.1:{port}",
+        f"0x7f.0.0.1:{port}",
+        f"[::ffff:127.0.0.1]:{port}",
+        f"127.0.0.1:{port}",
+        f"forge.test.:{port}",
+        f"bot@forge.test:{port}",
+        f"forge.test:{other_port}",
+    ]
+    with _proxy([("forge.test", port)]) as proxy:
+        for target in targets:
+            answer = _ask(proxy, f"CONNECT {target} HTTP/1.1\r\n\r\n".encode())
+            assert _status(answer) in (400, 403), target
+        plain = f"GET http://{SECRET}.attacker.example:{port}/ HTTP/1.1\r\n\r\n".encode()
+        assert _status(_ask(proxy, plain)) == 403
+        assert lookups == []
+        head = f"CONNECT FORGE.test:{port} HTTP/1.1\r\n\r\n".encode()
+        answer = _ask(proxy, head, then=b"GET / HTTP/1.1\r\n\r\n")
+    assert _status(answer) == 200
+    assert upstream.received == [b"GET / HTTP/1.1\r\n\r\n"]
+    assert lookups == ["forge.test"]
+
+
+def test_a_request_pipelined_behind_the_first_reaches_only_the_first_requests_origin(
+    upstream: Upstream, other: Upstream
+) -> None:
+    """Attack: smuggle a second request, for another origin, behind the first on the same
+    connection: behind an allowed request, and behind a refused one (CONNECT and absolute
+    form). Control: a connection gets one upstream, chosen by its first request; the bytes
+    after it go there unparsed, or are dropped with the refusal."""
+    allowed = f"GET http://127.0.0.1:{upstream.port}/ HTTP/1.1\r\n\r\n".encode()
+    elsewhere = (
+        f"GET http://127.0.0.2:{other.port}/leak HTTP/1.1\r\nAuthorization: token {SECRET}\r\n\r\n"
+    ).encode()
+    tunnel = f"CONNECT 127.0.0.2:{other.port} HTTP/1.1\r\n\r\n".encode()
+    with _proxy([("127.0.0.1", upstream.port)]) as proxy:
+        assert _status(_ask(proxy, allowed + elsewhere)) == 200
+        assert _status(_ask(proxy, allowed + tunnel)) == 200
+        assert _status(_ask(proxy, elsewhere + allowed)) == 403
+        assert _status(_ask(proxy, tunnel + allowed)) == 403
+    assert other.received == []
+    assert [seen.split(b"\r\n", 1)[0] for seen in upstream.received] == [b"GET / HTTP/1.1"] * 2
+    assert proxy.tunnels == 2
+
+
+def test_a_head_trickled_a_byte_at_a_time_is_cut_at_the_head_deadline(upstream: Upstream) -> None:
+    """Attack: slowloris that keeps every read short of a per-read timeout by sending one byte
+    at a time, to hold a connection slot (and a host thread) for good. Control: the whole head
+    has one deadline, so the proxy answers 408 long before the trickle ends."""
+    trickle = 400  # one byte per 50 ms: 20 s, 40 times the head timeout below
+    sent, answer = 0, b""
+    with (
+        _proxy([("127.0.0.1", upstream.port)], head_timeout=0.5) as proxy,
+        socket.create_connection(proxy.address, timeout=10) as sock,
+    ):
+        sock.sendall(f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\nX-Pad: ".encode())
+        while sent < trickle and not answer:
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                break  # the proxy closed: its answer is read below
+            sent += 1
+            if select.select([sock], [], [], 0.05)[0]:
+                answer = sock.recv(100)
+        if not answer:
+            answer = sock.recv(100)
+    assert _status(answer) == 408
+    assert sent < trickle
+    assert upstream.received == []
 
 
 def test_a_proxy_started_twice_has_one_acceptor_and_stop_leaves_no_thread(
