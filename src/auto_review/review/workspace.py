@@ -202,7 +202,7 @@ class _Git:
 
 def _credential_words(auth_header: str) -> list[str]:
     """What of an ``Authorization`` header is secret: its credential and, for Basic, the
-    password inside it; lower-cased, dots and hyphens dropped, as a host name would carry them."""
+    password inside it; lower-cased, separators dropped, as a destination would carry them."""
     words = auth_header.split()[1:]
     if len(words) == 2 and words[0].lower() == "basic":
         with contextlib.suppress(ValueError):  # binascii.Error: not base64, nothing inside
@@ -212,15 +212,17 @@ def _credential_words(auth_header: str) -> list[str]:
 
 
 def _unseparated(text: str) -> str:
-    # The two separators a host name allows: either can split the credential inside one name.
-    return text.replace(".", "").replace("-", "")
+    # The separators a host name (dots, hyphens) or an IPv6 literal (colons, dots) allows: any
+    # can split the credential inside one destination.
+    return text.replace(".", "").replace("-", "").replace(":", "")
 
 
 def _withheld(refusal: Refusal, secret: str) -> Refusal:
     """closes: a subverted git naming a host after the credential, to have it shown on the PR
-    or logged (hosts are lower-cased and may split it with dots or hyphens, so compare
-    likewise). Only the credential spelt out within one name is caught: split across several
-    names, or encoded, it still reaches the operator's log (docs/THREAT-MODEL.md, T3)."""
+    or logged (hosts are lower-cased and may split it with dots, hyphens or an IPv6 literal's
+    colons, so compare likewise). Only the credential spelt out within one destination is
+    caught: split across several, or encoded, it still reaches the operator's log
+    (docs/THREAT-MODEL.md, T3)."""
     where = _unseparated(refusal.destination or "")
     if any(word in where for word in _credential_words(secret)):
         return replace(refusal, destination="(withheld: it contained the credential)")

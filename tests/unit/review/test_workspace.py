@@ -14,7 +14,8 @@ from tests.unit.sandbox._helpers import require
 from auto_review.review import workspace
 from auto_review.review._isolation import CommandResult
 from auto_review.review.workspace import WorkspaceError, clone_workspace
-from auto_review.sandbox import Tier
+from auto_review.sandbox import Tier, _proxy
+from auto_review.sandbox.egress import EgressProxy
 
 TOKEN = "tok-" + "s3cr3t" * 6
 AUTH = "Authorization: Basic " + base64.b64encode(f"bot:{TOKEN}".encode()).decode()
@@ -272,6 +273,48 @@ def test_clone_workspace_withholds_a_refused_host_that_carries_the_credential(
     assert TOKEN.lower().replace("-", "") not in shown.replace(".", "").replace("-", "")
     [refusal] = set(caught.value.egress_refusals)
     assert refusal.destination == "(withheld: it contained the credential)"
+
+
+def test_clone_workspace_withholds_a_hex_credential_spelt_as_a_refused_ipv6_literal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: a subverted git speaks to the egress proxy itself (no URL parser in the way) and
+    asks for the forge token's 40 hex digits, split by colons, as a bracketed IPv6 literal,
+    which the proxy refuses and records as the destination. Control: the refusal that reaches
+    the operator's log is withheld, as for a name that spells the credential."""
+    hexed = "0123456789abcdef" * 2 + "01234567"  # a Forgejo token: 40 hexadecimal digits
+    literal = ":".join((hexed[:16], hexed[16:32], hexed[32:]))
+    proxy = EgressProxy(_listen_loopback(), (("127.0.0.1", 9),)).start()
+    try:
+        with socket.create_connection(proxy.address, timeout=10) as sock:
+            sock.sendall(f"CONNECT [{literal}]:443 HTTP/1.1\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 403 ")
+    finally:
+        refusals = _proxy.finish(proxy).refusals  # as the spawning side reports them
+    assert refusals[0].destination == f"[{literal}]:443"  # what a subverted git can make
+
+    def run_git(argv: list[str], **kwargs: object) -> CommandResult:
+        if "fetch" in argv:
+            return CommandResult(128, b"", b"", egress_refusals=refusals)
+        return CommandResult(0, b"", b"")
+
+    monkeypatch.setattr(workspace, "run_git", run_git)
+    with pytest.raises(WorkspaceError) as caught:
+        clone_workspace(
+            clone_url="http://127.0.0.1:9/o/r.git", auth_header=f"Authorization: token {hexed}",
+            head_sha="a" * 40, parent=tmp_path, timeout=60, max_bytes=1024 * 1024,
+        )  # fmt: skip
+    shown = f"{caught.value.message} {caught.value.detail} {caught.value.egress_refusals}"
+    assert hexed not in shown.replace(":", "")
+    [refusal] = caught.value.egress_refusals
+    assert refusal.destination == "(withheld: it contained the credential)"
+
+
+def _listen_loopback() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    return sock
 
 
 def test_clone_workspace_names_the_sandbox_limit_that_stopped_git(
