@@ -9,6 +9,7 @@ fixed reason that never quotes the input. Bounds: ``MAX_HEAD_BYTES`` and ``MAX_H
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Final
 
@@ -49,11 +50,8 @@ def normalise_host(host: str) -> str | None:
     name, IPv4 or IPv6 literal (no userinfo, zone id, percent-encoding or trailing dot)."""
     text = host.lower()
     if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1]
-        if ":" in inner and inner and set(inner) <= _IPV6_CHARS and len(inner) <= 45:
-            return inner
-        return None
-    if ":" in text and set(text) <= _IPV6_CHARS and len(text) <= 45:
+        return text[1:-1] if _is_ipv6(text[1:-1]) else None
+    if _is_ipv6(text):
         return text  # an IPv6 literal given without brackets (policy side only)
     if not text or len(text) > 253 or not set(text) <= _HOST_CHARS:
         return None
@@ -61,6 +59,18 @@ def normalise_host(host: str) -> str | None:
     if any(not label or len(label) > 63 or label[0] == "-" or label[-1] == "-" for label in labels):
         return None
     return text
+
+
+def _is_ipv6(text: str) -> bool:
+    # An address, not just its characters: a job's refused destination is recorded, and a
+    # string of 45 hex digits and colons would carry a whole token there.
+    if not set(text) <= _IPV6_CHARS or len(text) > 45:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Refused(Exception):

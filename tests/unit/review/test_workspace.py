@@ -279,11 +279,12 @@ def test_clone_workspace_withholds_a_hex_credential_spelt_as_a_refused_ipv6_lite
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Attack: a subverted git speaks to the egress proxy itself (no URL parser in the way) and
-    asks for the forge token's 40 hex digits, split by colons, as a bracketed IPv6 literal,
-    which the proxy refuses and records as the destination. Control: the refusal that reaches
-    the operator's log is withheld, as for a name that spells the credential."""
-    hexed = "0123456789abcdef" * 2 + "01234567"  # a Forgejo token: 40 hexadecimal digits
-    literal = ":".join((hexed[:16], hexed[16:32], hexed[32:]))
+    asks for a hex credential's digits as an IPv6 address (up to 32 digits fit; the proxy
+    refuses a longer "literal" as malformed, recording no destination), which the proxy
+    refuses and records as the destination. Control: the refusal that reaches the operator's
+    log is withheld, as for a name that spells the credential."""
+    hexed = "0123456789abcdef" * 2  # 128 bits: one IPv6 address
+    literal = ":".join(hexed[i : i + 4] for i in range(0, len(hexed), 4))
     proxy = EgressProxy(_listen_loopback(), (("127.0.0.1", 9),)).start()
     try:
         with socket.create_connection(proxy.address, timeout=10) as sock:

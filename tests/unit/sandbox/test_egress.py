@@ -323,6 +323,10 @@ def test_stop_closes_live_tunnels(upstream: Upstream) -> None:
         (b"CONNECT forge.example.:443 HTTP/1.1\r\n\r\n", 400),  # trailing dot: another name
         (b"CONNECT forge%2eexample:443 HTTP/1.1\r\n\r\n", 400),
         (b"CONNECT [::1%lo]:443 HTTP/1.1\r\n\r\n", 400),
+        # not an IPv6 address, only its characters: 160 bits of a token fit in such a "host"
+        (b"CONNECT [0123456789abcdef:0123456789abcdef:01234567]:443 HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT [1:2:3:4:5:6:7:8:9]:443 HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT [:]:443 HTTP/1.1\r\n\r\n", 400),
         (b"CONNECT  forge.example:443 HTTP/1.1\r\n\r\n", 400),  # double space
         (b"CONNECT forge.example:443 HTTP/2.0\r\n\r\n", 400),
         (b"CONNECT forge.example:443 HTTP/1.1\r\nX: a\nY: b\r\n\r\n", 400),  # bare LF
