@@ -406,3 +406,29 @@ def test_job_server_outliving_the_gateway_is_blocked_by_request_io_timeout(scrat
     socket.send_fds(mine, [b"\0"], [mine.fileno(), channel])  # in flight, behind the request
     mine.close()
     assert _exits_once_the_gateway_is_gone(proc, channel), "(2) the server outlived it"
+
+
+def test_job_server_with_every_slot_taken_stops_once_the_gateway_is_gone(scratch: Path) -> None:
+    """Check (follows the fix for idle requests piling up threads): with all 16 slots taken
+    and more requests queued, the server waits for a slot without reading its channel; it
+    must still notice that the gateway is gone and stop, not wait out the jobs it holds
+    (here requests that would wait a minute for their I/O timeout). Control: the slots are
+    really taken (a queued request is not answered)."""
+    require(Tier.FULL)
+    state = scratch / "state"
+    state.mkdir(mode=0o700)
+    grant = gateway_policy(str(state), listen_port=1, upstream_ports=[9])
+    proc, channel = _start_job_server(grant, Tier.FULL, [], io_timeout=60.0)
+    server = Server(proc, channel)
+    held = [server.connect() for _ in range(17)]
+    try:
+        queued = server.connect()
+        held.append(queued)
+        _jobs.send_message(queued, _request(_jobs.policy_to_wire(run_policy()), "true"))
+        queued.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            queued.recv(1)  # no slot for it
+        assert _exits_once_the_gateway_is_gone(proc, channel), "the server waited for a slot"
+    finally:
+        for conn in held:
+            conn.close()

@@ -184,11 +184,27 @@ def serve(payload: bytes) -> bytes:
             break
         if not message and not fds and _hung_up(control):
             break  # every holder of the other end (the gateway's processes) is gone
-        for fd in fds:
-            # One thread per request, started only with a slot free: the rest wait in the
-            # channel. closes: a subverted gateway piling up idle requests, each a thread (a
-            # host task: enough of them use up the host's pids), bounded only by the fd limit.
-            slots.acquire()
-            threading.Thread(target=_serve_one, args=(fd, grant, slots), daemon=True).start()
+        if not _start(fds, grant, slots, control):
+            break
     control.close()
     return b""
+
+
+def _start(
+    fds: list[int],
+    grant: Mapping[str, Any],
+    slots: threading.BoundedSemaphore,
+    control: socket.socket,
+) -> bool:
+    """Serve each request fd on a thread of its own, started only with a slot free: the rest
+    wait in the channel. closes: a subverted gateway piling up idle requests, each a thread
+    (a host task: enough of them use up the host's pids), bounded only by the fd limit.
+    False when the gateway went away while every slot was taken (nobody waits for these)."""
+    for i, fd in enumerate(fds):
+        while not slots.acquire(timeout=1.0):
+            if _hung_up(control):
+                for rest in fds[i:]:
+                    os.close(rest)
+                return False
+        threading.Thread(target=_serve_one, args=(fd, grant, slots), daemon=True).start()
+    return True
