@@ -3,11 +3,12 @@
 Started by ``launch(..., job_server=True)`` as a fresh interpreter through the worker entry
 (``_jobserver:serve``, the grant as its JSON payload), before the gateway starts. Each request
 arrives as a socket fd on the SOCK_SEQPACKET channel and is served on its own thread (the
-sandbox forks single-threaded children itself). A request is refused unless its policy stays
-within the grant: read-only paths beneath the granted roots, writable paths beneath the state
-dir, no listening, network only for ``clone`` and only towards granted (host, port) pairs (the
-forge's), through the egress proxy this server runs for the job. Exits when the gateway closes
-the channel.
+sandbox forks single-threaded children itself), at most 16 at once (the rest wait in the
+channel), its reads and writes bounded in size and time. A request is refused unless its
+policy stays within the grant: read-only paths beneath the granted roots, writable paths
+beneath the state dir, no listening, network only for ``clone`` and only towards granted (host,
+port) pairs (the forge's), through the egress proxy this server runs for the job. Exits when
+the gateway closes the channel.
 """
 
 from __future__ import annotations
