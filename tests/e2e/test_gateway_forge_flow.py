@@ -26,21 +26,31 @@ def _statuses(forge: FakeForge, sha: str) -> list[tuple[str, str]]:
     return [(s.state, s.description) for s in forge.repo(REPO).statuses if s.sha == sha]
 
 
-def test_gateway_ci_mode_flow_from_pr_webhooks_to_final_status(
-    fake_forge: FakeForge, tmp_path: Path
-) -> None:
-    gateway = GatewayProcess(
+def _entry_gateway(forge: FakeForge, tmp_path: Path) -> GatewayProcess:
+    """A gateway process with the e2e entry's scripted review (no model)."""
+    return GatewayProcess(
         tmp_path / "state",
-        forge_url=fake_forge.url,
-        forge_token=fake_forge.bot_token,
+        forge_url=forge.url,
+        forge_token=forge.bot_token,
         argv=(sys.executable, "-m", "tests.e2e.gateway_entry"),
         env={"E2E_HOLD_FILE": str(tmp_path / "no-hold")},
     ).start()
+
+
+def _open_pull(forge: FakeForge, gateway: GatewayProcess, **repo: str) -> PullRecord:
+    """alice/demo, hooked to the gateway, with alice's PR from ``feature`` open."""
+    forge.create_repo(REPO, DEMO_BASE_FILES, **repo)
+    forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
+    forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
+    return forge.open_pull(REPO, head="feature", title="Fix", author="alice")
+
+
+def test_gateway_ci_mode_flow_from_pr_webhooks_to_final_status(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    gateway = _entry_gateway(fake_forge, tmp_path)
     try:
-        fake_forge.create_repo(REPO, DEMO_BASE_FILES)
-        fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
-        fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
-        pull = fake_forge.open_pull(REPO, head="feature", title="Fix", author="alice")
+        pull = _open_pull(fake_forge, gateway)
         first = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
         assert fake_forge.deliveries[-1].status == 202
         # ci mode: the opened PR only gets a "waiting for CI" status, no review job.
@@ -86,19 +96,10 @@ def test_gateway_reviews_a_pr_whose_author_requests_the_bots_review(
     """CI mode waits for CI, but a writer requesting the bot's review on the forge is an
     explicit ask: Forgejo's review_requested delivery queues a review of the head, which runs
     and reports. A request to someone else, or by a user without write access, does nothing."""
-    gateway = GatewayProcess(
-        tmp_path / "state",
-        forge_url=fake_forge.url,
-        forge_token=fake_forge.bot_token,
-        argv=(sys.executable, "-m", "tests.e2e.gateway_entry"),
-        env={"E2E_HOLD_FILE": str(tmp_path / "no-hold")},
-    ).start()
+    gateway = _entry_gateway(fake_forge, tmp_path)
     try:
         # The bot reads the requester's access: Forgejo tells only repo admins.
-        fake_forge.create_repo(REPO, DEMO_BASE_FILES, bot_permission="admin")
-        fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
-        fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
-        pull = fake_forge.open_pull(REPO, head="feature", title="Fix", author="alice")
+        pull = _open_pull(fake_forge, gateway, bot_permission="admin")
         head = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
         assert gateway.jobs() == []  # ci mode: waiting for CI
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from tests.e2e._harness import review_answer
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_state import PullRecord
 from tests.fakes.llm import ScriptedModel, reply
-from tests.fakes.llm_script import server_error
+from tests.fakes.llm_script import Responder, server_error
 
 from auto_review.errors import AutoReviewError, HostError, LLMError
 from auto_review.hosts import ForgejoHost, HeadSha, PullRequest, RepoRef
@@ -90,31 +91,38 @@ def test_clone_egress_refusals_are_reported_once_when_the_review_is_posted(
     assert len(fake_forge.repo("alice/demo").reviews) == 1  # positive control: it was posted
 
 
-def test_clone_egress_refusals_are_reported_when_the_model_then_fails(
+@pytest.mark.parametrize(
+    ("answer", "host_type", "error"),
+    [
+        # 400: not retried, so the review fails at once, with no outcome to count from.
+        pytest.param(
+            lambda request: server_error(400, "schema rejected"),
+            ForgejoHost,
+            LLMError,
+            id="model-then-fails",
+        ),
+        pytest.param(
+            lambda request: reply(json.dumps(review_answer())),
+            _ReviewNotPosted,
+            HostError,
+            id="posting-then-fails",
+        ),
+    ],
+)
+def test_clone_egress_refusals_are_reported_when_the_review_then_fails(
     fake_forge: FakeForge,
     forge_repo: PullRecord,
     scripted_model: ScriptedModel,
     scripted_llm_config: LLMConfig,
     tmp_path: Path,
+    *,
+    answer: Responder,
+    host_type: type[ForgejoHost],
+    error: type[AutoReviewError],
 ) -> None:
-    # 400: not retried, so the review fails at once, with no outcome to count from.
-    scripted_model.respond_with(lambda request: server_error(400, "schema rejected"))
-    told, failed = _review(fake_forge, scripted_llm_config, tmp_path)
-    assert isinstance(failed, LLMError)
-    assert told == [(403, 403, 502)]
-    assert fake_forge.repo("alice/demo").reviews == []
-
-
-def test_clone_egress_refusals_are_reported_when_posting_the_review_then_fails(
-    fake_forge: FakeForge,
-    forge_repo: PullRecord,
-    scripted_model: ScriptedModel,
-    scripted_llm_config: LLMConfig,
-    tmp_path: Path,
-) -> None:
-    scripted_model.respond_with(lambda request: reply(json.dumps(review_answer())))
-    told, failed = _review(fake_forge, scripted_llm_config, tmp_path, host_type=_ReviewNotPosted)
-    assert isinstance(failed, HostError)
+    scripted_model.respond_with(answer)
+    told, failed = _review(fake_forge, scripted_llm_config, tmp_path, host_type=host_type)
+    assert isinstance(failed, error)
     assert told == [(403, 403, 502)]
     assert fake_forge.repo("alice/demo").reviews == []
 
