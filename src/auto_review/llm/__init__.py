@@ -26,13 +26,12 @@ for a tier that is not configured: check ``has_tier`` for the optional cheap/emb
 from auto_review.llm._client import LLMClient, Sleep
 from auto_review.llm._embed import Embeddings, embed
 from auto_review.llm._readiness import Readiness, TierStatus, readiness
+from auto_review.llm._schema import drop_injected_nulls, response_format_for, strict_json_schema
 from auto_review.llm._structured import (
     DEFAULT_MAX_ATTEMPTS,
     Structured,
     complete_structured,
     extract_json,
-    response_format_for,
-    strict_json_schema,
 )
 from auto_review.llm._tokens import TOKEN_ESTIMATE_TOLERANCE, estimate_tokens, fits
 from auto_review.llm._types import Completion, Message, RetryPolicy, Tier, TokenUsage
@@ -74,6 +73,7 @@ __all__ = [
     "UsageLedger",
     "UsageTotals",
     "complete_structured",
+    "drop_injected_nulls",
     "embed",
     "estimate_tokens",
     "extract_json",
