@@ -7,7 +7,10 @@ All of these must hold, checked in this order, or the user is told which one fai
    that was not blocked, for anyone who asked);
 3. the commenter is listed in ``override_approvers`` of the BASE branch's repo config, so a PR
    cannot list its own author (write access was already checked before this handler ran);
-4. the reason is substantive (``is_substantive_reason``): "lgtm" or "please approve" is not.
+4. the commenter is not the PR's author: Forgejo refuses an author's approval of their own PR,
+   and an override stands for a second person vouching for the change, so the bot's approval
+   must not be the way round that rule (it may count towards the branch's required approvals);
+5. the reason is substantive (``is_substantive_reason``): "lgtm" or "please approve" is not.
 
 Then the bot posts an APPROVED review at the head that names the user, the overridden review
 and quotes the reason (so the reason is recorded on the PR), and once it is posted records it in
@@ -94,6 +97,12 @@ async def handle_approve(deps: ChatDeps, turn: Turn) -> Turnout:
             f"branch (`{pr.base_ref}`) can override my requested changes, and {turn.author} is "
             "not listed. A maintainer can add you there; a change in this pull request's own "
             "branch does not count."
+        )
+    if turn.author.lower() == pr.author_login.lower():
+        return Turnout(
+            "You opened this pull request, so you cannot override my requested changes on it: "
+            "another listed approver has to. (The forge does not let authors approve their own "
+            "pull requests either.)"
         )
     reason = turn.command.argument.strip()
     if not is_substantive_reason(

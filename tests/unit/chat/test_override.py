@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.unit.chat._doubles import BASE, HEAD, REPO, MemoryHost, Mention
 from tests.unit.chat.conftest import ServiceFactory
@@ -173,3 +175,16 @@ async def test_failed_approval_post_records_nothing_and_a_retry_approves_once(
     await service.run(mention)  # the queue's retry
     assert len(_approvals(host)) == 1
     assert len(ChatLedger(store).overrides(REPO, 7)) == 1
+
+
+async def test_listed_approver_cannot_override_on_their_own_pull_request(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    # Forgejo refuses an author's approval of their own PR; the bot's approval must not be the
+    # way round that: an override is a second person vouching for the change.
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    host.prs[7] = dataclasses.replace(host.prs[7], author_login="Olga")
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
+    assert _approvals(host) == []
+    assert "You opened this pull request" in host.posted_comments[0]
