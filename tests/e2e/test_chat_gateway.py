@@ -23,6 +23,7 @@ from tests.fakes.llm import ScriptedModel, reply, scripted_llm_client
 
 from auto_review.chat import ChatConfig, ChatService
 from auto_review.gateway import GatewayDeps, create_app
+from auto_review.gateway._poller import ChatPoller
 from auto_review.hosts import ForgejoHost
 from auto_review.jobs import JobKind, SqliteJobQueue
 from auto_review.settings import LLMConfig, load_settings
@@ -31,7 +32,10 @@ from auto_review.store import Store
 pytestmark = pytest.mark.anyio
 
 SECRET = "w" * 40
-FILES = {"src/app.py": "def sub(a, b):\n    return a - b\n"}
+FILES = {
+    "src/app.py": "def sub(a, b):\n    return a - b\n",
+    ".auto_review.yaml": "override_approvers: [olga]\n",
+}
 HEAD = {"src/app.py": "def sub(a, b):\n    return a + b\n"}
 
 
@@ -52,6 +56,7 @@ class Running:
     pull: PullRecord
     queue: SqliteJobQueue
     client: httpx.AsyncClient
+    poller: ChatPoller
 
     async def post(self, event_type: str, data: object, delivery: str) -> None:
         raw = json.dumps(data).encode()
@@ -81,9 +86,10 @@ async def _gateway(
     forge.push("alice/demo", "feature", HEAD)
     pull = forge.open_pull("alice/demo", head="feature", author="alice")
     repo = forge.repo("alice/demo")
-    forge.add_user("maria")
-    forge.add_user("reader")
+    for login in ("maria", "olga", "reader"):
+        forge.add_user(login)
     repo.collaborators["maria"] = "write"
+    repo.collaborators["olga"] = "write"
     settings = load_settings(
         {
             "WEBHOOK_SECRET": SECRET,
@@ -112,7 +118,8 @@ async def _gateway(
             app.state.gateway.running(),
             httpx.AsyncClient(transport=transport, base_url="http://gw") as client,
         ):
-            yield Running(forge, repo, pull, queue, client)
+            poller = app.state.gateway.poller
+            yield Running(forge, repo, pull, queue, client, poller)
     store.close()
 
 
@@ -166,3 +173,42 @@ async def test_review_thread_question_via_webhook_is_answered_in_the_thread(
         [answer] = thread_replies()
         assert (answer.path, answer.new_line) == ("src/app.py", 2)
         assert gw.bot_comments() == []
+
+
+async def test_poller_does_not_act_on_a_comment_edited_into_a_command(
+    fake_forge: FakeForge, tmp_path: Path, scripted_llm_config: LLMConfig
+) -> None:
+    # Forgejo lets any writer edit anyone's comment, and the bot credits a command to the
+    # comment's author: an edited comment speaks for someone who may not have written it. The
+    # webhook never acts on edits; the poller, which reads the comment as it is now, must not
+    # either. Here maria (write, no approver) turns olga's fresh remark into olga's override.
+    reason = "sub is meant to add here: the caller negates b first, see the module docstring."
+    async with _gateway(fake_forge, tmp_path, scripted_llm_config) as gw:
+        gw.forge.state.create_review(
+            gw.repo, gw.pull, user="auto-review", event="REQUEST_CHANGES", body="One error.",
+            commit_id="", comments=[],
+        )  # fmt: skip
+        await gw.comment("@auto-review help", "maria", delivery="d1")  # the PR is now tracked
+        await _wait_for(lambda: len(gw.bot_comments()) == 1)
+        assert await gw.poller.run_once() == 0  # first sight seeds the cursors
+        remark = gw.forge.comment(
+            "alice/demo", gw.pull.number, "Thanks, reading it.", author="olga"
+        )
+        async with httpx.AsyncClient(trust_env=False) as forge_client:
+            edited = await forge_client.patch(
+                f"{gw.forge.url}/api/v1/repos/alice/demo/issues/comments/{remark.id}",
+                json={"body": f"@auto-review approve {reason}"},
+                headers={"Authorization": f"token {gw.forge.token_for('maria')}"},
+            )
+        assert edited.status_code == 200
+        assert await gw.poller.run_once() == 0
+        # Positive control: olga's own, unedited command is still found by the poller.
+        gw.forge.comment(
+            "alice/demo", gw.pull.number, f"@auto-review approve {reason}", author="olga"
+        )
+        assert await gw.poller.run_once() == 1
+        await _wait_for(lambda: len(gw.bot_comments()) == 2)
+        approvals = [
+            r for r in gw.repo.reviews if r.user == "auto-review" and r.state == "APPROVED"
+        ]
+    assert len(approvals) == 1

@@ -6,12 +6,20 @@ looked at, per PR and comment kind) live in SQLite, so a restart neither replays
 drops mentions made while the gateway was down; the first sight of a PR only seeds its cursors.
 Mentions go to the job queue, whose unique (kind, comment id) key makes the webhook and the
 poller agree: a comment becomes at most one job. Closed PRs stop being polled.
+
+A comment edited since it was written is not acted on, like the webhook, which ignores
+``edited`` events: the bot credits a command to the comment's author, and Forgejo lets anyone
+with write access edit other people's comments, so edited text may speak for someone who never
+wrote it (a writer could turn an approver's remark into that approver's override). The forge's
+timestamps have one-second resolution, so an edit within the second of the comment's creation
+goes unnoticed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 
 from auto_review.errors import HostError, HostNotFound, StoreError
 from auto_review.gateway._events import mentions
@@ -125,6 +133,15 @@ class ChatPoller:
                 continue
             if not mentions(comment.body, self._mention):
                 continue
+            if _edited(comment):
+                _log.info(
+                    "poll_skipped_edited_mention",
+                    repo=str(pr.repo),
+                    number=pr.number,
+                    comment=comment.id,
+                    author=comment.author_login,
+                )
+                continue
             request = ChatRequest(
                 repo=pr.repo,
                 number=pr.number,
@@ -139,3 +156,19 @@ class ChatPoller:
         # Advanced only after the jobs are queued: a crash in between re-queues (deduplicated).
         self._tracker.advance_cursor(pr.repo, pr.number, kind, top)
         return queued
+
+
+def _edited(comment: Comment) -> bool:
+    """True when the forge says ``comment`` changed after it was created.
+
+    Unknown timestamps (a forge that omits them) count as unedited: the poller would otherwise
+    stop working there. Timestamps that do not parse but differ count as edited.
+    """
+    if not comment.created_at or not comment.updated_at:
+        return False
+    try:
+        return datetime.fromisoformat(comment.updated_at) > datetime.fromisoformat(
+            comment.created_at
+        )
+    except (ValueError, TypeError):  # TypeError: one with a time zone, one without
+        return comment.updated_at != comment.created_at

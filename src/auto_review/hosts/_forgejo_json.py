@@ -175,6 +175,7 @@ def issue_comment(data: Any) -> Comment:
         author_login=_login(data),
         body=opt_str_field(data, "body"),
         created_at=opt_str_field(data, "created_at"),
+        updated_at=opt_str_field(data, "updated_at"),
     )
 
 
@@ -191,6 +192,7 @@ def review_comment(data: Any, review_id: int) -> Comment:
         path=opt_str_field(data, "path") or None,
         line=position if isinstance(position, int) and position > 0 else None,
         review_id=review_id,
+        updated_at=opt_str_field(data, "updated_at"),
     )
 
 

@@ -134,6 +134,9 @@ class Comment:
     path: str | None = None
     line: int | None = None
     review_id: int | None = None
+    # Later than ``created_at`` once the text was edited (by its author, or by anyone with write
+    # access: Forgejo lets writers edit other people's comments). Empty when the forge omits it.
+    updated_at: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 from tests.unit.gateway.support import MemoryHost, build, hook_headers, pr, recorded
 
 from auto_review.errors import HostUnavailable
-from auto_review.hosts import CommentKind, RepoRef
+from auto_review.hosts import Comment, CommentKind, RepoRef
 from auto_review.jobs import JobKind
 
 pytestmark = pytest.mark.anyio
@@ -117,3 +117,22 @@ async def test_poller_counts_per_pr_failures_and_continues(tmp_path: Path) -> No
     tracked = gw.tracker.get(RepoRef.parse(REPO), 1)
     assert tracked is not None
     assert tracked.cursor(CommentKind.ISSUE) is None  # not seeded from a failed listing
+
+
+async def test_poller_skips_mentions_edited_after_they_were_written(tmp_path: Path) -> None:
+    host = _host()
+    _, gw, _, _ = build(tmp_path, host=host)
+    gw.tracker.observe(RepoRef.parse(REPO), 1, head_sha="a" * 40, is_open=True)
+    await gw.poller.run_once()
+    at = "2026-11-29T10:00:00Z"
+    comments = host.issue_comments[(REPO, 1)]
+    for cid, updated in ((3, "2026-11-29T10:00:05Z"), (4, at), (5, "2026-11-29T10:00:05+00:00")):
+        comments.append(
+            Comment(cid, CommentKind.ISSUE, "olga", "@auto-review pause", at, updated_at=updated)
+        )
+    # Timestamps the poller cannot compare but that differ count as an edit.
+    comments.append(
+        Comment(6, CommentKind.ISSUE, "olga", "@auto-review pause", at, updated_at="later")
+    )
+    assert await gw.poller.run_once() == 1
+    assert _chat_ids(gw) == [("issue", 4)]  # only the unedited one
