@@ -116,12 +116,14 @@ async def chat(
 def _request_changes(chat: Chat) -> None:
     repo = chat.repo
     pull = chat.forge.state.pull(repo, 1)
+    # The pipeline's marker: the bot has reviewed this head (an override needs that).
+    marker = f"<!-- auto-review:review head={chat.forge.state.head_sha(repo, pull)} -->"
     chat.forge.state.create_review(
         repo,
         pull,
         user="auto-review",
         event="REQUEST_CHANGES",
-        body="One error.",
+        body=f"One error.\n\n{marker}",
         commit_id="",
         comments=[{"path": "src/app.py", "body": "Error: `sub` adds.", "new_position": 6}],
     )

@@ -184,9 +184,11 @@ async def test_poller_does_not_act_on_a_comment_edited_into_a_command(
     # either. Here maria (write, no approver) turns olga's fresh remark into olga's override.
     reason = "sub is meant to add here: the caller negates b first, see the module docstring."
     async with _gateway(fake_forge, tmp_path, scripted_llm_config) as gw:
+        head = gw.forge.state.head_sha(gw.repo, gw.pull)
+        marker = f"<!-- auto-review:review head={head} -->"  # the bot reviewed this head
         gw.forge.state.create_review(
-            gw.repo, gw.pull, user="auto-review", event="REQUEST_CHANGES", body="One error.",
-            commit_id="", comments=[],
+            gw.repo, gw.pull, user="auto-review", event="REQUEST_CHANGES",
+            body=f"One error.\n\n{marker}", commit_id="", comments=[],
         )  # fmt: skip
         await gw.comment("@auto-review help", "maria", delivery="d1")  # the PR is now tracked
         await _wait_for(lambda: len(gw.bot_comments()) == 1)

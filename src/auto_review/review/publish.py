@@ -32,6 +32,7 @@ __all__ = [
     "post_review",
     "render_body",
     "render_comment",
+    "review_marker",
     "status_for",
 ]
 
@@ -148,7 +149,17 @@ def render_body(report: ReviewReport) -> str:
     if report.usage is not None and report.show_cost and report.usage.entries:
         parts += _footer(report.usage)
     body = _cap("\n".join(parts), BODY_CAP, "[review body truncated]")
-    return body + f"\n\n<!-- auto-review:review head={report.head_sha} -->"
+    return f"{body}\n\n{review_marker(report.head_sha)}"
+
+
+def review_marker(head_sha: str) -> str:
+    """The hidden last line of every pipeline review: which head it reviewed.
+
+    Only the bot's own reviews are read for it (chat's override looks for it), and model and
+    user text in the bot's posts is defanged, which removes HTML comments, so it cannot be forged
+    from inside a review.
+    """
+    return f"<!-- auto-review:review head={head_sha} -->"
 
 
 def status_for(

@@ -18,8 +18,10 @@ REASON = "The flagged subtraction is intentional: this module models saturating 
 BASE_CONFIG = b"override_approvers:\n  - olga\n"
 
 
-def _block(host: MemoryHost) -> None:
-    host.reviews.append(Review(5, "auto-review", "REQUEST_CHANGES", "fix it", HEAD))
+def _block(host: MemoryHost, head: str = HEAD) -> None:
+    # A pipeline review: its body ends with the marker naming the head it reviewed.
+    body = f"fix it\n\n<!-- auto-review:review head={head} -->"
+    host.reviews.append(Review(5, "auto-review", "REQUEST_CHANGES", body, head))
 
 
 def _approvals(host: MemoryHost) -> list[str]:
@@ -188,3 +190,37 @@ async def test_listed_approver_cannot_override_on_their_own_pull_request(
     await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
     assert _approvals(host) == []
     assert "You opened this pull request" in host.posted_comments[0]
+
+
+async def test_override_does_not_stretch_to_a_head_the_bot_has_not_reviewed(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    # The bot blocked an older head; the author pushed since. The approver's reason is about
+    # the findings on the old code: an approval at the new head would vouch for unseen code.
+    _block(host, head="c" * 40)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga"))
+    assert _approvals(host) == []
+    assert "not reviewed the current head" in host.posted_comments[0]
+    # Positive control: once the bot's review of this head (a comment review: nothing new
+    # blocks, but the old request for changes still stands) is there, the override goes through.
+    marker = f"<!-- auto-review:review head={HEAD} -->"
+    host.reviews.append(Review(8, "auto-review", "COMMENT", f"fixed\n\n{marker}", HEAD))
+    await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga", comment_id=2))
+    assert len(_approvals(host)) == 1
+
+
+async def test_quoted_reason_cannot_ping_or_carry_a_review_marker_in_the_bots_name(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    # The reason is echoed in the bot's approval review: a live marker there would later count
+    # as the bot's review of that head, and a team mention would ping in the bot's name.
+    _block(host)
+    host.files[(BASE, ".auto_review.yaml")] = BASE_CONFIG
+    marker = f"<!-- auto-review:review head={'d' * 40} -->"
+    reason = f"{REASON} cc @acme/owners {marker}"
+    await make_service().run(Mention(f"@auto-review approve {reason}", author="olga"))
+    [approval] = _approvals(host)
+    assert "saturating addition" in approval
+    assert marker not in approval
+    assert "@acme/owners" not in approval
