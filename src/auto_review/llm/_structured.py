@@ -132,15 +132,17 @@ def extract_json(text: str) -> tuple[Any, bool] | None:
     prose) and the value came from the first complete object inside it.
     """
     stripped = text.strip()
+    # RecursionError: a few KB of nested brackets are deeper than the parser goes. That is a
+    # malformed answer like any other (re-asked), not a crash of the review.
     try:
         return json.loads(stripped), False
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     unfenced = _strip_fence(stripped)
     if unfenced is not None:
         try:
             return json.loads(unfenced), True
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     found = _first_object(stripped)
     return None if found is None else (found, True)
@@ -164,7 +166,7 @@ def _first_object(text: str) -> Any:
     while position >= 0 and tries < _MAX_OBJECT_STARTS:
         try:
             value, _ = decoder.raw_decode(text, position)
-        except ValueError:
+        except (ValueError, RecursionError):
             tries += 1
             position = text.find("{", position + 1)
             continue

@@ -156,3 +156,19 @@ async def test_structured_call_honours_a_smaller_attempt_budget_and_sums_usage(
         totals = client.ledger.totals()
     assert (totals.prompt_tokens, totals.completion_tokens) == (30, 3)
     assert totals.entries[0].tier is Tier.CHEAP
+
+
+async def test_structured_call_reasks_an_answer_nested_too_deep_to_parse(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    # 2,000 nested arrays are 4 KB, a few hundred tokens, and deeper than Python's JSON parser
+    # goes: as the whole answer, inside a fence, and after prose (the three ways it is read).
+    deep = "[" * 2_000 + "]" * 2_000
+    scripted_model.script(
+        reply(deep),
+        reply(f'```json\n{{"summary": {deep}}}\n```'),
+        reply(f'Sure: {{"summary": {deep}}} done'),
+    )
+    with pytest.raises(LLMOutputInvalid, match="after 3 attempt"):
+        await _ask(scripted_llm_config)
+    assert len(scripted_model.chat_requests) == 3
