@@ -27,7 +27,8 @@ Example::
 Steps: ``reply`` (text, or an object sent as JSON; schema-violating objects are just objects),
 ``fenced`` (JSON in a Markdown fence), ``truncated`` (JSON cut in half), ``invalid_json``,
 ``rate_limited`` (429 + Retry-After), ``server_error`` (500 or any status), ``hang`` (answers
-only after the client gave up), ``vectors`` (explicit embeddings). Embeddings default to
+only after the client gave up), ``vectors`` (explicit embeddings), ``Stream`` (a raw 200 body
+flooded or dripped chunk by chunk, counting what it sent). Embeddings default to
 deterministic hashed bag-of-words vectors: texts sharing words are close in cosine distance.
 """
 
@@ -48,7 +49,7 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from auto_review.llm import LLMClient
@@ -64,6 +65,7 @@ from tests.fakes.llm_script import (
     ScriptedModel,
     Status,
     Step,
+    Stream,
     Vectors,
     fenced,
     hang,
@@ -89,6 +91,7 @@ __all__ = [
     "SleepRecorder",
     "Status",
     "Step",
+    "Stream",
     "Vectors",
     "fenced",
     "hang",
@@ -120,6 +123,21 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+async def _stream_body(step: Stream, request: Request) -> AsyncIterator[bytes]:
+    if step.prefix:
+        yield step.prefix
+    for _ in range(step.count):
+        if step.delay_secs:
+            await asyncio.sleep(step.delay_secs)
+        # Writing to a closed connection may not raise: stop counting once the client left.
+        if await request.is_disconnected():
+            return
+        yield step.chunk
+        step._count_sent()
+    if step.suffix:
+        yield step.suffix
+
+
 def _build_app(model: ScriptedModel) -> Starlette:
     async def record(request: Request) -> tuple[RecordedRequest, Response | None]:
         raw = await request.body()
@@ -145,9 +163,15 @@ def _build_app(model: ScriptedModel) -> Starlette:
             return recorded, _error(400, "request body is not JSON")
         return recorded, None
 
-    async def answer_failure(step: Step, recorded: RecordedRequest) -> Response | None:
+    async def answer_failure(
+        step: Step, recorded: RecordedRequest, request: Request
+    ) -> Response | None:
         if isinstance(step, Status):
             return _error(step.status, step.message, step.headers)
+        if isinstance(step, Stream):
+            return StreamingResponse(
+                _stream_body(step, request), headers=step.headers, media_type="application/json"
+            )
         if isinstance(step, Hang):
             released = model._release_event()
             # A worker thread waits, so the event loop keeps serving other requests.
@@ -165,7 +189,7 @@ def _build_app(model: ScriptedModel) -> Starlette:
             return refused
         step = model._next_step("models", recorded)
         if step is not None:
-            failed = await answer_failure(step, recorded)
+            failed = await answer_failure(step, recorded, request)
             if failed is not None:
                 return failed
         data = [{"id": m, "object": "model", "owned_by": "scripted"} for m in model.models]
@@ -181,7 +205,7 @@ def _build_app(model: ScriptedModel) -> Starlette:
         step = model._next_step("chat", recorded)
         if step is None:
             return unscripted(recorded)
-        failed = await answer_failure(step, recorded)
+        failed = await answer_failure(step, recorded, request)
         if failed is not None:
             return failed
         if not isinstance(step, Reply):
@@ -223,7 +247,7 @@ def _build_app(model: ScriptedModel) -> Starlette:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         step = model._next_step("embeddings", recorded)
         if step is not None:
-            failed = await answer_failure(step, recorded)
+            failed = await answer_failure(step, recorded, request)
             if failed is not None:
                 return failed
         if isinstance(step, Vectors):

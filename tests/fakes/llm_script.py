@@ -26,6 +26,7 @@ __all__ = [
     "ScriptedModel",
     "Status",
     "Step",
+    "Stream",
     "Vectors",
     "fenced",
     "hang",
@@ -80,7 +81,47 @@ class Vectors:
     prompt_tokens: int | None = None
 
 
-Step = Reply | Status | Hang | Vectors
+class Stream:
+    """A 200 answer whose body is ``chunk`` sent ``count`` times, ``delay_secs`` apart.
+
+    A hostile or broken provider: a flood far larger than any answer (the client must stop
+    reading at its cap), a drip that keeps every single read under the read timeout (only a
+    deadline for the whole answer ends it), or a body that is not a chat answer at all.
+    ``chunks_sent`` counts what the server wrote, so a test can prove the client stopped early
+    by a count instead of a clock; ``headers`` are sent as given (``Content-Encoding: gzip``
+    with ``chunk`` a piece of one gzip stream makes a decompression bomb).
+    """
+
+    def __init__(
+        self,
+        chunk: bytes,
+        count: int,
+        *,
+        delay_secs: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+        prefix: bytes = b"",
+        suffix: bytes = b"",
+    ) -> None:
+        self.chunk = chunk
+        self.count = count
+        self.delay_secs = delay_secs
+        self.headers = dict(headers or {})
+        self.prefix = prefix
+        self.suffix = suffix
+        self._lock = threading.Lock()
+        self._sent = 0
+
+    @property
+    def chunks_sent(self) -> int:
+        with self._lock:
+            return self._sent
+
+    def _count_sent(self) -> None:
+        with self._lock:
+            self._sent += 1
+
+
+Step = Reply | Status | Hang | Vectors | Stream
 
 
 def reply(

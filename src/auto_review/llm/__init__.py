@@ -23,7 +23,13 @@ retried with backoff), ``LLMOutputInvalid`` (structured output still invalid aft
 for a tier that is not configured: check ``has_tier`` for the optional cheap/embedding tiers).
 """
 
-from auto_review.llm._client import LLMClient, Sleep
+from auto_review.llm._client import (
+    MAX_RESPONSE_BYTES,
+    MAX_RESPONSE_CONTAINERS,
+    MAX_TOKENS_REPORTED,
+    LLMClient,
+    Sleep,
+)
 from auto_review.llm._embed import Embeddings, embed
 from auto_review.llm._readiness import Readiness, TierStatus, readiness
 from auto_review.llm._schema import drop_injected_nulls, response_format_for, strict_json_schema
@@ -52,6 +58,9 @@ from auto_review.llm.prompting import (
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "MAX_RESPONSE_BYTES",
+    "MAX_RESPONSE_CONTAINERS",
+    "MAX_TOKENS_REPORTED",
     "TOKEN_ESTIMATE_TOLERANCE",
     "UNTRUSTED_DATA_RULE",
     "Completion",

@@ -18,6 +18,12 @@ This is the only module that sees httpx exceptions. Error messages carry at most
 ``_MAX_ERROR_BODY`` characters of the endpoint's body, with every configured API key removed, and
 never a request header.
 
+The endpoint is not trusted to be well behaved. Each attempt has one deadline for the whole
+exchange (connect, send, every read), so a body dripped a byte at a time cannot hold a worker
+past it; an answer is read up to ``MAX_RESPONSE_BYTES`` after decompression and no further (a
+flood or a gzip bomb is refused, not retried); JSON nested too deep to parse, and token counts
+that cannot be true, are treated as the malformed answers they are.
+
 Endpoint URLs: ``{base_url}/v1/chat/completions``, ``/v1/embeddings`` and ``/v1/models``; a base
 URL that already ends in ``/v1`` is used as is (both spellings are common in operator docs).
 """
@@ -31,7 +37,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 import httpx
 
@@ -43,11 +49,29 @@ from auto_review.llm._usage import PriceTable, UsageLedger, load_price_table
 from auto_review.logs import get_logger
 from auto_review.settings import LLMConfig, LLMTierConfig
 
-__all__ = ["LLMClient", "Sleep"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "MAX_RESPONSE_CONTAINERS",
+    "MAX_TOKENS_REPORTED",
+    "LLMClient",
+    "Sleep",
+]
 
 Sleep = Callable[[float], Awaitable[None]]
 
 _MAX_ERROR_BODY = 300
+# Largest answer read into memory, counted after Content-Encoding is undone. The biggest honest
+# answer is a batch of embeddings (32 texts x 4,096 floats is about 3 MiB as JSON); a chat answer
+# is bounded by max_tokens. More than this is a broken or hostile endpoint. Parsed, 16 MiB of
+# numbers costs Python ~180 MiB.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Most '[' and '{' an answer may hold (counted in the raw bytes, strings included). Empty arrays
+# and objects cost the parser ~25 times their size (16 MiB of "[]," peaks at ~400 MiB), where an
+# honest answer has a handful of containers plus one per embedding.
+MAX_RESPONSE_CONTAINERS = 100_000
+# A token count above this for one call is not believed: no model has a context this large, the
+# history stores counts as SQLite INTEGERs (< 2**63), and pricing multiplies them as floats.
+MAX_TOKENS_REPORTED = 100_000_000
 _CONNECT_TIMEOUT_SECS = 10.0
 _log = get_logger("llm")
 
@@ -190,13 +214,10 @@ class LLMClient:
     async def list_models(self, tier: Tier, *, timeout_secs: float) -> tuple[str, ...]:
         """The model ids ``GET /v1/models`` lists at the tier's endpoint; one try, no retry."""
         cfg = self.tier_config(tier)
-        with _translating(cfg, timeout_secs):
-            response = await self._http.get(
-                _url(cfg.base_url, "models"), headers=_headers(cfg), timeout=_timeout(timeout_secs)
-            )
+        response, raw = await self._exchange(cfg, "GET", "models", None, timeout_secs)
         if response.status_code != 200:
-            self._raise_status(response)
-        data = self._json(response)
+            self._raise_status(response, raw)
+        data = self._json(raw)
         items = data.get("data")
         if not isinstance(items, list):
             raise LLMError("model endpoint answered /v1/models without a data list")
@@ -211,16 +232,10 @@ class LLMClient:
         attempt = 1
         while True:
             try:
-                with _translating(cfg, seconds):
-                    response = await self._http.post(
-                        _url(cfg.base_url, path),
-                        json=body,
-                        headers=_headers(cfg),
-                        timeout=_timeout(seconds),
-                    )
+                response, raw = await self._exchange(cfg, "POST", path, body, seconds)
                 if response.status_code != 200:
-                    self._raise_status(response)
-                return self._json(response)
+                    self._raise_status(response, raw)
+                return self._json(raw)
             except (LLMRateLimited, LLMUnavailable) as exc:
                 delay = self._retry_delay(exc, attempt)
                 if delay is None:
@@ -237,6 +252,39 @@ class LLMClient:
                 await self._sleep(delay)
                 attempt += 1
 
+    async def _exchange(
+        self,
+        cfg: LLMTierConfig,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        seconds: float,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request and its answer's bytes, all within ``seconds``."""
+        try:
+            # httpx's timeout bounds each read, not their sum: a provider sending a byte every
+            # few seconds would never trip it. This deadline covers the whole exchange.
+            async with asyncio.timeout(seconds):
+                with _translating(cfg, seconds):
+                    request = self._http.build_request(
+                        method,
+                        _url(cfg.base_url, path),
+                        json=body,
+                        headers=_headers(cfg),
+                        timeout=_timeout(seconds),
+                    )
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        raw = await _read_capped(response)
+                    finally:
+                        await response.aclose()
+        except TimeoutError as exc:
+            raise LLMUnavailable(
+                f"the {cfg.tier} model {cfg.model!r} did not answer within {seconds:g}s "
+                "(the whole answer)"
+            ) from exc
+        return response, raw
+
     def _retry_delay(self, exc: LLMError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up now."""
         if attempt >= self._retry.max_attempts:
@@ -247,9 +295,9 @@ class LLMClient:
         backoff = min(self._retry.max_delay, self._retry.base_delay * 2.0 ** (attempt - 1))
         return backoff * (0.5 + 0.5 * self._jitter())
 
-    def _raise_status(self, response: httpx.Response) -> NoReturn:
+    def _raise_status(self, response: httpx.Response, raw: bytes) -> NoReturn:
         status = response.status_code
-        detail = self._error_detail(response)
+        detail = self._error_detail(raw)
         # RFC 9110 10.2.3: Retry-After may accompany 429 and 503 (e.g. a model still loading).
         retry_after = _retry_after(response.headers.get("retry-after"), self._clock())
         if status == 429:
@@ -268,11 +316,11 @@ class LLMClient:
             )
         raise LLMError(f"model endpoint rejected the request ({status}): {detail}", status=status)
 
-    def _error_detail(self, response: httpx.Response) -> str:
-        text = response.text
+    def _error_detail(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", "replace")
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if isinstance(parsed, dict):
             error = parsed.get("error")
@@ -288,13 +336,21 @@ class LLMClient:
             text = text.replace(secret, "[REDACTED]")
         return text
 
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
+    def _json(self, raw: bytes) -> dict[str, Any]:
+        if raw.count(b"[") + raw.count(b"{") > MAX_RESPONSE_CONTAINERS:
+            raise LLMError(
+                f"model endpoint answered with more than {MAX_RESPONSE_CONTAINERS} JSON arrays "
+                "and objects"
+            )
         try:
-            data = response.json()
+            data = json.loads(raw)
+        except RecursionError as exc:
+            raise LLMError("model endpoint answered with JSON nested too deep to parse") from exc
         except ValueError as exc:
+            text = raw.decode("utf-8", "replace")
             raise LLMError(
                 f"model endpoint answered with a body that is not JSON: "
-                f"{self._scrub(response.text)[:_MAX_ERROR_BODY]!r}"
+                f"{self._scrub(text)[:_MAX_ERROR_BODY]!r}"
             ) from exc
         if not isinstance(data, dict):
             raise LLMError("model endpoint answered with JSON that is not an object")
@@ -315,6 +371,18 @@ def _translating(cfg: LLMTierConfig, seconds: float) -> Iterator[None]:
         raise LLMUnavailable(f"cannot reach the {where} ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
         raise LLMError(f"HTTP error calling the {where} ({type(exc).__name__})") from exc
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    # aiter_bytes undoes Content-Encoding, so the cap counts what would land in memory.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise LLMError(f"model endpoint answered with more than {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _timeout(seconds: float) -> httpx.Timeout:
@@ -370,9 +438,19 @@ def _parse_usage(data: Mapping[str, Any]) -> TokenUsage | None:
         return None
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens", 0)
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    if not (_plausible_count(prompt) and _plausible_count(completion)):
+        # Not believed, so not recorded: the caller estimates, as for an answer without usage.
+        # A negative count would make a paid call look free; a huge one breaks the history's
+        # INTEGER column and float pricing.
         return None
-    return TokenUsage(max(0, prompt), max(0, completion))
+    return TokenUsage(prompt, completion)
+
+
+def _plausible_count(value: object) -> TypeGuard[int]:
+    # bool is an int subclass; JSON true is not a count.
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS_REPORTED
+    )
 
 
 def _parse_embeddings(data: Mapping[str, Any], expected: int) -> list[list[float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import socket
+import zlib
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from tests.fakes.llm import (
     ScriptedModel,
     ScriptedModelServer,
     Status,
+    Stream,
     hang,
     make_llm_config,
     rate_limited,
@@ -21,7 +23,14 @@ from tests.fakes.llm import (
 )
 
 from auto_review.errors import ConfigError, LLMError, LLMRateLimited, LLMUnavailable
-from auto_review.llm import Message, RetryPolicy, Tier, UsageLedger
+from auto_review.llm import (
+    MAX_RESPONSE_BYTES,
+    MAX_RESPONSE_CONTAINERS,
+    Message,
+    RetryPolicy,
+    Tier,
+    UsageLedger,
+)
 from auto_review.settings import LLMConfig
 
 pytestmark = pytest.mark.anyio
@@ -128,7 +137,8 @@ async def test_chat_times_out_a_hung_call_retries_and_raises_llm_unavailable(
     async with scripted_llm_client(config, retry=policy) as (client, sleeps):
         with pytest.raises(LLMUnavailable, match=r"did not answer within 0\.2s") as caught:
             await client.chat(Tier.REASONING, HELLO)
-    assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+    # Whichever fires first: httpx's read timeout or the deadline on the whole answer.
+    assert isinstance(caught.value.__cause__, httpx.TimeoutException | TimeoutError)
     assert len(scripted_model.chat_requests) == 3
     assert len(sleeps.calls) == 2
 
@@ -290,3 +300,96 @@ async def test_chat_honours_retry_after_on_a_503_while_the_model_loads(
     async with scripted_llm_client(scripted_llm_config) as (client, sleeps):
         assert (await client.chat(Tier.REASONING, HELLO)).text == "ok"
     assert sleeps.calls == [5.0]
+
+
+# -- a hostile or broken provider: bounded bytes, time and numbers ------------------------------
+
+_MIB = 1024 * 1024
+
+
+async def test_chat_stops_reading_a_flooding_answer_at_the_body_cap(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    # 1 GiB of JSON whitespace: nothing but memory would stop a client that reads it all.
+    flood = Stream(b" " * _MIB, 1024, prefix=b'{"choices": [')
+    scripted_model.script(flood)
+    async with scripted_llm_client(scripted_llm_config) as (client, sleeps):
+        with pytest.raises(LLMError, match="more than") as caught:
+            await client.chat(Tier.REASONING, HELLO)
+    assert not isinstance(caught.value, LLMUnavailable | LLMRateLimited)
+    assert sleeps.calls == []  # a flood is not transient: not asked for again
+    assert len(scripted_model.chat_requests) == 1
+    assert flood.chunks_sent <= MAX_RESPONSE_BYTES // _MIB + 64  # the cap plus socket buffers
+
+
+async def test_chat_caps_a_compressed_answer_by_its_decoded_size(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    # 256 MiB of zeros gzip to a quarter MiB: a cap on the wire size alone would let it in.
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(packer.compress(bytes(_MIB)) for _ in range(256)) + packer.flush()
+    assert len(bomb) < MAX_RESPONSE_BYTES // 8
+    scripted_model.script(Stream(b"", 0, prefix=bomb, headers={"Content-Encoding": "gzip"}))
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        with pytest.raises(LLMError, match="more than"):
+            await client.chat(Tier.REASONING, HELLO)
+
+
+async def test_chat_deadline_covers_the_whole_answer_not_each_read(
+    scripted_model: ScriptedModel, scripted_model_server: ScriptedModelServer
+) -> None:
+    # One byte every 0.2 s keeps each read far inside the 1 s timeout; the answer would take
+    # 30 s. Only a deadline on the whole call ends it: the count proves it stopped early.
+    config = make_llm_config(scripted_model_server.base_url, timeout_secs=1.0)
+    drip = Stream(b" ", 150, delay_secs=0.2, prefix=b'{"choices": [')
+    scripted_model.script(drip)
+    retry = RetryPolicy(max_attempts=1)
+    async with scripted_llm_client(config, retry=retry) as (client, _):
+        with pytest.raises(LLMUnavailable, match="within 1s"):
+            await client.chat(Tier.REASONING, HELLO)
+    assert drip.chunks_sent < 150 // 2
+
+
+async def test_chat_maps_deeply_nested_json_from_the_endpoint_to_llm_error(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    # 5,000 nested arrays: 10 KB, under every size bound, and deeper than the parser can go.
+    bomb = b'{"choices": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    scripted_model.script(Stream(b"", 0, prefix=bomb))
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        with pytest.raises(LLMError, match="nest"):
+            await client.chat(Tier.REASONING, HELLO)
+
+
+async def test_chat_refuses_an_answer_of_many_tiny_containers_before_parsing_it(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    # A valid answer padded with empty arrays: 3 bytes each on the wire, ~75 bytes each parsed.
+    # Under the byte cap, it would cost the parser ~25 times its size.
+    padding = b",".join([b"[]"] * (MAX_RESPONSE_CONTAINERS + 1))
+    body = b'{"choices": [{"message": {"content": "hi"}}], "pad": [' + padding + b"]}"
+    assert len(body) < MAX_RESPONSE_BYTES
+    scripted_model.script(Stream(b"", 0, prefix=body))
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        with pytest.raises(LLMError, match="arrays and objects"):
+            await client.chat(Tier.REASONING, HELLO)
+    # Positive control: an honest answer far under the bound still parses.
+    scripted_model.script(reply("[{}] " * 1000))
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        assert (await client.chat(Tier.REASONING, HELLO)).text.startswith("[{}]")
+
+
+@pytest.mark.parametrize("reported", [10**400, 10**19, -5, True])
+async def test_chat_does_not_believe_impossible_token_counts(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig, reported: int
+) -> None:
+    # A count past 2**63 cannot be stored in the history (SQLite INTEGER) and one past ~1e308
+    # cannot be priced (float overflow); a negative one would make a paid call free. The
+    # client's own size estimate is recorded instead, as when the endpoint sends no usage.
+    scripted_model.script(reply("hi", prompt_tokens=reported, completion_tokens=reported))
+    async with scripted_llm_client(scripted_llm_config) as (client, _):
+        completion = await client.chat(Tier.REASONING, HELLO)
+    usage = completion.usage
+    assert 0 < usage.prompt_tokens < 100
+    assert 0 < usage.completion_tokens < 100
+    assert client.ledger.totals().prompt_tokens == usage.prompt_tokens
