@@ -286,13 +286,13 @@ class Settings(BaseSettings):
         20,
         ge=1,
         alias="AR_CHAT_USER_RATE_PER_HOUR",
-        description="Model-spending commands per user per hour.",
+        description="Model-spending commands (and review requests) per user per hour.",
     )
     chat_pr_rate_per_hour: int = Field(
         60,
         ge=1,
         alias="AR_CHAT_PR_RATE_PER_HOUR",
-        description="Model-spending commands per PR per hour.",
+        description="Model-spending commands (and review requests) per PR per hour.",
     )
     chat_ignore_logins: str = Field(
         "",

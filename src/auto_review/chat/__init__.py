@@ -6,7 +6,7 @@ llm=...)`` answers one mention per ``run(request)`` call; it has the shape of th
 ``auto_review.memory`` (``is_paused``, ``LearningsStore``) so the pipeline can read them too.
 """
 
-from auto_review.chat._access import MODEL_COMMANDS, WRITE_COMMANDS
+from auto_review.chat._access import MODEL_COMMANDS, WRITE_COMMANDS, RateDecision, check_rate
 from auto_review.chat._ledger import ChatLedger, OverrideRecord, ReplyKey
 from auto_review.chat._override import is_substantive_reason
 from auto_review.chat._parser import (
@@ -34,8 +34,10 @@ __all__ = [
     "Enqueued",
     "OverrideRecord",
     "ParsedComment",
+    "RateDecision",
     "ReplyKey",
     "ReviewQueue",
+    "check_rate",
     "help_text",
     "is_substantive_reason",
     "mention_handles",

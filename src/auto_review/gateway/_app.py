@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from auto_review.chat import ChatConfig, ChatLedger
 from auto_review.errors import ConfigError
 from auto_review.gateway._ci import CiEndpoint
 from auto_review.gateway._context import GatewayDeps
@@ -116,6 +117,8 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         mode_resolver=deps.mode_resolver,
         status_context=STATUS_CONTEXT,
         bot_login=settings.bot_login,
+        chat_ledger=ChatLedger(deps.store, clock=clock.time),
+        chat_config=ChatConfig.from_settings(settings),
     )
     dedup = DeliveryDedup(deps.store, clock=clock, ttl_secs=settings.dedup_ttl_secs)
     webhook_limiter = WebhookRateLimiter(

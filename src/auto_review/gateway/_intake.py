@@ -11,6 +11,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 
+from auto_review.chat import ChatConfig, ChatLedger, check_rate
 from auto_review.errors import HostAuthError, HostError, HostNotFound, HostUnavailable
 from auto_review.gateway._batch import ChatBatcher
 from auto_review.gateway._context import ReviewMode, ReviewModeResolver
@@ -53,6 +54,8 @@ class Intake:
         mode_resolver: ReviewModeResolver | None,
         status_context: str,
         bot_login: str,
+        chat_ledger: ChatLedger,
+        chat_config: ChatConfig,
     ) -> None:
         self._queue = queue
         self._tracker = tracker
@@ -63,6 +66,8 @@ class Intake:
         self._resolver = mode_resolver
         self._context = status_context
         self._bot = bot_login.lower()
+        self._ledger = chat_ledger
+        self._chat_config = chat_config
         self._chats = ChatBatcher(queue)
         # PRs known to be tracked, so a busy PR's mentions cost no database read each.
         self._known: OrderedDict[tuple[RepoRef, int], None] = OrderedDict()
@@ -93,7 +98,9 @@ class Intake:
     async def _requested(self, ev: PullRequestEvent) -> bool:
         """The bot's review was requested: an explicit ask, like ``@bot review``, so it runs in
         either review mode, while automatic reviews are paused, and again for a reviewed head;
-        and like that command it needs the asker's write access."""
+        and like that command it needs the asker's write access and counts against chat's
+        hourly limits (otherwise requesting, removing and requesting again would be an unmetered
+        ``@bot review``). Refused requests are logged only: there is no comment to answer."""
         if ev.requested_reviewer.lower() != self._bot:
             return False
         permission = await self._permission(ev.repo, ev.sender)
@@ -108,6 +115,17 @@ class Intake:
                 permission=permission.value if permission else "unknown",
             )
             return False
+        decision = check_rate(self._ledger, self._chat_config, ev.repo, ev.number, ev.sender)
+        if not decision.allowed:
+            _log.info(
+                "review_request_rate_limited",
+                repo=str(ev.repo),
+                number=ev.number,
+                requester=ev.sender,
+                scope=decision.scope,
+            )
+            return False
+        self._ledger.record_usage(ev.repo, ev.number, ev.sender, "review-request")
         self.enqueue_review(ev.repo, ev.number, ev.head_sha, trigger=Trigger.REQUEST, force=True)
         return True
 

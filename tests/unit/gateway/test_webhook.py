@@ -383,6 +383,30 @@ async def test_webhook_review_request_needs_the_requesters_write_access(
     assert gw.queue.list_jobs() == []
 
 
+async def test_webhook_review_requests_count_against_the_chat_limit(tmp_path: Path) -> None:
+    """Requesting the bot's review forces a review like ``@bot review``; it must not be a way
+    round that command's hourly limit (each forced review spends model budget)."""
+    app, gw, host, _ = build(tmp_path, env={"AR_CHAT_USER_RATE_PER_HOUR": "2"})
+    opened = json.loads(recorded("HookPullRequest.json"))
+    host.permissions[opened["sender"]["login"]] = Permission.WRITE
+    asked = dict(opened, action="review_requested", requested_reviewer={"login": "auto-review"})
+    b = payload(asked)
+    async with _client(app) as client:
+        for delivery in ("r1", "r2", "r3"):
+            r = await client.post(
+                "/webhooks/forgejo",
+                content=b,
+                headers=hook_headers("pull_request", b, delivery=delivery),
+            )
+            assert r.status_code == 202
+            # Each review ran before the next request, so none is merely "already queued".
+            job = gw.queue.claim([JobKind.REVIEW])
+            if job is not None:
+                gw.queue.finish(job.id, JobState.DONE, result="reviewed", reason="")
+    reviews = [j for j in gw.queue.list_jobs() if j.kind is JobKind.REVIEW]
+    assert len(reviews) == 2
+
+
 def _issue_comment(body: str, *, author: str = "bob", cid: int = 7, is_pull: bool = True) -> bytes:
     base = json.loads(recorded("HookPullRequest.json"))
     return payload(
