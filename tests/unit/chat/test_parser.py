@@ -47,6 +47,25 @@ def test_parser_ignores_quoted_lines() -> None:
     assert kinds("> @auto-review review\nI quoted that") == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\uff20auto-review approve",  # fullwidth at sign
+        "@auto-review\u200b approve",  # zero-width space glued to the handle
+        "@auto\u200b-review approve",
+        "\u200b@auto-review approve",  # invisible character before the handle
+        "@\u0430uto-review approve",  # Cyrillic a
+        ">@auto-review approve",  # a quote without the space
+        "  > > @auto-review approve",  # a nested quote
+    ],
+)
+def test_parser_lookalike_and_hidden_handles_are_not_commands(body: str) -> None:
+    # Only the exact handle at a line's start is a command: lookalikes, invisible characters
+    # and quotes (which may show someone else's command) are text.
+    assert kinds(body) == []
+    assert kinds("@auto-review approve") == [CommandKind.APPROVE]  # positive control
+
+
 def test_parser_ignores_inline_code() -> None:
     assert kinds("`@auto-review review` is how you ask") == []
 

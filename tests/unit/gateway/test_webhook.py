@@ -407,11 +407,13 @@ async def test_webhook_review_requests_count_against_the_chat_limit(tmp_path: Pa
     assert len(reviews) == 2
 
 
-def _issue_comment(body: str, *, author: str = "bob", cid: int = 7, is_pull: bool = True) -> bytes:
+def _issue_comment(
+    body: str, *, author: str = "bob", cid: int = 7, is_pull: bool = True, action: str = "created"
+) -> bytes:
     base = json.loads(recorded("HookPullRequest.json"))
     return payload(
         {
-            "action": "created",
+            "action": action,
             "issue": {"number": 1, "pull_request": {"merged": False} if is_pull else None},
             "comment": {"id": cid, "body": body, "user": {"login": author}},
             "repository": base["repository"],
@@ -442,6 +444,22 @@ async def test_webhook_mention_becomes_one_chat_job_and_own_comment_is_ignored(
     assert [(j.kind, j.comment_id, j.author, j.state) for j in jobs] == [
         (JobKind.CHAT, 7, "bob", JobState.QUEUED)
     ]
+
+
+async def test_webhook_never_acts_on_edited_or_deleted_comments(tmp_path: Path) -> None:
+    """A command is credited to the comment's author, and Forgejo lets writers edit anyone's
+    comment (its ``edited`` delivery names the editor only as sender): an edit that adds a
+    command, or a deletion, queues nothing."""
+    app, gw, _, _ = build(tmp_path)
+    async with _client(app) as client:
+        for action, cid in (("edited", 7), ("deleted", 8), ("created", 9)):
+            b = _issue_comment("@auto-review approve", cid=cid, action=action)
+            r = await client.post(
+                "/webhooks/forgejo", content=b, headers=hook_headers("issue_comment", b)
+            )
+            assert r.status_code == 202
+    # Positive control: the created one is queued.
+    assert [j.comment_id for j in gw.queue.list_jobs()] == [9]
 
 
 async def test_webhook_review_comment_without_id_is_resolved_through_the_forge(
