@@ -10,6 +10,10 @@
   may hide a created review or comment, and posting it twice is worse than failing once.
 - Answer bodies are read up to a byte cap; error bodies are truncated and scrubbed of the
   credentials this client holds before they reach an exception message.
+- The forge (or a proxy in front of it) is not trusted to answer sanely: JSON with more than
+  ``MAX_JSON_CONTAINERS`` arrays and objects, or nested deeper than the parser goes, is refused
+  before it costs memory or crashes the caller, and a paged listing keeps at most
+  ``MAX_LISTING_BYTES`` of answers however many pages the forge offers.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ERROR_SNIPPET_CHARS",
     "MAX_BODY_BYTES",
+    "MAX_JSON_CONTAINERS",
+    "MAX_LISTING_BYTES",
     "MAX_PAGES",
     "PAGE_LIMIT",
     "ForgeHttp",
@@ -57,6 +63,13 @@ PAGE_LIMIT = 50
 MAX_PAGES = 100
 # Largest answer read into memory (a whole-PR diff is the biggest thing we fetch).
 MAX_BODY_BYTES = 32 * 1024 * 1024
+# Most '[' and '{' (counted in the raw bytes, strings included) a JSON answer may hold. An honest
+# page of 50 rows has a few hundred; empty arrays and objects cost the parser ~25 times their
+# size (32 MiB of "{}," would peak near 800 MiB).
+MAX_JSON_CONTAINERS = 100_000
+# Most answer bytes one paged listing keeps: every page may be MAX_BODY_BYTES, and MAX_PAGES of
+# them held at once would be gigabytes. 5,000 honest rows are a few MiB.
+MAX_LISTING_BYTES = 64 * 1024 * 1024
 # How much of an error body an exception message may quote.
 ERROR_SNIPPET_CHARS = 300
 # Connect fast, allow slow diffs: a big PR's .diff can take the forge tens of seconds.
@@ -94,9 +107,16 @@ class HttpResult:
     body: bytes
 
     def json(self) -> Any:
-        """The body as JSON; ``HostError`` when it is not."""
+        """The body as JSON; ``HostError`` when it is not, or could not be parsed safely."""
+        if self.body.count(b"[") + self.body.count(b"{") > MAX_JSON_CONTAINERS:
+            raise HostError(
+                f"the forge sent JSON with more than {MAX_JSON_CONTAINERS} arrays and objects",
+                status=self.status,
+            )
         try:
             return json.loads(self.body)
+        except RecursionError as exc:
+            raise HostError("the forge sent JSON nested too deep", status=self.status) from exc
         except ValueError as exc:
             raise HostError("the forge sent invalid JSON", status=self.status) from exc
 
@@ -272,18 +292,29 @@ class ForgeHttp:
         params: Mapping[str, str | int] | None = None,
         limit: int = PAGE_LIMIT,
         max_pages: int = MAX_PAGES,
+        max_bytes: int = MAX_LISTING_BYTES,
     ) -> list[Any]:
-        """Every item of a Gitea-paged JSON list, up to ``max_pages`` pages.
+        """Every item of a Gitea-paged JSON list, up to ``max_pages`` pages and ``max_bytes``.
+
+        A page that would take the listing past ``max_bytes`` is dropped and the listing ends
+        there, logged like the page cap.
 
         A server that ignores ``page`` (older Gitea on some routes) answers the same items
         again; a page that brings no new ``id`` ends the listing instead of looping to the cap.
         """
         items: list[Any] = []
         seen_ids: set[int] = set()
+        kept_bytes = 0
         for page in range(1, max_pages + 1):
             result = await self.request(
                 "GET", url, params={**(params or {}), "page": page, "limit": limit}
             )
+            kept_bytes += len(result.body)
+            if kept_bytes > max_bytes:
+                _log.warning(
+                    "forge_listing_capped", path=_path(url), max_bytes=max_bytes, items=len(items)
+                )
+                return items
             chunk = result.json()
             if not isinstance(chunk, list):
                 raise HostError(f"GET {_path(url)}: expected a JSON list")

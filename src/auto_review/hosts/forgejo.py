@@ -31,7 +31,14 @@ from pydantic import SecretStr
 from auto_review.errors import HostError, HostNotFound
 from auto_review.hosts import _forgejo_json as fj
 from auto_review.hosts._forgejo_json import WebhookInfo
-from auto_review.hosts._http import DEFAULT_TIMEOUT, MAX_PAGES, ForgeHttp, RetryPolicy, Sleep
+from auto_review.hosts._http import (
+    DEFAULT_TIMEOUT,
+    MAX_LISTING_BYTES,
+    MAX_PAGES,
+    ForgeHttp,
+    RetryPolicy,
+    Sleep,
+)
 from auto_review.hosts._models import (
     ChangedFile,
     Comment,
@@ -69,6 +76,7 @@ class ForgejoHost:
         clock: Callable[[], float] = time.time,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_pages: int = MAX_PAGES,
+        max_listing_bytes: int = MAX_LISTING_BYTES,
         owns_client: bool = False,
     ) -> None:
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token
@@ -88,6 +96,7 @@ class ForgejoHost:
         self._client = client
         self._owns_client = owns_client
         self._max_pages = max_pages
+        self._max_listing_bytes = max_listing_bytes
         self._http = ForgeHttp(
             client,
             authorization=f"token {secret}",
@@ -349,7 +358,9 @@ class ForgejoHost:
         return f"{self._api}/repos/{repo.owner}/{repo.name}/{rest}"
 
     async def _paginate(self, url: str, *, params: dict[str, str] | None = None) -> list[Any]:
-        return await self._http.paginate(url, params=params, max_pages=self._max_pages)
+        return await self._http.paginate(
+            url, params=params, max_pages=self._max_pages, max_bytes=self._max_listing_bytes
+        )
 
     async def _get_json(self, url: str) -> Any:
         return (await self._http.request("GET", url)).json()

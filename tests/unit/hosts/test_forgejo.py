@@ -37,6 +37,7 @@ from auto_review.hosts import (
     create_access_token,
     forgejo_host,
 )
+from auto_review.hosts._http import MAX_JSON_CONTAINERS
 from auto_review.hosts.forgejo import MAX_FILE_BYTES
 from auto_review.settings import ForgeConfig
 
@@ -833,3 +834,56 @@ async def test_forgejo_host_never_posts_a_configured_secret(
         assert "[REDACTED]" in text
         for secret in (key, hook, token):
             assert secret not in text, text
+
+
+# -- a hostile forge (or a proxy in front of it): bounded parsing and listings ------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 5_000 + b"]" * 5_000,  # 10 KB nested deeper than the JSON parser goes
+        b"[" + b",".join([b"{}"] * (MAX_JSON_CONTAINERS + 1)) + b"]",  # ~25x its size parsed
+    ],
+    ids=["deep", "containers"],
+)
+async def test_forgejo_host_refuses_json_that_would_crash_or_bloat_the_parser(
+    sleeps: SleepLog, body: bytes
+) -> None:
+    def hostile(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hostile)) as c:
+        host = ForgejoHost(c, base_url="https://forge.example", token="t" * 40, sleep=sleeps)
+        with pytest.raises(HostError, match="JSON"):
+            await host.list_issue_comments(DEMO, 1)
+
+
+async def test_forgejo_host_stops_a_listing_at_its_byte_budget(sleeps: SleepLog) -> None:
+    # Endless distinct pages, each under the per-answer cap: without a budget for the whole
+    # listing, MAX_PAGES of them are held in memory at once (100 x 32 MiB).
+    served: list[int] = []
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        served.append(page)
+        rows = [
+            {"id": page * 100 + i, "body": "x" * 16_384, "user": {"login": "bob"}} for i in range(4)
+        ]
+        return httpx.Response(
+            200, json=rows, headers={"Link": '<https://forge.example/>; rel="next"'}
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(endless)) as c:
+        host = ForgejoHost(
+            c,
+            base_url="https://forge.example",
+            token="t" * 40,
+            sleep=sleeps,
+            max_listing_bytes=256 * 1024,
+        )
+        comments = await host.list_issue_comments(DEMO, 1)
+    # 4 x 16 KiB a page: the fourth page reaches 256 KiB, the fifth is over it and not kept.
+    assert len(served) <= 5
+    assert len(comments) <= 4 * 4
+    assert comments
