@@ -119,7 +119,7 @@ def _parse(body: bytes) -> tuple[RepoRef, int, HeadSha, bool] | str:
     """The validated request, or a fixed error message."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # too deep is malformed
         return "payload decode failed"
     if not isinstance(data, dict):
         return "payload decode failed"

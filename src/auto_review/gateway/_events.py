@@ -150,7 +150,9 @@ class CommentEvent:
 def _load(body: bytes) -> object:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # RecursionError: a signed body nested deeper than the parser goes (10 KB is enough) is
+    # malformed, not a server error.
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError("json", "body is not JSON") from exc
 
 

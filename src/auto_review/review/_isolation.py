@@ -166,7 +166,8 @@ def run_analysis(
         ) from exc
     try:
         answer = json.loads(out)
-    except ValueError as exc:
+    # A child subverted by the repository can nest its answer deeper than the parser goes.
+    except (ValueError, RecursionError) as exc:
         raise AnalysisFailed(f"analysis task {task} returned unreadable output") from exc
     if not isinstance(answer, dict):
         raise AnalysisFailed(f"analysis task {task} returned a {type(answer).__name__}")

@@ -95,8 +95,11 @@ async def test_ci_review_validates_fields_before_any_forge_call(
     async with _client(app) as client:
         r = await client.post("/reviews/ci", json=_body(**over), headers=_AUTH)
         bad_json = await client.post("/reviews/ci", content=b"{nope", headers=_AUTH)
+        deep = b"[" * 5_000 + b"]" * 5_000  # deeper than the JSON parser goes
+        too_deep = await client.post("/reviews/ci", content=deep, headers=_AUTH)
     assert r.status_code == 400
     assert bad_json.status_code == 400
+    assert too_deep.status_code == 400
     assert host.calls == []
 
 

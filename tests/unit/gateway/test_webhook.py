@@ -208,7 +208,13 @@ async def test_webhook_ping_answers_pong(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("body", "klass"),
-    [(b"{not json", "json"), (b'{"action": "opened"}', "schema"), (b"\xff\xfe", "json")],
+    [
+        (b"{not json", "json"),
+        (b'{"action": "opened"}', "schema"),
+        (b"\xff\xfe", "json"),
+        # Nested deeper than the parser goes (10 KB): a 500 and a traceback before the fix.
+        (b"[" * 5_000 + b"]" * 5_000, "json"),
+    ],
 )
 async def test_webhook_undecodable_payload_is_400_counted_by_class(
     tmp_path: Path, body: bytes, klass: str

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from auto_review.review.tools import read_file_task, search_task
 
 
@@ -77,3 +79,18 @@ def test_a_read_file_task_in_a_fresh_interpreter_loads_no_parser(tmp_path: Path)
     ok, parsers = json.loads(done.stdout)
     assert ok is True
     assert parsers == []
+
+
+def test_run_analysis_maps_an_answer_nested_too_deep_to_analysis_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A child subverted by the repository it reads answers 10 KB of nesting, under the output
+    # cap and deeper than the parser goes: the task fails, the review does not crash.
+    from auto_review.review import _isolation
+
+    def subverted(*args: object, **kwargs: object) -> bytes:
+        return b"[" * 5_000 + b"]" * 5_000
+
+    monkeypatch.setattr(_isolation.sandbox, "run_callable", subverted)
+    with pytest.raises(_isolation.AnalysisFailed, match="unreadable"):
+        _isolation.run_analysis("read_file", {"root": str(tmp_path)}, timeout=5)
