@@ -236,12 +236,19 @@ class ForgejoHost:
         return [fj.review(item) for item in items]
 
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]:
-        """Inline comments of every review on the PR."""
+        """Inline comments of every submitted review on the PR.
+
+        Pending reviews are left out: Forgejo lists other users' drafts to a site admin, and a
+        draft is not said yet (its author may still change or discard it), so a command in one
+        must not be answered.
+        """
         n = fj.check_number(number)
         reviews = await self._paginate(self._repo_url(repo, f"pulls/{n}/reviews"))
         comments: list[Comment] = []
         for review in reviews:
             if not isinstance(review, dict) or not review.get("comments_count"):
+                continue
+            if str(review.get("state", "")).upper() == "PENDING":
                 continue
             review_id = fj.int_field(review, "id")
             url = self._repo_url(repo, f"pulls/{n}/reviews/{review_id}/comments")

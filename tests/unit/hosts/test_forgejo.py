@@ -350,6 +350,22 @@ async def test_forgejo_host_posts_a_review_with_inline_comments_at_file_lines(
     ]
 
 
+async def test_forgejo_host_review_comments_leave_out_unsubmitted_drafts(
+    host: ForgejoHost, fake_forge: FakeForge, forge_repo: PullRecord
+) -> None:
+    # Forgejo lists other users' pending reviews to a site admin. A draft is not said yet: its
+    # author may still change or discard it, so the bot must neither answer nor act on it.
+    repo = fake_forge.repo("alice/demo")
+    comment = {"path": "src/app.py", "body": "@auto-review review", "new_position": 6}
+    for event in ("PENDING", "COMMENT"):
+        fake_forge.state.create_review(
+            repo, forge_repo, user="alice", event=event, body="", commit_id="", comments=[comment]
+        )
+    inline = await host.list_review_comments(DEMO, 1)
+    submitted = [r.id for r in repo.reviews if r.state == "COMMENT"]
+    assert [c.review_id for c in inline] == submitted  # the submitted one: a positive control
+
+
 async def test_forgejo_host_review_on_a_line_outside_the_diff_fails_without_retry(
     host: ForgejoHost, fake_forge: FakeForge, sleeps: SleepLog
 ) -> None:
