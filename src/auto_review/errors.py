@@ -37,6 +37,7 @@ __all__ = [
     "HostRateLimited",
     "HostUnavailable",
     "JobError",
+    "LLMBudgetExhausted",
     "LLMError",
     "LLMOutputInvalid",
     "LLMRateLimited",
@@ -152,6 +153,10 @@ class LLMUnavailable(LLMError):
 
 class LLMOutputInvalid(LLMError):
     """The model's output did not match the schema after every repair attempt."""
+
+
+class LLMBudgetExhausted(LLMError):
+    """The review sent as many chat requests as it may; not retried (more would be the same)."""
 
 
 class JobError(AutoReviewError):

@@ -240,7 +240,10 @@ class Settings(BaseSettings):
         4096, ge=256, alias="AR_LLM_MAX_OUTPUT_TOKENS", description="max_tokens of each model call."
     )
     llm_timeout_secs: float = Field(
-        120.0, gt=0, alias="AR_LLM_TIMEOUT_SECS", description="Timeout of one model call."
+        120.0,
+        gt=0,
+        alias="AR_LLM_TIMEOUT_SECS",
+        description="Deadline of one model call attempt, the whole answer included.",
     )
     max_llm_calls: int = Field(
         6,
@@ -248,6 +251,16 @@ class Settings(BaseSettings):
         le=64,
         alias="AR_MAX_LLM_CALLS",
         description="Review calls one PR may be split into.",
+    )
+    max_model_requests: int = Field(
+        80,
+        ge=4,
+        le=10_000,
+        alias="AR_MAX_MODEL_REQUESTS",
+        description=(
+            "Chat requests one review may send to the model: review calls, repairs, "
+            "verifier turns and retries together."
+        ),
     )
     embed_num_ctx: int | None = Field(
         None, ge=1, alias="AR_EMBED_NUM_CTX", description="Ollama options.num_ctx for embeddings."

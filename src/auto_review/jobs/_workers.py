@@ -16,7 +16,14 @@ import contextlib
 import functools
 from typing import Protocol
 
-from auto_review.errors import AutoReviewError, HostError, LLMError, ReviewError, StoreError
+from auto_review.errors import (
+    AutoReviewError,
+    HostError,
+    LLMBudgetExhausted,
+    LLMError,
+    ReviewError,
+    StoreError,
+)
 from auto_review.hosts import CommitState, CommitStatus, ReviewHost
 from auto_review.jobs._history import HistoryEntry, ReviewHistory
 from auto_review.jobs._models import ChatRunner, Clock, Job, JobKind, JobState, SystemClock
@@ -338,6 +345,8 @@ def _safe_reason(exc: AutoReviewError) -> str:
         return exc.message[:200]
     if isinstance(exc, HostError):
         return f"the forge failed (HTTP {exc.status})" if exc.status else "the forge failed"
+    if isinstance(exc, LLMBudgetExhausted):
+        return "the review used up its model requests (AR_MAX_MODEL_REQUESTS)"
     if isinstance(exc, LLMError):
         return "the model endpoint failed" + (f" (HTTP {exc.status})" if exc.status else "")
     return "internal error; see the gateway log"

@@ -42,7 +42,13 @@ from typing import Any, NoReturn, TypeGuard
 import httpx
 
 from auto_review import __version__
-from auto_review.errors import ConfigError, LLMError, LLMRateLimited, LLMUnavailable
+from auto_review.errors import (
+    ConfigError,
+    LLMBudgetExhausted,
+    LLMError,
+    LLMRateLimited,
+    LLMUnavailable,
+)
 from auto_review.llm._tokens import estimate_tokens
 from auto_review.llm._types import Completion, Message, RetryPolicy, Tier, TokenUsage
 from auto_review.llm._usage import PriceTable, UsageLedger, load_price_table
@@ -96,8 +102,14 @@ class LLMClient:
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        max_chat_requests: int | None = None,
     ) -> None:
         self._config = config
+        # Chat requests this client may still send (retries included); None: no budget. Per
+        # review (``with_ledger``), so repairs, verifier turns and retries have one ceiling
+        # however the model answers.
+        self._chat_budget = max_chat_requests
+        self._chat_sent = 0
         self._http = http
         # The operator's price file is read once here, so a bad one fails at startup.
         self._prices = prices if prices is not None else load_price_table(config.price_table_path)
@@ -124,11 +136,20 @@ class LLMClient:
     def prices(self) -> PriceTable:
         return self._prices
 
-    def with_ledger(self, ledger: UsageLedger | None = None) -> LLMClient:
+    @property
+    def chat_requests_sent(self) -> int:
+        """Chat requests this client sent (each retry counts)."""
+        return self._chat_sent
+
+    def with_ledger(
+        self, ledger: UsageLedger | None = None, *, max_chat_requests: int | None = None
+    ) -> LLMClient:
         """A client sharing this one's connection pool that records into ``ledger``.
 
         Without an argument the new ledger is empty and uses this client's price table: call
         ``llm.with_ledger()`` once per review and read ``.ledger.totals()`` at the end.
+        ``max_chat_requests`` gives the new client its own budget of chat requests; past it,
+        ``chat`` raises ``LLMBudgetExhausted`` without sending.
         """
         return LLMClient(
             self._config,
@@ -139,6 +160,7 @@ class LLMClient:
             sleep=self._sleep,
             jitter=self._jitter,
             clock=self._clock,
+            max_chat_requests=max_chat_requests,
         )
 
     def has_tier(self, tier: Tier) -> bool:
@@ -185,7 +207,7 @@ class LLMClient:
         }
         if response_format is not None:
             body["response_format"] = dict(response_format)
-        data = await self._post(cfg, "chat/completions", body, timeout_secs)
+        data = await self._post(cfg, "chat/completions", body, timeout_secs, counted=True)
         text, finish_reason = _parse_chat(data)
         usage = _parse_usage(data)
         if usage is None:
@@ -226,11 +248,19 @@ class LLMClient:
     # -- transport --------------------------------------------------------------------------------
 
     async def _post(
-        self, cfg: LLMTierConfig, path: str, body: Mapping[str, Any], timeout_secs: float | None
+        self,
+        cfg: LLMTierConfig,
+        path: str,
+        body: Mapping[str, Any],
+        timeout_secs: float | None,
+        *,
+        counted: bool = False,
     ) -> dict[str, Any]:
         seconds = timeout_secs if timeout_secs is not None else self._config.timeout_secs
         attempt = 1
         while True:
+            if counted:
+                self._spend_chat_request()
             try:
                 response, raw = await self._exchange(cfg, "POST", path, body, seconds)
                 if response.status_code != 200:
@@ -284,6 +314,13 @@ class LLMClient:
                 "(the whole answer)"
             ) from exc
         return response, raw
+
+    def _spend_chat_request(self) -> None:
+        if self._chat_budget is not None and self._chat_sent >= self._chat_budget:
+            raise LLMBudgetExhausted(
+                f"this review already sent its {self._chat_budget} chat requests to the model"
+            )
+        self._chat_sent += 1
 
     def _retry_delay(self, exc: LLMError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up now."""

@@ -20,6 +20,7 @@ class PipelineOptions:
     max_output_tokens: int = 4096
     llm_timeout_secs: float = 120.0
     max_llm_calls: int = 6
+    max_model_requests: int = 80
     clone_timeout_secs: float = 300.0
     clone_max_bytes: int = 1024 * 1024 * 1024
     show_cost: bool = True
@@ -37,6 +38,7 @@ class PipelineOptions:
             max_output_tokens=settings.llm_max_output_tokens,
             llm_timeout_secs=settings.llm_timeout_secs,
             max_llm_calls=settings.max_llm_calls,
+            max_model_requests=settings.max_model_requests,
             clone_timeout_secs=float(settings.clone_timeout_secs),
             clone_max_bytes=settings.clone_max_bytes,
             show_cost=settings.review_cost_footer,

@@ -148,7 +148,9 @@ class ReviewPipeline:
                     since=since,
                     options=self._options,
                     host=self._host,
-                    llm=self._llm.with_ledger(ledger),
+                    llm=self._llm.with_ledger(
+                        ledger, max_chat_requests=self._options.max_model_requests
+                    ),
                     ledger=ledger,
                     history=self._history,
                     learnings=self._learnings,

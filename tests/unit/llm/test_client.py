@@ -22,7 +22,13 @@ from tests.fakes.llm import (
     server_error,
 )
 
-from auto_review.errors import ConfigError, LLMError, LLMRateLimited, LLMUnavailable
+from auto_review.errors import (
+    ConfigError,
+    LLMBudgetExhausted,
+    LLMError,
+    LLMRateLimited,
+    LLMUnavailable,
+)
 from auto_review.llm import (
     MAX_RESPONSE_BYTES,
     MAX_RESPONSE_CONTAINERS,
@@ -393,3 +399,26 @@ async def test_chat_does_not_believe_impossible_token_counts(
     assert 0 < usage.prompt_tokens < 100
     assert 0 < usage.completion_tokens < 100
     assert client.ledger.totals().prompt_tokens == usage.prompt_tokens
+
+
+async def test_a_per_review_client_stops_at_its_chat_request_budget_retries_included(
+    scripted_model: ScriptedModel, scripted_llm_config: LLMConfig
+) -> None:
+    # A model that answers 503 for ever: four attempts per call would go on call after call.
+    scripted_model.respond_with(lambda _request: server_error(503))
+    async with scripted_llm_client(scripted_llm_config) as (shared, _):
+        review = shared.with_ledger(max_chat_requests=6)
+        with pytest.raises(LLMUnavailable):
+            await review.chat(Tier.REASONING, HELLO)  # 4 attempts, all counted
+        with pytest.raises(LLMBudgetExhausted, match="6 chat requests"):
+            await review.chat(Tier.REASONING, HELLO)  # 2 more attempts, then refused
+        with pytest.raises(LLMBudgetExhausted):
+            await review.chat(Tier.CHEAP, HELLO)  # refused before sending
+        assert review.chat_requests_sent == 6
+        assert len(scripted_model.chat_requests) == 6
+        # The budget is the review's: the shared client and a next review are not charged.
+        scripted_model.respond_with(None)
+        scripted_model.script(reply("ok"), reply("ok"))
+        assert (await shared.chat(Tier.REASONING, HELLO)).text == "ok"
+        assert (await shared.with_ledger(max_chat_requests=1).chat(Tier.CHEAP, HELLO)).text == "ok"
+    assert not LLMBudgetExhausted.transient
