@@ -10,8 +10,8 @@ compute line numbers from ``@@`` headers itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import re2
@@ -40,6 +40,11 @@ _DEFINITION = re2.compile(
 # A C-family function signature: a type and name then "(" with no ";" (not a call statement).
 _C_SIGNATURE = re2.compile(r"^[A-Za-z_][\w:<>,\s\*&]*\s[\*&]?[A-Za-z_][\w:]*\s*\([^;]*$")
 _NO_EXTRA_CONTEXT = (".md", ".txt", ".rst")
+# Diff lines one PR may have parsed into objects. Each costs ~200 bytes parsed (a 4 MiB diff of
+# one-character lines peaks at ~400 MiB) and the forge may send 32 MiB; the model sees at most
+# AR_MAX_LLM_CALLS context windows, far fewer lines than this. A file past the budget keeps its
+# name and status (``oversized``) and is skipped as too large, never silently dropped.
+MAX_DIFF_LINES = 200_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class FileDiff:
     hunks: tuple[Hunk, ...]
     binary: bool = False
     new_text: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+    oversized: bool = False  # past MAX_DIFF_LINES: no hunks were parsed
 
     @property
     def commentable(self) -> frozenset[int]:
@@ -144,6 +150,7 @@ class _FileBuilder:
         self.old_path, self.new_path = _header_paths(header)
         self.status: FileStatus = "modified"
         self.binary = False
+        self.oversized = False
         self.hunks: list[Hunk] = []
         self.new_text: dict[int, str] = {}
 
@@ -155,14 +162,55 @@ class _FileBuilder:
         if not path:
             return None
         old = self.old_path if self.old_path != path or self.status == "renamed" else None
-        return FileDiff(path, old, self.status, tuple(self.hunks), self.binary, self.new_text)
+        return FileDiff(
+            path,
+            old,
+            self.status,
+            tuple(self.hunks),
+            self.binary,
+            self.new_text,
+            oversized=self.oversized,
+        )
 
 
-def parse_diff(text: str) -> tuple[FileDiff, ...]:
-    """Parse a ``git diff`` (or forge ``.diff``) into files; unknown lines are ignored."""
+def parse_diff(text: str, *, max_lines: int = MAX_DIFF_LINES) -> tuple[FileDiff, ...]:
+    """Parse a ``git diff`` (or forge ``.diff``) into files; unknown lines are ignored.
+
+    Files are parsed in order while their lines fit ``max_lines`` in all; a file that does not
+    fit is returned ``oversized``, from its header alone (later, smaller files may still fit).
+    """
+    files: list[FileDiff] = []
+    kept = 0
+    for chunk in _file_chunks(text):
+        # Counted and cut with str methods (C speed): the lines of a file over the budget are
+        # never split into strings, let alone parsed.
+        size = chunk.count("\n") + 1
+        if kept + size > max_lines:
+            body = chunk.find("\n@@ ")
+            parsed = _parse_lines((chunk if body < 0 else chunk[:body]).split("\n"))
+            for fd in parsed:
+                files.append(replace(fd, hunks=(), new_text={}, oversized=True))
+            continue
+        kept += size
+        files.extend(_parse_lines(chunk.split("\n")))
+    return tuple(files)
+
+
+def _file_chunks(text: str) -> Iterator[str]:
+    """``text`` cut before each line that starts a file (``diff --git ``)."""
+    start = 0
+    while True:
+        found = text.find("\ndiff --git ", start)
+        if found < 0:
+            yield text[start:]
+            return
+        yield text[start : found + 1]
+        start = found + 1
+
+
+def _parse_lines(lines: list[str]) -> list[FileDiff]:
     files: list[FileDiff] = []
     current: _FileBuilder | None = None
-    lines = text.split("\n")
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -201,7 +249,7 @@ def parse_diff(text: str) -> tuple[FileDiff, ...]:
         i += 1
     if current is not None and (done := current.finish()) is not None:
         files.append(done)
-    return tuple(files)
+    return files
 
 
 def _parse_hunk(lines: list[str], i: int, current: _FileBuilder) -> int:

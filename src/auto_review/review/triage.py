@@ -24,6 +24,7 @@ class SkipReason(StrEnum):
     GENERATED = "generated"
     IGNORED = "ignored by .auto_review.yaml"
     BINARY = "binary"
+    TOO_LARGE = "too large (the pull request's diff is over its line budget)"
 
 
 _LOCKFILES = frozenset(
@@ -138,6 +139,8 @@ def triage(
             reason = SkipReason.IGNORED
         if reason is None and fd.binary:
             reason = SkipReason.BINARY
+        if reason is None and fd.oversized:
+            reason = SkipReason.TOO_LARGE
         if reason is None:
             review.append(fd)
         else:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from tests.unit.review._git import real_diff
 
-from auto_review.review.diff import parse_diff, render_file
+from auto_review.review.diff import MAX_DIFF_LINES, parse_diff, render_file
+from auto_review.review.triage import SkipReason, triage
 
 BEFORE = "\n".join(f"line {i}" for i in range(1, 31)) + "\n"
 PY_BEFORE = """import os
@@ -100,3 +101,25 @@ def test_render_file_collapses_deleted_file_to_one_line(tmp_path: Path) -> None:
     (fd,) = parse_diff(real_diff(tmp_path, {"x.py": "a = 1\n"}, {"x.py": None}))
     assert render_file(fd) == "## File: 'x.py' (deleted)\n"
     assert fd.commentable == frozenset()
+
+
+def test_parse_diff_stops_building_lines_at_its_budget_and_names_the_file(
+    tmp_path: Path,
+) -> None:
+    # A PR of one-character lines: 4 MiB of diff cost ~400 MiB parsed, and the forge may send
+    # 32 MiB. Past MAX_DIFF_LINES a file keeps its name and status but no lines; files that
+    # still fit the budget after it are parsed as usual.
+    huge = "diff --git a/big.txt b/big.txt\nnew file mode 100644\n--- /dev/null\n+++ b/big.txt\n"
+    huge += f"@@ -0,0 +1,{MAX_DIFF_LINES} @@\n" + "+\n" * MAX_DIFF_LINES
+    small = real_diff(tmp_path, {}, {"small.py": "x = 1\n"})
+    files = {f.path: f for f in parse_diff(small + huge + small.replace("small", "later"))}
+    assert files["big.txt"].oversized
+    assert files["big.txt"].status == "added"
+    assert files["big.txt"].hunks == ()
+    assert files["big.txt"].new_text == {}
+    assert files["small.py"].new_text == {1: "x = 1"}
+    assert files["later.py"].new_text == {1: "x = 1"}
+    assert not files["small.py"].oversized
+    triaged = triage(list(files.values()), is_ignored=lambda _p: False)
+    assert ("big.txt", SkipReason.TOO_LARGE) in triaged.skipped
+    assert sorted(f.path for f in triaged.review) == ["later.py", "small.py"]
