@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     review_timeout_secs: int = Field(
         900, ge=30, alias="AR_REVIEW_TIMEOUT_SECS", description="Deadline of one review job."
     )
+    job_retention_days: float = Field(
+        30.0,
+        ge=1,
+        le=3650,
+        alias="AR_JOB_RETENTION_DAYS",
+        description="Days a finished job stays in the queue's table (jobs list, jobs retry).",
+    )
     job_max_attempts: int = Field(
         3,
         ge=1,

@@ -103,6 +103,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         timeout_secs=settings.review_timeout_secs,
         observer=metrics,
         clock=clock,
+        retention_secs=settings.job_retention_days * 86400,
     )
     metrics.bind_queue(queue.stats, lambda: workers.in_flight)
     posture = deps.posture()

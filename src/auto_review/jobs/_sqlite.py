@@ -299,6 +299,19 @@ class SqliteJobQueue:
             counts[row["state"]][row["kind"]] = int(row["n"])
         return QueueStats(counts=counts)
 
+    def prune_finished(self, *, older_than_secs: float, limit: int) -> int:
+        # Finished rows are kept for the operator (``jobs list``, ``jobs retry``) and would
+        # otherwise grow the database with every delivery for ever. ``limit`` keeps each
+        # write transaction short, so intake and claims are not held up by a large backlog.
+        cutoff = self._clock.time() - older_than_secs
+        with self._store.write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state NOT IN"
+                " ('queued', 'running') AND status_owed = 0 AND finished_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+            return cursor.rowcount
+
     def owed_statuses(self) -> list[Job]:
         with self._store.read() as conn:
             rows = conn.execute(

@@ -35,6 +35,10 @@ __all__ = ["STATUS_CONTEXT", "JobObserver", "NullObserver", "WorkerPool"]
 
 STATUS_CONTEXT = "auto-review"
 _COALESCE_SECS = 0.005
+# Finished jobs past their retention are deleted at most this often, in batches.
+_PRUNE_EVERY_SECS = 600.0
+_PRUNE_BATCH_ROWS = 5_000
+_PRUNE_BATCHES = 10
 _log = get_logger("jobs.workers")
 
 
@@ -72,6 +76,7 @@ class WorkerPool:
         backoff_base_secs: float = 5.0,
         backoff_max_secs: float = 300.0,
         status_context: str = STATUS_CONTEXT,
+        retention_secs: float | None = None,
     ) -> None:
         self._queue = queue
         self._review_runner = review_runner
@@ -90,6 +95,8 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_status_sweep = float("-inf")
+        self._retention = retention_secs
+        self._last_prune = float("-inf")
 
     @property
     def in_flight(self) -> int:
@@ -134,6 +141,7 @@ class WorkerPool:
                 if self._clock.monotonic() - self._last_status_sweep >= 30.0:
                     self._last_status_sweep = self._clock.monotonic()
                     await self._pay_owed_statuses()
+                self._prune_when_due()
                 self._claim_some()
             except StoreError:
                 # The database is briefly unusable (locked, disk full): keep the loop alive
@@ -163,6 +171,25 @@ class WorkerPool:
                 _log.info("jobs_requeued_at_shutdown", count=count)
 
     # -- internals --------------------------------------------------------------------------
+
+    def _prune_when_due(self) -> None:
+        if self._retention is None:
+            return
+        if self._clock.monotonic() - self._last_prune < _PRUNE_EVERY_SECS:
+            return
+        self._last_prune = self._clock.monotonic()
+        removed = 0
+        # A few short transactions per sweep: a backlog is worked off over several sweeps
+        # instead of holding the write lock while webhooks wait.
+        for _ in range(_PRUNE_BATCHES):
+            batch = self._queue.prune_finished(
+                older_than_secs=self._retention, limit=_PRUNE_BATCH_ROWS
+            )
+            removed += batch
+            if batch < _PRUNE_BATCH_ROWS:
+                break
+        if removed:
+            _log.info("jobs_pruned", count=removed)
 
     def _claim_some(self) -> None:
         kinds = [JobKind.REVIEW] if self._review_runner is not None else []

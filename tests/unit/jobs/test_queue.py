@@ -141,3 +141,42 @@ def test_operator_retry_and_cancel_functions(store: Store) -> None:
     assert [j.id for j in list_jobs(store, states=[JobState.QUEUED])] == [jid]
     with pytest.raises(JobError):
         retry_job(store, 999)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_queue_prunes_only_old_finished_jobs_that_owe_no_status(store: Store) -> None:
+    # Every accepted delivery leaves a row; without pruning the database grows for ever.
+    clock = _Clock()
+    queue = SqliteJobQueue(store, clock=clock)
+    old = [queue.enqueue_chat(_chat(cid)).job_id for cid in range(1, 6)]
+    for _ in old:
+        job = queue.claim([JobKind.CHAT])
+        assert job is not None
+        queue.finish(job.id, JobState.DONE, result="done", reason="", status_owed=job.id == old[0])
+    waiting = queue.enqueue_chat(_chat(10)).job_id  # queued long ago, never run
+    clock.now += 31 * 86400
+    recent = queue.enqueue_chat(_chat(11, number=2)).job_id  # another PR: may run alongside
+    running = queue.claim([JobKind.CHAT])
+    assert running is not None
+    assert running.id == waiting
+    finished_now = queue.claim([JobKind.CHAT])
+    assert finished_now is not None
+    assert finished_now.id == recent
+    queue.finish(recent, JobState.DONE, result="done", reason="")
+
+    assert queue.prune_finished(older_than_secs=30 * 86400, limit=3) == 3  # the batch limit
+    assert queue.prune_finished(older_than_secs=30 * 86400, limit=3) == 1
+    assert queue.prune_finished(older_than_secs=30 * 86400, limit=3) == 0
+    left = {job.id for job in list_jobs(store, limit=100)}
+    # Kept: the job that still owes its status, the running one, the one finished just now.
+    assert left == {old[0], waiting, recent}

@@ -14,6 +14,7 @@ from auto_review.errors import HostAuthError, HostRateLimited, LLMUnavailable, R
 from auto_review.hosts import CommentKind, HeadSha, RepoRef
 from auto_review.jobs import (
     ChatRequest,
+    JobKind,
     JobState,
     ReviewHistory,
     SqliteJobQueue,
@@ -242,3 +243,18 @@ async def test_worker_loop_survives_a_store_error_and_runs_the_job_later(tmp_pat
     async with parts.running():
         await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
     assert failures == []  # the error happened, and the loop carried on
+
+
+async def test_worker_pool_prunes_finished_jobs_past_their_retention(tmp_path: Path) -> None:
+    parts = _Parts(tmp_path, ScriptedRunner([]), retention_secs=0.0)
+    job_id = parts.review()
+    claimed = parts.queue.claim([JobKind.REVIEW])
+    assert claimed is not None
+    assert claimed.id == job_id
+    parts.queue.finish(job_id, JobState.DONE, result="posted", reason="")
+    async with parts.running():
+        for _ in range(200):  # the first loop pass prunes; this only detects a hang
+            if parts.queue.get(job_id) is None:
+                break
+            await asyncio.sleep(0.01)
+    assert parts.queue.get(job_id) is None
