@@ -33,6 +33,8 @@ _C_PROBES = (
     "x32",
     "int80",
     "meiwrite",
+    "setid",
+    "hostipc",
 )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -381,3 +383,55 @@ def test_write_into_unpacked_one_file_build_is_blocked_by_filesystem_view(
     result = lines[-1]
     assert result["ok"] is False, result
     assert result["errno"] in {"ENOENT", "EROFS", "EACCES"}, result
+
+
+_SET_ID_CALLS = ("chmod", "fchmod", "fchmodat", "fchmodat2")
+
+
+@pytest.mark.parametrize("tier", ["full", "restricted"])
+def test_setuid_executable_planted_in_writable_dir_is_blocked_by_seccomp_mode_check(
+    probes: Probes, tier: str
+) -> None:
+    """Attack: a job copies an executable into its writable dir and sets the set-user-ID (or
+    set-group-ID) bit, for a host user to run it later as the file's owner. Started by root,
+    the full tier's writable binds are id-mapped, so the file is host root's on disk: a
+    set-user-ID root program left for any local user who can reach the dir (the operator's
+    otherwise). Control: seccomp refuses chmod/fchmod/fchmodat/fchmodat2 with either bit
+    (EPERM), and no file there ends up with one; a plain 0755 still works (positive control).
+    The host control sets each bit with each call in the same dir."""
+    root = os.geteuid() == 0
+    writable = Path(
+        tempfile.mkdtemp(prefix=".ar-redteam-setid-", dir="/var/tmp" if root else Path.home())
+    )
+    if root and tier == "restricted":  # the job is host nobody, with no mapping (F11)
+        os.chown(writable, 65534, 65534)
+    try:
+        for call in _SET_ID_CALLS:
+            for mode in ("4755", "2755"):
+                host = run_host([*probes.c("setid"), str(writable), call, mode])
+                assert host.ok, host.describe()
+        for path in writable.iterdir():
+            path.unlink()
+        for call in _SET_ID_CALLS:
+            for mode in ("4755", "2755"):
+                box = run_sandboxed(
+                    [*probes.c("setid"), str(writable), call, mode],
+                    ro=[probes.directory],
+                    rw=[writable],
+                    isolation=tier,
+                )
+                assert box.result is not None, box.describe()
+                assert not box.ok, box.describe()
+                assert box.errno == "EPERM", box.describe()
+        planted = {p.name: p.stat().st_mode & 0o7777 for p in writable.iterdir()}
+        assert planted, "the sandboxed probes made no file"
+        assert not any(mode & 0o6000 for mode in planted.values()), planted
+        control = run_sandboxed(
+            [*probes.c("setid"), str(writable), "fchmodat", "700"],
+            ro=[probes.directory],
+            rw=[writable],
+            isolation=tier,
+        )
+        assert control.ok, control.describe()
+    finally:
+        shutil.rmtree(writable, ignore_errors=True)

@@ -272,3 +272,51 @@ def test_symlink_swapped_in_after_the_check_is_blocked_by_nofollow_open(
         assert "ELOOP" in refused or "symlink" in refused, refused
     else:
         assert '"ok": false' in output, output
+
+
+def _as_job_user(argv: list[str]) -> list[str]:
+    """ARGV run on the host as the uid a restricted-tier job has (root: host nobody, F11)."""
+    if os.geteuid() != 0:
+        return argv
+    uid = str(_JOB_USER_AS_ROOT)
+    return ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", *argv]
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("shm", "EPERM"), ("mq", "EACCES")])
+def test_host_ipc_of_the_same_uid_in_restricted_tier_is_blocked_by_seccomp_and_landlock(
+    probes: Probes, kind: str, expected: str
+) -> None:
+    """Attack: read what a process of the job's own host uid left in SysV shared memory or a
+    POSIX message queue: another restricted job's, as host nobody when root starts them, or
+    the operator's applications' otherwise (mode 0600 objects). This tier has no IPC namespace.
+    Control: SysV IPC is named by number, where Landlock's path rules do not reach, so seccomp
+    refuses it in this tier (EPERM; it did not: the shm case read the segment); a message queue
+    is a file of the kernel's mqueue mount, outside every Landlock rule (EACCES; pins current
+    behaviour). The host control reads the object as the same uid; the full tier's IPC
+    namespace has its own test."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("util-linux setpriv is needed to leave the object as host nobody")
+    secret = "ar-redteam-ipc-" + os.urandom(6).hex()
+    name = "/ar-redteam-" + os.urandom(6).hex()
+    hostipc = probes.c("hostipc")
+
+    def create() -> str:
+        made = run_host(_as_job_user([*hostipc, "create", kind, name, secret]))
+        assert made.lines, made.describe()
+        return name if kind == "mq" else str(made.lines[-1]["id"])
+
+    ident = create()
+    try:
+        host = run_host(_as_job_user([*hostipc, "read", kind, ident, secret]))
+        assert host.ok, host.describe()
+        if kind == "mq":  # the control's read took the message: leave another
+            run_host([*hostipc, "remove", kind, ident])
+            ident = create()
+        box = run_sandboxed(
+            [*hostipc, "read", kind, ident, secret], ro=[probes.directory], isolation="restricted"
+        )
+        assert box.result is not None, box.describe()
+        assert not box.ok, box.describe()
+        assert box.errno == expected, box.describe()
+    finally:
+        run_host([*hostipc, "remove", kind, ident])

@@ -49,8 +49,11 @@ def _count_processes_of(uid: int) -> int:
 
 def _seccomp_program(policy: Policy, tier: Tier) -> bytes:
     families = policy.socket_families
-    if tier is Tier.RESTRICTED:  # no mount view hides host sockets: no unix-socket clients
-        return seccomp.program_for(families - {socket.AF_UNIX}, frozenset({socket.AF_UNIX}))
+    if tier is Tier.RESTRICTED:  # no mount view hides host sockets: no unix-socket clients,
+        # and no IPC namespace hides the host's SysV IPC and message queues
+        return seccomp.program_for(
+            families - {socket.AF_UNIX}, frozenset({socket.AF_UNIX}), deny_ipc=True
+        )
     return seccomp.program_for(families)
 
 

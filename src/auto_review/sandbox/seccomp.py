@@ -8,8 +8,10 @@ which would answer ENOSYS themselves); every syscall in ``DENY_EPERM`` fails wit
 new mount API and ``clone3`` fail with ENOSYS so libc falls back to calls we can inspect (Flatpak,
 CVE-2021-41133); ``fallocate`` fails with EOPNOTSUPP (glibc's posix_fallocate then writes);
 ``clone`` with a namespace flag, ``ioctl`` TIOCSTI/TIOCLINUX, ``personality`` other than the
-default, and ``socket``/``socketpair`` outside the policy's families fail with
-EPERM. EPERM/ENOSYS are chosen so tests can tell a filter denial from a kernel refusal.
+default, ``socket``/``socketpair`` outside the policy's families, and ``chmod``/``fchmod``/
+``fchmodat``/``fchmodat2`` setting a set-user-ID or set-group-ID bit fail with EPERM; with
+``deny_ipc`` (the restricted tier: no IPC namespace) so do the SysV IPC calls.
+EPERM/ENOSYS are chosen so tests can tell a filter denial from a kernel refusal.
 
 Out of scope: allowlisting (we run git and CPython, whose syscall sets move with their
 versions); argument checks that need pointers (seccomp cannot dereference them).
@@ -135,6 +137,32 @@ _TIOCSTI: Final = 0x5412
 _TIOCLINUX: Final = 0x541C
 # personality(2): PER_LINUX (0) and the query value 0xffffffff.
 _PERSONALITY_ALLOWED: Final = (0x0, 0xFFFFFFFF)
+# closes: a job leaving a set-user-ID executable in a writable dir, where host users run it as
+# the file's owner: root for a root-started full-tier job (its writable binds are id-mapped, so
+# its files are root's on disk), the operator otherwise. chmod is the only way to set the bits
+# on a file with content: a created file's bits are cleared by its first write or truncate
+# (file_remove_privs; the job has no CAP_FSETID), and an empty file runs nothing.
+SET_ID_BITS: Final = 0o6000  # S_ISUID | S_ISGID
+_CHMOD_MODE_ARG: Final = (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2))
+# closes: without an IPC namespace (restricted tier) SysV IPC objects are the host's: a job
+# attaches any segment, semaphore set or queue its uid may (another job's as host nobody, the
+# operator's apps' otherwise). They are named by number, so Landlock, which governs paths, never
+# sees them (POSIX message queues are files of the kernel's mqueue mount: Landlock refuses
+# those). git and CPython use none of them.
+IPC_SYSCALLS: Final = (
+    "shmget",
+    "shmat",
+    "shmctl",
+    "shmdt",
+    "semget",
+    "semop",
+    "semctl",
+    "semtimedop",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+)
 
 NO_NETWORK_FAMILIES: Final = frozenset({socket.AF_UNIX})
 NETWORK_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
@@ -199,12 +227,14 @@ def build_filter(
     arch: str | None = None,
     *,
     socketpair_families: frozenset[int] | None = None,
+    deny_ipc: bool = False,
 ) -> list[Insn]:
     """The filter program for ``arch`` (default: this machine) as a plain instruction list.
 
     ``socketpair_families`` defaults to ``socket_families``; the restricted tier passes
     AF_UNIX for socketpair only, because without a mount view socket(AF_UNIX) could reach any
-    host daemon's socket file (docker.sock, the D-Bus bus) that Landlock < ABI 9 cannot guard."""
+    host daemon's socket file (docker.sock, the D-Bus bus) that Landlock < ABI 9 cannot guard;
+    it also passes ``deny_ipc`` (IPC_SYSCALLS answer EPERM: no IPC namespace holds them)."""
     arch = arch or ARCH
     if arch is None or arch not in SYSCALLS:
         raise ValueError(f"no seccomp table for architecture {arch!r}")
@@ -216,6 +246,15 @@ def build_filter(
     for name, _why in DENY_EPERM:
         if name in table:
             prog += _guarded(table[name], [_eperm()])
+    for name in IPC_SYSCALLS if deny_ipc else ():
+        if name in table:
+            prog += _guarded(table[name], [_eperm()])
+    for name, index in _CHMOD_MODE_ARG:
+        if name in table:
+            prog += _guarded(
+                table[name],
+                [_ld(_arg_lo(index)), Insn(_JSET_K, 0, 1, SET_ID_BITS), _eperm(), _allow()],
+            )
     for name in DENY_ENOSYS:
         prog += _guarded(table[name], [_ret(_RET_ERRNO | errno.ENOSYS)])
     for name in DENY_EOPNOTSUPP:
@@ -245,10 +284,13 @@ def build_filter(
 
 @functools.lru_cache(maxsize=16)
 def program_for(
-    socket_families: frozenset[int], socketpair_families: frozenset[int] | None = None
+    socket_families: frozenset[int],
+    socketpair_families: frozenset[int] | None = None,
+    deny_ipc: bool = False,
 ) -> bytes:
     """The assembled filter for this machine (cached: policies share a handful of programs)."""
-    return assemble(build_filter(socket_families, socketpair_families=socketpair_families))
+    prog = build_filter(socket_families, socketpair_families=socketpair_families, deny_ipc=deny_ipc)
+    return assemble(prog)
 
 
 def assemble(prog: list[Insn]) -> bytes:

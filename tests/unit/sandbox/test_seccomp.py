@@ -133,6 +133,26 @@ def test_filter_allows_only_the_default_personality() -> None:
     assert simulate(prog, nr, audit, (0x0040000,)) == EPERM  # ADDR_NO_RANDOMIZE
 
 
+def test_filter_refuses_set_id_bits_in_every_chmod_call_but_plain_modes() -> None:
+    prog, audit = ours(), AUDIT_ARCH["x86_64"]
+    for name, index in (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2)):
+        nr = SYSCALLS["x86_64"][name]
+        for mode, expected in ((0o4755, EPERM), (0o2700, EPERM), (0o6000, EPERM), (0o1777, ALLOW)):
+            args = tuple(mode if i == index else 0 for i in range(index + 1))
+            assert simulate(prog, nr, audit, args) == expected, (name, oct(mode))
+
+
+def test_filter_refuses_host_ipc_only_when_asked() -> None:
+    audit, table = AUDIT_ARCH["x86_64"], SYSCALLS["x86_64"]
+    families = seccomp.NO_NETWORK_FAMILIES
+    plain = ours(families)
+    denied = [tuple(i) for i in seccomp.build_filter(families, "x86_64", deny_ipc=True)]
+    for name in seccomp.IPC_SYSCALLS:
+        assert simulate(plain, table[name], audit) == ALLOW, name
+        assert simulate(denied, table[name], audit) == EPERM, name  # type: ignore[arg-type]
+    assert simulate(denied, 39, audit) == ALLOW  # type: ignore[arg-type]  # getpid
+
+
 def _oracle_program() -> list[tuple[int, int, int, int]]:
     pyseccomp = pytest.importorskip("pyseccomp", reason="pyseccomp (libseccomp oracle) missing")
     try:
@@ -155,6 +175,13 @@ def _oracle_program() -> list[tuple[int, int, int, int]]:
         filt.add_rule(
             pyseccomp.ERRNO(errno.EPERM), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, bit, bit)
         )
+    for name, index in (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2)):
+        for bit in (0o4000, 0o2000):
+            filt.add_rule(
+                pyseccomp.ERRNO(errno.EPERM),
+                name,
+                pyseccomp.Arg(index, pyseccomp.MASKED_EQ, bit, bit),
+            )
     for request in (TIOCSTI, 0x541C):
         filt.add_rule(
             pyseccomp.ERRNO(errno.EPERM),
@@ -194,6 +221,9 @@ def test_filter_agrees_with_the_libseccomp_oracle_on_every_syscall_number() -> N
         (0, TIOCSTI),
         (0, (7 << 32) | TIOCSTI),
         (0, 0x5401),
+        (0, 0o4755, 0o4755),
+        (0, 0o2755, 0o2755),
+        (0, 0o755, 0o755),
     ]
     compared = 0
     for nr in range(0, 470):
