@@ -7,6 +7,7 @@ seccomp (EPERM) and nothing else. Each runs on the host first, where it works.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from tests.redteam._harness import Listener, Outcome, Probes, run_host, run_sandboxed
 
-from auto_review.sandbox import Tier, landlock, run_command, run_policy
+from auto_review.sandbox import Tier, _scratch, landlock, run_command, run_policy
 from auto_review.sandbox.errors import SandboxPolicyInvalid, SandboxSetupError
 
 pytestmark = [pytest.mark.redteam, pytest.mark.sandbox]
@@ -320,3 +321,31 @@ def test_host_ipc_of_the_same_uid_in_restricted_tier_is_blocked_by_seccomp_and_l
         assert box.errno == expected, box.describe()
     finally:
         run_host([*hostipc, "remove", kind, ident])
+
+
+def test_scratch_dir_shaped_against_cleanup_is_removed_anyway(
+    probes: Probes, python_view: tuple[Path, ...], tmp_path: Path
+) -> None:
+    """Attack: a restricted-tier job shapes its scratch dir (this tier's private /tmp, removed
+    by the caller afterwards) against the removal: a directory chained 3000 deep made the
+    caller's shutil.rmtree raise RecursionError (the job's result lost, the dir left, a
+    gateway's job server request failed), and a mode-000 directory made it give up (as an
+    ordinary user, up to the disk cap left in /tmp after each job). Control: an iterative,
+    no-follow removal that restores its owner's rwx; the run ends normally and the dir is gone.
+    The host control shows the same tree defeating shutil.rmtree."""
+    argv = [*probes.pyprobe, "scratchtrap"]
+    trap = tmp_path / "host-scratch"
+    trap.mkdir()
+    host = run_host([*argv, str(trap), "3000"])
+    assert host.ok, host.describe()
+    with contextlib.suppress(RecursionError):
+        shutil.rmtree(trap, ignore_errors=True)
+    assert trap.exists(), "control: shutil.rmtree removed the shaped tree"
+    assert _scratch.remove_tree(str(trap))
+    box = _restricted(probes, python_view, [*argv, "", "3000"])
+    assert box.returncode == 0, box.describe()
+    assert box.ok, box.describe()
+    assert box.result is not None
+    left = Path(str(box.result["directory"]))
+    assert left.name.startswith("auto-review-scratch-"), box.describe()
+    assert not os.path.lexists(left), f"the job's scratch dir {left} was left behind"

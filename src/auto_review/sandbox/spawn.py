@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from auto_review.sandbox import _jobs, _proxy, identity, namespaces, posture
+from auto_review.sandbox import _jobs, _proxy, _scratch, identity, namespaces, posture
 from auto_review.sandbox._child import Plan
 from auto_review.sandbox._io import PostureHook, communicate
 from auto_review.sandbox._plan import build_plan
@@ -211,8 +210,8 @@ def _run(
             end.close()
         for fd in pipes:
             os.close(fd)
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if scratch:  # the job shaped it (depth, modes): not shutil.rmtree (_scratch.py)
+            _scratch.remove_tree(scratch)
         oom = _release_cgroup(plan)
     try:
         code = outcome.exit_status(oom=oom, subject=subject)

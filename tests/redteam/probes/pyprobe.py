@@ -237,6 +237,26 @@ def dropexec(source: str, directory: str, how: str = "exec") -> None:
         _emit("dropexec", ok=ran, how=how, output=output.decode(errors="replace")[-200:])
 
 
+def scratchtrap(directory: str, depth: str) -> None:
+    """Shape DIRECTORY ('' = $TMPDIR) against whoever removes it later: a mode-000 directory
+    holding a file, and a chain of DEPTH nested directories (made a level at a time, so no path
+    is ever long). Reports the directory."""
+    top = directory or os.environ["TMPDIR"]
+    locked = os.path.join(top, "locked")
+    os.mkdir(locked)
+    with open(os.path.join(locked, "payload"), "wb") as fh:
+        fh.write(b"left behind\n" * 4096)
+    os.chmod(locked, 0)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(int(depth)):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    _emit("scratchtrap", ok=True, directory=top)
+
+
 def fill(directory: str, max_mib: str) -> None:
     """Write 1 MiB chunks into one file until an error or MAX_MIB; removes the file after."""
     path = os.path.join(directory, "ar-redteam-fill")
@@ -655,6 +675,7 @@ _ATTACKS = {
     "fillhidden": fillhidden,
     "dropexec": dropexec,
     "fill": fill,
+    "scratchtrap": scratchtrap,
     "tcp": tcp,
     "proxy": proxy,
     "bind": bind,
