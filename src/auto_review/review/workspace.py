@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from auto_review.errors import ReviewError
 from auto_review.hosts import is_sha
 from auto_review.review._fsconfine import read_beneath
 from auto_review.review._isolation import CommandResult, IsolationError, Refusal, run_git
+from auto_review.sandbox import remove_tree
 from auto_review.settings import Isolation
 
 __all__ = [
@@ -131,7 +131,9 @@ class Workspace:
     def close(self) -> None:
         """Delete a cloned workspace (idempotent); a local checkout is left alone."""
         if self._owned_dir is not None:
-            shutil.rmtree(self._owned_dir, ignore_errors=True)
+            # A PR's tree chose the shape (shutil.rmtree raised RecursionError on a checkout
+            # 1500 directories deep, a legal git path, and left it on disk): the sandbox's walk.
+            remove_tree(str(self._owned_dir))
             self._owned_dir = None
 
 
@@ -357,5 +359,5 @@ def clone_workspace(
             _owned_dir=top,
         )
     except BaseException:
-        shutil.rmtree(top, ignore_errors=True)
+        remove_tree(str(top))
         raise

@@ -31,6 +31,8 @@ Public API (everything else in this package is private or a step module):
         proxy's fixed reason and at most a bounded host:port. A SandboxError raised for such a
         job carries the same report in ``.egress``.
     host_support(refresh=False) -> HostSupport (probed once per process)
+    remove_tree(path) -> bool: remove a dir a job wrote (any depth, modes it took away, no link
+        followed; _scratch.py), once nothing that could write there runs; True when it is gone
     Posture / Control (posture.to_dict() is the JSON form); read_back() inside a sandbox
     Started by root, a full-tier job runs as host uid/gid 65534 (writable binds id-mapped);
     a restricted-tier job too, with no mapping: its paths must be usable by uid 65534, or it
@@ -76,6 +78,7 @@ from auto_review.sandbox.errors import (
 
 if TYPE_CHECKING:
     from auto_review.sandbox._proxy import EgressRefusal, EgressReport
+    from auto_review.sandbox._scratch import remove_tree
     from auto_review.sandbox.identity import restricted_job_id
     from auto_review.sandbox.launcher import (
         HANDOFF_FD,
@@ -137,6 +140,7 @@ _EXPORTS = {
     "probe_host": "auto_review.sandbox.probe",
     "read_back": "auto_review.sandbox.posture",
     "read_handoff": "auto_review.sandbox.launcher",
+    "remove_tree": "auto_review.sandbox._scratch",
     "require_tier": "auto_review.sandbox.probe",
     "restricted_job_id": "auto_review.sandbox.identity",
     "run_attached": "auto_review.sandbox.spawn",
@@ -183,6 +187,7 @@ __all__ = [
     "probe_host",
     "read_back",
     "read_handoff",
+    "remove_tree",
     "require_tier",
     "restricted_job_id",
     "run_attached",

@@ -1,4 +1,4 @@
-"""Remove a job's scratch dir (outside the full tier) once its whole tree is gone.
+"""Remove a directory a job wrote: its scratch dir (outside the full tier), a clone's checkout.
 
     remove_tree(path) -> bool   True when ``path`` no longer exists
 
@@ -11,8 +11,9 @@ is iterative and holds one directory fd at a time, going back up through ``..`` 
 the device and inode it came down from; it never follows a symlink (every open is O_NOFOLLOW),
 and gives directories back their owner's rwx where the job took it away.
 
-Nothing else may write to the dir while this runs: the caller calls it after the job's tree is
-dead (the supervisor's tree kill), and no other job can reach the dir (its own Landlock rules).
+Nothing else may write to the dir while this runs: callers call it once the job's tree is dead
+(the supervisor's tree kill) and no other job may write there (a scratch dir is in no other
+job's Landlock rules; a checkout is bound read-only to the analysis jobs that follow).
 Errors leave the rest in place and return False; nothing is raised.
 """
 

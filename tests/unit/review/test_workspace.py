@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from tests.unit.sandbox._helpers import require
 from auto_review.review import workspace
 from auto_review.review._isolation import CommandResult
 from auto_review.review.workspace import WorkspaceError, clone_workspace
-from auto_review.sandbox import Tier, _proxy
+from auto_review.sandbox import Tier, _proxy, remove_tree
 from auto_review.sandbox.egress import EgressProxy
 
 TOKEN = "tok-" + "s3cr3t" * 6
@@ -334,3 +337,41 @@ def test_clone_workspace_names_the_sandbox_limit_that_stopped_git(
     assert caught.value.message.endswith("was stopped: the job hit its disk cap")
     assert caught.value.detail == ""
     assert list(tmp_path.glob("ar-ws-*")) == []
+
+
+def test_clone_workspace_of_a_tree_nested_1500_deep_is_removed_on_close(tmp_path: Path) -> None:
+    """Attack: a PR whose tree nests directories 1500 deep (a 3000-character path, legal in
+    git; no exploit needed). Removing the checkout with shutil.rmtree raised RecursionError out
+    of Workspace.close (the review failed in its cleanup) and left the clone on disk for every
+    such PR. Control: the sandbox's iterative removal; the host control shows the same tree
+    defeating shutil.rmtree."""
+    deep = Path(*(["d"] * 1500))
+    control = tmp_path / "control"
+    # mkdir -p: pathlib's and os.makedirs' own recursion would not reach that depth either
+    subprocess.run(["mkdir", "-p", str(control / deep)], check=True)
+    with contextlib.suppress(RecursionError):
+        shutil.rmtree(control, ignore_errors=True)
+    assert control.exists(), "control: shutil.rmtree removed the deep tree"
+    assert remove_tree(str(control))  # pytest's own tmp_path cleanup is shutil.rmtree too
+    work = make_repo(tmp_path / "work", {"a.txt": "x\n"})
+    # Committed through the index: a working tree that deep needs more fds than git add has.
+    blob = git(work, "hash-object", "-w", "--stdin", input_text="deep\n").strip()
+    git(work, "update-index", "--add", "--cacheinfo", f"100644,{blob},{deep.as_posix()}/leaf")
+    git(work, "commit", "-q", "-m", "deep")
+    sha = git(work, "rev-parse", "HEAD").strip()
+    bare = tmp_path / "srv" / "o" / "r.git"
+    bare.parent.mkdir(parents=True)
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+    with serve_git(tmp_path / "srv") as server:
+        ws = clone_workspace(
+            clone_url=f"{server.url}/o/r.git",
+            auth_header=None,
+            head_sha=sha,
+            parent=tmp_path,
+            timeout=60,
+            max_bytes=32 * 1024 * 1024,
+        )
+    assert (ws.root / deep / "leaf").exists()
+    ws.close()
+    assert not ws.root.parent.exists()
