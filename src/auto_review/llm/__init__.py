@@ -23,10 +23,12 @@ retried with backoff), ``LLMOutputInvalid`` (structured output still invalid aft
 for a tier that is not configured: check ``has_tier`` for the optional cheap/embedding tiers).
 """
 
-from auto_review.llm._client import (
+from auto_review.llm._answer import (
     MAX_RESPONSE_BYTES,
     MAX_RESPONSE_CONTAINERS,
     MAX_TOKENS_REPORTED,
+)
+from auto_review.llm._client import (
     LLMClient,
     Sleep,
 )

@@ -15,8 +15,8 @@ The constructor reads the price table (``AR_PRICE_TABLE_PATH``) unless one is pa
 ``ConfigError`` if that file is bad, so the mistake surfaces at startup.
 
 This is the only module that sees httpx exceptions. Error messages carry at most
-``_MAX_ERROR_BODY`` characters of the endpoint's body, with every configured API key removed, and
-never a request header.
+``MAX_QUOTED_BODY`` (``_answer``) characters of the endpoint's body, with every configured API
+key removed, and never a request header.
 
 The endpoint is not trusted to be well behaved. Each attempt has one deadline for the whole
 exchange (connect, send, every read), so a body dripped a byte at a time cannot hold a worker
@@ -37,7 +37,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, NoReturn, TypeGuard
+from typing import Any, NoReturn
 
 import httpx
 
@@ -49,35 +49,24 @@ from auto_review.errors import (
     LLMRateLimited,
     LLMUnavailable,
 )
+from auto_review.llm._answer import (
+    MAX_QUOTED_BODY,
+    decode_json,
+    parse_chat,
+    parse_embeddings,
+    parse_usage,
+    read_capped,
+)
 from auto_review.llm._tokens import estimate_tokens
 from auto_review.llm._types import Completion, Message, RetryPolicy, Tier, TokenUsage
 from auto_review.llm._usage import PriceTable, UsageLedger, load_price_table
 from auto_review.logs import get_logger
 from auto_review.settings import LLMConfig, LLMTierConfig
 
-__all__ = [
-    "MAX_RESPONSE_BYTES",
-    "MAX_RESPONSE_CONTAINERS",
-    "MAX_TOKENS_REPORTED",
-    "LLMClient",
-    "Sleep",
-]
+__all__ = ["LLMClient", "Sleep"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
-_MAX_ERROR_BODY = 300
-# Largest answer read into memory, counted after Content-Encoding is undone. The biggest honest
-# answer is a batch of embeddings (32 texts x 4,096 floats is about 3 MiB as JSON); a chat answer
-# is bounded by max_tokens. More than this is a broken or hostile endpoint. Parsed, 16 MiB of
-# numbers costs Python ~180 MiB.
-MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-# Most '[' and '{' an answer may hold (counted in the raw bytes, strings included). Empty arrays
-# and objects cost the parser ~25 times their size (16 MiB of "[]," peaks at ~400 MiB), where an
-# honest answer has a handful of containers plus one per embedding.
-MAX_RESPONSE_CONTAINERS = 100_000
-# A token count above this for one call is not believed: no model has a context this large, the
-# history stores counts as SQLite INTEGERs (< 2**63), and pricing multiplies them as floats.
-MAX_TOKENS_REPORTED = 100_000_000
 _CONNECT_TIMEOUT_SECS = 10.0
 _log = get_logger("llm")
 
@@ -208,8 +197,8 @@ class LLMClient:
         if response_format is not None:
             body["response_format"] = dict(response_format)
         data = await self._post(cfg, "chat/completions", body, timeout_secs, counted=True)
-        text, finish_reason = _parse_chat(data)
-        usage = _parse_usage(data)
+        text, finish_reason = parse_chat(data)
+        usage = parse_usage(data)
         if usage is None:
             # Some servers omit usage; an estimate keeps budgets and cost honest-ish.
             prompt = sum(estimate_tokens(m.content) for m in messages)
@@ -228,8 +217,8 @@ class LLMClient:
         if self._config.embed_num_ctx is not None:
             body["options"] = {"num_ctx": self._config.embed_num_ctx}  # Ollama's context size
         data = await self._post(cfg, "embeddings", body, timeout_secs)
-        vectors = _parse_embeddings(data, len(inputs))
-        usage = _parse_usage(data) or TokenUsage(sum(estimate_tokens(t) for t in inputs), 0)
+        vectors = parse_embeddings(data, len(inputs))
+        usage = parse_usage(data) or TokenUsage(sum(estimate_tokens(t) for t in inputs), 0)
         self._ledger.record(Tier.EMBEDDING, cfg.base_url, cfg.model, usage)
         return vectors, usage
 
@@ -239,7 +228,7 @@ class LLMClient:
         response, raw = await self._exchange(cfg, "GET", "models", None, timeout_secs)
         if response.status_code != 200:
             self._raise_status(response, raw)
-        data = self._json(raw)
+        data = decode_json(raw, self._scrub)
         items = data.get("data")
         if not isinstance(items, list):
             raise LLMError("model endpoint answered /v1/models without a data list")
@@ -265,7 +254,7 @@ class LLMClient:
                 response, raw = await self._exchange(cfg, "POST", path, body, seconds)
                 if response.status_code != 200:
                     self._raise_status(response, raw)
-                return self._json(raw)
+                return decode_json(raw, self._scrub)
             except (LLMRateLimited, LLMUnavailable) as exc:
                 delay = self._retry_delay(exc, attempt)
                 if delay is None:
@@ -305,7 +294,7 @@ class LLMClient:
                     )
                     response = await self._http.send(request, stream=True)
                     try:
-                        raw = await _read_capped(response)
+                        raw = await read_capped(response)
                     finally:
                         await response.aclose()
         except TimeoutError as exc:
@@ -366,32 +355,12 @@ class LLMClient:
             elif isinstance(error, str):
                 text = error
         # Scrub before cutting: a cut through a key would leave a prefix the scrub cannot see.
-        return " ".join(self._scrub(text).split())[:_MAX_ERROR_BODY] or "(empty body)"
+        return " ".join(self._scrub(text).split())[:MAX_QUOTED_BODY] or "(empty body)"
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "[REDACTED]")
         return text
-
-    def _json(self, raw: bytes) -> dict[str, Any]:
-        if raw.count(b"[") + raw.count(b"{") > MAX_RESPONSE_CONTAINERS:
-            raise LLMError(
-                f"model endpoint answered with more than {MAX_RESPONSE_CONTAINERS} JSON arrays "
-                "and objects"
-            )
-        try:
-            data = json.loads(raw)
-        except RecursionError as exc:
-            raise LLMError("model endpoint answered with JSON nested too deep to parse") from exc
-        except ValueError as exc:
-            text = raw.decode("utf-8", "replace")
-            raise LLMError(
-                f"model endpoint answered with a body that is not JSON: "
-                f"{self._scrub(text)[:_MAX_ERROR_BODY]!r}"
-            ) from exc
-        if not isinstance(data, dict):
-            raise LLMError("model endpoint answered with JSON that is not an object")
-        return data
 
 
 @contextlib.contextmanager
@@ -408,18 +377,6 @@ def _translating(cfg: LLMTierConfig, seconds: float) -> Iterator[None]:
         raise LLMUnavailable(f"cannot reach the {where} ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
         raise LLMError(f"HTTP error calling the {where} ({type(exc).__name__})") from exc
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
-    # aiter_bytes undoes Content-Encoding, so the cap counts what would land in memory.
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise LLMError(f"model endpoint answered with more than {MAX_RESPONSE_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _timeout(seconds: float) -> httpx.Timeout:
@@ -455,55 +412,3 @@ def _retry_after(value: str | None, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - now)
-
-
-def _parse_chat(data: Mapping[str, Any]) -> tuple[str, str | None]:
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise LLMError("model endpoint answered without choices")
-    message = choices[0].get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    finish = choices[0].get("finish_reason")
-    return (content if isinstance(content, str) else ""), (
-        finish if isinstance(finish, str) else None
-    )
-
-
-def _parse_usage(data: Mapping[str, Any]) -> TokenUsage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens", 0)
-    if not (_plausible_count(prompt) and _plausible_count(completion)):
-        # Not believed, so not recorded: the caller estimates, as for an answer without usage.
-        # A negative count would make a paid call look free; a huge one breaks the history's
-        # INTEGER column and float pricing.
-        return None
-    return TokenUsage(prompt, completion)
-
-
-def _plausible_count(value: object) -> TypeGuard[int]:
-    # bool is an int subclass; JSON true is not a count.
-    return (
-        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS_REPORTED
-    )
-
-
-def _parse_embeddings(data: Mapping[str, Any], expected: int) -> list[list[float]]:
-    items = data.get("data")
-    if not isinstance(items, list) or len(items) != expected:
-        raise LLMError("model endpoint returned no or the wrong number of embeddings")
-    # Endpoints may return items out of order; "index" says where each belongs.
-    ordered: list[list[float] | None] = [None] * expected
-    for position, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("embedding"), list):
-            raise LLMError("model endpoint returned a malformed embedding")
-        index = item.get("index", position)
-        if not isinstance(index, int) or not 0 <= index < expected or ordered[index] is not None:
-            raise LLMError("model endpoint returned embeddings with bad indexes")
-        try:
-            ordered[index] = [float(x) for x in item["embedding"]]
-        except (TypeError, ValueError) as exc:
-            raise LLMError("model endpoint returned an embedding that is not numbers") from exc
-    return [v for v in ordered if v is not None]
