@@ -306,6 +306,25 @@ def test_dropped_payload_execution_is_blocked_by_noexec_mounts(
         assert "failed to map segment" in str(box.result["output"]), box.describe()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="F51: a memfd is no mount of the job's, so noexec does not cover it (defence in depth)",
+)
+def test_dropped_payload_in_a_memfd_is_blocked_by_noexec(
+    probes: Probes, python_view: tuple[Path, ...], scratch: Path
+) -> None:
+    """Attack: write a payload into a memfd (memfd_create) and fexecve it, where the writable
+    mounts' noexec does not reach. Control (none yet, F51): the full tier reports
+    ``noexec_writable: on`` for its mounts, which a memfd is not. The host control runs the same
+    payload the same way. Reference: memfd_create(2); vm.memfd_noexec."""
+    argv = [*probes.pyprobe, "dropexec", str(probes.binaries["euid"]), str(scratch), "memfd"]
+    host = run_host(argv)
+    assert host.ok, host.describe()
+    box = run_sandboxed(argv, ro=[probes.directory, *python_view], rw=[scratch])
+    assert box.result is not None, box.describe()
+    assert not box.ok, f"the payload ran from a memfd: {box.describe()}"
+
+
 _ONE_FILE_BUILD = Path(auto_review.__file__).resolve().parents[2] / "dist" / "auto-review"
 
 

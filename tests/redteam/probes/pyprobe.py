@@ -195,13 +195,20 @@ def symlink(target: str, link: str) -> None:
 
 
 def dropexec(source: str, directory: str, how: str = "exec") -> None:
-    """Drop a copy of the executable SOURCE into DIRECTORY and run it, directly (``exec``) or
-    through the dynamic loader (``ldso``, which only needs mmap(PROT_EXEC), not execve)."""
+    """Drop a copy of the executable SOURCE into DIRECTORY and run it, directly (``exec``),
+    through the dynamic loader (``ldso``, which only needs mmap(PROT_EXEC), not execve), or from
+    a memfd instead of DIRECTORY (``memfd``: fexecve, no file system of the job's at all)."""
     payload = os.path.join(directory, "ar-redteam-payload")
     try:
-        with open(source, "rb") as src, open(payload, "wb") as dst:
-            dst.write(src.read())
-        os.chmod(payload, 0o700)
+        with open(source, "rb") as src:
+            data = src.read()
+        if how == "memfd":
+            memfd = os.memfd_create("ar-redteam-payload", 0)
+            os.write(memfd, data)
+        else:
+            with open(payload, "wb") as dst:
+                dst.write(data)
+            os.chmod(payload, 0o700)
     except OSError as exc:
         _emit("dropexec", ok=False, err=exc.errno, stage="drop")
         return
@@ -218,6 +225,8 @@ def dropexec(source: str, directory: str, how: str = "exec") -> None:
         os.dup2(write_end, 1)
         os.dup2(write_end, 2)
         try:
+            if how == "memfd":
+                os.execve(memfd, ["ar-redteam-payload"], {})  # noqa: S606 - fexecve
             os.execv(argv[0], argv)  # noqa: S606 - the payload is the attack
         except OSError as exc:
             os.write(1, f"EXECFAIL {exc.errno}".encode())
