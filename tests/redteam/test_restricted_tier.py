@@ -336,12 +336,15 @@ def test_scratch_dir_shaped_against_cleanup_is_removed_anyway(
     argv = [*probes.pyprobe, "scratchtrap"]
     trap = tmp_path / "host-scratch"
     trap.mkdir()
-    host = run_host([*argv, str(trap), "3000"])
-    assert host.ok, host.describe()
-    with contextlib.suppress(RecursionError):
-        shutil.rmtree(trap, ignore_errors=True)
-    assert trap.exists(), "control: shutil.rmtree removed the shaped tree"
-    assert _scratch.remove_tree(str(trap))
+    try:
+        host = run_host([*argv, str(trap), "3000"])
+        assert host.ok, host.describe()
+        with contextlib.suppress(RecursionError):
+            shutil.rmtree(trap, ignore_errors=True)
+        assert trap.exists(), "control: shutil.rmtree removed the shaped tree"
+    finally:
+        # Left in tmp_path, the tree would crash a later pytest session's own cleanup.
+        assert _scratch.remove_tree(str(trap))
     box = _restricted(probes, python_view, [*argv, "", "3000"])
     assert box.returncode == 0, box.describe()
     assert box.ok, box.describe()

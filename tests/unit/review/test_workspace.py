@@ -349,10 +349,14 @@ def test_clone_workspace_of_a_tree_nested_1500_deep_is_removed_on_close(tmp_path
     control = tmp_path / "control"
     # mkdir -p: pathlib's and os.makedirs' own recursion would not reach that depth either
     subprocess.run(["mkdir", "-p", str(control / deep)], check=True)
-    with contextlib.suppress(RecursionError):
-        shutil.rmtree(control, ignore_errors=True)
-    assert control.exists(), "control: shutil.rmtree removed the deep tree"
-    assert remove_tree(str(control))  # pytest's own tmp_path cleanup is shutil.rmtree too
+    try:
+        with contextlib.suppress(RecursionError):
+            shutil.rmtree(control, ignore_errors=True)
+        assert control.exists(), "control: shutil.rmtree removed the deep tree"
+    finally:
+        # pytest's own cleanup of old tmp dirs is shutil.rmtree too: a tree left here would
+        # crash a later session's exit with RecursionError.
+        assert remove_tree(str(control))
     work = make_repo(tmp_path / "work", {"a.txt": "x\n"})
     # Committed through the index: a working tree that deep needs more fds than git add has.
     blob = git(work, "hash-object", "-w", "--stdin", input_text="deep\n").strip()
