@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -78,6 +79,7 @@ class Store:
         try:
             if target != MEMORY:
                 _create_private(target)
+                _refuse_planted(target)
             conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open database {target}: {exc}") from exc
@@ -89,8 +91,7 @@ class Store:
             if target != MEMORY:
                 # Only once the file proved to be ours: a refused file is left exactly as found.
                 for file in (target, f"{target}-wal", f"{target}-shm"):
-                    if os.path.exists(file):
-                        os.chmod(file, 0o600)
+                    _chmod_private(file)
         except OSError as exc:
             conn.close()
             raise StoreError(f"cannot restrict the mode of {target}: {exc.strerror}") from exc
@@ -110,8 +111,9 @@ class Store:
         not even SQLite's side files: ``ops doctor`` may run as another user than the gateway,
         and a file it made would then be one the gateway cannot write."""
         target = str(path)
-        if not os.path.exists(target):
+        if not os.path.lexists(target):
             return None
+        _refuse_planted(target)
         # Without a -wal file the main file holds everything, and "immutable" makes SQLite read
         # it without the -shm file it would otherwise create; with one, both already exist.
         flags = "mode=ro" if os.path.exists(f"{target}-wal") else "immutable=1"
@@ -260,6 +262,7 @@ class Store:
                 finally:
                     self._conn.execute("PRAGMA query_only = OFF")
             return
+        _refuse_planted(self.path)
         try:
             conn = sqlite3.connect(
                 f"file:{quote(self.path)}?mode=ro",
@@ -310,6 +313,38 @@ def _create_private(path: str) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+def _refuse_planted(path: str) -> None:
+    """Refuse a database path that is not a plain file of its own.
+
+    The confined gateway writes the state dir and unconfined (often root) commands open it
+    afterwards: a symlink, FIFO or hard link planted there would have them create, write or
+    chmod a file outside it. (SQLite itself opens the -wal and -shm files with O_NOFOLLOW.)
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot inspect {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"{path} is not a regular file (planted in the state dir?); move it aside")
+    if info.st_nlink != 1:
+        raise StoreError(f"{path} has {info.st_nlink} links (planted in the state dir?)")
+
+
+def _chmod_private(path: str) -> None:
+    """Mode 0600 on ``path`` if it is a regular file, never through a symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 _MIGRATIONS_TABLE_SQL = (
