@@ -1,6 +1,7 @@
 """HTTP plumbing of the forge adapters, and the one place where httpx errors become ``HostError``.
 
-- Every request carries an explicit timeout and never follows redirects.
+- Every request carries an explicit timeout and never follows redirects; one attempt, however
+  slowly the answer drips, ends after ``_ANSWER_READS`` (5) read timeouts.
 - Transient failures (429, 5xx, timeouts, refused connections) are retried with capped
   exponential backoff and jitter. A ``Retry-After`` from the forge (on 429 or 5xx) replaces
   the backoff, up to ``RetryPolicy.max_retry_after_s``; a longer wait is handed to the caller
@@ -74,6 +75,10 @@ MAX_LISTING_BYTES = 64 * 1024 * 1024
 ERROR_SNIPPET_CHARS = 300
 # Connect fast, allow slow diffs: a big PR's .diff can take the forge tens of seconds.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
+# One attempt (connect, send, every read) ends after this many read timeouts (300 s by default):
+# each read alone cannot catch a forge or proxy that drips its answer a byte at a time. A whole
+# 32 MiB answer still fits at about 110 KB/s.
+_ANSWER_READS = 5
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _AUTH_WORDS = re.compile(r"(?i)\b(token|bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
@@ -233,15 +238,19 @@ class ForgeHttp:
         if self._authorization is not None:
             headers["Authorization"] = self._authorization
         where = f"{method} {_path(url)}"
+        deadline = (self._timeout.read or DEFAULT_TIMEOUT.read or 60.0) * _ANSWER_READS
         try:
-            request = self._client.build_request(
-                method, url, params=params, json=body, headers=headers, timeout=self._timeout
-            )
-            response = await self._client.send(request, stream=True, follow_redirects=False)
-            try:
-                data = await _read_capped(response, max_bytes, where)
-            finally:
-                await response.aclose()
+            async with asyncio.timeout(deadline):
+                request = self._client.build_request(
+                    method, url, params=params, json=body, headers=headers, timeout=self._timeout
+                )
+                response = await self._client.send(request, stream=True, follow_redirects=False)
+                try:
+                    data = await _read_capped(response, max_bytes, where)
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            raise HostUnavailable(f"{where}: no whole answer within {deadline:g}s") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(f"{where}: cannot connect to the forge ({type(exc).__name__})") from exc
         except httpx.TimeoutException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator
@@ -903,3 +904,34 @@ async def test_forgejo_host_stops_a_listing_at_its_byte_budget(sleeps: SleepLog)
     assert len(served) <= 5
     assert len(comments) <= 4 * 4
     assert comments
+
+
+async def test_forgejo_host_ends_an_answer_dripped_past_its_deadline(sleeps: SleepLog) -> None:
+    """Attack: a forge (or a proxy in front of it) drips its answer a chunk at a time, each
+    chunk inside the read timeout, holding a review worker for as long as it likes. Control:
+    one deadline per attempt (5 read timeouts); the stream's own count shows it was cut."""
+    sent: list[int] = []
+
+    async def drip() -> AsyncIterator[bytes]:
+        yield b"["
+        for i in range(2_000):
+            sent.append(i)
+            await asyncio.sleep(0.005)
+            yield b" "
+        yield b"]"
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=drip(), headers={"Content-Type": "application/json"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as c:
+        host = ForgejoHost(
+            c,
+            base_url="https://forge.example",
+            token="t" * 40,
+            sleep=sleeps,
+            timeout=httpx.Timeout(0.05),  # each attempt: 0.25 s for the whole answer
+            retry=RetryPolicy(max_attempts=1),
+        )
+        with pytest.raises(HostUnavailable, match="no whole answer"):
+            await host.list_issue_comments(DEMO, 1)
+    assert len(sent) < 2_000, "the dripped answer was read to its end"
