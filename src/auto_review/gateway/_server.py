@@ -6,6 +6,8 @@
   byte), so a slow-loris client could hold a slot forever; ``_HeaderDeadlineProtocol`` closes a
   connection whose headers are not complete ``AR_HEADER_TIMEOUT_SECS`` after it started
   waiting for them. The body deadline is enforced by the routes (``_body.read_body``).
+  The same deadline covers the rest of a body nobody reads any more (the answer was sent, e.g.
+  a 429, 404 or 408): each byte of it used to cancel uvicorn's keep-alive timer for good.
 - SIGTERM/SIGINT start a graceful stop (no new connections, in-flight requests finish, then
   the app's lifespan gives running jobs their grace period). Unlike stock uvicorn, the signal
   is not re-raised afterwards, so the process exits 0 after a clean stop.
@@ -46,10 +48,13 @@ class _HeaderDeadlineProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state is h11.IDLE:
-            self._arm_header_timer()  # still waiting for (the rest of) a request's headers
+        if self._client_holds_connection():
+            self._arm_header_timer()  # waiting for headers, or for a body already answered
         else:
             self._disarm_header_timer()
+
+    def _client_holds_connection(self) -> bool:
+        return self.conn.their_state is h11.IDLE or self.conn.our_state is h11.DONE
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
@@ -66,7 +71,7 @@ class _HeaderDeadlineProtocol(H11Protocol):
 
     def _headers_late(self) -> None:
         self._header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._client_holds_connection() and not self.transport.is_closing():
             self.transport.close()
 
 

@@ -92,3 +92,36 @@ async def test_server_answers_503_past_the_connection_cap(tmp_path: Path) -> Non
             fine = await client.get("/healthz")
     assert refused.status_code == 503
     assert fine.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",  # never read
+        b"POST /webhooks/forgejo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",  # 408
+    ],
+    ids=["unread-body", "after-408"],
+)
+async def test_server_closes_a_connection_trickling_a_body_after_its_answer(
+    tmp_path: Path, head: bytes
+) -> None:
+    env = {"AR_HEADER_TIMEOUT_SECS": "0.3", "AR_BODY_TIMEOUT_SECS": "0.3"}
+    async with _serving(tmp_path, **env) as (port, _):
+        reader, writer = await _raw(port, head)
+        async with asyncio.timeout(10):
+            answer = await reader.readuntil(b"\r\n\r\n")
+        closed = False
+        for _ in range(60):  # one byte every 0.1 s: each used to cancel the keep-alive timer
+            try:
+                writer.write(b"a")
+                await writer.drain()
+                closed = await asyncio.wait_for(reader.read(1024), 0.1) == b""
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                closed = True
+            if closed:
+                break
+        writer.close()
+    assert answer.startswith((b"HTTP/1.1 200", b"HTTP/1.1 408"))
+    assert closed
