@@ -221,5 +221,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    # No slash-toggling 307s: their Location is built from the caller's Host header.
+    app.router.redirect_slashes = False
     app.state.gateway = gateway
     return app

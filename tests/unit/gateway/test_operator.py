@@ -169,3 +169,22 @@ def test_bare_posture_gives_every_control_its_reason() -> None:
     assert isinstance(reasons, dict)
     assert set(reasons) == set(controls)
     assert all("AR_ISOLATION=none" in why for why in reasons.values()), reasons
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/healthz/"), ("GET", "/info/"), ("POST", "/webhooks/forgejo/")],
+)
+async def test_routes_do_not_redirect_to_the_callers_host(
+    tmp_path: Path, method: str, path: str
+) -> None:
+    app, _, host, _ = build(tmp_path)
+    async with _client(app) as client:
+        answer = await client.request(method, path, headers={"Host": "evil.example"})
+        control = await client.request(method, path.rstrip("/"), headers={"Host": "evil.example"})
+    # A trailing slash used to get a 307 to http://<Host header><path>: a redirect anywhere.
+    assert answer.status_code == 404
+    assert "location" not in answer.headers
+    assert "evil.example" not in answer.text
+    assert control.status_code != 404  # positive control: the route itself exists
+    assert host.calls == []
