@@ -13,6 +13,7 @@ from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
 from auto_review.errors import ConfigError
 from auto_review.hosts import RepoRef
 from auto_review.jobs import list_history, purge_history, reset_pr_history
+from auto_review.review.output import printable
 from auto_review.store import Store
 
 __all__ = ["app"]
@@ -49,7 +50,8 @@ def list_command(
         return
     table = Table("when", "PR", "head", "outcome", "findings", "tokens", "cost", "reason")
     for e in entries:
-        table.add_row(
+        # Every cell is read back from a file the gateway writes: escaped, and not markup.
+        table.add_row(*(Text(printable(c)) for c in (
             datetime.fromtimestamp(e.finished_at, UTC).strftime("%Y-%m-%d %H:%M"),
             f"{e.repo}#{e.number}",
             e.head_sha[:10],
@@ -57,8 +59,8 @@ def list_command(
             f"{e.errors}/{e.warnings}/{e.notes}",
             str(e.prompt_tokens + e.completion_tokens),
             f"${e.cost_usd:.4f}",
-            Text(e.reason),  # may quote a forge or model error: not markup
-        )
+            e.reason,
+        )))  # fmt: skip
     out_console.print(table)
 
 

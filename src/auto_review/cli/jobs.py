@@ -13,6 +13,7 @@ from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
 from auto_review.errors import ConfigError
 from auto_review.hosts import RepoRef
 from auto_review.jobs import Job, JobState, cancel_job, list_jobs, retry_job
+from auto_review.review.output import printable
 from auto_review.store import Store
 
 __all__ = ["app", "job_view"]
@@ -58,16 +59,10 @@ def _render(jobs: list[Job], as_json: bool) -> None:
         return
     table = Table("id", "kind", "state", "PR", "head", "attempts", "result", "reason")
     for j in jobs:
-        table.add_row(
-            str(j.id),
-            j.kind.value,
-            j.state.value,
-            f"{j.repo}#{j.number}",
-            (j.head_sha or "")[:10],
-            f"{j.attempts}/{j.max_attempts}",
-            j.result or "",
-            Text(j.reason or ""),  # may quote a forge or model error: not markup
-        )
+        # Every cell is read back from a file the gateway writes: escaped, and not markup.
+        cells = (f"{j.repo}#{j.number}", (j.head_sha or "")[:10], f"{j.attempts}/{j.max_attempts}",
+                 j.result or "", j.reason or "")  # fmt: skip
+        table.add_row(str(j.id), j.kind.value, j.state.value, *(Text(printable(c)) for c in cells))
     out_console.print(table)
 
 

@@ -15,6 +15,7 @@ from rich.text import Text
 from auto_review.cli._common import JSON_OPTION, load, out_console, parse_repo, print_json
 from auto_review.errors import ConfigError
 from auto_review.memory import Learning, LearningsStore
+from auto_review.review.output import printable
 from auto_review.store import Store
 
 __all__ = ["app"]
@@ -57,8 +58,10 @@ def list_command(
         text = i.text.replace("\n", " ")
         shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
         pr = f"#{i.number}" if i.number else ""
-        # Text, not str: a learning is forge users' text and must not be read as rich markup.
-        table.add_row(str(i.id), str(i.repo), pr, Text(i.author), i.source, Text(shown))
+        # A learning is forge users' text, read back from a file the gateway writes: escaped,
+        # and Text, not str, so that it is not read as rich markup.
+        cells = (str(i.repo), pr, i.author, i.source, shown)
+        table.add_row(str(i.id), *(Text(printable(c)) for c in cells))
     out_console.print(table)
 
 

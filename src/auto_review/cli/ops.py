@@ -19,6 +19,7 @@ from rich.text import Text
 from auto_review.cli._common import JSON_OPTION, out_console, print_json
 from auto_review.cli._common import load as load_settings
 from auto_review.ops import CheckState, GatewayStatus, gateway_status, run_doctor
+from auto_review.review.output import printable
 
 __all__ = ["app"]
 
@@ -38,15 +39,16 @@ def doctor(timeout: float = _TIMEOUT, as_json: bool = JSON_OPTION) -> None:
     else:
         for c in report.checks:
             colour = _COLOUR[c.state]
-            # Details quote forge and model answers: escaped, never read as rich markup.
-            out_console.print(f"[{colour}]{c.state.value}[/] {c.name}: {escape(c.detail)}")
+            # Details quote forge and model answers and the state database: control characters
+            # shown as escapes, never read as rich markup.
+            detail = escape(printable(c.detail))
+            out_console.print(f"[{colour}]{c.state.value}[/] {c.name}: {detail}")
             for control in c.controls:
                 if control.state != "on":
-                    out_console.print(
-                        f"     {control.name} {control.state}: {control.reason}", markup=False
-                    )
+                    line = f"     {control.name} {control.state}: {control.reason}"
+                    out_console.print(printable(line), markup=False)
             if c.fix:
-                out_console.print(f"     fix: {c.fix}", markup=False)
+                out_console.print(printable(f"     fix: {c.fix}"), markup=False)
         failed = sum(c.state is CheckState.FAIL for c in report.checks)
         warned = sum(c.state is CheckState.WARN for c in report.checks)
         out_console.print(f"{failed} failed, {warned} warning(s), "
@@ -60,7 +62,8 @@ def _kv(data: dict[str, Any]) -> str:
 
 
 def _row(table: Table, label: str, value: str) -> None:
-    table.add_row(label, Text(value))  # the gateway's answers are shown as text, not markup
+    # The gateway's answers are shown as text, not markup, their control characters escaped.
+    table.add_row(Text(printable(label)), Text(printable(value)))
 
 
 def _render(s: GatewayStatus) -> None:
@@ -70,7 +73,8 @@ def _render(s: GatewayStatus) -> None:
     poller: dict[str, Any] = info.get("poller") or {}
     bot: dict[str, Any] = info.get("bot") or {}
     model: dict[str, Any] = info.get("model") or {}
-    table = Table(show_header=False, title=f"auto-review {s.version} at {s.url}")
+    title = Text(printable(f"auto-review {s.version} at {s.url}"))
+    table = Table(show_header=False, title=title)
     _row(table, "bot", f"@{bot.get('login', '?')} (mention @{bot.get('mention', '?')})")
     _row(table, "review mode", f"{info.get('review_mode', '?')}; CI endpoint "
                   f"{'on' if info.get('ci_endpoint') else 'off'}")  # fmt: skip
