@@ -3,17 +3,36 @@
 Checked before the body is read or any HMAC is computed, so an unsigned flood costs a dictionary
 lookup. The per-client table is bounded: past ``max_clients`` the least recently seen entry is
 dropped (a dropped client starts again with a full bucket, which only helps it by one burst).
+A client is its address, except that an IPv6 address counts by its /64: one host is usually
+given a whole /64, and rotating through it must not buy a fresh bucket per request.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from auto_review.jobs import Clock
 
-__all__ = ["RateDecision", "TokenBucket", "WebhookRateLimiter"]
+__all__ = ["RateDecision", "TokenBucket", "WebhookRateLimiter", "client_key"]
+
+_V6_HOST_BITS = 64
+
+
+def client_key(address: str) -> str:
+    """The bucket key of a peer address: itself, or ``<prefix>/64`` for a native IPv6 one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        prefix = int(ip) >> _V6_HOST_BITS << _V6_HOST_BITS
+        return f"{ipaddress.IPv6Address(prefix)}/64"
+    return address
 
 
 class TokenBucket:
@@ -63,6 +82,7 @@ class WebhookRateLimiter:
         self._clients: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def check(self, client: str) -> RateDecision:
+        client = client_key(client)
         now = self._clock.monotonic()
         bucket = self._clients.get(client)
         if bucket is None:
