@@ -1,7 +1,10 @@
 """The uvicorn server the gateway runs on: connection limits, read timeouts, signal handling.
 
 - ``limit_concurrency`` answers 503 past ``AR_MAX_CONNECTIONS`` open connections or tasks.
-- ``h11_max_incomplete_event_size`` caps the request line plus headers at 16 KiB.
+- ``h11_max_incomplete_event_size`` caps an *unfinished* request head at 16 KiB; a head that
+  arrives whole in one socket read (up to the transport's read size, measured: a 60 KB head
+  was taken, a 200 KB one refused with 400) is parsed as it is. Memory per connection stays
+  bounded by that read size.
 - uvicorn has no deadline for receiving request headers (its keep-alive timer is reset by every
   byte), so a slow-loris client could hold a slot forever; ``_HeaderDeadlineProtocol`` closes a
   connection whose headers are not complete ``AR_HEADER_TIMEOUT_SECS`` after it started
