@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from auto_review.cli._common import JSON_OPTION, err_console, load, out_console, print_json
 from auto_review.errors import ConfigError
 from auto_review.review.config import MAX_CONFIG_BYTES, parse_repo_config
+from auto_review.review.output import printable
 from auto_review.settings import (
     GATEWAY_REQUIRED,
     Settings,
@@ -86,11 +88,13 @@ def validate(
             }
         )
     else:
+        # The file is a repository's, written by whoever can push there: its keys and values
+        # are quoted with control characters escaped, never read as markup.
         for warning in loaded.warnings:
-            err_console.print(f"  [yellow]![/] {warning}")
+            err_console.print(f"  [yellow]![/] {escape(printable(warning))}")
         for problem in loaded.problems:
-            err_console.print(f"  [red]✗[/] {problem}")
+            err_console.print(f"  [red]✗[/] {escape(printable(problem))}")
         if not loaded.problems:
-            out_console.print(f"[green]✓[/] {path} is valid")
+            out_console.print(f"[green]✓[/] {escape(printable(str(path)))} is valid")
     if loaded.problems:
         raise typer.Exit(1)

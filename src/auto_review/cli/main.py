@@ -144,11 +144,14 @@ def _report(exc: AutoReviewError | SandboxError) -> None:
     from rich.markup import escape  # noqa: PLC0415
 
     from auto_review.cli._common import err_console  # noqa: PLC0415
+    from auto_review.review.output import printable  # noqa: PLC0415
 
+    # Messages may quote what the gateway wrote in the state database (a refused schema's
+    # object names) or a forge's answer: control characters escaped, never read as markup.
     if isinstance(exc, SandboxError):
-        err_console.print(f"[red]sandbox error:[/] {escape(exc.message)}")
+        err_console.print(f"[red]sandbox error:[/] {escape(printable(exc.message))}")
         return
-    err_console.print(f"[red]error:[/] {escape(exc.message)}")
+    err_console.print(f"[red]error:[/] {escape(printable(exc.message))}")
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
-            err_console.print(f"  [red]✗[/] {escape(problem)}")
+            err_console.print(f"  [red]✗[/] {escape(printable(problem))}")

@@ -104,3 +104,28 @@ def test_ops_doctor_escapes_control_characters_in_check_details(
 
     monkeypatch.setattr("auto_review.cli.ops.run_doctor", doctor)
     _assert_escaped("ops", "doctor")
+
+
+def test_a_refused_database_is_reported_with_the_planted_names_escaped(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(f'CREATE VIEW "{HOSTILE}" AS SELECT 1')
+    ran = run_cli("jobs", "list")
+    assert ran.code != 0
+    assert "tampered" in ran.stderr
+    for raw in _RAW:
+        assert raw not in ran.output, f"{raw!r} reached the terminal raw"
+
+
+def test_config_validate_escapes_a_repository_configs_keys(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A PR author writes .auto_review.yaml; an operator may validate it from a checkout.
+    clean_env(monkeypatch, tmp_path)
+    config = tmp_path / ".auto_review.yaml"
+    hostile = r"\e]52;c;cm0gLXJmIH4K\a\e[2J\x9b31m\u202eevil"  # YAML escapes
+    config.write_text(f'"{hostile} [bold]markup[/]": 1\n', encoding="utf-8")
+    ran = run_cli("config", "validate", "--strict", str(config))
+    assert ran.code == 1
+    assert "[bold]markup[/]" in ran.output  # shown, not read as markup
+    for raw in _RAW:
+        assert raw not in ran.output, f"{raw!r} reached the terminal raw"
