@@ -80,7 +80,12 @@ class Store:
             if target != MEMORY:
                 _create_private(target)
                 _refuse_planted(target)
-            conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            # mode=rw: SQLite never creates the file (_create_private did, without following a
+            # symlink), so a symlink swapped in after the check cannot make one elsewhere.
+            uri, name = (
+                (False, target) if target == MEMORY else (True, f"file:{quote(target)}?mode=rw")
+            )
+            conn = sqlite3.connect(name, uri=uri, check_same_thread=False, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open database {target}: {exc}") from exc
         store = cls(target, conn)

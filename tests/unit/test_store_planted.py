@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from auto_review import store as store_module
 from auto_review.errors import StoreError
 from auto_review.store import DATABASE_NAME, Store
 
@@ -97,3 +98,24 @@ def test_store_does_not_hang_on_a_fifo_planted_for_the_database(tmp_path: Path) 
         worker.join(timeout=5)
     assert not hung, "Store.inspect blocked on a FIFO"
     assert isinstance(outcome[0], StoreError)
+
+
+def test_store_creates_nothing_through_a_symlink_swapped_in_after_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gateway runs alongside the host-side command and may win the race between the check
+    # and SQLite's open: SQLite must then not create the file the symlink names.
+    state = tmp_path / "state"
+    state.mkdir()
+    outside = tmp_path / "outside-created-by-root"
+    checked = store_module._refuse_planted
+
+    def check_then_swap(path: str) -> None:
+        checked(path)
+        os.unlink(path)
+        os.symlink(outside, path)
+
+    monkeypatch.setattr(store_module, "_refuse_planted", check_then_swap)
+    with pytest.raises(StoreError):
+        Store.open(state / DATABASE_NAME)
+    assert not outside.exists()
