@@ -66,22 +66,27 @@ def _row(table: Table, label: str, value: str) -> None:
     table.add_row(Text(printable(label)), Text(printable(value)))
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if /info gave an object there, else empty: a subverted gateway's answer is
+    shown as far as it has the expected shape, never a traceback."""
+    return value if isinstance(value, dict) else {}
+
+
 def _render(s: GatewayStatus) -> None:
     info = s.info
-    iso: dict[str, Any] = info.get("isolation") or {}
-    queue: dict[str, Any] = info.get("queue") or {}
-    poller: dict[str, Any] = info.get("poller") or {}
-    bot: dict[str, Any] = info.get("bot") or {}
-    model: dict[str, Any] = info.get("model") or {}
+    iso, queue, poller, bot, model = (
+        _obj(info.get(k)) for k in ("isolation", "queue", "poller", "bot", "model")
+    )
+    tiers = model.get("tiers")
     title = Text(printable(f"auto-review {s.version} at {s.url}"))
     table = Table(show_header=False, title=title)
     _row(table, "bot", f"@{bot.get('login', '?')} (mention @{bot.get('mention', '?')})")
     _row(table, "review mode", f"{info.get('review_mode', '?')}; CI endpoint "
                   f"{'on' if info.get('ci_endpoint') else 'off'}")  # fmt: skip
     _row(table, "model", f"{model.get('reasoning_model', '?')} (tiers: "
-                  f"{', '.join(model.get('tiers', []))})")  # fmt: skip
-    controls = iso.get("controls") or {}
-    reasons = iso.get("reasons") or {}  # absent from a gateway older than this client
+                  f"{', '.join(map(str, tiers)) if isinstance(tiers, list) else '?'})")  # fmt: skip
+    controls = _obj(iso.get("controls"))
+    reasons = _obj(iso.get("reasons"))  # absent from a gateway older than this client
     _row(table, "isolation", f"tier {iso.get('tier', '?')}: {_kv(controls)}")
     for name, state in controls.items():
         if state != "on" and reasons.get(name):
@@ -89,7 +94,7 @@ def _render(s: GatewayStatus) -> None:
     states = {k: v for k, v in queue.items() if k not in ("by_kind",)}
     _row(table, "queue", _kv(states))
     _row(table, "poller", f"{'on' if poller.get('enabled') else 'off'}, tracked PRs "
-                  f"{_kv(poller.get('tracked_prs') or {})}")  # fmt: skip
+                  f"{_kv(_obj(poller.get('tracked_prs')))}")  # fmt: skip
     _row(table, "readiness", _kv({k: "ok" if v else "FAILING" for k, v in s.readiness.items()}))
     _row(table, "reviews since start", _kv(s.review_outcomes))
     _row(table, "chat jobs since start", _kv(s.chat_outcomes))

@@ -7,6 +7,7 @@ since the gateway started, so "recent outcomes" means outcomes since the last st
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,8 @@ def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
+                if not math.isfinite(sample.value):  # a subverted gateway's: int() would raise
+                    continue
                 found[sample.name.removeprefix(_PREFIX)].append((dict(sample.labels), sample.value))
     except ValueError as exc:
         raise AutoReviewError("/metrics is not in the Prometheus text format") from exc

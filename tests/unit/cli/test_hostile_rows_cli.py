@@ -129,3 +129,24 @@ def test_config_validate_escapes_a_repository_configs_keys(
     assert "[bold]markup[/]" in ran.output  # shown, not read as markup
     for raw in _RAW:
         assert raw not in ran.output, f"{raw!r} reached the terminal raw"
+
+
+def test_ops_status_survives_an_info_of_the_wrong_shapes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env(monkeypatch, tmp_path)
+    info = {"isolation": ["on"], "model": {"tiers": [1, None]}, "poller": "on", "bot": 7,
+            "queue": {"queued": 1}}  # fmt: skip
+    answer = GatewayStatus(
+        url="http://gw", version="1", info=info, review_outcomes={}, chat_outcomes={},
+        webhooks={}, signature_failures={}, payload_failures=0, rate_limited=0, ci_requests={},
+        tokens={}, cost_usd=0.0, readiness={},
+    )  # fmt: skip
+
+    async def status(url: str, *, timeout_secs: float) -> GatewayStatus:
+        return answer
+
+    monkeypatch.setattr("auto_review.cli.ops.gateway_status", status)
+    ran = run_cli("ops", "status", "--gateway-url", "http://gw")
+    assert ran.code == 0, ran.output
+    assert "queued=1" in ran.stdout
