@@ -19,7 +19,7 @@ from tests.unit.gateway.support import (
     recorded,
 )
 
-from auto_review.errors import HostAuthError
+from auto_review.errors import HostAuthError, HostError, HostNotFound
 from auto_review.hosts import Permission, RepoRef
 from auto_review.jobs import JobKind, JobState
 
@@ -367,11 +367,11 @@ async def test_webhook_review_requested_from_the_bot_queues_a_forced_review_in_c
 
 @pytest.mark.parametrize(
     "answer",
-    [Permission.READ, HostAuthError("only repo admins may ask")],
-    ids=["reader", "unverifiable"],
+    [Permission.READ, HostAuthError("only repo admins may ask"), HostNotFound("no such user")],
+    ids=["reader", "unverifiable", "not-a-collaborator"],
 )
 async def test_webhook_review_request_needs_the_requesters_write_access(
-    tmp_path: Path, answer: Permission | HostAuthError
+    tmp_path: Path, answer: Permission | HostError
 ) -> None:
     """Forgejo lets a PR's author request reviewers: a reader's request, or one the bot cannot
     check (it is no repo admin), queues nothing, as ``@bot review`` would not."""
