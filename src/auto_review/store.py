@@ -340,16 +340,18 @@ def _refuse_planted(path: str) -> None:
 
 
 def _chmod_private(path: str) -> None:
-    """Mode 0600 on ``path`` if it is a regular file, never through a symlink."""
+    """Mode 0600 on ``path`` if it is a regular file, not a symlink.
+
+    By path, never through an fd of our own: closing any fd this process has on a database file
+    drops every POSIX lock SQLite's open connection holds on it (fcntl(2)), and with the -shm
+    file's lock gone a new connection rebuilds the WAL index under the live writer (commits lost
+    to readers). A symlink swapped in between the lstat and the chmod gets mode 0600 at most."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        info = os.lstat(path)
     except FileNotFoundError:
         return
-    try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    if stat.S_ISREG(info.st_mode):
+        os.chmod(path, 0o600)
 
 
 _MIGRATIONS_TABLE_SQL = (

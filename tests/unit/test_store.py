@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import threading
@@ -318,3 +319,17 @@ def test_store_reads_from_a_state_dir_whose_name_has_uri_characters(tmp_path: Pa
     finally:
         store.close()
     assert Store.inspect(path) == known_migrations()[-1].version
+
+
+def test_store_open_keeps_the_locks_sqlite_holds(tmp_path: Path) -> None:
+    """Closing any fd of ours on a database file drops every POSIX lock SQLite's connection
+    holds on it (fcntl(2)); without the -shm file's lock, another connection rebuilds the WAL
+    index under the live writer and its commits are lost to readers (seen as e2e jobs that
+    never left 'running'). Opening the store must leave SQLite's locks in place."""
+    store = Store.open(tmp_path / "auto-review.sqlite3")
+    with store.write() as conn:
+        conn.execute("SELECT 1")
+    pid = str(os.getpid())
+    with open("/proc/locks", encoding="ascii") as fh:
+        held = [line for line in fh if f" {pid} " in line]
+    assert held, "the open store holds no POSIX lock: something of ours closed an fd on its files"
