@@ -5,7 +5,8 @@ a frozen ``Settings`` or raises ``ConfigError`` listing every problem at once. R
 
 - a blank value means unset;
 - a missing required variable is named, never echoed;
-- ``WEBHOOK_SECRET`` and ``AR_CI_REVIEW_TOKEN`` shorter than 32 bytes are rejected;
+- ``WEBHOOK_SECRET``, ``AR_CI_REVIEW_TOKEN`` and ``AR_OPERATOR_TOKEN`` shorter than 32 bytes
+  are rejected, and ``AR_OPERATOR_TOKEN`` may not repeat either of the other two;
 - URLs must be absolute http(s) URLs without credentials, query or fragment;
 - unknown ``AR_*`` variables produce a warning naming the closest known one.
 
@@ -15,6 +16,7 @@ Components take the slice they need (``settings.forge()``, ``settings.llm()``), 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from auto_review.errors import ConfigError
@@ -118,6 +120,11 @@ class Settings(BaseSettings):
         None,
         alias="AR_CI_REVIEW_TOKEN",
         description="Bearer token for POST /reviews/ci; unset disables it.",
+    )
+    operator_token: SecretStr | None = Field(
+        None,
+        alias="AR_OPERATOR_TOKEN",
+        description="Bearer token GET /info and /metrics require; unset leaves them open.",
     )
     gateway_bind: str = Field(
         "127.0.0.1:8080", alias="AR_GATEWAY_BIND", description="host:port the gateway listens on."
@@ -352,7 +359,19 @@ class Settings(BaseSettings):
     _urls = field_validator(
         "forgejo_base_url", "llm_base_url", "llm_cheap_base_url", "llm_embedding_base_url"
     )(_check_url)
-    _strong = field_validator("webhook_secret", "ci_review_token")(_check_strong)
+    _strong = field_validator("webhook_secret", "ci_review_token", "operator_token")(_check_strong)
+
+    @field_validator("operator_token")
+    @classmethod
+    def _not_reused(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # closes: the scraper's credential (a Prometheus config, a monitoring host) doubling as
+        # one that signs webhooks or queues CI reviews. Fields validate in order: both are in.
+        others = (info.data.get("webhook_secret"), info.data.get("ci_review_token"))
+        if value is not None and any(
+            o is not None and o.get_secret_value() == value.get_secret_value() for o in others
+        ):
+            raise ValueError("must differ from WEBHOOK_SECRET and AR_CI_REVIEW_TOKEN")
+        return value
 
     @field_validator("bot_login", "llm_reasoning_model")
     @classmethod
@@ -390,6 +409,18 @@ class Settings(BaseSettings):
     @property
     def bind_port(self) -> int:
         return int(self.gateway_bind.rpartition(":")[2])
+
+    @property
+    def binds_loopback_only(self) -> bool:
+        """Whether only this host can reach the listener (a host name other than localhost
+        may resolve anywhere, so it counts as reachable from outside)."""
+        host = self.bind_host
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     def resolved_state_dir(self, environ: Mapping[str, str] | None = None) -> Path:
         if self.state_dir is not None:

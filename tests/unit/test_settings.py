@@ -84,6 +84,26 @@ def test_settings_refuse_short_ci_review_token_without_echoing_it() -> None:
     assert all(short not in problem for problem in problems)
 
 
+def test_settings_refuse_short_operator_token_without_echoing_it() -> None:
+    short = "operator-token-short"
+    problems = _problems({"AR_OPERATOR_TOKEN": short})
+    assert problems == ("AR_OPERATOR_TOKEN: must be at least 32 bytes long",)
+    assert all(short not in problem for problem in problems)
+    assert load_settings({"AR_OPERATOR_TOKEN": "o" * 32}).settings.operator_token is not None
+
+
+@pytest.mark.parametrize("other", ["WEBHOOK_SECRET", "AR_CI_REVIEW_TOKEN"])
+def test_settings_refuse_an_operator_token_that_repeats_another_secret(other: str) -> None:
+    shared = "shared-" + "z" * 40
+    problems = _problems({other: shared, "AR_OPERATOR_TOKEN": shared})
+    assert problems == (
+        "AR_OPERATOR_TOKEN: must differ from WEBHOOK_SECRET and AR_CI_REVIEW_TOKEN",
+    )
+    assert all(shared not in problem for problem in problems)
+    distinct = load_settings({other: shared, "AR_OPERATOR_TOKEN": shared + "-operator"})
+    assert distinct.settings.operator_token is not None  # positive control
+
+
 def test_settings_count_secret_length_in_bytes_not_characters() -> None:
     # 16 characters, 32 bytes in UTF-8: accepted; 15 such characters (30 bytes) are not.
     assert load_settings({"WEBHOOK_SECRET": "é" * 16}).settings.webhook_secret is not None
@@ -152,6 +172,7 @@ def test_settings_problems_never_echo_any_value() -> None:
     env = {
         "WEBHOOK_SECRET": "short-secret-value",
         "AR_CI_REVIEW_TOKEN": "short-ci-token-value",
+        "AR_OPERATOR_TOKEN": "short-operator-token",
         "AR_ISOLATION": "isolation-value-zzz",
         "AR_REVIEW_CONCURRENCY": "concurrency-value-zzz",
         "AR_GATEWAY_BIND": "bind-value-zzz",
@@ -160,7 +181,8 @@ def test_settings_problems_never_echo_any_value() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(env)
     text = str(info.value) + "\n".join(info.value.problems)
-    for value in ("short-secret-value", "short-ci-token-value", "value-zzz", "url-password"):
+    for value in ("short-secret-value", "short-ci-token-value", "short-operator-token",
+                  "value-zzz", "url-password"):  # fmt: skip
         assert value not in text
 
 
@@ -249,6 +271,7 @@ def test_public_view_masks_every_secret() -> None:
         "AR_FORGEJO_TOKEN": FORGE_TOKEN,
         "WEBHOOK_SECRET": STRONG,
         "AR_CI_REVIEW_TOKEN": CI_TOKEN,
+        "AR_OPERATOR_TOKEN": "operator-token-" + "q" * 40,
         "LLM_API_KEY": API_KEY,
         "LLM_CHEAP_API_KEY": "cheap-api-key-123456",
         "LLM_EMBEDDING_API_KEY": "embedding-api-key-123456",

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from auto_review.chat import ChatConfig, ChatLedger
 from auto_review.errors import ConfigError
+from auto_review.gateway._bearer import OperatorGuard
 from auto_review.gateway._ci import CiEndpoint
 from auto_review.gateway._context import GatewayDeps
 from auto_review.gateway._dedup import DeliveryDedup
@@ -72,6 +73,13 @@ class Gateway:
             tasks.append(asyncio.create_task(self.poller.run(stop), name="poller"))
         self.metrics.poller_enabled.set(1 if self.deps.run_poller and self.poller.enabled else 0)
         _log.info("gateway_started", concurrency=self.settings.review_concurrency)
+        if self.settings.operator_token is None and not self.settings.binds_loopback_only:
+            _log.warning(
+                "operator_endpoints_unauthenticated",
+                bind=self.settings.gateway_bind,
+                detail="/info and /metrics answer anyone who reaches this address; "
+                "set AR_OPERATOR_TOKEN (32+ bytes) to require a bearer token",
+            )
         try:
             yield
         finally:
@@ -122,20 +130,17 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         chat_config=ChatConfig.from_settings(settings),
     )
     dedup = DeliveryDedup(deps.store, clock=clock, ttl_secs=settings.dedup_ttl_secs)
-    webhook_limiter = WebhookRateLimiter(
-        clock=clock,
-        rate=settings.webhook_rate_per_sec,
-        burst=settings.webhook_burst,
-        client_rate=settings.webhook_client_rate_per_sec,
-        client_burst=settings.webhook_client_burst,
-    )
-    ci_limiter = WebhookRateLimiter(
-        clock=clock,
-        rate=settings.webhook_rate_per_sec,
-        burst=settings.webhook_burst,
-        client_rate=settings.webhook_client_rate_per_sec,
-        client_burst=settings.webhook_client_burst,
-    )
+
+    def route_limiter() -> WebhookRateLimiter:
+        # One per authenticated route: a flood of one must not drain another's budget.
+        return WebhookRateLimiter(
+            clock=clock,
+            rate=settings.webhook_rate_per_sec,
+            burst=settings.webhook_burst,
+            client_rate=settings.webhook_client_rate_per_sec,
+            client_burst=settings.webhook_client_burst,
+        )
+
     readiness = Readiness(
         deps.probes,
         clock=clock,
@@ -158,7 +163,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         raise ConfigError("WEBHOOK_SECRET is required", ("WEBHOOK_SECRET is required",))
     webhook = WebhookEndpoint(
         secret=secret.get_secret_value().encode(),
-        limiter=webhook_limiter,
+        limiter=route_limiter(),
         dedup=dedup,
         intake=intake,
         metrics=metrics,
@@ -170,7 +175,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
     token = settings.ci_review_token
     ci = CiEndpoint(
         token=token.get_secret_value().encode() if token is not None else None,
-        limiter=ci_limiter,
+        limiter=route_limiter(),
         host=deps.host,
         intake=intake,
         metrics=metrics,
@@ -185,6 +190,14 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
         queue=queue,
         tracker=tracker,
         posture=posture,
+        guard=OperatorGuard(
+            token=(
+                settings.operator_token.get_secret_value().encode()
+                if settings.operator_token is not None
+                else None
+            ),
+            limiter=route_limiter(),
+        ),
         in_flight=lambda: workers.in_flight,
         chat_enabled=lambda: workers.chat_enabled,
         review_enabled=lambda: workers.review_enabled,

@@ -10,13 +10,13 @@ repeated calls for the same head coalesce into the same job.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from auto_review.errors import HostError
+from auto_review.gateway._bearer import bearer_matches
 from auto_review.gateway._body import BodyError, read_body
 from auto_review.gateway._intake import Intake
 from auto_review.gateway._metrics import GatewayMetrics
@@ -67,7 +67,7 @@ class CiEndpoint:
                     headers={"Retry-After": str(decision.retry_after)},
                 ),
             )
-        if not self._authorized(request.headers.get("authorization", "")):
+        if not bearer_matches(request.headers.get("authorization", ""), self._token):
             _log.warning("ci_unauthorized", client=client)
             return self._answer("unauthorized", PlainTextResponse("unauthorized", status_code=401))
         try:
@@ -100,15 +100,6 @@ class CiEndpoint:
         return self._answer(
             outcome, JSONResponse({"job_id": result.job_id, "coalesced": not result.created}, 202)
         )
-
-    def _authorized(self, header: str) -> bool:
-        assert self._token is not None  # noqa: S101 - checked by the caller
-        scheme, _, presented = header.partition(" ")
-        if scheme != "Bearer":
-            # Still compare, so a missing or odd header costs the same as a wrong token.
-            hmac.compare_digest(self._token, self._token)
-            return False
-        return hmac.compare_digest(presented.strip().encode(), self._token)
 
     def _answer(self, outcome: str, response: Response) -> Response:
         self._metrics.ci_requests.labels(outcome=outcome).inc()

@@ -1,5 +1,8 @@
 """Operator endpoints: /healthz, /readyz, /version, /info, /metrics. None returns a secret.
 
+``/info`` and ``/metrics`` answer only past the ``guard`` (``AR_OPERATOR_TOKEN`` when set);
+the other three stay open for liveness and readiness probes.
+
 ``/info`` is a stable JSON contract: fields may be added, never renamed or removed. It is built
 from non-secret settings, counts and the isolation posture only (a test checks it by value).
 """
@@ -15,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from auto_review import __version__
 from auto_review.errors import StoreError
+from auto_review.gateway._bearer import OperatorGuard
 from auto_review.gateway._context import IsolationReport
 from auto_review.gateway._metrics import GatewayMetrics
 from auto_review.gateway._readiness import Readiness
@@ -33,6 +37,7 @@ class OperatorEndpoints:
     queue: JobQueue
     tracker: PrTracker
     posture: IsolationReport
+    guard: OperatorGuard
     in_flight: Callable[[], int]
     chat_enabled: Callable[[], bool]
     review_enabled: Callable[[], bool]
@@ -48,9 +53,13 @@ class OperatorEndpoints:
         return JSONResponse({"name": "auto-review", "version": __version__})
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        if (refused := self.guard.refusal(request)) is not None:
+            return refused
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def info(self, request: Request) -> Response:
+        if (refused := self.guard.refusal(request)) is not None:
+            return refused
         return JSONResponse(self.info_document())
 
     def info_document(self) -> dict[str, object]:

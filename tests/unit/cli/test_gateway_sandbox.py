@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,28 @@ def test_inner_refuses_a_tmp_it_cannot_use_naming_the_owner_and_chown_r(
     assert message.startswith(f"{tmp_path / 'tmp'}: the gateway cannot write it")
     assert f"must belong to {who}" in message
     assert f"({chown} {tmp_path};" in message
+
+
+def test_launcher_hands_every_secret_over_on_the_pipe_never_in_the_inner_environ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "AR_FORGEJO_TOKEN": "t" * 40,
+        "WEBHOOK_SECRET": "w" * 40,
+        "AR_CI_REVIEW_TOKEN": "c" * 40,
+        "AR_OPERATOR_TOKEN": "o" * 40,
+        "LLM_API_KEY": "k" * 40,
+    }
+    environ = {**_REQUIRED, **secrets, "AR_STATE_DIR": str(tmp_path / "state")}
+    launched: dict[str, Any] = {}
+
+    def launch(argv: list[str], policy: object, **kwargs: Any) -> sandbox.LaunchResult:
+        launched.update(kwargs)
+        posture = sandbox.Posture("full", "full", "gateway", ())
+        return sandbox.LaunchResult(0, "exited with status 0", posture)
+
+    monkeypatch.setattr(sandbox, "launch", launch)
+    assert _gateway_sandbox.launch_gateway(load_settings(environ).settings, environ) == 0
+    assert launched["secrets"] == secrets
+    assert not set(secrets) & set(launched["env"])
+    assert launched["env"]["FORGEJO_BASE_URL"] == _REQUIRED["FORGEJO_BASE_URL"]  # settings do go

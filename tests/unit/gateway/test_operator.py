@@ -15,7 +15,8 @@ from auto_review.jobs import SystemClock
 
 pytestmark = pytest.mark.anyio
 
-_SECRETS = (SECRET, CI_TOKEN, "t" * 40, "k" * 40)
+OPERATOR_TOKEN = "p" * 40
+_SECRETS = (SECRET, CI_TOKEN, "t" * 40, "k" * 40, OPERATOR_TOKEN)
 
 
 def _client(app: object) -> httpx.AsyncClient:
@@ -36,12 +37,17 @@ async def test_healthz_and_version_answer_without_io(tmp_path: Path) -> None:
 async def test_info_and_metrics_contain_no_secret_value(tmp_path: Path) -> None:
     app, _gw, _, _ = build(
         tmp_path,
-        env={"LLM_API_KEY": "k" * 40, "LLM_CHEAP_MODEL": "small"},
+        env={
+            "LLM_API_KEY": "k" * 40,
+            "LLM_CHEAP_MODEL": "small",
+            "AR_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        },
         posture=lambda: IsolationReport("full", {"seccomp": "enforced", "landlock": "enforced"}),
     )
+    auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     async with _client(app) as client:
-        info = await client.get("/info")
-        metrics = await client.get("/metrics")
+        info = await client.get("/info", headers=auth)
+        metrics = await client.get("/metrics", headers=auth)
     for secret in _SECRETS:
         assert secret not in info.text
         assert secret not in metrics.text
