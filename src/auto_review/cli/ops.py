@@ -2,8 +2,8 @@
 
 ``doctor`` probes for real (forge, token, models, git, secrets, state, isolation tier) and
 exits 1 on any FAIL. ``status`` reads a running gateway's ``/version``, ``/info`` and
-``/metrics`` and exits 1 if it cannot. Both name the reason of each isolation control that is
-not on, in the sandbox's words.
+``/metrics`` (with ``AR_OPERATOR_TOKEN`` when set) and exits 1 if it cannot. Both name the
+reason of each isolation control that is not on, in the sandbox's words.
 """
 
 from __future__ import annotations
@@ -114,8 +114,10 @@ def status(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """One screen from the gateway's /version, /info and /metrics; exit 1 if unreachable."""
-    load_settings()
-    result = asyncio.run(gateway_status(gateway_url, timeout_secs=timeout))
+    settings = load_settings()
+    result = asyncio.run(
+        gateway_status(gateway_url, timeout_secs=timeout, operator_token=settings.operator_token)
+    )
     if as_json:
         print_json(result.to_dict())
     else:

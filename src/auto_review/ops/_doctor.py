@@ -2,9 +2,10 @@
 
 Each check is a ``Check`` (PASS, WARN or FAIL, a detail, and the fix for anything not PASS):
 forge reachable and token valid, each model tier reachable with its model listed, git >= 2.30,
-secrets strong enough, state directory writable and database migrated, and the isolation tier
-this host can give, measured by the sandbox probe and by confining ``true`` at that tier as
-``sandbox check`` does (its controls, each with the sandbox's reason). No check prints a secret.
+secrets strong enough (and ``AR_OPERATOR_TOKEN`` set where the bind is not loopback), state
+directory writable and database migrated, and the isolation tier this host can give, measured
+by the sandbox probe and by confining ``true`` at that tier as ``sandbox check`` does (its
+controls, each with the sandbox's reason). No check prints a secret.
 """
 
 from __future__ import annotations
@@ -230,7 +231,31 @@ def _secrets(settings: Settings) -> list[Check]:
         )
     else:
         checks.append(_pass("ci token", "set, 32+ bytes"))
-    return checks
+    return [*checks, *_operator_token(settings)]
+
+
+def _operator_token(settings: Settings) -> list[Check]:
+    token = settings.operator_token
+    if token is None:
+        if settings.binds_loopback_only:
+            return []
+        return [
+            _warn(
+                "operator token",
+                f"AR_GATEWAY_BIND={settings.gateway_bind} is not loopback and "
+                "AR_OPERATOR_TOKEN is unset: /info and /metrics answer anyone who reaches it",
+                "set AR_OPERATOR_TOKEN (32+ random bytes) and give it to your Prometheus scrape",
+            )
+        ]
+    if len(set(token.get_secret_value())) < _MIN_DISTINCT_CHARS:
+        return [
+            _warn(
+                "operator token",
+                "AR_OPERATOR_TOKEN repeats too few characters",
+                "use random bytes for AR_OPERATOR_TOKEN",
+            )
+        ]
+    return [_pass("operator token", "set, 32+ bytes")]
 
 
 def _state(settings: Settings) -> Check:

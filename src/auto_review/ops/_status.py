@@ -1,7 +1,9 @@
 """``ops status``: one summary of a running gateway from ``/version``, ``/info`` and ``/metrics``.
 
-Only those three operator endpoints are read; none carries a secret. Counters are cumulative
-since the gateway started, so "recent outcomes" means outcomes since the last start.
+Only those three operator endpoints are read; none carries a secret. ``/info`` and ``/metrics``
+get ``Authorization: Bearer`` with ``AR_OPERATOR_TOKEN`` when it is set (a gateway with the
+token set answers 401 without it); ``/version`` never does. Counters are cumulative since the
+gateway started, so "recent outcomes" means outcomes since the last start.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from auto_review.errors import AutoReviewError
 from auto_review.ops._gateway_http import GatewayAnswer, gateway_client, gateway_request
@@ -61,9 +64,21 @@ class GatewayStatus:
         }
 
 
-def _json(answer: GatewayAnswer, what: str) -> dict[str, Any]:
+def _refused(answer: GatewayAnswer, what: str, *, token_sent: bool) -> None:
+    """``AutoReviewError`` naming the fix if ``answer`` is not a 200."""
+    if answer.status == 401:
+        fix = (
+            "AR_OPERATOR_TOKEN here differs from the gateway's"
+            if token_sent
+            else "it requires a bearer token: set AR_OPERATOR_TOKEN to the gateway's value"
+        )
+        raise AutoReviewError(f"the gateway answered 401 to {what}: {fix}")
     if answer.status != 200:
         raise AutoReviewError(f"the gateway answered {answer.status} to {what}")
+
+
+def _json(answer: GatewayAnswer, what: str, *, token_sent: bool = False) -> dict[str, Any]:
+    _refused(answer, what, token_sent=token_sent)
     try:
         data = json.loads(answer.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -105,15 +120,21 @@ def _total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str) ->
     return sum(value for _labels, value in samples.get(name, []))
 
 
-async def gateway_status(gateway_url: str, *, timeout_secs: float = 10.0) -> GatewayStatus:
+async def gateway_status(
+    gateway_url: str, *, timeout_secs: float = 10.0, operator_token: SecretStr | None = None
+) -> GatewayStatus:
     """Read the three endpoints; ``AutoReviewError`` (exit 1) if the gateway cannot be read."""
     base = hook_url(gateway_url).removesuffix("/webhooks/forgejo")
+    auth: dict[str, str] = {}
+    if operator_token is not None:
+        auth["Authorization"] = f"Bearer {operator_token.get_secret_value()}"
+    sent = bool(auth)
     async with gateway_client(timeout_secs) as client:
         version = _json(await gateway_request(client, "GET", f"{base}/version"), "/version")
-        info = _json(await gateway_request(client, "GET", f"{base}/info"), "/info")
-        metrics = await gateway_request(client, "GET", f"{base}/metrics")
-    if metrics.status != 200:
-        raise AutoReviewError(f"the gateway answered {metrics.status} to /metrics")
+        answer = await gateway_request(client, "GET", f"{base}/info", headers=auth)
+        info = _json(answer, "/info", token_sent=sent)
+        metrics = await gateway_request(client, "GET", f"{base}/metrics", headers=auth)
+    _refused(metrics, "/metrics", token_sent=sent)
     s = _samples(metrics.text())
     return GatewayStatus(
         url=base,

@@ -15,6 +15,7 @@ from tests.unit.cli._cli import clean_env, run_cli, strong_secret
 pytestmark = pytest.mark.slow
 
 SECRET = strong_secret()
+OPERATOR_TOKEN = strong_secret()
 REPO = "alice/demo"
 
 
@@ -31,6 +32,23 @@ def gateway(forge: FakeForge, tmp_path_factory: pytest.TempPathFactory) -> Itera
         forge_url=forge.url,
         forge_token=forge.bot_token,
         env={"WEBHOOK_SECRET": SECRET},
+    ).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded_gateway(
+    forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway whose /info and /metrics want AR_OPERATOR_TOKEN."""
+    process = GatewayProcess(
+        tmp_path_factory.mktemp("guarded"),
+        forge_url=forge.url,
+        forge_token=forge.bot_token,
+        env={"WEBHOOK_SECRET": SECRET, "AR_OPERATOR_TOKEN": OPERATOR_TOKEN},
     ).start()
     try:
         yield process
@@ -97,6 +115,37 @@ def test_ops_status_summarises_version_info_and_metrics(gateway: GatewayProcess)
     for name in status["info"]["isolation"]["controls"]:
         assert f"{name} off" in shown, name
     assert "bare mode (--bare or" in shown
+
+
+def test_ops_status_sends_the_operator_token_from_the_environment(
+    guarded_gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AR_OPERATOR_TOKEN", OPERATOR_TOKEN)
+    ran = run_cli("ops", "status", "--gateway-url", guarded_gateway.url, "--json")
+    assert ran.code == 0, ran.output
+    status = json.loads(ran.stdout)
+    assert status["info"]["name"] == "auto-review"
+    assert "queued" in status["info"]["queue"]
+    assert OPERATOR_TOKEN not in ran.output
+
+
+@pytest.mark.parametrize(
+    ("token", "said"),
+    [
+        (None, "it requires a bearer token: set AR_OPERATOR_TOKEN to the gateway's value"),
+        (strong_secret(), "AR_OPERATOR_TOKEN here differs from the gateway's"),
+    ],
+    ids=["unset", "wrong"],
+)
+def test_ops_status_explains_a_401_from_a_gateway_that_wants_the_operator_token(
+    guarded_gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch, token: str | None, said: str
+) -> None:
+    if token is not None:
+        monkeypatch.setenv("AR_OPERATOR_TOKEN", token)
+    ran = run_cli("ops", "status", "--gateway-url", guarded_gateway.url)
+    assert ran.code == 1
+    assert f"the gateway answered 401 to /info: {said}" in " ".join(ran.stderr.split())
+    assert OPERATOR_TOKEN not in ran.output
 
 
 def test_ops_status_exits_1_when_the_gateway_is_unreachable() -> None:

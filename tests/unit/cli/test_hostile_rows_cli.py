@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from tests.unit.cli._cli import clean_env, run_cli
 
 from auto_review.hosts import HeadSha, RepoRef
@@ -85,7 +86,9 @@ def test_ops_status_escapes_control_characters_the_gateway_answers(
         readiness={HOSTILE: True},
     )  # fmt: skip
 
-    async def status(url: str, *, timeout_secs: float) -> GatewayStatus:
+    async def status(
+        url: str, *, timeout_secs: float, operator_token: SecretStr | None
+    ) -> GatewayStatus:
         return answer
 
     monkeypatch.setattr("auto_review.cli.ops.gateway_status", status)
@@ -143,7 +146,9 @@ def test_ops_status_survives_an_info_of_the_wrong_shapes(
         tokens={}, cost_usd=0.0, readiness={},
     )  # fmt: skip
 
-    async def status(url: str, *, timeout_secs: float) -> GatewayStatus:
+    async def status(
+        url: str, *, timeout_secs: float, operator_token: SecretStr | None
+    ) -> GatewayStatus:
         return answer
 
     monkeypatch.setattr("auto_review.cli.ops.gateway_status", status)

@@ -131,3 +131,26 @@ def test_webhook_secret_check_refuses_missing_short_and_repetitive_secrets() -> 
         assert "WEBHOOK_SECRET" in refused.value.message
     good = SecretStr("Zq8v-Y3nLr0pK6wTe9Xb2HsUa5Gc1MdJ")
     assert check_webhook_secret(good) is good
+
+
+@pytest.mark.parametrize(
+    ("env", "state"),
+    [
+        ({"AR_GATEWAY_BIND": "0.0.0.0:8080"}, CheckState.WARN),
+        ({"AR_GATEWAY_BIND": "127.0.0.1:8080"}, None),
+        ({"AR_OPERATOR_TOKEN": "ab" * 20, "AR_GATEWAY_BIND": "0.0.0.0:8080"}, CheckState.WARN),
+        ({"AR_OPERATOR_TOKEN": "Zq8v-Y3nLr0pK6wTe9Xb2HsUa5Gc1MdJ"}, CheckState.PASS),
+    ],
+    ids=["open-public-bind", "open-loopback", "repetitive", "set"],
+)
+def test_doctor_checks_the_operator_token_where_the_bind_needs_one(
+    tmp_path: Path, env: dict[str, str], state: CheckState | None
+) -> None:
+    checks = _doctor({"AR_ISOLATION": "none", **env}, _support(userns=True), tmp_path)
+    check = checks.get("operator token")
+    assert (check.state if check else None) is state
+    if check is not None and state is CheckState.WARN:
+        assert "AR_OPERATOR_TOKEN" in check.fix
+    token = env.get("AR_OPERATOR_TOKEN")
+    if token is not None:
+        assert all(token not in f"{c.detail} {c.fix}" for c in checks.values())
