@@ -115,3 +115,39 @@ def test_sandboxed_gateway_reviews_a_pr_cloned_through_the_egress_proxy(
         assert gateway.terminate() == 0
     finally:
         gateway.stop()
+
+
+def test_sandboxed_gateway_wants_the_operator_token_handed_over_by_the_launcher(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    """AR_OPERATOR_TOKEN crosses the sandbox boundary on the launcher's pipe like every secret:
+    the confined gateway refuses /info and /metrics without it and answers them with it."""
+    _require_full_tier()
+    token = "operator-" + "e2e" * 12
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        argv=(str(AUTO_REVIEW), "gateway"),
+        env={"AR_ISOLATION": "full", "AR_OPERATOR_TOKEN": token},
+    ).start()
+    try:
+        bearer = {"Authorization": f"Bearer {token}"}
+        for path in ("/info", "/metrics"):
+            refused = httpx.get(f"{gateway.url}{path}", timeout=10)
+            assert (refused.status_code, refused.text) == (401, "unauthorized"), path
+            assert refused.headers["www-authenticate"] == "Bearer"
+            wrong = {"Authorization": f"Bearer {token[:-1]}x"}
+            assert httpx.get(f"{gateway.url}{path}", headers=wrong, timeout=10).status_code == 401
+            assert httpx.get(f"{gateway.url}{path}", headers=bearer, timeout=10).status_code == 200
+        info = httpx.get(f"{gateway.url}/info", headers=bearer, timeout=10).json()
+        assert info["isolation"]["tier"] == "full"  # answered from inside the sandbox
+        assert httpx.get(f"{gateway.url}/version", timeout=10).status_code == 200
+        assert httpx.get(f"{gateway.url}/readyz", timeout=10).status_code in {200, 503}
+        assert gateway.terminate() == 0
+        log = gateway.log.read_text()
+        assert '"operator_unauthorized"' in log  # positive control: the refusals were logged
+        assert token not in log
+        assert "operator_endpoints_unauthenticated" not in log  # loopback bind, token set
+    finally:
+        gateway.stop()

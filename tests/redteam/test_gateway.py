@@ -79,12 +79,16 @@ class Gateway:
     port: int
     state: Path
     secrets: tuple[str, ...]
+    operator_token: str
 
     def get(self, path: str) -> tuple[int, bytes]:
-        """GET a path of the gateway over loopback."""
-        url = f"http://127.0.0.1:{self.port}{path}"
+        """GET a path of the gateway over loopback, as the operator (with its bearer token)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            headers={"Authorization": f"Bearer {self.operator_token}"},
+        )
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -107,6 +111,7 @@ def _start(state: Path, upstream: Upstream) -> Gateway:
         "LLM_BASE_URL": f"http://127.0.0.1:{upstream.port}/v1",
         "WEBHOOK_SECRET": "ar-redteam-webhook-secret-" + secrets.token_hex(16),
         "LLM_API_KEY": "ar-redteam-llm-key-" + secrets.token_hex(8),
+        "AR_OPERATOR_TOKEN": "ar-redteam-operator-token-" + secrets.token_hex(16),
         "AR_GATEWAY_BIND": f"127.0.0.1:{port}",
         "AR_STATE_DIR": str(state),
         "AR_POLL_INTERVAL_SECS": "0",
@@ -120,8 +125,8 @@ def _start(state: Path, upstream: Upstream) -> Gateway:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    hidden = (env["AR_FORGEJO_TOKEN"], env["WEBHOOK_SECRET"], env["LLM_API_KEY"])
-    gateway = Gateway(proc, port, state, hidden)
+    hidden = tuple(v for k, v in env.items() if k.endswith(("_TOKEN", "_SECRET", "_KEY")))
+    gateway = Gateway(proc, port, state, hidden, env["AR_OPERATOR_TOKEN"])
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
