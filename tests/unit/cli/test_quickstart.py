@@ -90,6 +90,7 @@ def test_quickstart_steps_give_a_registered_verified_running_reviewer(
         "AR_FORGEJO_TOKEN": token,
         "AR_BOT_LOGIN": "auto-review",
         "WEBHOOK_SECRET": strong_secret(),
+        "AR_OPERATOR_TOKEN": strong_secret(),
         "LLM_BASE_URL": scripted_model_server.base_url,
         "LLM_API_KEY": SCRIPTED_API_KEY,
         "LLM_REASONING_MODEL": "scripted-reasoning",
