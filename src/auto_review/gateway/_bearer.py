@@ -24,7 +24,7 @@ _log = get_logger("gateway.operator")
 def bearer_matches(header: str, token: bytes) -> bool:
     """Whether an ``Authorization`` header value is ``Bearer <token>``, in constant time."""
     scheme, _, presented = header.partition(" ")
-    if scheme != "Bearer":
+    if scheme.lower() != "bearer":  # auth schemes are case-insensitive (RFC 9110, 11.1)
         # Still compare, so a missing or odd header costs the same as a wrong token.
         hmac.compare_digest(token, token)
         return False

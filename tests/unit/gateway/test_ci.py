@@ -52,7 +52,7 @@ async def test_ci_review_queues_one_job_and_coalesces_identical_requests(tmp_pat
     [
         {},
         {"Authorization": "Bearer wrong"},
-        {"Authorization": f"bearer {CI_TOKEN}"},
+        {"Authorization": f"token {CI_TOKEN}"},
         {"Authorization": CI_TOKEN},
     ],
 )

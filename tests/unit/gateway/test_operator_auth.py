@@ -10,6 +10,7 @@ import httpx
 import pytest
 from tests.unit.gateway.support import build, settings
 
+from auto_review.gateway._bearer import bearer_matches
 from auto_review.logs import configure_logging
 
 pytestmark = pytest.mark.anyio
@@ -139,3 +140,11 @@ async def test_gateway_start_warns_once_when_open_operator_endpoints_listen_beyo
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert "gateway_started" in events  # positive control: the start was logged here
     assert events.count("operator_endpoints_unauthenticated") == (1 if warned else 0)
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_bearer_scheme_is_matched_case_insensitively(scheme: str) -> None:
+    token = OPERATOR_TOKEN.encode()
+    assert bearer_matches(f"{scheme} {OPERATOR_TOKEN}", token)
+    assert not bearer_matches(f"{scheme} {OPERATOR_TOKEN[:-1]}", token)
+    assert not bearer_matches(f"Basic {OPERATOR_TOKEN}", token)
