@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auto_review.cli._common import JSON_OPTION, load, out_console, print_json
+from auto_review.cli._state import open_state_store
 from auto_review.errors import ConfigError
 from auto_review.hosts import RepoRef
 from auto_review.jobs import list_history, purge_history, reset_pr_history
@@ -22,7 +23,7 @@ app = typer.Typer(help="List, reset and purge review outcomes.", no_args_is_help
 
 
 def _store() -> Store:
-    return Store.in_state_dir(load().resolved_state_dir())
+    return open_state_store(load())
 
 
 def _repo(text: str) -> RepoRef:

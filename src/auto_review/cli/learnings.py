@@ -13,10 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from auto_review.cli._common import JSON_OPTION, load, out_console, parse_repo, print_json
+from auto_review.cli._state import open_state_store
 from auto_review.errors import ConfigError
 from auto_review.memory import Learning, LearningsStore
 from auto_review.review.output import printable
-from auto_review.store import Store
 
 __all__ = ["app"]
 
@@ -43,7 +43,7 @@ def list_command(
 ) -> None:
     """Learnings by repository, oldest first (the text is what a forge user wrote)."""
     ref = parse_repo(repo) if repo else None
-    store = Store.in_state_dir(load().resolved_state_dir())
+    store = open_state_store(load())
     try:
         learnings = LearningsStore(store)
         repos = (ref,) if ref else learnings.repositories()
@@ -72,7 +72,7 @@ def forget(
 ) -> None:
     """Delete one learning of one repository."""
     ref = parse_repo(repo)
-    store = Store.in_state_dir(load().resolved_state_dir())
+    store = open_state_store(load())
     try:
         removed = LearningsStore(store).forget(ref, learning_id)
     finally:

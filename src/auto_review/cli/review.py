@@ -20,6 +20,7 @@ import httpx
 import typer
 
 from auto_review.cli._common import JSON_OPTION, err_console, load, out_console, print_json
+from auto_review.cli._state import open_state_store
 from auto_review.errors import ConfigError
 from auto_review.hosts import HeadSha, PullRequest, RepoRef
 from auto_review.hosts.forgejo import forgejo_host
@@ -40,7 +41,6 @@ from auto_review.review import (
 from auto_review.review.output import printable
 from auto_review.review.workspace import Workspace
 from auto_review.settings import FORGE_REQUIRED, LLM_REQUIRED, Settings
-from auto_review.store import Store
 
 app = typer.Typer(help="Review a pull request, or your local branch.", no_args_is_help=True)
 
@@ -74,7 +74,8 @@ def _http(settings: Settings) -> httpx.AsyncClient:
 
 
 async def _once(settings: Settings, repo: RepoRef, number: int, dry_run: bool) -> object:
-    store = Store.in_state_dir(settings.resolved_state_dir())
+    # For the rest of the process: the sandboxed steps below then run as the gateway would.
+    store = open_state_store(settings)
     try:
         async with forgejo_host(settings.forge()) as host, _http(settings) as http:
             options = PipelineOptions.from_settings(settings, report_errors=True)
