@@ -432,3 +432,39 @@ def test_job_server_with_every_slot_taken_stops_once_the_gateway_is_gone(scratch
     finally:
         for conn in held:
             conn.close()
+
+
+def test_job_server_overlong_deadline_is_blocked_by_the_grants_ceiling(scratch: Path) -> None:
+    """Attack: a compromised gateway asks the job server for deadlines no job of its needs:
+    10**6 s (anything up to the ~24 days poll(2) can wait was run as sent), holding one of
+    the 16 slots and a host process tree for that long, or NaN, infinity, 0, a negative
+    number or a string. Control: a job within the grant's ceiling runs to its end. Expected:
+    a deadline that is not a positive number of seconds is refused (SandboxPolicyInvalid,
+    exit 125) before anything forks; a longer one is cut to the grant's ``job_deadline``
+    (the gateway's longest job, its clone timeout; 2 s here), where the job is killed
+    (SandboxTimeout). Finding F59."""
+    require(Tier.FULL)
+    state = scratch / "state"
+    state.mkdir(mode=0o700)
+    grant = gateway_policy(str(state), listen_port=1, upstream_ports=[9])
+    proc, channel = _start_job_server(grant, Tier.FULL, [], job_deadline=2.0)
+    server = Server(proc, channel)
+    base = _jobs.policy_to_wire(run_policy())
+    try:
+        control = server.ask(_request(base, "sleep 0.5; echo done", timeout=1.5))
+        assert control.get("ok"), control
+        assert _jobs.unb64(control["stdout"]) == b"done\n"
+
+        started = time.monotonic()
+        answer = server.ask(_request(base, "sleep 30; echo done", timeout=10**6))
+        took = time.monotonic() - started
+        assert answer.get("error") == "SandboxTimeout", answer
+        assert took < 15, f"the job ran {took:.0f} s, past the grant's 2 s"
+
+        for bad in (float("nan"), float("inf"), float("-inf"), 0, -5, "60", None, True):
+            refused = server.ask(_request(base, "echo ran", timeout=bad))
+            assert refused.get("error") == "SandboxPolicyInvalid", (bad, refused)
+            assert refused["exit_code"] == 125, (bad, refused)
+            assert "job server refuses timeout" in refused["message"], (bad, refused)
+    finally:
+        _stop_job_server(proc, channel)

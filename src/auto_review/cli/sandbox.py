@@ -26,6 +26,7 @@ Exit codes of ``sandbox run``:
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
 from pathlib import Path
@@ -149,8 +150,8 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
 ) -> None:
     """Run CMD confined under a named policy and exit with its status (see exit codes)."""
     tier = _tier(isolation)
-    if timeout <= 0:
-        raise SandboxPolicyInvalid("--timeout must be positive")
+    if not 0 < timeout < math.inf:  # NaN fails the comparison too
+        raise SandboxPolicyInvalid(f"--timeout must be a positive number of seconds, not {timeout}")
     confined = build_policy(
         policy,
         ro=[os.path.abspath(p) for p in ro],

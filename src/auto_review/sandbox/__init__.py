@@ -41,8 +41,9 @@ Public API (everything else in this package is private or a step module):
     Inside a gateway started with launch(job_server=True), run_command/run_callable are
     served by the secret-free job server within the gateway's grant; run_attached refuses.
     launch(argv, policy, *, secrets, env, isolation=Tier.FULL, cwd=None, stdio=(0, 1, 2),
-           job_server=False, job_egress=())
-        -> LaunchResult(returncode, cause, posture): the gateway boundary (launcher.py)
+           job_server=False, job_egress=(), job_deadline=MAX_JOB_DEADLINE_SECS)
+        -> LaunchResult(returncode, cause, posture): the gateway boundary (launcher.py);
+        the job server cuts each job's deadline to job_deadline (at most an hour)
     is_inner(environ) -> bool; read_handoff(fd=HANDOFF_FD) -> InnerHandoff(secrets, posture):
         the inner side (call once at startup, before threads)
     WORKER_ARGV_MARKER, worker_main(argv) -> int: a frozen build's entry point must hand
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
     from auto_review.sandbox.launcher import (
         HANDOFF_FD,
         INNER_ENV_VAR,
+        MAX_JOB_DEADLINE_SECS,
         InnerHandoff,
         LaunchResult,
         is_inner,
@@ -122,6 +124,7 @@ _EXPORTS = {
     "INNER_ENV_VAR": "auto_review.sandbox.launcher",
     "InnerHandoff": "auto_review.sandbox.launcher",
     "LaunchResult": "auto_review.sandbox.launcher",
+    "MAX_JOB_DEADLINE_SECS": "auto_review.sandbox.launcher",
     "Limits": "auto_review.sandbox.limits",
     "POLICY_NAMES": "auto_review.sandbox.policy",
     "Policy": "auto_review.sandbox.policy",
@@ -152,6 +155,7 @@ _EXPORTS = {
 __all__ = [
     "HANDOFF_FD",
     "INNER_ENV_VAR",
+    "MAX_JOB_DEADLINE_SECS",
     "POLICY_NAMES",
     "WORKER_ARGV_MARKER",
     "CompletedRun",

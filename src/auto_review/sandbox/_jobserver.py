@@ -7,8 +7,9 @@ sandbox forks single-threaded children itself), at most 16 at once (the rest wai
 channel), its reads and writes bounded in size and time. A request is refused unless its
 policy stays within the grant: read-only paths beneath the granted roots, writable paths
 beneath the state dir, no listening, network only for ``clone`` and only towards granted (host,
-port) pairs (the forge's), through the egress proxy this server runs for the job. Exits when
-the gateway closes the channel.
+port) pairs (the forge's), through the egress proxy this server runs for the job. A job's
+deadline must be a positive number of seconds and is cut to the grant's ``job_deadline`` (at
+most ``MAX_JOB_DEADLINE_SECS``). Exits when the gateway closes the channel.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import select
 import socket
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from auto_review.sandbox import _jobs
 from auto_review.sandbox.egress import normalise_host
@@ -30,7 +32,7 @@ from auto_review.sandbox.policy import DEFAULT_LIMITS, DEFAULT_TMP_SIZE, Policy,
 from auto_review.sandbox.probe import Tier
 from auto_review.sandbox.spawn import run_command
 
-__all__ = ["check_grant", "check_paths", "serve"]
+__all__ = ["MAX_JOB_DEADLINE_SECS", "check_grant", "check_paths", "job_deadline", "serve"]
 
 _JOB_POLICIES = ("run", "analyze", "clone")
 # closes: a subverted gateway exhausting the host by the number of jobs (F7); review
@@ -42,6 +44,9 @@ _MAX_OUTPUT = 16 * 1024 * 1024
 # closes: 16 requests of 256 MiB (the channel's own bound) held at once in host memory, each
 # parsed and decoded again; a request is argv, a policy and a payload of KiBs to a few MiB.
 _MAX_REQUEST = 32 * 1024 * 1024
+# The most any grant may give one job, for a grant without ``job_deadline``: the gateway's
+# longest job is a clone step (AR_CLONE_TIMEOUT_SECS, at most an hour by its settings).
+MAX_JOB_DEADLINE_SECS: Final = 3600.0
 
 
 def _within(path: str, root: str) -> bool:
@@ -101,6 +106,24 @@ def _clamped(policy: Policy) -> Policy:
     )
 
 
+def job_deadline(requested: object, grant: Mapping[str, Any]) -> float:
+    """The deadline a job runs with: ``requested`` cut to the grant's ceiling; refused unless
+    it is a positive number of seconds.
+
+    closes: a subverted gateway holding a job, and with it one of the 16 slots and a host
+    process tree, for as long as poll(2) can wait (~24 days), or asking for NaN, infinity or
+    a negative deadline (F59)."""
+    # NaN fails both comparisons; an int too large for a float still compares with inf.
+    if isinstance(requested, bool) or not isinstance(requested, int | float):
+        raise SandboxPolicyInvalid(f"job server refuses timeout {requested!r}: not a number")
+    if not 0 < requested < math.inf:
+        raise SandboxPolicyInvalid(
+            f"job server refuses timeout {requested!r}: not a positive number of seconds"
+        )
+    ceiling = min(float(grant.get("job_deadline", MAX_JOB_DEADLINE_SECS)), MAX_JOB_DEADLINE_SECS)
+    return float(min(requested, ceiling))
+
+
 def _serve_one(fd: int, grant: Mapping[str, Any], slots: threading.BoundedSemaphore) -> None:
     try:
         _serve(fd, grant)
@@ -130,6 +153,7 @@ def _serve(fd: int, grant: Mapping[str, Any]) -> None:
             wire = request["policy"]
             policy = _clamped(_jobs.policy_from_wire(wire, lambda p: check_paths(p, grant)))
             check_grant(policy, grant)
+            timeout = job_deadline(request["timeout"], grant)
             ceiling = DEFAULT_LIMITS[policy.name].address_space_bytes
             memory = request["memory_bytes"]
             if ceiling is not None:
@@ -140,7 +164,7 @@ def _serve(fd: int, grant: Mapping[str, Any]) -> None:
                 stdin=_jobs.unb64(request["stdin"]),
                 env=dict(request["env"]),
                 cwd=request["cwd"],
-                timeout=float(request["timeout"]),
+                timeout=timeout,
                 memory_bytes=memory,
                 max_output_bytes=min(int(request["max_output_bytes"]), _MAX_OUTPUT),
                 isolation=Tier(grant["tier"]),

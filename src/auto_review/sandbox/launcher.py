@@ -32,8 +32,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from auto_review.sandbox import _jobs, posture
+from auto_review.sandbox._jobserver import MAX_JOB_DEADLINE_SECS
 from auto_review.sandbox._report import egress_control
-from auto_review.sandbox.errors import SandboxPolicyViolation, SandboxSetupError
+from auto_review.sandbox.errors import (
+    SandboxPolicyInvalid,
+    SandboxPolicyViolation,
+    SandboxSetupError,
+)
 from auto_review.sandbox.policy import Policy, frozen_env
 from auto_review.sandbox.probe import Tier, require_tier
 from auto_review.sandbox.spawn import _run, host_support, posture_of, worker_argv
@@ -41,6 +46,7 @@ from auto_review.sandbox.spawn import _run, host_support, posture_of, worker_arg
 __all__ = [
     "HANDOFF_FD",
     "INNER_ENV_VAR",
+    "MAX_JOB_DEADLINE_SECS",
     "InnerHandoff",
     "LaunchResult",
     "is_inner",
@@ -88,14 +94,18 @@ def launch(
     stdio: tuple[int, int, int] = (0, 1, 2),
     job_server: bool = False,
     job_egress: Sequence[tuple[str, int]] = (),
+    job_deadline: float = MAX_JOB_DEADLINE_SECS,
 ) -> LaunchResult:
     """Run ``argv`` confined by ``policy`` until it exits; relay SIGTERM/SIGINT/SIGHUP to it.
 
     With ``job_server``, the inner process's ``run_command``/``run_callable`` calls are served
     by a secret-free job server on the host (see _jobserver.py), granted the policy's paths
-    and upstream ports, and network jobs (clones) towards the ``job_egress`` pairs only."""
+    and upstream ports, network jobs (clones) towards the ``job_egress`` pairs only, and
+    ``job_deadline`` seconds at most for a job (the longest the service's own jobs need)."""
     support = require_tier(isolation, host_support())
-    server = _start_job_server(policy, isolation, job_egress) if job_server else None
+    server = None
+    if job_server:
+        server = _start_job_server(policy, isolation, job_egress, job_deadline=job_deadline)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     payload_secrets = json.dumps(dict(secrets))
     if len(payload_secrets) > _MAX_HANDOFF // 2:
@@ -168,11 +178,21 @@ def launch(
 
 
 def _start_job_server(
-    policy: Policy, tier: Tier, egress: Sequence[tuple[str, int]], io_timeout: float = 30.0
+    policy: Policy,
+    tier: Tier,
+    egress: Sequence[tuple[str, int]],
+    io_timeout: float = 30.0,
+    *,
+    job_deadline: float = MAX_JOB_DEADLINE_SECS,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Exec a fresh interpreter (no secrets in its memory) serving the gateway's job requests
     (``io_timeout``: how long the server waits for a request, and for its answer to be read;
-    the gateway sends and reads at once)."""
+    the gateway sends and reads at once; ``job_deadline``: the most any job may run)."""
+    if not 0 < job_deadline <= MAX_JOB_DEADLINE_SECS:  # NaN fails the comparison too
+        raise SandboxPolicyInvalid(
+            f"job_deadline {job_deadline!r} is not a number of seconds from 0 to "
+            f"{MAX_JOB_DEADLINE_SECS:.0f}"
+        )
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     grant = {
         "fd": ours.fileno(),
@@ -182,6 +202,7 @@ def _start_job_server(
         "ports": list(policy.tcp_connect_ports or ()),
         "egress": [[host, port] for host, port in egress],
         "io_timeout": io_timeout,
+        "job_deadline": job_deadline,
     }
     proc = subprocess.Popen(
         worker_argv("auto_review.sandbox._jobserver:serve"),

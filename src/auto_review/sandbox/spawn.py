@@ -15,7 +15,9 @@ job without the proxy; a ``SandboxError`` raised while the proxy ran carries it 
 ``SandboxPolicyViolation`` (killed by SIGSYS: a foreign-arch syscall), ``SandboxSetupError``
 (a step failed; ``step``/``path``/``errno`` say which; ``exit_code`` 127/126 when the command
 was not found / not executable), ``KernelFeatureMissing`` (the tier cannot hold here),
-``SandboxJobFailed`` (run_callable's target failed).
+``SandboxJobFailed`` (run_callable's target failed), ``SandboxPolicyInvalid`` (refused before
+anything starts: the policy, or a timeout that is not a number of seconds above 0 and up to
+about 24 days, what poll(2) can wait).
 
 Started by root, a full-tier job runs as host uid/gid 65534 (nobody), never host root: read-only
 paths must be readable by others; writable paths are id-mapped so root's files there are its own.
@@ -47,7 +49,12 @@ from auto_review.sandbox._report import describe
 from auto_review.sandbox._start import start_outer
 from auto_review.sandbox._worker import WORKER_ARGV_MARKER
 from auto_review.sandbox.egress import EgressProxy
-from auto_review.sandbox.errors import SandboxError, SandboxJobFailed, SandboxSetupError
+from auto_review.sandbox.errors import (
+    SandboxError,
+    SandboxJobFailed,
+    SandboxPolicyInvalid,
+    SandboxSetupError,
+)
 from auto_review.sandbox.policy import Policy, frozen_env, interpreter_paths
 from auto_review.sandbox.probe import HostSupport, Tier, probe_host, require_tier
 
@@ -133,8 +140,12 @@ def _run(
 ) -> CompletedRun:
     if not argv:
         raise ValueError("argv must name a command")
-    if timeout is not None and not timeout <= _MAX_TIMEOUT:  # NaN fails the comparison too
-        raise ValueError(f"timeout must be a number of seconds up to {_MAX_TIMEOUT:.0f}")
+    # closes: a deadline of 0 or less starting a job only to kill it (the supervisor's timer
+    # fires at once, F59), and one the I/O loop cannot wait for (F20). NaN fails both.
+    if timeout is not None and not 0 < timeout <= _MAX_TIMEOUT:
+        raise SandboxPolicyInvalid(
+            f"timeout {timeout!r} is not a number of seconds from 0 to {_MAX_TIMEOUT:.0f}"
+        )
     support = require_tier(isolation, host_support())
     scratch = None
     if isolation is not Tier.FULL:  # no private /tmp without a mount namespace

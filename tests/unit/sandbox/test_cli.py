@@ -89,6 +89,13 @@ def test_run_refuses_a_bad_combination_before_starting_in_process() -> None:
     assert result.exception.exit_code == 125
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf", "0", "-5"])
+def test_run_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(timeout: str) -> None:
+    result = CliRunner().invoke(app, ["sandbox", "run", "--timeout", timeout, "--", "true"])
+    assert isinstance(result.exception, SandboxPolicyInvalid), result.exception
+    assert "--timeout must be a positive number of seconds" in result.exception.message
+
+
 @pytest.mark.parametrize(
     ("argv", "code"),
     [

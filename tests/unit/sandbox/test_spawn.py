@@ -636,5 +636,13 @@ def test_a_timeout_the_io_loop_cannot_wait_for_is_refused_before_the_job_starts(
 ) -> None:
     # A job server request may carry any number: one past what poll(2) can wait (2**31 ms)
     # used to start the job and then fail in the I/O loop (with the double close above).
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(SandboxPolicyInvalid, match="timeout"):
+        run_command(["true"], run_policy(), timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", [0, 0.0, -1, -1e-9, float("-inf")])
+def test_a_timeout_of_zero_or_less_is_refused_before_the_job_starts(timeout: float) -> None:
+    # It used to start the job, whose supervisor then killed it at once (SandboxTimeout), or
+    # gave a backstop already passed (F59).
+    with pytest.raises(SandboxPolicyInvalid, match="not a number of seconds from 0"):
         run_command(["true"], run_policy(), timeout=timeout)
