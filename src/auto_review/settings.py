@@ -34,6 +34,7 @@ __all__ = [
     "FORGE_REQUIRED",
     "GATEWAY_REQUIRED",
     "LLM_REQUIRED",
+    "MAX_ANALYSIS_SECS",
     "ForgeConfig",
     "Isolation",
     "LLMConfig",
@@ -54,6 +55,10 @@ class Isolation(StrEnum):
     FULL = "full"
     RESTRICTED = "restricted"
     NONE = "none"
+
+
+# The longest deadline the review gives one sandboxed analysis task (review/_isolation.py).
+MAX_ANALYSIS_SECS = 120.0
 
 
 def default_state_dir(environ: Mapping[str, str], *, is_root: bool) -> Path:
@@ -421,6 +426,13 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def job_deadline_secs(self) -> float:
+        """The longest deadline the gateway gives one sandboxed job (the job server's ceiling):
+        a git step gets what is left of the clone's deadline, an analysis task at most
+        ``MAX_ANALYSIS_SECS``."""
+        return float(max(self.clone_timeout_secs, MAX_ANALYSIS_SECS))
 
     def resolved_state_dir(self, environ: Mapping[str, str] | None = None) -> Path:
         if self.state_dir is not None:

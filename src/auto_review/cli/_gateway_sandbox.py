@@ -124,6 +124,8 @@ def launch_gateway(settings: Settings, environ: Mapping[str, str]) -> int:
         isolation=sandbox.Tier(settings.isolation.value),
         job_server=True,
         job_egress=_forge_origin(settings),
+        # closes: a subverted gateway running a job for as long as poll can wait (F59)
+        job_deadline=settings.job_deadline_secs,
     )
     err_console.print(f"gateway {result.cause}")
     return result.returncode if result.returncode >= 0 else 128 - result.returncode

@@ -27,7 +27,7 @@ from typing import Any
 import auto_review
 from auto_review import sandbox
 from auto_review.errors import ReviewError
-from auto_review.settings import Isolation
+from auto_review.settings import MAX_ANALYSIS_SECS, Isolation
 
 __all__ = [
     "AnalysisFailed",
@@ -144,6 +144,10 @@ def run_analysis(
     isolation: Isolation = Isolation.FULL,
 ) -> dict[str, Any]:
     """Run the named analysis task on ``payload`` (whose ``root`` is the only readable tree)."""
+    # With the clone's, it makes the job server's ceiling (Settings.job_deadline_secs): a
+    # longer deadline would be cut there.
+    if not 0 < timeout <= MAX_ANALYSIS_SECS:
+        raise ValueError(f"an analysis timeout is above 0 and at most {MAX_ANALYSIS_SECS:.0f} s")
     root = str(payload["root"])
     request = json.dumps({"task": task, "payload": dict(payload)}).encode()
     try:

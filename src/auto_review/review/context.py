@@ -29,11 +29,11 @@ from auto_review.review._isolation import AnalysisFailed, run_analysis
 from auto_review.review.diff import FileDiff
 from auto_review.review.symbols import language_for
 from auto_review.review.workspace import Workspace
-from auto_review.settings import Isolation
+from auto_review.settings import MAX_ANALYSIS_SECS, Isolation
 
 __all__ = ["ReviewContext", "build_context"]
 
-_ANALYSIS_TIMEOUT = 120.0
+_ANALYSIS_TIMEOUT = MAX_ANALYSIS_SECS
 _MAX_NEIGHBOUR_FILES = 60
 _TOP_K = 3
 _MIN_SCORE = 0.8

@@ -135,3 +135,30 @@ def test_launcher_hands_every_secret_over_on_the_pipe_never_in_the_inner_environ
     assert launched["secrets"] == secrets
     assert not set(secrets) & set(launched["env"])
     assert launched["env"]["FORGEJO_BASE_URL"] == _REQUIRED["FORGEJO_BASE_URL"]  # settings do go
+
+
+@pytest.mark.parametrize(
+    ("clone_secs", "ceiling"), [("10", 120.0), ("300", 300.0), ("3600", 3600.0)]
+)
+def test_gateway_grants_its_job_server_the_longest_deadline_its_own_jobs_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clone_secs: str, ceiling: float
+) -> None:
+    """The job server cuts each job's deadline to this (F59): a clone's whole deadline, or an
+    analysis task's 120 s when that is longer; the largest clone timeout the settings allow
+    still fits the sandbox's hard maximum."""
+    granted: list[float] = []
+
+    def launch(*_args: object, job_deadline: float, **_kw: object) -> sandbox.LaunchResult:
+        granted.append(job_deadline)
+        posture = sandbox.Posture("full", "full", "gateway", ())
+        return sandbox.LaunchResult(0, "exited with status 0", posture)
+
+    monkeypatch.setattr(sandbox, "launch", launch)
+    env = {
+        **_REQUIRED,
+        "AR_STATE_DIR": str(tmp_path / "state"),
+        "AR_CLONE_TIMEOUT_SECS": clone_secs,
+    }
+    assert _gateway_sandbox.launch_gateway(load_settings(env).settings, env) == 0
+    assert granted == [ceiling]
+    assert ceiling <= sandbox.MAX_JOB_DEADLINE_SECS

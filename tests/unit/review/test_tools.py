@@ -94,3 +94,17 @@ def test_run_analysis_maps_an_answer_nested_too_deep_to_analysis_failed(
     monkeypatch.setattr(_isolation.sandbox, "run_callable", subverted)
     with pytest.raises(_isolation.AnalysisFailed, match="unreadable"):
         _isolation.run_analysis("read_file", {"root": str(tmp_path)}, timeout=5)
+
+
+@pytest.mark.parametrize("timeout", [0, 121, float("nan")])
+def test_run_analysis_refuses_a_deadline_past_what_the_job_server_grants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout: float
+) -> None:
+    # The job server would cut it to the grant's ceiling (F59), which assumes at most 120 s.
+    from auto_review.review import _isolation
+
+    ran: list[object] = []
+    monkeypatch.setattr(_isolation.sandbox, "run_callable", lambda *a, **k: ran.append(a))
+    with pytest.raises(ValueError, match="at most 120 s"):
+        _isolation.run_analysis("read_file", {"root": str(tmp_path)}, timeout=timeout)
+    assert ran == []
