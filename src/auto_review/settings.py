@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 MIN_SECRET_BYTES = 32
+# Upper bounds of the time settings, so that a typo (an extra digit, "inf") is a startup error
+# rather than a deadline nobody will wait for. Each is far above any sensible value.
+_MINUTE, _HOUR, _DAY = 60, 3600, 86400
 
 
 class Isolation(StrEnum):
@@ -146,14 +149,16 @@ class Settings(BaseSettings):
     header_timeout_secs: float = Field(
         10.0,
         gt=0,
+        le=5 * _MINUTE,  # headers are a few KiB: longer only keeps slow-loris clients
         alias="AR_HEADER_TIMEOUT_SECS",
-        description="Time a client has to send request headers.",
+        description="Time a client has to send request headers (at most 300).",
     )
     body_timeout_secs: float = Field(
         30.0,
         gt=0,
+        le=10 * _MINUTE,  # 5 MiB (the default body cap) at under 10 KiB/s
         alias="AR_BODY_TIMEOUT_SECS",
-        description="Time a client has to send a whole request body.",
+        description="Time a client has to send a whole request body (at most 600).",
     )
     webhook_rate_per_sec: float = Field(
         20.0,
@@ -176,17 +181,23 @@ class Settings(BaseSettings):
     dedup_ttl_secs: int = Field(
         7 * 24 * 3600,
         ge=60,
+        le=30 * _DAY,  # forges redeliver within hours; every id is a row until then
         alias="AR_DEDUP_TTL_SECS",
-        description="How long delivery ids are remembered.",
+        description="How long delivery ids are remembered (at most 30 days).",
     )
     readiness_ttl_secs: float = Field(
         10.0,
         ge=0,
+        le=5 * _MINUTE,  # a readiness answer older than that no longer says much
         alias="AR_READINESS_TTL_SECS",
-        description="How long a /readyz probe result is cached.",
+        description="How long a /readyz probe result is cached (at most 300).",
     )
     poll_interval_secs: int = Field(
-        60, ge=0, alias="AR_POLL_INTERVAL_SECS", description="Chat poller period; 0 disables it."
+        60,
+        ge=0,
+        le=_DAY,  # a command answered days late is not an answer
+        alias="AR_POLL_INTERVAL_SECS",
+        description="Chat poller period; 0 disables it (at most a day).",
     )
     review_mode: Literal["ci", "direct"] = Field(
         "ci",
@@ -198,7 +209,13 @@ class Settings(BaseSettings):
         2, ge=1, le=64, alias="AR_REVIEW_CONCURRENCY", description="Reviews run at the same time."
     )
     review_timeout_secs: int = Field(
-        900, ge=30, alias="AR_REVIEW_TIMEOUT_SECS", description="Deadline of one review job."
+        900,
+        ge=30,
+        # Hours of a slow local model fit; a review held longer keeps one of the
+        # AR_REVIEW_CONCURRENCY workers from every other PR.
+        le=6 * _HOUR,
+        alias="AR_REVIEW_TIMEOUT_SECS",
+        description="Deadline of one review job (at most 6 h).",
     )
     job_retention_days: float = Field(
         30.0,
@@ -215,7 +232,11 @@ class Settings(BaseSettings):
         description="Runs a job gets (retries and restarts) before it fails.",
     )
     shutdown_grace_secs: int = Field(
-        30, ge=0, alias="AR_SHUTDOWN_GRACE_SECS", description="Time running jobs get after SIGTERM."
+        30,
+        ge=0,
+        le=_HOUR,  # unfinished jobs are re-queued anyway; the service manager waits this long
+        alias="AR_SHUTDOWN_GRACE_SECS",
+        description="Time running jobs get after SIGTERM (at most 1 h).",
     )
     # -- model --------------------------------------------------------------------------------
     llm_base_url: str | None = Field(
@@ -261,8 +282,9 @@ class Settings(BaseSettings):
     llm_timeout_secs: float = Field(
         120.0,
         gt=0,
+        le=_HOUR,  # a review (6 h at most) makes several calls, each may be retried
         alias="AR_LLM_TIMEOUT_SECS",
-        description="Deadline of one model call attempt, the whole answer included.",
+        description="Deadline of one model call attempt, the whole answer included (at most 1 h).",
     )
     max_llm_calls: int = Field(
         6,
@@ -306,7 +328,13 @@ class Settings(BaseSettings):
         False, alias="AR_AGENTIC_VERIFIER", description="Let the verifier read repository files."
     )
     clone_timeout_secs: int = Field(
-        300, ge=10, alias="AR_CLONE_TIMEOUT_SECS", description="Deadline of one clone."
+        300,
+        ge=10,
+        # Also the job server's ceiling on a job's deadline (job_deadline_secs, below),
+        # which the sandbox caps at an hour (MAX_JOB_DEADLINE_SECS).
+        le=_HOUR,
+        alias="AR_CLONE_TIMEOUT_SECS",
+        description="Deadline of one clone, every git step together (at most 1 h).",
     )
     clone_max_bytes: int = Field(
         1024 * 1024 * 1024,

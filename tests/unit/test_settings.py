@@ -297,6 +297,37 @@ def test_every_setting_has_an_alias_and_a_description() -> None:
         assert field.description, name
 
 
+# Each time setting's upper bound (F59: AR_CLONE_TIMEOUT_SECS had none), in seconds.
+_TIME_BOUNDS = {
+    "AR_HEADER_TIMEOUT_SECS": 300,
+    "AR_BODY_TIMEOUT_SECS": 600,
+    "AR_DEDUP_TTL_SECS": 30 * 86400,
+    "AR_READINESS_TTL_SECS": 300,
+    "AR_POLL_INTERVAL_SECS": 86400,
+    "AR_REVIEW_TIMEOUT_SECS": 6 * 3600,
+    "AR_SHUTDOWN_GRACE_SECS": 3600,
+    "AR_LLM_TIMEOUT_SECS": 3600,
+    "AR_CLONE_TIMEOUT_SECS": 3600,
+}
+
+
+def test_every_time_setting_has_a_listed_upper_bound() -> None:
+    timed = {f.alias for f in Settings.model_fields.values() if f.alias and "SECS" in f.alias}
+    assert timed == set(_TIME_BOUNDS)
+
+
+@pytest.mark.parametrize(("name", "bound"), sorted(_TIME_BOUNDS.items()))
+def test_settings_refuse_a_time_setting_past_its_upper_bound_naming_it(
+    name: str, bound: int
+) -> None:
+    field = next(key for key, f in Settings.model_fields.items() if f.alias == name)
+    assert getattr(load_settings({name: str(bound)}).settings, field) == bound
+    for typo in (str(bound + 1), str(bound * 10), "inf", "nan"):
+        problems = _problems({name: typo})
+        assert len(problems) == 1, (typo, problems)
+        assert problems[0].startswith(f"{name}: "), (typo, problems)
+
+
 def test_default_state_dir_is_var_lib_for_root_and_xdg_otherwise(tmp_path: Path) -> None:
     assert default_state_dir({}, is_root=True) == Path("/var/lib/auto-review")
     xdg = {"XDG_STATE_HOME": str(tmp_path)}
