@@ -43,6 +43,9 @@ Refusal = sandbox.EgressRefusal
 _MAX_CAPTURE = 4 * 1024 * 1024  # stdout/stderr kept from one git command
 _ANALYSIS_MEMORY = 1024 * 1024 * 1024
 _ANALYSIS_OUTPUT = 16 * 1024 * 1024
+# closes: a repository making the analysis child answer 16 MiB of tiny values, which cost ~400
+# MiB to parse per job; 2 M values cost ~100 MiB, above any honest answer (200 files' symbols).
+_ANALYSIS_VALUES = 2_000_000
 _GIT_MEMORY = 4096 * 1024 * 1024
 _GIT_DISK_MIN = 256 * 1024 * 1024
 _SOURCE_ROOT = str(Path(auto_review.__file__).resolve().parent.parent)
@@ -168,6 +171,10 @@ def run_analysis(
         raise AnalysisFailed(
             f"analysis task {task} failed: {lines[-1][:200] if lines else ''}"
         ) from exc
+    # Every value but the first follows a comma or opens a container (commas inside strings
+    # only make the bound stricter), so this counts without building anything.
+    if out.count(b",") + out.count(b"[") + out.count(b"{") > _ANALYSIS_VALUES:
+        raise AnalysisFailed(f"analysis task {task} returned too many values")
     try:
         answer = json.loads(out)
     # A child subverted by the repository can nest its answer deeper than the parser goes.

@@ -96,6 +96,27 @@ def test_run_analysis_maps_an_answer_nested_too_deep_to_analysis_failed(
         _isolation.run_analysis("read_file", {"root": str(tmp_path)}, timeout=5)
 
 
+@pytest.mark.parametrize(("values", "refused"), [(1_999_999, False), (2_000_001, True)])
+def test_run_analysis_refuses_an_answer_of_too_many_values_before_parsing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: int, refused: bool
+) -> None:
+    # 16 MiB of tiny values (within the output cap) would cost ~400 MiB to parse.
+    from auto_review.review import _isolation
+
+    def subverted(*args: object, **kwargs: object) -> bytes:
+        return b'{"x":[' + b",".join([b"0"] * values) + b"]}"
+
+    monkeypatch.setattr(_isolation.sandbox, "run_callable", subverted)
+    if refused:
+        with pytest.raises(_isolation.AnalysisFailed, match="too many values"):
+            _isolation.run_analysis("read_file", {"root": str(tmp_path)}, timeout=5)
+    else:
+        assert (
+            len(_isolation.run_analysis("read_file", {"root": str(tmp_path)}, timeout=5)["x"])
+            == values
+        )
+
+
 @pytest.mark.parametrize("timeout", [0, 121, float("nan")])
 def test_run_analysis_refuses_a_deadline_past_what_the_job_server_grants(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout: float
