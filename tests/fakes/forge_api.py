@@ -26,7 +26,13 @@ from tests.fakes.forge_json import (
     user_json,
 )
 from tests.fakes.forge_routes import Auth, Call, RouteSpec, json_response, page_of
-from tests.fakes.forge_state import ForgeError, HookRecord, PullRecord, RepoRecord
+from tests.fakes.forge_state import (
+    ForgeError,
+    HookRecord,
+    IssueCommentRecord,
+    PullRecord,
+    RepoRecord,
+)
 
 __all__ = ["API_ROUTES"]
 
@@ -211,21 +217,43 @@ def create_issue_comment(call: Call) -> Response:
     return json_response(comment_json(call.state, repo, comment, call.base), status=201)
 
 
+def _issue_comment(call: Call, repo: RepoRecord) -> IssueCommentRecord:
+    comment_id = int(call.params["id"])
+    for comment in repo.issue_comments:
+        if comment.id == comment_id:
+            return comment
+    raise ForgeError(404, "comment does not exist")
+
+
+def get_issue_comment(call: Call) -> Response:
+    repo, _ = _repo(call)
+    with call.state.lock:
+        comment = _issue_comment(call, repo)
+        return json_response(comment_json(call.state, repo, comment, call.base))
+
+
 def edit_issue_comment(call: Call) -> Response:
     repo, perm = _repo(call)
-    comment_id = int(call.params["id"])
     body = call.json().get("body")
     if not isinstance(body, str):
         raise ForgeError(422, "body is required")
     with call.state.lock:
-        for comment in repo.issue_comments:
-            if comment.id == comment_id:
-                if comment.user != call.login and perm not in _WRITE:
-                    raise ForgeError(403, "only the poster or a writer may edit")
-                comment.body = body
-                comment.updated_at = call.state.now()
-                return json_response(comment_json(call.state, repo, comment, call.base))
-    raise ForgeError(404, "comment does not exist")
+        comment = _issue_comment(call, repo)
+        if comment.user != call.login and perm not in _WRITE:
+            raise ForgeError(403, "only the poster or a writer may edit")
+        comment.body = body
+        comment.updated_at = call.state.now()
+        return json_response(comment_json(call.state, repo, comment, call.base))
+
+
+def delete_issue_comment(call: Call) -> Response:
+    repo, perm = _repo(call)
+    with call.state.lock:
+        comment = _issue_comment(call, repo)
+        if comment.user != call.login and perm not in _WRITE:
+            raise ForgeError(403, "only the poster or a writer may delete")
+        repo.issue_comments.remove(comment)
+    return Response(status_code=204)
 
 
 # -- commit statuses -------------------------------------------------------------------------
@@ -414,7 +442,9 @@ API_ROUTES: list[RouteSpec] = [
     ),
     _route("GET", f"{_R}/issues/{{index:int}}/comments", list_issue_comments, 200, 404),
     _route("POST", f"{_R}/issues/{{index:int}}/comments", create_issue_comment, 201, 404),
+    _route("GET", f"{_R}/issues/comments/{{id:int}}", get_issue_comment, 200, 404),
     _route("PATCH", f"{_R}/issues/comments/{{id:int}}", edit_issue_comment, 200, 403, 404),
+    _route("DELETE", f"{_R}/issues/comments/{{id:int}}", delete_issue_comment, 204, 403, 404),
     _route("POST", f"{_R}/statuses/{{sha}}", create_status, 201, 400, 404),
     _route("GET", f"{_R}/statuses/{{sha}}", list_statuses_by_sha, 200, 400, 404),
     _route("GET", f"{_R}/commits/{{ref}}/statuses", list_statuses_by_ref, 200, 400, 404),

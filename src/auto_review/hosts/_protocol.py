@@ -43,6 +43,10 @@ class ReviewHost(Protocol):
 
     async def list_issue_comments(self, repo: RepoRef, number: int) -> list[Comment]: ...
 
+    async def get_issue_comment(self, repo: RepoRef, comment_id: int) -> Comment:
+        """One PR conversation comment as it is now; ``HostNotFound`` when it was deleted."""
+        ...
+
     async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]: ...
 
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]:

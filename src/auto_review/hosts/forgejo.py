@@ -8,7 +8,8 @@ Forge quirks handled here (Gitea 1.22 / Forgejo):
 - ``PATCH /pulls/{n}`` answers 201; drafts are titles with a ``WIP:``/``[WIP]`` prefix.
 - review comments are anchored by file line (``new_position``/``old_position``), not by diff
   position; Forgejo refuses (422) a line outside the PR's hunks.
-- ``GET /issues/{n}/comments`` is not paged (``since`` filters instead).
+- ``GET /issues/{n}/comments`` is not paged (``since`` filters instead); ``GET
+  /issues/comments/{id}`` answers 204 for the id of a review's code comment.
 - collaborator permissions of *other* users are readable only with repository admin rights.
 - the API has no compare diff; ``compare_diff`` uses the web route ``/{o}/{r}/compare/b...h.diff``
   with the token header, which some versions ignore for private repositories (404 then).
@@ -205,6 +206,14 @@ class ForgejoHost:
         url = self._repo_url(repo, f"issues/{fj.check_number(number)}/comments")
         items = await self._paginate(url, params=params)
         return [fj.issue_comment(item) for item in items]
+
+    async def get_issue_comment(self, repo: RepoRef, comment_id: int) -> Comment:
+        """One conversation comment as it is now; ``HostNotFound`` once it was deleted."""
+        url = self._repo_url(repo, f"issues/comments/{fj.check_number(comment_id)}")
+        result = await self._http.request("GET", url)
+        if result.status == 204:  # Gitea's answer for an id of another comment type
+            raise HostNotFound(f"comment {comment_id} is not a conversation comment", status=204)
+        return fj.issue_comment(result.json())
 
     def _public(self, text: str) -> str:
         """Text about to be shown on the forge, without any configured secret.

@@ -302,6 +302,41 @@ async def test_forgejo_host_creates_lists_and_edits_issue_comments(
     ]
 
 
+async def test_forgejo_host_reads_one_issue_comment_until_it_is_deleted(
+    host: ForgejoHost, fake_forge: FakeForge
+) -> None:
+    written = fake_forge.comment("alice/demo", 1, "@auto-review help", author="bob")
+    comment = await host.get_issue_comment(DEMO, written.id)
+    assert (comment.id, comment.kind, comment.author_login, comment.body) == (
+        written.id,
+        CommentKind.ISSUE,
+        "bob",
+        "@auto-review help",
+    )
+    async with httpx.AsyncClient(trust_env=False) as client:
+        deleted = await client.delete(
+            f"{fake_forge.api_url}/repos/alice/demo/issues/comments/{written.id}",
+            headers={"Authorization": f"token {fake_forge.token_for('bob')}"},
+        )
+    assert deleted.status_code == 204
+    with pytest.raises(HostNotFound):
+        await host.get_issue_comment(DEMO, written.id)
+
+
+async def test_forgejo_host_takes_giteas_204_for_a_code_comment_id_as_not_found(
+    sleeps: SleepLog,
+) -> None:
+    # Gitea answers GET /issues/comments/{id} with 204 and no body for a review's code comment.
+    def empty(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v1/repos/alice/demo/issues/comments/5"
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(empty)) as c:
+        host = ForgejoHost(c, base_url="https://forge.example", token="t" * 40, sleep=sleeps)
+        with pytest.raises(HostNotFound):
+            await host.get_issue_comment(DEMO, 5)
+
+
 async def test_forgejo_host_lists_only_comments_since_a_time(
     host: ForgejoHost, fake_forge: FakeForge
 ) -> None:
