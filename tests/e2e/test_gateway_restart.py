@@ -32,7 +32,7 @@ def test_gateway_chat_job_interrupted_by_sigkill_is_finished_after_restart(
     ).start()
     try:
         fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
-        # The chat handler's first forge call hangs, so the job is mid-flight when we kill.
+        # The chat handler's read of the PR hangs, so the job is mid-flight when we kill.
         fake_forge.hang("/repos/{owner}/{repo}/pulls/{index}", method="GET")
         fake_forge.comment(REPO, forge_repo.number, "@auto-review help", author="alice")
         assert fake_forge.deliveries[-1].status == 202

@@ -4,11 +4,14 @@ For each comment, in order:
 1. comments by the bot itself, listed bot accounts and ``*[bot]`` / ``*-bot`` logins are ignored
    (no bot-to-bot loops);
 2. the body is parsed; every command line is one command (at most ``MAX_COMMANDS``);
-3. each command is claimed in the ledger under (repo, comment kind, comment id, index): a
+3. the comment is read again from the forge: one deleted since it was queued is not answered,
+   nor one whose commands were edited meanwhile (edits are never acted on: the gateway ignores
+   them, see ``gateway._poller``); either ends the job as skipped;
+4. each command is claimed in the ledger under (repo, comment kind, comment id, index): a
    redelivered or re-polled comment finds its claim and is not answered again;
-4. write-level commands need write access (cached ``get_permission``); a refused user is told
+5. write-level commands need write access (cached ``get_permission``); a refused user is told
    once per PR, then ignored; model-spending commands are rate limited per user and per PR;
-5. the handler runs; its reply goes where the command was written: a PR conversation comment
+6. the handler runs; its reply goes where the command was written: a PR conversation comment
    gets an issue comment, a review-thread comment gets a review comment on the same path and
    line (Forgejo groups those into the same conversation; there is no reply-to-comment API),
    falling back to a PR comment that quotes and links the thread if the line cannot take one.
@@ -38,11 +41,11 @@ from auto_review.chat._commands import (
 from auto_review.chat._context import ChatDeps, Turn
 from auto_review.chat._ledger import ChatLedger, ReplyKey
 from auto_review.chat._override import handle_approve
-from auto_review.chat._parser import MAX_COMMANDS, CommandKind, parse_comment
+from auto_review.chat._parser import MAX_COMMANDS, CommandKind, ParsedComment, parse_comment
 from auto_review.chat._ports import ChatConfig, ChatMention, ReviewQueue
 from auto_review.chat._replies import Turnout, quote
 from auto_review.chat._suggest import handle_suggestions
-from auto_review.errors import HostError
+from auto_review.errors import HostError, HostNotFound
 from auto_review.hosts import Comment, CommentKind, InlineComment, ReviewEvent, ReviewHost
 from auto_review.llm import LLMClient
 from auto_review.logs import get_logger
@@ -112,23 +115,45 @@ class ChatService:
     def ledger(self) -> ChatLedger:
         return self._deps.ledger
 
-    async def run(self, request: ChatMention) -> None:
-        """Answer every command in ``request`` once; raises ``HostError``/``LLMError``."""
+    async def run(self, request: ChatMention) -> str | None:
+        """Answer every command in ``request`` once; raises ``HostError``/``LLMError``.
+
+        Returns why nothing was done when the comment was deleted or its commands changed
+        since it was queued (the job ends skipped), else None.
+        """
         deps = self._deps
         if deps.config.is_bot(request.author):
             _log.info("chat.ignored_bot_author", repo=str(request.repo), author=request.author)
-            return
+            return None
         parsed = parse_comment(request.body, deps.config.mention_name)
         if not parsed.mentioned:
-            return
+            return None
         keys = [
             ReplyKey(request.repo, request.kind, request.comment_id, index)
             for index in range(len(parsed.commands))
         ]
         if all(deps.ledger.settled(key) for key in keys):
             _log.info("chat.already_answered", repo=str(request.repo), comment=request.comment_id)
-            return  # a redelivery: not even the forge is asked again
-        comment = await self._comment(request)
+            return None  # a redelivery: not even the forge is asked again
+        # closes: a command deleted (or edited into another) after it was queued was still
+        # answered, spending the model and posting on the deleted comment's behalf.
+        comment = await self._current(request)
+        if comment is None:
+            _log.info(
+                "chat.skipped_deleted_comment",
+                repo=str(request.repo),
+                number=request.number,
+                comment=request.comment_id,
+            )
+            return "the comment was deleted before it was answered"
+        if _said(parse_comment(comment.body, deps.config.mention_name)) != _said(parsed):
+            _log.info(
+                "chat.skipped_changed_comment",
+                repo=str(request.repo),
+                number=request.number,
+                comment=request.comment_id,
+            )
+            return "the comment's commands were edited before it was answered"
         pr = await deps.host.get_pull_request(request.repo, request.number)
         for index, (command, key) in enumerate(zip(parsed.commands, keys, strict=True)):
             claimed = deps.ledger.claim(
@@ -163,14 +188,23 @@ class ChatService:
                 command=command.kind.value,
                 replies=len(posted),
             )
+        return None
 
-    async def _comment(self, request: ChatMention) -> Comment:
-        """The mention as a ``Comment``; for review comments, with its path and line."""
-        if request.kind is CommentKind.REVIEW:
-            for found in await self._deps.host.list_review_comments(request.repo, request.number):
+    async def _current(self, request: ChatMention) -> Comment | None:
+        """The mention as the forge holds it now (a review comment with its path and line);
+        None once it is deleted. Other forge errors propagate: the queue retries transient
+        ones, so a command is not lost to a forge hiccup."""
+        host = self._deps.host
+        try:
+            if request.kind is CommentKind.ISSUE:
+                return await host.get_issue_comment(request.repo, request.comment_id)
+            # The forge API has no call for one review comment: it is looked up in the listing.
+            for found in await host.list_review_comments(request.repo, request.number):
                 if found.id == request.comment_id:
                     return found
-        return Comment(request.comment_id, request.kind, request.author, request.body, "")
+        except HostNotFound:
+            return None
+        return None
 
     async def _gate(self, turn: Turn) -> Turnout | None:
         """Permission and rate checks, then the handler; None when nothing should be said."""
@@ -261,6 +295,11 @@ def _permission_text(turn: Turn, mention: str) -> str:
         f"`@{mention} help`, `@{mention} config`, `@{mention} learnings`. (I will not repeat "
         "this notice on this pull request.)"
     )
+
+
+def _said(parsed: ParsedComment) -> list[tuple[CommandKind, str]]:
+    """What a comment asks for; where the command lines sit does not matter."""
+    return [(command.kind, command.argument) for command in parsed.commands]
 
 
 def _rate_text(scope: str, minutes: int, deps: ChatDeps) -> str:

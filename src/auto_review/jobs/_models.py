@@ -57,9 +57,13 @@ class ChatRequest:
 
 
 class ChatRunner(Protocol):
-    """Answers one chat mention. Raises ``HostError``/``LLMError`` (transient ones are retried)."""
+    """Answers one chat mention. Raises ``HostError``/``LLMError`` (transient ones are retried).
 
-    async def run(self, request: ChatRequest) -> None: ...
+    Returns None once the mention was handled, or why it was left alone (the comment was
+    deleted or changed meanwhile): the job then ends ``skipped`` with that reason.
+    """
+
+    async def run(self, request: ChatRequest) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -260,8 +260,8 @@ class WorkerPool:
         if job.kind is JobKind.CHAT:
             if self._chat_runner is None:  # unreachable: chat jobs are claimed only with a runner
                 raise ReviewError("no chat handler is registered")
-            await self._chat_runner.run(job.chat_request())
-            return None
+            skipped = await self._chat_runner.run(job.chat_request())
+            return None if skipped is None else ReviewOutcome(Outcome.SKIPPED, skipped)
         if job.head_sha is None or self._review_runner is None:
             raise ReviewError("review job has no head commit or no pipeline")
         return await self._review_runner.run(

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auto_review.errors import HostError
+from auto_review.chat import ChatMention
+from auto_review.errors import HostError, HostNotFound
 from auto_review.hosts import (
     BaseSha,
     Comment,
@@ -84,7 +85,30 @@ class MemoryHost:
     posted_reviews: list[PostedReview] = field(default_factory=list)
     permission_calls: int = 0
     refuse_inline: bool = False
+    # Users' comments as the forge holds them now, by (kind, id); ``wrote`` adds a mention's.
+    written: dict[tuple[CommentKind, int], Comment] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)  # comment ids users deleted
+    comment_reads: int = 0
     _next_id: int = 1000
+
+    def wrote(self, mention: ChatMention) -> None:
+        """The comment ``mention`` was queued from exists here, unless it was deleted, or
+        edited or placed in a thread by the test already."""
+        key = (mention.kind, mention.comment_id)
+        if mention.comment_id in self.deleted or key in self.written:
+            return
+        if any(c.id == mention.comment_id for c in self.review_comments):
+            return
+        comment = Comment(mention.comment_id, mention.kind, mention.author, mention.body, "")
+        self.written[key] = comment
+        if mention.kind is CommentKind.REVIEW:
+            self.review_comments.append(comment)
+
+    def edit(self, mention: ChatMention, body: str) -> None:
+        """Someone changed the text of ``mention``'s comment on the forge."""
+        self.written[(mention.kind, mention.comment_id)] = Comment(
+            mention.comment_id, mention.kind, mention.author, body, ""
+        )
 
     def _id(self) -> int:
         self._next_id += 1
@@ -102,11 +126,19 @@ class MemoryHost:
     async def list_issue_comments(self, repo: RepoRef, number: int) -> list[Comment]:
         return list(self.issue_comments)
 
+    async def get_issue_comment(self, repo: RepoRef, comment_id: int) -> Comment:
+        self.comment_reads += 1
+        comment = self.written.get((CommentKind.ISSUE, comment_id))
+        if comment is None or comment_id in self.deleted:
+            raise HostNotFound("comment does not exist", status=404)
+        return comment
+
     async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]:
         return list(self.reviews)
 
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]:
-        return list(self.review_comments)
+        self.comment_reads += 1
+        return [c for c in self.review_comments if c.id not in self.deleted]
 
     async def create_issue_comment(self, repo: RepoRef, number: int, body: str) -> Comment:
         self.posted_comments.append(body)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from tests.fakes.llm import scripted_llm_client
 from tests.unit.chat._doubles import MemoryHost, RecordingQueue
 
-from auto_review.chat import ChatConfig, ChatService
+from auto_review.chat import ChatConfig, ChatMention, ChatService
 from auto_review.hosts import Permission
 from auto_review.settings import LLMConfig
 from auto_review.store import MEMORY, Store
@@ -50,6 +51,18 @@ def chat_config() -> ChatConfig:
 ServiceFactory = Callable[..., ChatService]
 
 
+class ForgeBackedService(ChatService):
+    """A ``ChatService`` whose mentions exist on the in-memory forge, as delivered ones do."""
+
+    def __init__(self, memory: MemoryHost, **kwargs: Any) -> None:
+        super().__init__(host=memory, **kwargs)
+        self._memory = memory
+
+    async def run(self, request: ChatMention) -> str | None:
+        self._memory.wrote(request)
+        return await super().run(request)
+
+
 @pytest.fixture
 async def make_service(  # noqa: PLR0917 - pytest fixtures are positional
     host: MemoryHost,
@@ -62,8 +75,8 @@ async def make_service(  # noqa: PLR0917 - pytest fixtures are positional
     async with scripted_llm_client(scripted_llm_config) as (llm, _sleeps):
 
         def factory(config: ChatConfig | None = None, *, with_llm: bool = True) -> ChatService:
-            return ChatService(
-                host=host,
+            return ForgeBackedService(
+                host,
                 store=store,
                 config=config or chat_config,
                 queue=queue,

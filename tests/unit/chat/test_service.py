@@ -98,6 +98,65 @@ async def test_redelivered_comment_is_answered_once(
     assert len(host.posted_comments) == 2
 
 
+async def test_comment_deleted_after_it_was_queued_is_not_answered(
+    make_service: ServiceFactory, host: MemoryHost, queue: RecordingQueue
+) -> None:
+    host.deleted.add(1)
+    skipped = await make_service().run(Mention("@auto-review review", comment_id=1))
+    assert skipped == "the comment was deleted before it was answered"
+    assert (host.posted_comments, queue.calls, host.permission_calls) == ([], [], 0)
+    assert make_service().ledger.reply_ref(ReplyKey(REPO, CommentKind.ISSUE, 1, 0)) is None
+    # positive control: a comment still on the forge is answered
+    assert await make_service().run(Mention("@auto-review review", comment_id=2)) is None
+    assert len(queue.calls) == 1
+
+
+async def test_review_thread_comment_deleted_after_it_was_queued_is_not_answered(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    mention = Mention("@auto-review help", comment_id=50, kind=CommentKind.REVIEW)
+    host.deleted.add(50)
+    assert await make_service().run(mention) is not None
+    assert (host.posted_comments, host.posted_reviews) == ([], [])
+
+
+async def test_comment_edited_into_another_command_is_not_acted_on(
+    make_service: ServiceFactory, host: MemoryHost, queue: RecordingQueue
+) -> None:
+    # Edits are never acted on (a writer may edit anyone's comment): the old command is gone
+    # and the new one is not the author's to be credited with.
+    mention = Mention("@auto-review help", author="olga", comment_id=1)
+    host.edit(mention, "@auto-review review")
+    skipped = await make_service().run(mention)
+    assert skipped == "the comment's commands were edited before it was answered"
+    assert (host.posted_comments, queue.calls) == ([], [])
+    # positive control: an edit around an unchanged command leaves it to be answered
+    kept = Mention("@auto-review help", author="olga", comment_id=2)
+    host.edit(kept, "Thanks!\n\n@auto-review help")
+    assert await make_service().run(kept) is None
+    assert len(host.posted_comments) == 1
+
+
+async def test_forge_error_rereading_the_comment_keeps_the_command_for_the_retry(
+    make_service: ServiceFactory, host: MemoryHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auto_review.errors import HostUnavailable
+
+    service = make_service()
+    original = host.get_issue_comment
+
+    async def down(*args: object, **kwargs: object) -> Comment:
+        raise HostUnavailable("forge down")
+
+    monkeypatch.setattr(host, "get_issue_comment", down)
+    with pytest.raises(HostUnavailable):  # the queue retries transient host errors
+        await service.run(Mention("@auto-review help"))
+    assert host.posted_comments == []
+    monkeypatch.setattr(host, "get_issue_comment", original)
+    assert await service.run(Mention("@auto-review help")) is None
+    assert len(host.posted_comments) == 1
+
+
 async def test_failed_reply_releases_the_claim_so_a_retry_answers(
     make_service: ServiceFactory, host: MemoryHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -509,7 +568,9 @@ async def test_ask_falls_back_to_the_reasoning_tier_without_a_cheap_one(
     scripted_model.script(reply("From the big model."))
     async with scripted_llm_client(config) as (llm, _):
         service = ChatService(host=host, store=store, config=chat_config, llm=llm)
-        await service.run(Mention("@auto-review ask what does sub do?"))
+        mention = Mention("@auto-review ask what does sub do?")
+        host.wrote(mention)
+        await service.run(mention)
     assert scripted_model.chat_requests[0].body["model"] == "scripted-reasoning"
     assert "From the big model." in host.posted_comments[0]
 

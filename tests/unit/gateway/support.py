@@ -202,9 +202,11 @@ class ScriptedRunner:
 @dataclass
 class RecordingChat:
     requests: list[ChatRequest] = field(default_factory=list)
+    skip: str | None = None  # what ``run`` returns: why it left the mention alone
 
-    async def run(self, request: ChatRequest) -> None:
+    async def run(self, request: ChatRequest) -> str | None:
         self.requests.append(request)
+        return self.skip
 
 
 def build(

@@ -14,6 +14,7 @@ from auto_review.errors import HostAuthError, HostRateLimited, LLMUnavailable, R
 from auto_review.hosts import CommentKind, HeadSha, RepoRef
 from auto_review.jobs import (
     ChatRequest,
+    Job,
     JobKind,
     JobState,
     ReviewHistory,
@@ -201,6 +202,29 @@ async def test_chat_jobs_wait_until_a_chat_runner_is_registered(tmp_path: Path) 
         parts.pool.register_chat_runner(chat)
         await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
     assert [r.comment_id for r in chat.requests] == [5]
+
+
+async def test_a_chat_job_its_runner_left_alone_ends_skipped_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    finished: list[tuple[JobKind, str]] = []
+
+    class Observer:
+        def job_finished(
+            self, job: Job, *, result: str, duration_secs: float, outcome: object
+        ) -> None:
+            finished.append((job.kind, result))
+
+    chat = RecordingChat(skip="the comment was deleted before it was answered")
+    parts = _Parts(tmp_path, ScriptedRunner(), chat_runner=chat, observer=Observer())
+    request = ChatRequest(REPO, 1, 5, "bob", "@auto-review help", CommentKind.ISSUE)
+    jid = parts.queue.enqueue_chat(request).job_id
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(jid) is JobState.DONE)
+    job = parts.queue.get(jid)
+    assert job is not None
+    assert (job.result, job.reason) == ("skipped", "the comment was deleted before it was answered")
+    assert finished == [(JobKind.CHAT, "skipped")]  # the metrics' jobs_finished{result=skipped}
 
 
 async def test_shutdown_requeues_running_jobs_past_the_grace_period(tmp_path: Path) -> None:
