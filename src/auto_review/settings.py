@@ -354,6 +354,18 @@ class Settings(BaseSettings):
         alias="AR_CHAT_PR_RATE_PER_HOUR",
         description="Model-spending commands (and review requests) per PR per hour.",
     )
+    chat_free_user_rate_per_hour: int = Field(
+        30,
+        ge=1,
+        alias="AR_CHAT_FREE_USER_RATE_PER_HOUR",
+        description="help/config/learnings commands (no model use) per user per hour.",
+    )
+    chat_free_pr_rate_per_hour: int = Field(
+        60,
+        ge=1,
+        alias="AR_CHAT_FREE_PR_RATE_PER_HOUR",
+        description="help/config/learnings commands (no model use) per PR per hour.",
+    )
     chat_ignore_logins: str = Field(
         "",
         alias="AR_CHAT_IGNORE_LOGINS",

@@ -1,5 +1,5 @@
-"""Chat through the gateway as a real process against the fake forge: a command deleted before
-its job ran is not answered."""
+"""Chat gaps through the gateway as a real process against the fake forge: a command deleted
+before its job ran, and the limits of the commands that spend no model budget."""
 
 from __future__ import annotations
 
@@ -58,5 +58,30 @@ def test_gateway_does_not_answer_a_command_deleted_before_its_job_ran(
         metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
         assert 'auto_review_jobs_finished_total{kind="chat",result="skipped"} 1.0' in metrics
         assert gateway.terminate() == 0
+    finally:
+        gateway.stop()
+
+
+def test_gateway_refuses_free_commands_past_their_per_user_limit(
+    fake_forge: FakeForge, forge_repo: PullRecord, tmp_path: Path
+) -> None:
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        env={"AR_CHAT_FREE_USER_RATE_PER_HOUR": "2"},
+    ).start()
+    try:
+        fake_forge.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
+        for sent in range(1, 5):
+            fake_forge.comment(REPO, forge_repo.number, "@auto-review help", author="bob")
+            assert fake_forge.deliveries[-1].status == 202
+            wait_until(lambda n=sent: _states(gateway) == ["done"] * n, what=f"job {sent}")
+        texts = _bot_comments(fake_forge)
+        # Two answers, the third refused with a notice, the fourth silently (one notice an hour).
+        assert len(texts) == 3
+        assert all("@auto-review review" in text for text in texts[:2])
+        assert "2 `help`, `config` and `learnings` commands per user per hour" in texts[2]
+        assert "@auto-review review" not in texts[2]
     finally:
         gateway.stop()

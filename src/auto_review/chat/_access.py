@@ -4,7 +4,9 @@
   from the forge's collaborator-permission API (``ReviewHost.get_permission``), cached for
   ``ChatConfig.permission_ttl_secs`` so a busy thread does not hammer the forge.
 - Model-spending commands are counted per user (across repositories) and per PR over the last
-  hour; over either limit the command is refused.
+  hour; over either limit the command is refused. The commands anyone may run spend no model
+  budget but each makes the bot post: they are counted the same way, apart, against their own
+  (larger) limits.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from auto_review.chat._ledger import ChatLedger
+from auto_review.chat._ledger import ChatLedger, UsageTier
 from auto_review.chat._parser import CommandKind
 from auto_review.chat._ports import ChatConfig
 from auto_review.errors import HostAuthError, HostNotFound
 from auto_review.hosts import Permission, RepoRef, ReviewHost
 
 __all__ = [
+    "FREE_COMMANDS",
     "MODEL_COMMANDS",
     "WRITE_COMMANDS",
     "PermissionCache",
@@ -47,6 +50,11 @@ WRITE_COMMANDS = MODEL_COMMANDS | {
     CommandKind.RESUME,
     CommandKind.APPROVE,
 }
+# Open to anyone who can comment and spend no model budget; each still makes the bot post a
+# reply (an unknown word is answered with help), so they have limits of their own.
+FREE_COMMANDS = frozenset(
+    {CommandKind.HELP, CommandKind.CONFIG, CommandKind.LEARNINGS, CommandKind.UNKNOWN}
+)
 
 
 class PermissionCache:
@@ -93,17 +101,27 @@ class RateDecision:
 
 
 def check_rate(
-    ledger: ChatLedger, config: ChatConfig, repo: RepoRef, number: int, login: str
+    ledger: ChatLedger,
+    config: ChatConfig,
+    repo: RepoRef,
+    number: int,
+    login: str,
+    *,
+    tier: UsageTier = "model",
 ) -> RateDecision:
-    """Whether ``login`` may run one more model-spending command on ``repo#number`` now."""
-    by_user, on_pr = ledger.usage_last_hour(repo, number, login)
+    """Whether ``login`` may run one more command of ``tier`` on ``repo#number`` now."""
+    by_user, on_pr = ledger.usage_last_hour(repo, number, login, tier=tier)
+    if tier == "model":
+        per_user, per_pr = config.user_rate_per_hour, config.pr_rate_per_hour
+    else:
+        per_user, per_pr = config.free_user_rate_per_hour, config.free_pr_rate_per_hour
     scope = ""
-    if by_user >= config.user_rate_per_hour:
+    if by_user >= per_user:
         scope = "user"
-    elif on_pr >= config.pr_rate_per_hour:
+    elif on_pr >= per_pr:
         scope = "pr"
     if not scope:
         return RateDecision(True)
-    age = ledger.oldest_usage_age(repo, number, login)
+    age = ledger.oldest_usage_age(repo, number, login, tier=tier)
     minutes = max(1, int((3600.0 - age) // 60) + 1)
     return RateDecision(False, scope, minutes)

@@ -153,7 +153,9 @@ async def handle_config(deps: ChatDeps, turn: Turn) -> Turnout:
         "",
         f"- automatic reviews paused here: {is_paused(deps.store, turn.repo, turn.pr.number)}",
         f"- chat limits: {deps.config.user_rate_per_hour} model commands per user per hour, "
-        f"{deps.config.pr_rate_per_hour} per pull request per hour",
+        f"{deps.config.pr_rate_per_hour} per pull request per hour; "
+        f"{deps.config.free_user_rate_per_hour} `help`, `config` and `learnings` commands per "
+        f"user per hour, {deps.config.free_pr_rate_per_hour} per pull request per hour",
     ]
     lines.extend(f"- warning: {warning}" for warning in loaded.warnings)
     lines.extend(f"- problem: {problem} (that key uses its default)" for problem in loaded.problems)

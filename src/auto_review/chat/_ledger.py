@@ -8,7 +8,8 @@ Invariants:
 - a ``started`` claim of another holder (a process killed mid-command) is retaken: the job queue
   runs at most one job per comment, so such a claim has no live owner. A kill between posting
   and ``finish`` can therefore repeat one reply; losing the answer would be worse;
-- usage rows are what the hourly rate limits count; they are pruned after a day.
+- usage rows are what the hourly rate limits count, each under its tier (model-spending
+  commands and the free ones have separate limits); they are pruned after a day.
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from auto_review.hosts import CommentKind, RepoRef
 from auto_review.store import Store
 
-__all__ = ["ChatLedger", "OverrideRecord", "ReplyKey"]
+__all__ = ["ChatLedger", "OverrideRecord", "ReplyKey", "UsageTier"]
 
 _HOUR = 3600.0
 _USAGE_KEEP_SECS = 24 * _HOUR
+
+# The limits a usage row counts against: "model" (spends model budget) or "free" (commands
+# anyone may run, which spend none but make the bot post).
+UsageTier = Literal["model", "free"]
 
 
 @dataclass(frozen=True)
@@ -149,37 +155,45 @@ class ChatLedger:
 
     # -- usage (rate limits) ----------------------------------------------------------------------
 
-    def usage_last_hour(self, repo: RepoRef, number: int, login: str) -> tuple[int, int]:
-        """(commands by ``login`` anywhere, commands on this PR) in the last hour."""
+    def usage_last_hour(
+        self, repo: RepoRef, number: int, login: str, *, tier: UsageTier = "model"
+    ) -> tuple[int, int]:
+        """(``tier`` commands by ``login`` anywhere, on this PR) in the last hour."""
         since = self._clock() - _HOUR
         with self._store.read() as conn:
             (by_user,) = conn.execute(
-                "SELECT COUNT(*) FROM chat_usage WHERE login = ? AND at > ?",
-                (login.lower(), since),
+                "SELECT COUNT(*) FROM chat_usage WHERE login = ? AND at > ? AND tier = ?",
+                (login.lower(), since, tier),
             ).fetchone()
             (on_pr,) = conn.execute(
-                "SELECT COUNT(*) FROM chat_usage WHERE repo = ? AND number = ? AND at > ?",
-                (repo.full_name, number, since),
+                "SELECT COUNT(*) FROM chat_usage WHERE repo = ? AND number = ? AND at > ?"
+                " AND tier = ?",
+                (repo.full_name, number, since, tier),
             ).fetchone()
         return int(by_user), int(on_pr)
 
-    def oldest_usage_age(self, repo: RepoRef, number: int, login: str) -> float:
-        """Seconds since the oldest counted command of this user or PR in the last hour."""
+    def oldest_usage_age(
+        self, repo: RepoRef, number: int, login: str, *, tier: UsageTier = "model"
+    ) -> float:
+        """Seconds since the oldest counted ``tier`` command of this user or PR in the hour."""
         now = self._clock()
         with self._store.read() as conn:
             (oldest,) = conn.execute(
-                "SELECT MIN(at) FROM chat_usage WHERE at > ? AND (login = ?"
+                "SELECT MIN(at) FROM chat_usage WHERE at > ? AND tier = ? AND (login = ?"
                 " OR (repo = ? AND number = ?))",
-                (now - _HOUR, login.lower(), repo.full_name, number),
+                (now - _HOUR, tier, login.lower(), repo.full_name, number),
             ).fetchone()
         return 0.0 if oldest is None else now - float(oldest)
 
-    def record_usage(self, repo: RepoRef, number: int, login: str, command: str) -> None:
+    def record_usage(
+        self, repo: RepoRef, number: int, login: str, command: str, *, tier: UsageTier = "model"
+    ) -> None:
         now = self._clock()
         with self._store.write() as conn:
             conn.execute(
-                "INSERT INTO chat_usage (repo, number, login, command, at) VALUES (?, ?, ?, ?, ?)",
-                (repo.full_name, number, login.lower(), command, now),
+                "INSERT INTO chat_usage (repo, number, login, command, tier, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (repo.full_name, number, login.lower(), command, tier, now),
             )
             conn.execute("DELETE FROM chat_usage WHERE at < ?", (now - _USAGE_KEEP_SECS,))
 

@@ -78,6 +78,9 @@ class ChatConfig:
     mention_name: str
     user_rate_per_hour: int = 20
     pr_rate_per_hour: int = 60
+    # help, config, learnings and unknown words: no model budget, but each is a posted reply.
+    free_user_rate_per_hour: int = 30
+    free_pr_rate_per_hour: int = 60
     ignore_logins: tuple[str, ...] = ()
     permission_ttl_secs: float = 60.0
     min_reason_words: int = 6
@@ -96,6 +99,8 @@ class ChatConfig:
             mention_name=settings.mention_name,
             user_rate_per_hour=settings.chat_user_rate_per_hour,
             pr_rate_per_hour=settings.chat_pr_rate_per_hour,
+            free_user_rate_per_hour=settings.chat_free_user_rate_per_hour,
+            free_pr_rate_per_hour=settings.chat_free_pr_rate_per_hour,
             ignore_logins=tuple(
                 name.strip() for name in settings.chat_ignore_logins.split(",") if name.strip()
             ),

@@ -10,7 +10,8 @@ For each comment, in order:
 4. each command is claimed in the ledger under (repo, comment kind, comment id, index): a
    redelivered or re-polled comment finds its claim and is not answered again;
 5. write-level commands need write access (cached ``get_permission``); a refused user is told
-   once per PR, then ignored; model-spending commands are rate limited per user and per PR;
+   once per PR, then ignored; model-spending commands are rate limited per user and per PR, and
+   the commands anyone may run (help, config, learnings, unknown words) by limits of their own;
 6. the handler runs; its reply goes where the command was written: a PR conversation comment
    gets an issue comment, a review-thread comment gets a review comment on the same path and
    line (Forgejo groups those into the same conversation; there is no reply-to-comment API),
@@ -26,7 +27,14 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
-from auto_review.chat._access import MODEL_COMMANDS, WRITE_COMMANDS, PermissionCache, check_rate
+from auto_review.chat._access import (
+    FREE_COMMANDS,
+    MODEL_COMMANDS,
+    WRITE_COMMANDS,
+    PermissionCache,
+    RateDecision,
+    check_rate,
+)
 from auto_review.chat._assist import handle_ask, handle_explain
 from auto_review.chat._commands import (
     handle_config,
@@ -39,7 +47,7 @@ from auto_review.chat._commands import (
     handle_unknown,
 )
 from auto_review.chat._context import ChatDeps, Turn
-from auto_review.chat._ledger import ChatLedger, ReplyKey
+from auto_review.chat._ledger import ChatLedger, ReplyKey, UsageTier
 from auto_review.chat._override import handle_approve
 from auto_review.chat._parser import MAX_COMMANDS, CommandKind, ParsedComment, parse_comment
 from auto_review.chat._ports import ChatConfig, ChatMention, ReviewQueue
@@ -221,17 +229,26 @@ class ChatService:
                 if deps.ledger.notice_once(turn.repo, turn.pr.number, turn.author, "permission"):
                     return Turnout(_permission_text(turn, deps.config.mention_name))
                 return None
-        if kind in MODEL_COMMANDS:
-            decision = check_rate(deps.ledger, deps.config, turn.repo, turn.pr.number, turn.author)
+        # closes: help, config, learnings and unknown words need no write access and spend no
+        # model budget, yet each makes the bot post a comment; unlimited, anyone could make it
+        # flood a PR. They have limits of their own, counted apart from the model's.
+        tier: UsageTier | None = (
+            "model" if kind in MODEL_COMMANDS else "free" if kind in FREE_COMMANDS else None
+        )
+        if tier is not None:
+            number = turn.pr.number
+            decision = check_rate(
+                deps.ledger, deps.config, turn.repo, number, turn.author, tier=tier
+            )
             if not decision.allowed:
-                _log.info("chat.rate_limited", repo=str(turn.repo), scope=decision.scope)
-                notice = f"rate-{decision.scope}"
-                if deps.ledger.notice_once(
-                    turn.repo, turn.pr.number, turn.author, notice, hourly=True
-                ):
-                    return Turnout(_rate_text(decision.scope, decision.retry_in_minutes, deps))
+                _log.info("chat.rate_limited", repo=str(turn.repo), scope=decision.scope, tier=tier)
+                # Said at most once an hour per user, PR and limit; further refusals are silent,
+                # so the notice cannot become the flood the limit stops.
+                notice = f"rate-{decision.scope}" if tier == "model" else f"free-{decision.scope}"
+                if deps.ledger.notice_once(turn.repo, number, turn.author, notice, hourly=True):
+                    return Turnout(_rate_text(decision, tier, deps))
                 return None
-            deps.ledger.record_usage(turn.repo, turn.pr.number, turn.author, kind.value)
+            deps.ledger.record_usage(turn.repo, number, turn.author, kind.value, tier=tier)
         return await _HANDLERS[kind](deps, turn)
 
     async def _post(self, turn: Turn, turnout: Turnout, key: ReplyKey, posted: list[str]) -> None:
@@ -302,9 +319,19 @@ def _said(parsed: ParsedComment) -> list[tuple[CommandKind, str]]:
     return [(command.kind, command.argument) for command in parsed.commands]
 
 
-def _rate_text(scope: str, minutes: int, deps: ChatDeps) -> str:
-    if scope == "user":
-        limit = f"{deps.config.user_rate_per_hour} model-using commands per user per hour"
+def _rate_text(decision: RateDecision, tier: UsageTier, deps: ChatDeps) -> str:
+    config = deps.config
+    if tier == "model":
+        kinds = "model-using commands"
+        per_user, per_pr = config.user_rate_per_hour, config.pr_rate_per_hour
     else:
-        limit = f"{deps.config.pr_rate_per_hour} model-using commands per pull request per hour"
-    return f"The chat limit is {limit}; it was reached. Please try again in about {minutes} min."
+        kinds = "`help`, `config` and `learnings` commands"
+        per_user, per_pr = config.free_user_rate_per_hour, config.free_pr_rate_per_hour
+    if decision.scope == "user":
+        limit = f"{per_user} {kinds} per user per hour"
+    else:
+        limit = f"{per_pr} {kinds} per pull request per hour"
+    return (
+        f"The chat limit is {limit}; it was reached. Please try again in about "
+        f"{decision.retry_in_minutes} min."
+    )

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import pytest
+
+from auto_review import store as store_module
 from auto_review.chat import ChatLedger, ReplyKey
 from auto_review.hosts import CommentKind, RepoRef
 from auto_review.store import MEMORY, Store
@@ -56,3 +62,34 @@ def test_notice_once_is_per_user_and_hour_bucket() -> None:
     assert ledger.notice_once(repo, 1, "olga", "rate-user", hourly=True)
     now[0] += 3600
     assert ledger.notice_once(repo, 1, "maria", "rate-user", hourly=True)
+
+
+def test_usage_is_counted_per_tier() -> None:
+    ledger = ChatLedger(Store.open(MEMORY))
+    repo = RepoRef("acme", "app")
+    for _ in range(3):
+        ledger.record_usage(repo, 1, "Maria", "help", tier="free")
+    ledger.record_usage(repo, 1, "maria", "review")
+    assert ledger.usage_last_hour(repo, 1, "maria") == (1, 1)
+    assert ledger.usage_last_hour(repo, 1, "maria", tier="free") == (3, 3)
+    assert ledger.usage_last_hour(repo, 2, "bob", tier="free") == (0, 0)
+
+
+def test_usage_recorded_before_the_tier_column_counts_against_the_model_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = store_module.known_migrations()
+    before = tuple(m for m in every if m.version < 23)
+    assert len(before) == len(every) - 1  # the tier column is the newest migration here
+    monkeypatch.setattr(store_module, "known_migrations", lambda: before)
+    old = Store.open(tmp_path / "state.sqlite3")
+    with old.write() as conn:
+        conn.execute(
+            "INSERT INTO chat_usage (repo, number, login, command, at) VALUES (?, ?, ?, ?, ?)",
+            ("acme/app", 1, "maria", "review", time.time()),
+        )
+    old.close()
+    monkeypatch.setattr(store_module, "known_migrations", lambda: every)
+    ledger = ChatLedger(Store.open(tmp_path / "state.sqlite3"))
+    assert ledger.usage_last_hour(RepoRef("acme", "app"), 1, "maria") == (1, 1)
+    assert ledger.usage_last_hour(RepoRef("acme", "app"), 1, "maria", tier="free") == (0, 0)

@@ -337,6 +337,45 @@ async def test_rate_limit_does_not_count_free_commands(
     assert len(host.posted_comments) == 3
 
 
+async def test_free_commands_have_a_per_user_limit_of_their_own(
+    make_service: ServiceFactory, host: MemoryHost, queue: RecordingQueue, clock: Clock
+) -> None:
+    config = ChatConfig(
+        "auto-review", "auto-review", user_rate_per_hour=1, free_user_rate_per_hour=2
+    )
+    service = make_service(config)
+    for comment_id, body in enumerate(("help", "config", "learnings", "help", "reveiw"), start=1):
+        await service.run(Mention(f"@auto-review {body}", author="reader", comment_id=comment_id))
+    # two answers, one notice for the third, then silence (the notice is said once an hour)
+    assert len(host.posted_comments) == 3
+    assert (
+        "2 `help`, `config` and `learnings` commands per user per hour" in (host.posted_comments[2])
+    )
+    # the model-using limit is counted apart: a writer's review still runs
+    await service.run(Mention("@auto-review review", author="maria", comment_id=10))
+    assert len(queue.calls) == 1
+    clock.now += 3601
+    await service.run(Mention("@auto-review help", author="reader", comment_id=11))
+    assert len(host.posted_comments) == 5
+    assert "@auto-review review" in host.posted_comments[4]
+
+
+async def test_free_commands_have_a_per_pr_limit_across_users(
+    make_service: ServiceFactory, host: MemoryHost
+) -> None:
+    config = ChatConfig("auto-review", "auto-review", free_pr_rate_per_hour=2)
+    service = make_service(config)
+    for comment_id, author in enumerate(("ann", "ben", "cid", "dan"), start=1):
+        await service.run(Mention("@auto-review help", author=author, comment_id=comment_id))
+    assert len(host.posted_comments) == 4  # two answers, a notice to each of cid and dan
+    assert all(
+        "2 `help`, `config` and `learnings` commands per pull request per hour" in text
+        for text in host.posted_comments[2:]
+    )
+    await service.run(Mention("@auto-review help", author="dan", comment_id=5))
+    assert len(host.posted_comments) == 4
+
+
 async def test_permission_is_cached_briefly(
     make_service: ServiceFactory, host: MemoryHost, clock: Clock
 ) -> None:
@@ -534,6 +573,8 @@ def test_chat_config_reads_limits_and_ignored_logins_from_settings() -> None:
             "AR_BOT_NAME": "rb",
             "AR_CHAT_USER_RATE_PER_HOUR": "3",
             "AR_CHAT_PR_RATE_PER_HOUR": "4",
+            "AR_CHAT_FREE_USER_RATE_PER_HOUR": "5",
+            "AR_CHAT_FREE_PR_RATE_PER_HOUR": "6",
             "AR_CHAT_IGNORE_LOGINS": "renovate, dependabot ,",
             "AR_SEVERITY_FLOOR": "error",
         }
@@ -541,6 +582,7 @@ def test_chat_config_reads_limits_and_ignored_logins_from_settings() -> None:
     config = ChatConfig.from_settings(settings)
     assert (config.bot_login, config.mention_name) == ("reviewbot", "rb")
     assert (config.user_rate_per_hour, config.pr_rate_per_hour) == (3, 4)
+    assert (config.free_user_rate_per_hour, config.free_pr_rate_per_hour) == (5, 6)
     assert config.ignore_logins == ("renovate", "dependabot")
     assert config.is_bot("Dependabot")
     assert config.is_bot("reviewbot")

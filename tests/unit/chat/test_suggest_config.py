@@ -105,6 +105,8 @@ async def test_config_without_a_file_shows_defaults(
     assert "defaults only" in text
     assert "severity_floor: warning" in text
     assert "paused here: False" in text
+    assert "20 model commands per user per hour, 60 per pull request per hour" in text
+    assert "30 `help`, `config` and `learnings` commands per user per hour, 60 per" in text
 
 
 async def test_tests_are_suggested_inside_a_changed_test_file(
