@@ -39,6 +39,21 @@ def test_fake_forge_hides_private_repositories_from_strangers(fake_forge: FakeFo
         assert api.get("/repos/alice/secret").status_code == 200
 
 
+def test_fake_forge_compare_page_ignores_the_api_token_like_gitea(fake_forge: FakeForge) -> None:
+    """Gitea honours an API token on web routes only for git, raw, attachments, LFS, archives
+    and feeds (services/auth): the compare page is anonymous, so a private repository is 404."""
+    for name, private in (("alice/secret", True), ("alice/open", False)):
+        fake_forge.create_repo(name, {"a": "1\n"}, private=private)  # the bot may write
+        fake_forge.push(name, "feature", {"a": "2\n"})
+    bot = {"Authorization": f"token {fake_forge.bot_token}"}
+    with httpx.Client(base_url=fake_forge.url, headers=bot, trust_env=False, timeout=10) as web:
+        assert web.get("/alice/secret/compare/main...feature.diff").status_code == 404
+        public = web.get("/alice/open/compare/main...feature.diff")  # positive control
+        assert (public.status_code, "+2" in public.text) == (200, True)
+    with _api(fake_forge, bot["Authorization"]) as api:  # the same token reads it on the API
+        assert api.get("/repos/alice/secret/pulls").status_code == 200
+
+
 def test_fake_forge_pages_with_link_and_total_count_like_gitea(
     fake_forge: FakeForge, forge_repo: PullRecord
 ) -> None:

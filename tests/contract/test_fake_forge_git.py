@@ -79,6 +79,28 @@ def test_fetch_of_a_single_sha_works_for_shallow_clones(
     assert _git("cat-file", "-t", sha, cwd=work).stdout.strip() == "commit"
 
 
+def test_fetch_of_a_sha_no_ref_reaches_works_like_gitea(
+    fake_forge: FakeForge, forge_repo: PullRecord, tmp_path: Path
+) -> None:
+    """Gitea sets uploadpack.allowAnySHA1InWant (for partial clones): a force-pushed-away head
+    stays fetchable by SHA until gc. Protocol v0, where git itself enforces the setting."""
+    repo = fake_forge.repo("alice/demo")
+    old = fake_forge.push("alice/demo", "gone", {"a.txt": "old\n"})
+    repo.git.git("update-ref", "-d", "refs/heads/gone")
+    work = tmp_path / "w"
+    work.mkdir()
+    header = f"http.extraHeader=Authorization: token {fake_forge.bot_token}"
+    assert _git("init", "--quiet", cwd=work).returncode == 0
+    url = f"{fake_forge.url}/alice/demo.git"
+    for version in ("0", "2"):
+        proc = _git(
+            "-c", header, "-c", f"protocol.version={version}",
+            "fetch", "--depth=1", url, old, cwd=work,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    assert _git("cat-file", "-t", old, cwd=work).stdout.strip() == "commit"
+
+
 def test_push_to_fake_forge_is_refused_for_a_read_only_user_and_allowed_for_the_owner(
     fake_forge: FakeForge, forge_repo: PullRecord, tmp_path: Path
 ) -> None:

@@ -1,11 +1,14 @@
 """A fake Forgejo: a real HTTP server on 127.0.0.1 with real git repositories behind it.
 
 It serves the ``/api/v1`` routes auto-review calls (``forge_api.API_ROUTES``), git smart HTTP
-through ``git http-backend`` at ``/{owner}/{repo}.git/...`` (token required), and the web
-``/{owner}/{repo}/compare/{base}...{head}.diff`` route. State is in memory (``forge.state``) and
-every exchange is recorded (``forge.calls``). Faults can be injected per route (``fail``,
-``hang``) to exercise client retries. Test helpers create repos, push commits, open PRs, comment
-as users, and deliver signed webhooks to registered hooks.
+through ``git http-backend`` at ``/{owner}/{repo}.git/...`` (token required; any object by SHA,
+as with Gitea's ``uploadpack.allowAnySHA1InWant``), and the web page
+``/{owner}/{repo}/compare/{base}...{head}.diff`` (anonymous as on Gitea, whatever the token: a
+private repository is 404; auto-review does not call it, the fake answers as the forge would).
+State is in memory (``forge.state``) and every exchange is recorded (``forge.calls``). Faults
+can be injected per route (``fail``, ``hang``) to exercise client retries. Test helpers create
+repos, push commits, open PRs, comment as users, and deliver signed webhooks to registered
+hooks.
 """
 
 from __future__ import annotations
@@ -410,6 +413,8 @@ class FakeForge:
     def _authenticate(
         self, spec: RouteSpec, request: Request
     ) -> tuple[UserRecord | None, Response | None]:
+        if spec.auth is Auth.WEB:
+            return None, None  # whatever the header says
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         scheme, value = scheme.lower(), value.strip()

@@ -41,6 +41,10 @@ class Auth(Enum):
     BASIC = "basic"  # password Basic auth only (token minting)
     OPTIONAL = "optional"  # anonymous allowed (version, web routes)
     GIT = "git"  # git smart HTTP: token header or Basic with token/password; 401 + challenge
+    # Web UI pages: always anonymous. Gitea's and Forgejo's auth (services/auth) honour an API
+    # token on a web route only for git, raw/, releases/download, attachments, LFS, archives
+    # and feeds; elsewhere the header is ignored, so a private repository is a 404.
+    WEB = "web"
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Routes of the fake forge outside ``/api/v1``: git smart HTTP and the web compare diff.
 
 Git requests go to the real ``git http-backend`` CGI, so clones and fetches are real; the token
-is required even for public repositories, and pushing needs write access.
+is required even for public repositories, and pushing needs write access. Like Gitea (its global
+git config, for partial clones), upload-pack serves any object by SHA, even one no ref reaches.
+The compare page is a web route: anonymous whatever the request's token (``Auth.WEB``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from tests.fakes.forge_routes import Auth, Call, RouteSpec
 __all__ = ["WEB_ROUTES"]
 
 _WRITERS = ("write", "admin", "owner")
+# What Gitea's modules/git syncGitConfig sets unless partial clone is disabled.
+_UPLOADPACK_CONFIG = {
+    "GIT_CONFIG_COUNT": "2",
+    "GIT_CONFIG_KEY_0": "uploadpack.allowFilter",
+    "GIT_CONFIG_VALUE_0": "true",
+    "GIT_CONFIG_KEY_1": "uploadpack.allowAnySHA1InWant",
+    "GIT_CONFIG_VALUE_1": "true",
+}
 
 
 def _visible_repo(call: Call) -> RepoRecord:
@@ -65,6 +75,7 @@ def _git_http(call: Call) -> Response:
         "REMOTE_ADDR": "127.0.0.1",
         "GIT_PROTOCOL": headers.get("git-protocol", ""),
         "HTTP_CONTENT_ENCODING": headers.get("content-encoding", ""),
+        **_UPLOADPACK_CONFIG,
     }
     proc = subprocess.run(
         ["git", "http-backend"], input=call.body, capture_output=True, env=env,
@@ -96,6 +107,6 @@ WEB_ROUTES: list[RouteSpec] = [
     ),
     RouteSpec(
         "GET", "/{owner}/{repo}/compare/{basehead:path}", _compare_diff,
-        frozenset({200, 404}), Auth.OPTIONAL, api=False, why_not_api=_WHY_COMPARE,
+        frozenset({200, 404}), Auth.WEB, api=False, why_not_api=_WHY_COMPARE,
     ),
 ]  # fmt: skip
