@@ -149,3 +149,62 @@ def test_gateway_command_runs_the_real_pipeline_from_a_ci_request(
         assert ready["checks"] == {"forge": "ok", "model": "ok"}
     finally:
         gateway.stop()
+
+
+def _review_and_wait(gateway: GatewayProcess, number: int, head: str, jobs: int) -> None:
+    """Ask ``/reviews/ci`` for a review of ``head`` and wait until it is job ``jobs``, posted."""
+    body = {"owner": "alice", "repo": "demo", "pr_number": number, "head_sha": head}
+    headers = {"Authorization": f"Bearer {CI_TOKEN}"}
+    queued = httpx.post(f"{gateway.url}/reviews/ci", json=body, headers=headers, timeout=10)
+    assert queued.status_code == 202, queued.text
+    wait_until(
+        lambda: len(gateway.jobs()) == jobs and gateway.jobs()[-1]["state"] in ("done", "failed"),
+        limit_secs=120,
+        what="the review job to end",
+    )
+    job = gateway.jobs()[-1]
+    assert (job["state"], job["result"], job["head_sha"]) == ("done", "posted", head), job
+
+
+def test_gateway_reviews_only_the_new_commits_of_a_private_repository(
+    fake_forge: FakeForge,
+    scripted_model: ScriptedModel,
+    scripted_llm_config: LLMConfig,
+    tmp_path: Path,
+) -> None:
+    """The second review of a PR on a PRIVATE repository covers only what was pushed since the
+    first: the forge's compare page is anonymous (404 here), the clone's git diff is not."""
+    answer = {"summary": "Changes.", "walkthrough": "- files", "findings": []}
+    scripted_model.respond_with(lambda request: reply(json.dumps(answer)))
+    fake_forge.create_repo(REPO, DEMO_BASE_FILES, private=True)  # the bot may write
+    fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
+    pull = fake_forge.open_pull(REPO, head="feature", title="Fix", author="alice")
+    reasoning = scripted_llm_config.reasoning
+    gateway = GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake_forge.url,
+        forge_token=fake_forge.bot_token,
+        env={
+            "LLM_BASE_URL": reasoning.base_url,
+            "LLM_API_KEY": SCRIPTED_API_KEY,
+            "LLM_REASONING_MODEL": reasoning.model,
+        },
+    ).start()  # the real `auto-review gateway --bare` with the production pipeline
+
+    def reviewed_files() -> list[str]:
+        [prompt] = [r.text() for r in scripted_model.chat_requests[seen:]]
+        return sorted(p for p in ("src/app.py", "src/new.py", "src/later.py") if f"'{p}'" in prompt)
+
+    try:
+        seen = 0
+        first = fake_forge.state.head_sha(fake_forge.repo(REPO), pull)
+        _review_and_wait(gateway, pull.number, first, jobs=1)
+        assert reviewed_files() == ["src/app.py", "src/new.py"]  # the whole PR, first time
+        seen = len(scripted_model.chat_requests)
+        second = fake_forge.push(REPO, "feature", {"src/later.py": "LATER = 3\n"}, message="more")
+        _review_and_wait(gateway, pull.number, second, jobs=2)
+        assert reviewed_files() == ["src/later.py"]  # only the new commit
+        assert len(fake_forge.repo(REPO).reviews) == 2
+        assert _statuses(fake_forge, second)[-1][0] == "success"
+    finally:
+        gateway.stop()

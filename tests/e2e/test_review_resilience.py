@@ -185,6 +185,56 @@ def test_incremental_review_keeps_earlier_blocking_finding_open(harness: Harness
     assert harness.forge.repo("bob/calc").reviews[-1].state == "COMMENT"
 
 
+def _files_reviewed(harness: Harness) -> list[str]:
+    text = harness.review_requests()[-1].text()
+    return [p for p in ("calc.py", "other.py") if f"## File: '{p}'" in text]
+
+
+def test_incremental_review_after_a_collected_force_push_covers_the_whole_pr(
+    harness: Harness,
+) -> None:
+    number = _pr(harness.forge)
+    repo = harness.forge.repo("bob/calc")
+    first = repo.git.resolve("refs/heads/f")
+    reviewed = harness.forge.push("bob/calc", "f", {"other.py": "X = 1\n"})
+    harness.answer_reviews(review_answer())
+    asyncio.run(harness.run("bob/calc", number))
+    # Force-pushed: the reviewed head replaced by another child of the first commit, then gc.
+    repo.git.commit("f", {"other.py": "X = 2\n"}, message="redo", parent=first)
+    repo.git.git("gc", "-q", "--prune=now")
+    assert repo.git.resolve(reviewed) is None
+    second = asyncio.run(harness.run("bob/calc", number))
+    assert second.outcome is Outcome.POSTED
+    # Had the old head survived, only other.py would be (merge base: the first commit).
+    assert _files_reviewed(harness) == ["calc.py", "other.py"]
+
+
+class _NoClone:
+    """A forge whose clone URL the workspace refuses: every clone fails."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._host, name)
+
+    def clone_url(self, repo: Any) -> str:
+        return "ftp://127.0.0.1/nowhere.git"
+
+
+def test_incremental_review_whose_clone_fails_reviews_the_whole_pr(harness: Harness) -> None:
+    number = _pr(harness.forge)
+    harness.answer_reviews(review_answer())
+    asyncio.run(harness.run("bob/calc", number))
+    harness.forge.push("bob/calc", "f", {"other.py": "X = 1\n"})
+    harness.wrap_host = _NoClone
+    second = asyncio.run(harness.run("bob/calc", number))
+    assert second.outcome is Outcome.POSTED
+    assert _files_reviewed(harness) == ["calc.py", "other.py"]  # from the API's PR diff
+    body = harness.forge.repo("bob/calc").reviews[-1].body
+    assert body.count("could not be checked out") == 1  # one clone attempt, one note
+
+
 def test_finding_already_posted_is_not_repeated(harness: Harness) -> None:
     number = _pr(harness.forge)
     harness.answer_reviews(ANSWER)

@@ -70,9 +70,6 @@ class FixtureHost:
     async def get_pull_diff(self, repo: RepoRef, number: int) -> str:
         return self.fixture.diff
 
-    async def compare_diff(self, repo: RepoRef, base: str, head: str) -> str:
-        return self.fixture.diff
-
     async def get_file(self, repo: RepoRef, path: str, ref: str) -> bytes | None:
         if ref == self.base:
             text = self.fixture.config if path == _CONFIG else None

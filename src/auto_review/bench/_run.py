@@ -60,7 +60,7 @@ async def _one(
     host = FixtureHost(fixture)
     with tempfile.TemporaryDirectory(prefix="ar-bench-") as tmp:
 
-        async def workspace(_pr: PullRequest) -> Workspace:
+        async def workspace(_pr: PullRequest, _since: str | None) -> Workspace:
             return host.workspace(Path(tmp))
 
         pipeline = ReviewPipeline(

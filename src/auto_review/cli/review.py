@@ -146,8 +146,8 @@ async def _local(
         async with _http(settings) as http:
             options = PipelineOptions.from_settings(settings)
 
-            async def workspace(_pr: PullRequest) -> Workspace:
-                return host.workspace()
+            async def workspace(_pr: PullRequest, _since: str | None) -> Workspace:
+                return host.workspace()  # no history here: never asked for an incremental diff
 
             pipeline = ReviewPipeline(
                 options,

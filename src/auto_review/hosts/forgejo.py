@@ -11,8 +11,9 @@ Forge quirks handled here (Gitea 1.22 / Forgejo):
 - ``GET /issues/{n}/comments`` is not paged (``since`` filters instead); ``GET
   /issues/comments/{id}`` answers 204 for the id of a review's code comment.
 - collaborator permissions of *other* users are readable only with repository admin rights.
-- the API has no compare diff; ``compare_diff`` uses the web route ``/{o}/{r}/compare/b...h.diff``
-  with the token header, which some versions ignore for private repositories (404 then).
+- there is no range diff to ask for: the API's compare lists commits and file names only, and
+  the web route ``/{o}/{r}/compare/b...h.diff`` ignores API tokens (anonymous: 404 on a private
+  repository). The incremental diff is git's, in the clone (``review/_incremental.py``).
 """
 
 from __future__ import annotations
@@ -157,13 +158,6 @@ class ForgejoHost:
             self._repo_url(repo, f"pulls/{fj.check_number(number)}.diff"),
             accept="text/plain",
         )
-        return result.text()
-
-    async def compare_diff(self, repo: RepoRef, base: str, head: str) -> str:
-        """Unified diff ``merge-base(base, head)..head`` between two commit SHAs."""
-        span = f"{fj.check_sha(base)}...{fj.check_sha(head)}"
-        url = f"{self._base}/{repo.full_name}/compare/{span}.diff"
-        result = await self._http.request("GET", url, accept="text/plain")
         return result.text()
 
     async def list_changed_files(self, repo: RepoRef, number: int) -> list[ChangedFile]:

@@ -20,7 +20,9 @@ from auto_review.review.workspace import Workspace, clone_workspace
 
 __all__ = ["EgressObserver", "PipelineHost", "WorkspaceFactory", "clone_for"]
 
-WorkspaceFactory = Callable[[PullRequest], Awaitable[Workspace]]
+# (pr, since): the checkout of the PR head and, when ``since`` (the last reviewed head) is given,
+# the diff from there as ``Workspace.since_diff``; a factory that cannot compute it leaves None.
+WorkspaceFactory = Callable[[PullRequest, str | None], Awaitable[Workspace]]
 # Called once per clone the egress proxy refused something, with each refusal's HTTP status;
 # only statuses, since the destinations are the (possibly hostile) clone's choice.
 EgressObserver = Callable[[tuple[int, ...]], None]
@@ -32,8 +34,6 @@ class PipelineHost(Protocol):
     async def get_pull_request(self, repo: RepoRef, number: int) -> PullRequest: ...
 
     async def get_pull_diff(self, repo: RepoRef, number: int) -> str: ...
-
-    async def compare_diff(self, repo: RepoRef, base: str, head: str) -> str: ...
 
     async def get_file(self, repo: RepoRef, path: str, ref: str) -> bytes | None: ...
 
@@ -60,7 +60,7 @@ class PipelineHost(Protocol):
 def clone_for(host: PipelineHost, options: PipelineOptions) -> WorkspaceFactory:
     """A factory cloning the PR head from the forge (in a worker thread: git blocks)."""
 
-    async def factory(pr: PullRequest) -> Workspace:
+    async def factory(pr: PullRequest, since: str | None) -> Workspace:
         return await asyncio.to_thread(
             clone_workspace,
             clone_url=host.clone_url(pr.repo),
@@ -71,6 +71,7 @@ def clone_for(host: PipelineHost, options: PipelineOptions) -> WorkspaceFactory:
             max_bytes=options.clone_max_bytes,
             fallback_refs=(f"+refs/pull/{pr.number}/head:refs/remotes/pr/head",),
             isolation=options.isolation,
+            since=since,
         )
 
     return factory

@@ -117,9 +117,6 @@ class LocalHost:
     async def get_pull_diff(self, repo: RepoRef, number: int) -> str:
         return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M", self.base)
 
-    async def compare_diff(self, repo: RepoRef, base: str, head: str) -> str:
-        return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M", base, head)
-
     async def get_file(self, repo: RepoRef, path: str, ref: str) -> bytes | None:
         if path.startswith("-") or ".." in path.split("/"):
             return None

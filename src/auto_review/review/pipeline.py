@@ -1,11 +1,15 @@
 """``ReviewPipeline``: one PR in, one verified review and a commit status out.
 
 Stages, in order (each its own module): PR and history check -> pending status -> repo config
-from the BASE commit -> diff (incremental via compare when a previous head was reviewed) ->
-triage -> workspace (hermetic clone) -> ``_stages.review_stages`` (context, budget, generation
-with repair, deterministic verification, severity floor, model verification, guard, carry-over
-of still-open blocking findings) -> re-fetch the PR (head moved: post nothing, SUPERSEDED) ->
-one review + final status -> history.
+from the BASE commit -> diff -> triage -> workspace (hermetic clone, once per review) ->
+``_stages.review_stages`` (context, budget, generation with repair, deterministic verification,
+severity floor, model verification, guard, carry-over of still-open blocking findings) ->
+re-fetch the PR (head moved: post nothing, SUPERSEDED) -> one review + final status -> history.
+
+The diff: when an earlier head of the PR was reviewed, the clone comes first and computes the
+diff from that head (``_incremental``: no forge route serves it on a private repository); when
+that fails (old head force-pushed away, too deep, clone failed) or on a first review, the whole
+PR's diff from the API.
 
 Errors: transient ``HostError``/``LLMError`` propagate for the job queue to retry; the queue
 posts the ``error`` status when a job finally fails. With ``report_errors`` (CLI use, no queue)
@@ -120,23 +124,32 @@ class ReviewPipeline:
         if not loaded.config.enabled:
             await self._final_skip(request, "disabled by the repository config")
             return ReviewOutcome(Outcome.SKIPPED, "disabled by the repository config")
-        since = last if last and not request.force else None
-        diff_text = await self._diff(request, since)
-        if diff_text is None:
-            since = None
-            diff_text = await self._host.get_pull_diff(request.repo, request.number)
-        triaged = triage(parse_diff(diff_text), is_ignored=loaded.config.is_ignored, draft=pr.draft)
         notes = [f"`.auto_review.yaml`: {p}" for p in loaded.problems]
-        if triaged.skip_pr is not None:
-            # A trivial delta must not turn the status green while an earlier blocking finding
-            # may still be open: then the review goes on (with no files for the model).
-            if pr.draft or since is None or not self._posted_errors(request):
-                await self._final_skip(request, f"skipped: {triaged.skip_pr}")
-                return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
-            notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
-        workspace = await self._workspace(pr, notes)
-        ledger = UsageLedger(self._prices)
+        since = last if last and not request.force else None
+        workspace: Workspace | None = None
+        cloned = False
         try:
+            diff_text = None
+            if since is not None:
+                workspace = await self._workspace(pr, notes, since)
+                cloned = True
+                diff_text = self._since_diff(request, since, workspace)
+            if diff_text is None:
+                since = None
+                diff_text = await self._host.get_pull_diff(request.repo, request.number)
+            triaged = triage(
+                parse_diff(diff_text), is_ignored=loaded.config.is_ignored, draft=pr.draft
+            )
+            if triaged.skip_pr is not None:
+                # A trivial delta must not turn the status green while an earlier blocking
+                # finding may still be open: then the review goes on (with no files for the model).
+                if pr.draft or since is None or not self._posted_errors(request):
+                    await self._final_skip(request, f"skipped: {triaged.skip_pr}")
+                    return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
+                notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
+            if not cloned:
+                workspace = await self._workspace(pr, notes, None)
+            ledger = UsageLedger(self._prices)
             prepared = await review_stages(
                 StageInputs(
                     request=request,
@@ -176,18 +189,27 @@ class ReviewPipeline:
             and is_paused(self._store, request.repo, request.number)
         )
 
-    async def _diff(self, request: ReviewRequest, since: str | None) -> str | None:
-        if since is None:
-            return await self._host.get_pull_diff(request.repo, request.number)
-        try:
-            return await self._host.compare_diff(request.repo, since, request.head_sha)
-        except HostError:
-            return None  # force-pushed away or not comparable: review the whole PR
+    def _since_diff(
+        self, request: ReviewRequest, since: str, workspace: Workspace | None
+    ) -> str | None:
+        """The clone's diff from ``since``; None: review the whole PR (the log says why)."""
+        if workspace is not None and workspace.since_diff is not None:
+            return workspace.since_diff
+        _log.info(
+            "incremental_diff_unavailable",
+            repo=request.repo.full_name,
+            number=request.number,
+            since=since,
+            why=workspace.since_failure if workspace is not None else "the clone failed",
+        )
+        return None
 
-    async def _workspace(self, pr: PullRequest, notes: list[str]) -> Workspace | None:
+    async def _workspace(
+        self, pr: PullRequest, notes: list[str], since: str | None
+    ) -> Workspace | None:
         """The checkout (None: a note says why)."""
         try:
-            workspace = await self._workspace_factory(pr)
+            workspace = await self._workspace_factory(pr, since)
         except WorkspaceError as exc:
             self._refused(pr, exc.egress_refusals, cloned=False)
             if exc.detail:  # git's own words: for the operator, never for the PR (WorkspaceError)

@@ -2,7 +2,8 @@
 
 ``clone_workspace`` validates the SHA as a full hex object id before any git runs (no argv
 injection such as ``--upload-pack=``), then in a fresh directory runs ``git init`` without
-templates, one shallow ``fetch`` of exactly that SHA, a size check of the tree, and a checkout.
+templates, one shallow ``fetch`` of exactly that SHA, for an incremental review the diff from the
+last reviewed head (``_incremental``), a size check of the tree, and a checkout.
 Every git process gets an environment built from nothing (so no ``GIT_*``, ``SSH_*`` or askpass
 override can exist), no system or global config, a scrubbed empty ``HOME``, no prompts, no hooks,
 only the http/https transports, no redirects (an auth header must not follow one to another
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 from auto_review.errors import ReviewError
 from auto_review.hosts import is_sha
 from auto_review.review._fsconfine import read_beneath
+from auto_review.review._incremental import since_diff
 from auto_review.review._isolation import CommandResult, IsolationError, Refusal, run_git
 from auto_review.sandbox import remove_tree
 from auto_review.settings import Isolation
@@ -104,12 +106,15 @@ def git_env(home: Path) -> dict[str, str]:
 @dataclass
 class Workspace:
     """A checkout at ``head_sha``; ``excluded`` files were too large to check out;
-    ``egress_refusals``: what the egress proxy refused git although the clone succeeded."""
+    ``egress_refusals``: what the egress proxy refused git although the clone succeeded;
+    ``since_diff``: the incremental diff asked for (None: not asked, or ``since_failure``)."""
 
     root: Path
     head_sha: str
     excluded: tuple[str, ...] = ()
     egress_refusals: tuple[Refusal, ...] = ()
+    since_diff: str | None = None
+    since_failure: str = ""
     _owned_dir: Path | None = None
     _lines: dict[str, list[str] | None] = field(default_factory=dict)
 
@@ -294,8 +299,10 @@ def clone_workspace(
     max_bytes: int,
     fallback_refs: Sequence[str] = (),
     isolation: Isolation = Isolation.FULL,
+    since: str | None = None,
 ) -> Workspace:
-    """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out."""
+    """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out; with
+    ``since`` (the last reviewed head), also the diff from there (``_incremental``)."""
     if not is_sha(head_sha):
         raise WorkspaceError("head SHA is not a full hexadecimal object id")
     origin = _check_url(clone_url)
@@ -334,6 +341,22 @@ def clone_workspace(
                 egress=(origin,),
             )
         git("cat-file", "-e", f"{head_sha}^{{commit}}")
+        incremental = None
+        if since is not None:  # before the checkout: see since_diff
+            # At most half the time left: a slow fetch of history must not cost the checkout.
+            deadline, git.deadline = git.deadline, (git.deadline + time.monotonic()) / 2
+            try:
+                incremental = since_diff(
+                    git,
+                    clone_url=clone_url,
+                    head_sha=head_sha,
+                    since=since,
+                    auth=auth,
+                    secret=secret,
+                    origin=origin,
+                )
+            finally:
+                git.deadline = deadline
         entries = _tree_sizes(git, head_sha)
         big = [p for p, size in entries if size > min(MAX_CHECKOUT_FILE, max_bytes)]
         total = sum(size for _, size in entries if size <= min(MAX_CHECKOUT_FILE, max_bytes))
@@ -356,6 +379,8 @@ def clone_workspace(
             head_sha=head_sha,
             excluded=tuple(big),
             egress_refusals=tuple(git.refusals),
+            since_diff=incremental.text if incremental is not None else None,
+            since_failure=incremental.why_not if incremental is not None else "",
             _owned_dir=top,
         )
     except BaseException:

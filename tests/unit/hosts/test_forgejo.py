@@ -224,21 +224,10 @@ async def test_forgejo_host_reports_renames_with_the_previous_path(
     )
 
 
-async def test_forgejo_host_compares_two_commits(host: ForgejoHost, fake_forge: FakeForge) -> None:
-    first = _sha(fake_forge, "refs/heads/feature")
-    second = fake_forge.push("alice/demo", "feature", {"src/new.py": "VALUE = 2\n"})
-    diff = await host.compare_diff(DEMO, first, second)
-    assert "-VALUE = 1" in diff
-    assert "+VALUE = 2" in diff
-    assert "src/app.py" not in diff
-
-
 async def test_forgejo_host_refuses_a_non_sha_before_any_request(
     host: ForgejoHost, fake_forge: FakeForge
 ) -> None:
     before = len(fake_forge.calls)
-    with pytest.raises(HostError):
-        await host.compare_diff(DEMO, "main", "feature")
     with pytest.raises(HostError):
         await host.set_commit_status(DEMO, "../../x", CommitStatus("c", CommitState.PENDING, "d"))
     with pytest.raises(HostError):

@@ -33,7 +33,7 @@ REFUSED = (
 )
 
 
-async def _refused_clone(pr: PullRequest) -> Workspace:
+async def _refused_clone(pr: PullRequest, since: str | None) -> Workspace:
     raise WorkspaceError("git fetch failed (exit 128)", egress_refusals=REFUSED)
 
 
@@ -134,7 +134,7 @@ def test_a_clone_with_nothing_refused_reports_nothing(
     scripted_llm_config: LLMConfig,
     tmp_path: Path,
 ) -> None:
-    async def clean_failure(pr: PullRequest) -> Workspace:
+    async def clean_failure(pr: PullRequest, since: str | None) -> Workspace:
         raise WorkspaceError("git fetch failed (exit 128)")
 
     scripted_model.respond_with(lambda request: reply(json.dumps(review_answer())))

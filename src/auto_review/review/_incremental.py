@@ -1,0 +1,103 @@
+"""The incremental diff, ``merge-base(since, head)..head``, computed by git in the clone's job.
+
+The forge cannot give it to us on every repository: the REST API's compare has no patch text,
+and the web route ``/{o}/{r}/compare/{b}...{h}.diff`` ignores API tokens (Gitea and Forgejo
+honour them on web routes only for git, raw, attachments, LFS, archives and feeds), so on a
+private repository or a sign-in-only instance it answers 404 or a login page (docs/adr/0013).
+``clone_workspace`` calls ``since_diff`` between its fetch of the head and the checkout: one
+more fetch, by SHA, of the old head and of the head, each ``SINCE_DEPTH`` commits deep (Gitea
+and Forgejo set ``uploadpack.allowAnySHA1InWant``, so an old head that no ref reaches still
+comes, as long as the object exists), then ``merge-base`` and ``diff`` without network. An old
+head that is gone (force-pushed and collected), a merge base deeper than the fetched history, or
+any failed step gives ``SinceDiff(None, why)``, and the review covers the whole PR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from auto_review.errors import ReviewError
+from auto_review.hosts import is_sha
+from auto_review.review._isolation import CommandResult
+
+__all__ = ["DIFF_OPTIONS", "SINCE_DEPTH", "GitStep", "SinceDiff", "since_diff"]
+
+# Commits fetched back from each tip: more new commits than this since the last review, and the
+# whole PR is reviewed again. The fetched pack stays under the clone's file-size and disk caps.
+SINCE_DEPTH = 64
+# What the forge's ``.diff`` gives and ``parse_diff`` reads: renames detected, "Binary files
+# ... differ" for binaries, no colour, and nothing a repository could configure to run.
+DIFF_OPTIONS: tuple[str, ...] = (
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "-M",
+    "--full-index",
+)
+
+
+class GitStep(Protocol):
+    """One hardened, sandboxed git command of the clone (``workspace._Git``); raises a
+    ``ReviewError`` (``WorkspaceError``) on any failure."""
+
+    def __call__(
+        self,
+        *args: str,
+        extra_env: Mapping[str, str] | None = None,
+        secret: str = "",
+        egress: Sequence[tuple[str, int]] = (),
+    ) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class SinceDiff:
+    """The incremental diff text, or None and why not (our own words: for the operator's log)."""
+
+    text: str | None
+    why_not: str = ""
+
+
+def since_diff(
+    git: GitStep,
+    *,
+    clone_url: str,
+    head_sha: str,
+    since: str,
+    auth: Mapping[str, str],
+    secret: str,
+    origin: tuple[str, int],
+) -> SinceDiff:
+    """The diff from ``merge-base(since, head_sha)`` to ``head_sha``; must run before checkout."""
+    if not is_sha(since):
+        return SinceDiff(None, "the last reviewed head is not a full hexadecimal object id")
+    fetch = ("fetch", "-q", f"--depth={SINCE_DEPTH}", "--no-tags", "--no-recurse-submodules")
+    try:
+        git(
+            *fetch,
+            "--",
+            clone_url,
+            head_sha,
+            since,
+            extra_env=auth,
+            secret=secret,
+            egress=(origin,),
+        )
+    except ReviewError as exc:
+        return SinceDiff(None, f"the last reviewed head could not be fetched: {exc.message}")
+    try:
+        base = git("merge-base", since, head_sha).stdout.decode("ascii", "replace").strip()
+    except ReviewError as exc:
+        return SinceDiff(None, f"no merge base within {SINCE_DEPTH} commits: {exc.message}")
+    if not is_sha(base):
+        return SinceDiff(None, "git merge-base gave no object id")
+    try:
+        # closes: a PR's own .gitattributes (``* -diff``) turning its changes into "Binary files
+        # differ", hidden from the review: nothing is checked out yet, so git reads attributes
+        # from no work tree and no index (git 2.39 has no --attr-source); the forge's diff of a
+        # bare repository does not read them either.
+        out = git("diff", *DIFF_OPTIONS, base, head_sha, "--").stdout
+    except ReviewError as exc:
+        return SinceDiff(None, f"the incremental diff failed: {exc.message}")
+    return SinceDiff(out.decode("utf-8", "replace"))
