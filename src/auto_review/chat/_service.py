@@ -226,7 +226,16 @@ class ChatService:
                 return None
             if not permission.can_write:
                 _log.info("chat.refused_permission", repo=str(turn.repo), author=turn.author)
+                # closes: the refusal as a post anyone can cause, one per account and PR (F62):
+                # it counts as a free command, and past those limits it is not said.
+                if not check_rate(
+                    deps.ledger, deps.config, turn.repo, turn.pr.number, turn.author, tier="free"
+                ).allowed:
+                    return None
                 if deps.ledger.notice_once(turn.repo, turn.pr.number, turn.author, "permission"):
+                    deps.ledger.record_usage(
+                        turn.repo, turn.pr.number, turn.author, kind.value, tier="free"
+                    )
                     return Turnout(_permission_text(turn, deps.config.mention_name))
                 return None
         # closes: help, config, learnings and unknown words need no write access and spend no
@@ -242,10 +251,13 @@ class ChatService:
             )
             if not decision.allowed:
                 _log.info("chat.rate_limited", repo=str(turn.repo), scope=decision.scope, tier=tier)
-                # Said at most once an hour per user, PR and limit; further refusals are silent,
-                # so the notice cannot become the flood the limit stops.
+                # Said at most once an hour per limit: a user's to that user on this PR, the PR's
+                # on the PR to whoever reaches it first; further refusals are silent, so the
+                # notice cannot become the flood the limit stops.
+                # closes: one PR-limit notice per account and hour, a post per account (F62)
                 notice = f"rate-{decision.scope}" if tier == "model" else f"free-{decision.scope}"
-                if deps.ledger.notice_once(turn.repo, number, turn.author, notice, hourly=True):
+                told = turn.author if decision.scope == "user" else "*"
+                if deps.ledger.notice_once(turn.repo, number, told, notice, hourly=True):
                     return Turnout(_rate_text(decision, tier, deps))
                 return None
             deps.ledger.record_usage(turn.repo, number, turn.author, kind.value, tier=tier)

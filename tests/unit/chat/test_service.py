@@ -367,13 +367,49 @@ async def test_free_commands_have_a_per_pr_limit_across_users(
     service = make_service(config)
     for comment_id, author in enumerate(("ann", "ben", "cid", "dan"), start=1):
         await service.run(Mention("@auto-review help", author=author, comment_id=comment_id))
-    assert len(host.posted_comments) == 4  # two answers, a notice to each of cid and dan
-    assert all(
-        "2 `help`, `config` and `learnings` commands per pull request per hour" in text
-        for text in host.posted_comments[2:]
+    assert len(host.posted_comments) == 3  # two answers, one notice (to cid) for the PR
+    assert (
+        "2 `help`, `config` and `learnings` commands per pull request per hour"
+        in host.posted_comments[2]
     )
     await service.run(Mention("@auto-review help", author="dan", comment_id=5))
-    assert len(host.posted_comments) == 4
+    assert len(host.posted_comments) == 3
+
+
+async def test_past_the_prs_free_limit_more_accounts_get_no_more_notices(
+    make_service: ServiceFactory, host: MemoryHost, clock: Clock
+) -> None:
+    # F62: the PR's limit bounds what the bot posts there whoever asks; one notice per account
+    # let anyone with many accounts make it post one more comment per account and hour.
+    config = ChatConfig("auto-review", "auto-review", free_pr_rate_per_hour=2)
+    service = make_service(config)
+    for comment_id in range(1, 13):
+        author = f"sock{comment_id}"
+        await service.run(Mention("@auto-review help", author=author, comment_id=comment_id))
+    assert len(host.posted_comments) == 3
+    # control: the next hour the PR's limit (and its one notice) start again
+    clock.now += 3601
+    for comment_id in range(13, 17):
+        await service.run(Mention("@auto-review help", author="ann", comment_id=comment_id))
+    assert len(host.posted_comments) == 6
+
+
+async def test_read_only_accounts_past_the_prs_free_limit_get_no_permission_notice(
+    make_service: ServiceFactory, host: MemoryHost, queue: RecordingQueue
+) -> None:
+    # F62: the "needs write access" notice is a post anyone can cause: it counts as a free
+    # command, so accounts past the PR's limit are refused in silence.
+    config = ChatConfig("auto-review", "auto-review", free_pr_rate_per_hour=2)
+    service = make_service(config)
+    for comment_id in range(1, 11):
+        author = f"sock{comment_id}"
+        await service.run(Mention("@auto-review review", author=author, comment_id=comment_id))
+    assert queue.calls == []
+    assert len(host.posted_comments) == 2
+    assert all("needs write access" in text for text in host.posted_comments)
+    # control: a writer's review still runs, counted against the model's limits
+    await service.run(Mention("@auto-review review", author="maria", comment_id=20))
+    assert len(queue.calls) == 1
 
 
 async def test_permission_is_cached_briefly(
