@@ -214,3 +214,54 @@ async def test_poller_does_not_act_on_a_comment_edited_into_a_command(
             r for r in gw.repo.reviews if r.user == "auto-review" and r.state == "APPROVED"
         ]
     assert len(approvals) == 1
+
+
+async def test_a_command_in_a_comment_longer_than_a_webhook_carries_is_answered(
+    fake_forge: FakeForge, tmp_path: Path, scripted_llm_config: LLMConfig
+) -> None:
+    # F63: the gateway keeps the first 64 Ki characters of a delivered comment, the chat job
+    # read the whole comment back from the forge, and a command past the cut made the two
+    # differ: the job ended skipped as if the comment had been edited, and nothing answered.
+    log = "\n".join(f"trace line {n}: frame at 0x{n:08x}" for n in range(3000))
+    assert len(log) > 70_000
+    body = f"@auto-review help\n\nThe failing run's log:\n\n{log}\n\n@auto-review config\n"
+    async with _gateway(fake_forge, tmp_path, scripted_llm_config) as gw:
+        await gw.comment(body, "reader", delivery="d-long")
+        await _wait_for(lambda: len(gw.bot_comments()) == 1)
+        [answer] = gw.bot_comments()
+        assert "@auto-review full review" in answer  # the help text
+
+        def chat_jobs() -> list[tuple[str | None, str | None]]:
+            return [(j.result, j.reason) for j in gw.queue.list_jobs() if j.kind is JobKind.CHAT]
+
+        await _wait_for(lambda: chat_jobs() != [(None, None)])
+        assert chat_jobs() == [("done", "answered")]
+
+
+async def test_a_long_review_thread_comment_delivered_without_its_id_is_still_found(
+    fake_forge: FakeForge, tmp_path: Path, scripted_llm_config: LLMConfig
+) -> None:
+    # F63: Forgejo's review-comment hook has no comment id, so the gateway finds the comment
+    # by its text; it compared the forge's whole text with the 64 Ki characters it kept.
+    log = "\n".join(f"trace line {n}: frame at 0x{n:08x}" for n in range(3000))
+    text = f"@auto-review help\n\n{log}"
+    async with _gateway(fake_forge, tmp_path, scripted_llm_config) as gw:
+        gw.forge.state.create_review(
+            gw.repo, gw.pull, user="reader", event="COMMENT", body="", commit_id="",
+            comments=[{"path": "src/app.py", "body": text, "new_position": 2}],
+        )  # fmt: skip
+        data = review_comment_payload(
+            gw.forge.state, gw.repo, gw.pull, content=text, sender="reader", base=gw.forge.url
+        )
+        await gw.post("pull_request_review_comment", data, "d-r-long")
+
+        def thread_replies() -> list[str]:
+            return [
+                c.body
+                for r in gw.repo.reviews
+                if r.user == "auto-review"
+                for c in r.comments
+                if "@auto-review full review" in c.body
+            ]
+
+        await _wait_for(lambda: len(thread_replies()) == 1)

@@ -11,6 +11,7 @@ from auto_review.chat._ledger import ChatLedger, OverrideRecord, ReplyKey
 from auto_review.chat._override import is_substantive_reason
 from auto_review.chat._parser import (
     MAX_COMMANDS,
+    MAX_COMMENT_CHARS,
     Command,
     CommandKind,
     ParsedComment,
@@ -23,6 +24,7 @@ from auto_review.chat._service import ChatService, reply_marker
 
 __all__ = [
     "MAX_COMMANDS",
+    "MAX_COMMENT_CHARS",
     "MODEL_COMMANDS",
     "WRITE_COMMANDS",
     "ChatConfig",

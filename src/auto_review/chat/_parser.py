@@ -28,6 +28,7 @@ from enum import StrEnum
 __all__ = [
     "MAX_ARGUMENT_CHARS",
     "MAX_COMMANDS",
+    "MAX_COMMENT_CHARS",
     "Command",
     "CommandKind",
     "ParsedComment",
@@ -38,6 +39,10 @@ __all__ = [
 MAX_COMMANDS = 3
 # Longer arguments are cut (and flagged): a comment is not a channel for megabytes of prompt.
 MAX_ARGUMENT_CHARS = 4000
+# A comment is read this far, wherever its text came from: the gateway keeps this much of a
+# delivered one, and a job compares that with the text the forge holds now (chat/_service.py).
+# closes: a command past the cut told the two apart, and the job took the comment as edited (F63)
+MAX_COMMENT_CHARS = 65_536
 
 _SEPARATORS = ":,!?."
 
@@ -141,7 +146,7 @@ def mention_handles(mention_name: str) -> tuple[str, ...]:
 def parse_comment(body: str, mention_name: str) -> ParsedComment:
     """Every command in ``body`` addressed to ``mention_name`` (see the module rules)."""
     handles = mention_handles(mention_name)
-    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = body[:MAX_COMMENT_CHARS].replace("\r\n", "\n").replace("\r", "\n").split("\n")
     starts: list[tuple[int, str]] = []  # (line index, text after the handle)
     fence: str | None = None
     for index, raw in enumerate(lines):

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from auto_review.chat import MAX_COMMENT_CHARS
 from auto_review.hosts import CommentKind, HeadSha, RepoRef, is_sha
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "mentions",
 ]
 
-MAX_COMMENT_CHARS = 65_536
 _M = TypeVar("_M", bound=BaseModel)
 
 

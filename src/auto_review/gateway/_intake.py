@@ -11,7 +11,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 
-from auto_review.chat import ChatConfig, ChatLedger, check_rate
+from auto_review.chat import MAX_COMMENT_CHARS, ChatConfig, ChatLedger, check_rate
 from auto_review.errors import HostAuthError, HostError, HostNotFound, HostUnavailable
 from auto_review.gateway._batch import ChatBatcher
 from auto_review.gateway._context import ReviewMode, ReviewModeResolver
@@ -213,7 +213,7 @@ class Intake:
             for c in comments
             if c.kind is CommentKind.REVIEW
             and c.author_login.lower() == ev.author.lower()
-            and c.body.strip() == ev.body.strip()
+            and c.body[:MAX_COMMENT_CHARS].strip() == ev.body.strip()  # as delivered (F63)
         ]
         return max(matches) if matches else None
 
