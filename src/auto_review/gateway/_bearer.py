@@ -28,7 +28,9 @@ def bearer_matches(header: str, token: bytes) -> bool:
         # Still compare, so a missing or odd header costs the same as a wrong token.
         hmac.compare_digest(token, token)
         return False
-    return hmac.compare_digest(presented.strip().encode(), token)
+    # closes: a token that is not ASCII never matching (F64): Starlette reads header bytes as
+    # Latin-1, so encoding back that way gives the bytes the client sent, as settings count them.
+    return hmac.compare_digest(presented.strip().encode("latin-1"), token)
 
 
 class OperatorGuard:

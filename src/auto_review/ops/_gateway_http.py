@@ -42,7 +42,7 @@ async def gateway_request(
     url: str,
     *,
     content: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
 ) -> GatewayAnswer:
     """One request; any HTTP status is an answer, a transport failure ``GatewayUnreachable``."""
     try:

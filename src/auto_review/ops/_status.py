@@ -125,9 +125,10 @@ async def gateway_status(
 ) -> GatewayStatus:
     """Read the three endpoints; ``AutoReviewError`` (exit 1) if the gateway cannot be read."""
     base = hook_url(gateway_url).removesuffix("/webhooks/forgejo")
-    auth: dict[str, str] = {}
+    auth: dict[bytes, bytes] = {}
     if operator_token is not None:
-        auth["Authorization"] = f"Bearer {operator_token.get_secret_value()}"
+        # As bytes: httpx refuses a str header value that is not ASCII (F64).
+        auth[b"Authorization"] = f"Bearer {operator_token.get_secret_value()}".encode()
     sent = bool(auth)
     async with gateway_client(timeout_secs) as client:
         version = _json(await gateway_request(client, "GET", f"{base}/version"), "/version")

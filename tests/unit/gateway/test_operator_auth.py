@@ -8,10 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from tests.unit.gateway.support import build, settings
 
 from auto_review.gateway._bearer import bearer_matches
 from auto_review.logs import configure_logging
+from auto_review.ops import _status
 
 pytestmark = pytest.mark.anyio
 
@@ -148,3 +150,26 @@ def test_bearer_scheme_is_matched_case_insensitively(scheme: str) -> None:
     assert bearer_matches(f"{scheme} {OPERATOR_TOKEN}", token)
     assert not bearer_matches(f"{scheme} {OPERATOR_TOKEN[:-1]}", token)
     assert not bearer_matches(f"Basic {OPERATOR_TOKEN}", token)
+
+
+async def test_a_non_ascii_operator_token_is_accepted_as_clients_send_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # F64: settings count a secret in UTF-8 bytes, and curl or Prometheus send a header's bytes
+    # as they are, but the gateway compared the UTF-8 of Starlette's Latin-1 reading of them (no
+    # request could match) and ops status could not put the token in a header at all.
+    token = "opérateur-" + "é" * 20
+    app, _, _, _ = build(tmp_path, env={"AR_OPERATOR_TOKEN": token})
+    async with _client(app) as client:
+        sent = await client.get("/info", headers={"Authorization": f"Bearer {token}".encode()})
+        wrong = await client.get(
+            "/info", headers={"Authorization": f"Bearer {token[:-1]}è".encode()}
+        )
+    assert (sent.status_code, wrong.status_code) == (200, 401)
+
+    def local_client(timeout_secs: float) -> httpx.AsyncClient:
+        return _client(app)
+
+    monkeypatch.setattr(_status, "gateway_client", local_client)
+    status = await _status.gateway_status("http://gw", operator_token=SecretStr(token))
+    assert status.info["name"] == "auto-review"
