@@ -5,7 +5,8 @@
 - Similar code (only when an embedding tier is configured): definitions from the changed files'
   directories are embedded (cached per repository and content hash in ``CodeVectors``) and each
   changed definition retrieves its nearest neighbours above a similarity threshold, from the
-  SAME repository only.
+  SAME repository only, and only definitions the checkout under review holds at their lines
+  (the cache also holds what other PRs' heads had).
 - Learnings: the repository's notes (``LearningsStore``), untrusted text framed as data.
 
 Any failure here degrades to less context with a note in the summary; it never fails a review.
@@ -39,6 +40,8 @@ _TOP_K = 3
 _MIN_SCORE = 0.8
 _MAX_QUERIES = 100  # changed definitions looked up per review (bounds CPU on huge PRs)
 _SNIPPET_CHARS = 800
+_MAX_RANKED = 20  # neighbours per query checked against the checkout, best first
+_MAX_HEAD_CHECKS = 200  # stored definitions outside this review's listing read per review
 _VECTOR_TTL_SECS = 30 * 24 * 3600
 
 
@@ -80,6 +83,33 @@ def _same_file(path: str) -> Callable[[CodeVector], bool]:
         return item.path == path
 
     return same
+
+
+class _AtHead:
+    """Whether a stored definition is in the checkout under review, as stored.
+
+    closes F70: the cache holds what every PR head the bot checked out had, so another
+    (unmerged, even closed) PR's code would be offered as "elsewhere in this repository". A
+    definition this review listed is current; any other must still be at its lines here.
+    """
+
+    def __init__(self, workspace: Workspace, listed: dict[tuple[str, str, int], CodeVector]):
+        self._workspace = workspace
+        self._listed = listed
+        self._checks = _MAX_HEAD_CHECKS
+        self._seen: dict[tuple[str, str, int, str], bool] = {}
+
+    def __call__(self, item: CodeVector) -> bool:
+        listed = self._listed.get((item.path, item.name, item.line_start))
+        if listed is not None:
+            return listed.content_hash == item.content_hash
+        key = (item.path, item.name, item.line_start, item.content_hash)
+        if key not in self._seen:
+            self._checks -= 1
+            lines = self._workspace.lines(item.path) if self._checks >= 0 else None
+            span = "\n".join(lines[item.line_start - 1 : item.line_end]) if lines else ""
+            self._seen[key] = bool(item.content) and item.content in span
+        return self._seen[key]
 
 
 async def _similar(
@@ -134,6 +164,7 @@ async def _similar(
     vectors.gc(repo, older_than_secs=_VECTOR_TTL_SECS)
     stored = vectors.cached(repo, model)
     index = VectorIndex(stored.values())  # one load; every query scores in memory
+    at_head = _AtHead(workspace, {(it.path, it.name, it.line_start): it for it in items})
     out: dict[str, str] = {}
     budget = _MAX_QUERIES
     for f in files:
@@ -145,12 +176,10 @@ async def _similar(
         budget -= len(queries)
         hits: dict[tuple[str, int], tuple[float, CodeVector]] = {}
         for q in queries:
-            for score, hit in index.nearest(
-                q.vector,
-                k=_TOP_K,
-                min_score=_MIN_SCORE,
-                exclude=_same_file(f.path),
-            ):
+            ranked = index.nearest(
+                q.vector, k=_MAX_RANKED, min_score=_MIN_SCORE, exclude=_same_file(f.path)
+            )
+            for score, hit in [sh for sh in ranked if at_head(sh[1])][:_TOP_K]:
                 hits.setdefault((hit.path, hit.line_start), (score, hit))
         best = sorted(hits.values(), key=lambda sh: -sh[0])[:_TOP_K]
         if best:
