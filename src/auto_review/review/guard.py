@@ -1,12 +1,13 @@
 """Deterministic guards between verification and publishing.
 
 In order: the severity floor; findings on files outside the reviewed diff; duplicates within the
-run (same path, line and message); findings the bot already posted on this PR in an earlier run
-(recognised by the fingerprint marker ``publish.py`` writes into each comment, or by the same
-message at the same place); finally at most ``MAX_FINDINGS`` are kept, most severe first.
-Only comments *authored by the bot* are trusted for the cross-run check: anyone else could
-paste a marker to silence a finding. Even there only the comment's last line counts, where
-``publish.py`` puts it: a verbatim suggestion block above it may hold any text the model wrote.
+run (same path, line and message, or same fingerprint; the most severe copy stays); findings the
+bot already posted on this PR in an earlier run (recognised by the fingerprint marker
+``publish.py`` writes into each comment, or by the same message at the same place); finally at
+most ``MAX_FINDINGS`` are kept, most severe first. Only comments *authored by the bot* are
+trusted for the cross-run check: anyone else could paste a marker to silence a finding. Even
+there only the comment's last line counts, where ``publish.py`` puts it: a verbatim suggestion
+block above it may hold any text the model wrote.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def guard_findings(
     seen: set[tuple[str, int, str]] = set()
     seen_fp: set[str] = set()
     below = off = dups = already = 0
-    for finding in findings:
+    # closes F71: the most severe first, so a duplicate dropped is never the blocking one (a
+    # fingerprint has no severity; a note listed before an error on the same code hid it).
+    for finding in sorted(findings, key=lambda f: -f.severity.rank):
         if finding.severity.rank < floor.rank:
             below += 1
             continue

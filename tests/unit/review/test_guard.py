@@ -79,3 +79,16 @@ def test_guard_caps_findings_keeping_the_most_severe() -> None:
     assert len(result.kept) == 5
     assert result.kept[0].message == "the real bug"
     assert result.over_cap == 25
+
+
+def test_a_less_severe_copy_of_a_finding_cannot_hide_the_error() -> None:
+    # closes F71: duplicates are matched by fingerprint (path, category, evidence), which has
+    # no severity; the first one listed won, so a model (or a PR steering it) that listed a note
+    # on the same code before the error turned a blocking review into a green one.
+    error = _f(msg="SQL injection")
+    note = _f(sev=Severity.NOTE, msg="consider a helper")
+    note = Finding(note.path, 3, 3, Severity.NOTE, "bug", note.message, error.evidence, anchor=3)
+    assert note.fingerprint == error.fingerprint
+    result = guard_findings([note, error], floor=Severity.NOTE, reviewed_paths=frozenset({"a.py"}))
+    assert [f.severity for f in result.kept] == [Severity.ERROR]
+    assert result.duplicates == 1
