@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ReadResult", "is_safe_relpath", "read_beneath"]
+__all__ = ["ReadResult", "is_real_dir", "is_safe_relpath", "read_beneath"]
 
 _FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
@@ -66,6 +66,26 @@ def _open_walk(root_fd: int, rel: str) -> int:
         return os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
     finally:
         os.close(fd)
+
+
+def is_real_dir(root: Path, rel: str) -> bool:
+    """Whether ``root/rel`` is a directory reached through no symlink at any component."""
+    if not is_safe_relpath(rel):
+        return False
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError:
+        return False
+    try:
+        for part in rel.split("/"):
+            nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except OSError:
+        return False  # ELOOP/ENOTDIR: a symlink or a file on the way
+    finally:
+        os.close(fd)
+    return True
 
 
 def read_beneath(root: Path, rel: str, *, max_bytes: int) -> ReadResult | None:

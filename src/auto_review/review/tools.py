@@ -3,9 +3,9 @@
 They run inside the ``analyze`` sandbox (``_analysis`` calls the ``*_task`` functions) on a
 hostile checkout with model-chosen arguments. Every open goes through ``read_beneath`` (no
 symlinks or magic links at any component, regular files only, byte caps); the walk never follows
-a symlinked directory, skips heavy and VCS directories and stops at ``_MAX_DEPTH`` and
-``_MAX_ENTRIES``; patterns are compiled by RE2 (linear time, bounded memory) and never by
-Python's backtracking ``re``. Output is capped in bytes and hits.
+a symlinked directory (nor starts in one), skips heavy and VCS directories and stops at
+``_MAX_DEPTH`` and ``_MAX_ENTRIES``; patterns are compiled by RE2 (linear time, bounded memory)
+and never by Python's backtracking ``re``. Output is capped in bytes and hits.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import re2
 
-from auto_review.review._fsconfine import is_safe_relpath, read_beneath
+from auto_review.review._fsconfine import is_real_dir, is_safe_relpath, read_beneath
 
 __all__ = ["list_files_task", "read_file_task", "search_task"]
 
@@ -118,7 +118,14 @@ def search_task(payload: dict[str, Any]) -> dict[str, Any]:
     scope = str(payload.get("path") or "").strip().removeprefix("./").rstrip("/")
     if scope and not is_safe_relpath(scope):
         return {"ok": False, "error": "path must be relative, inside the repository, without .."}
-    files = [scope] if scope and read_beneath(root, scope, max_bytes=0) else _walk(root, scope)
+    if scope and read_beneath(root, scope, max_bytes=0):
+        files = [scope]
+    elif not scope or is_real_dir(root, scope):
+        # closes F72: the walk checks each child, so the start must be checked here, or a
+        # symlinked directory named as the scope is walked wherever it points.
+        files = _walk(root, scope)
+    else:
+        return {"ok": False, "error": "no such file or directory (symlinks are not followed)"}
     hits: list[dict[str, Any]] = []
     for rel in files:
         read = read_beneath(root, rel, max_bytes=_MAX_FILE_BYTES)
@@ -144,8 +151,8 @@ def list_files_task(payload: dict[str, Any]) -> dict[str, Any]:
     files: list[str] = []
     for given in [str(d) for d in payload.get("dirs", [])][:200]:
         rel = "" if given in ("", ".") else given
-        if rel and not is_safe_relpath(rel):
-            continue
+        if rel and not is_real_dir(root, rel):
+            continue  # closes F72: a symlinked directory would be listed where it points
         try:
             with os.scandir(root / rel if rel else root) as entries:
                 for entry in entries:

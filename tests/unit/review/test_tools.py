@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auto_review.review.tools import read_file_task, search_task
+from auto_review.review.tools import list_files_task, read_file_task, search_task
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -46,6 +46,28 @@ def test_search_task_finds_hits_but_skips_symlinks_vendored_binary_and_deep_dirs
     out = search_task({"root": str(_repo(tmp_path)), "pattern": r"os\.system"})
     assert out["ok"] is True
     assert [h["path"] for h in out["hits"]] == ["src/a.py"]
+
+
+def test_search_and_listing_never_start_in_a_symlinked_directory(tmp_path: Path) -> None:
+    # closes F72: the walk skipped symlinked children but scanned a symlinked *starting*
+    # directory, so ``search`` with path "evil" walked what it points at (each read was still
+    # refused) and ``list_files`` returned the names of files there.
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "secret.py").write_text("os.system\n")
+    root = _repo(tmp_path)
+    (root / "out").symlink_to(outside)
+    (root / "src" / "up").symlink_to(outside)
+    for scope in ("out", "out/sub", "src/up", "src/up/sub"):
+        found = search_task({"root": str(root), "pattern": "os", "path": scope})
+        assert found["ok"] is False, scope
+        assert list_files_task({"root": str(root), "dirs": [scope]}) == {"files": []}, scope
+    assert list_files_task({"root": str(root), "dirs": ["src", "."]}) == {
+        "files": ["aaa.txt", "bin.dat", "src/a.py"]
+    }
+    assert [
+        h["path"] for h in search_task({"root": str(root), "pattern": "os", "path": "src"})["hits"]
+    ] == ["src/a.py"]
 
 
 def test_search_task_runs_pathological_pattern_in_linear_time(tmp_path: Path) -> None:
