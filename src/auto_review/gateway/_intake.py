@@ -74,6 +74,7 @@ class Intake:
 
     async def pull_request(self, ev: PullRequestEvent) -> bool:
         """Handle a PR event; True when it changed queued work or statuses."""
+        before = self._tracker.get(ev.repo, ev.number)
         self._tracker.observe(
             ev.repo, ev.number, head_sha=ev.head_sha, is_open=ev.is_open, draft=ev.draft
         )
@@ -87,6 +88,13 @@ class Intake:
             return False
         if ev.action == "review_requested":
             return await self._requested(ev)
+        if ev.action == "edited" and before is not None and before.draft:
+            # Forgejo marks a draft ready by editing its title ("edited", no event of its own).
+            # The draft's head got no review and no green status (F73) and CI, refused while it
+            # was a draft, does not run again: queue it in either mode; a reviewed head is
+            # skipped by the pipeline.
+            self.enqueue_review(ev.repo, ev.number, ev.head_sha, trigger=Trigger.WEBHOOK)
+            return True
         if ev.action not in REVIEW_ACTIONS:
             return False
         if await self._mode_for(ev.repo, ev.base_sha) == "direct":

@@ -55,6 +55,7 @@ _log = get_logger("review")
 _LOGGED_REFUSALS = 5  # per clone; the proxy keeps up to 100, all alike in an attack
 # Triggers a ``@bot pause`` stops; a chat ``@bot review`` or the operator's CLI still runs.
 _AUTOMATIC = frozenset({Trigger.CI, Trigger.WEBHOOK})
+_DRAFT_STATUS = "auto-review: draft; reviewed when it is marked ready"
 
 
 class ReviewPipeline:
@@ -140,10 +141,17 @@ class ReviewPipeline:
             triaged = triage(
                 parse_diff(diff_text), is_ignored=loaded.config.is_ignored, draft=pr.draft
             )
+            if triaged.skip_pr is not None and pr.draft:
+                # closes F73: a draft is the PR author's word, and a title can change between
+                # the queueing and now and back again later (no review event follows), so a
+                # skip of a draft must not leave the head green.
+                if not request.dry_run:
+                    await self._status(request, CommitState.PENDING, _DRAFT_STATUS)
+                return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
             if triaged.skip_pr is not None:
                 # A trivial delta must not turn the status green while an earlier blocking
                 # finding may still be open: then the review goes on (with no files for the model).
-                if pr.draft or since is None or not self._posted_errors(request):
+                if since is None or not self._posted_errors(request):
                     await self._final_skip(request, f"skipped: {triaged.skip_pr}")
                     return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
                 notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")

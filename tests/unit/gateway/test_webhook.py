@@ -313,6 +313,30 @@ async def test_webhook_draft_is_not_reviewed_and_close_cancels_queued_work(
     assert gw.tracker.open_prs() == []
 
 
+@pytest.mark.parametrize("mode", ["ci", "direct"])
+async def test_webhook_a_draft_marked_ready_is_queued_for_review_in_either_mode(
+    tmp_path: Path, mode: str
+) -> None:
+    # F73: a draft's head is left pending, not green; Forgejo says "ready" only by an edit of
+    # the title, and CI (refused while it was a draft) does not run again.
+    app, gw, _host, _ = build(tmp_path, env={"AR_REVIEW_MODE": mode})
+    opened = json.loads(recorded("HookPullRequest.json"))
+    draft = dict(opened, pull_request=dict(opened["pull_request"], draft=True))
+    edited_draft = dict(draft, action="edited")
+    ready = dict(opened, action="edited")
+    async with _client(app) as client:
+        for data in (draft, edited_draft, ready, ready):
+            b = payload(data)
+            await client.post(
+                "/webhooks/forgejo", content=b, headers=hook_headers("pull_request", b)
+            )
+    jobs = gw.queue.list_jobs()
+    # One job: an edit of a PR that was not a draft (the second "ready") queues nothing.
+    assert [(j.kind, j.head_sha, j.trigger.value) for j in jobs] == [
+        (JobKind.REVIEW, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "webhook")
+    ]
+
+
 async def test_webhook_recorded_synchronized_supersedes_older_queued_head(tmp_path: Path) -> None:
     app, gw, _, _ = build(tmp_path, env={"AR_REVIEW_MODE": "direct"})
     data = json.loads(recorded("HookPullRequestUpdated.json"))

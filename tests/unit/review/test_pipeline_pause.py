@@ -1,4 +1,5 @@
-"""A paused PR gets no automatic review; an explicit chat or CLI review still runs."""
+"""A paused PR gets no automatic review; an explicit chat or CLI review still runs. A draft gets
+no review and no green status."""
 
 from __future__ import annotations
 
@@ -91,3 +92,32 @@ def test_automatic_review_runs_again_after_resume(paused: Setup) -> None:
     set_paused(paused.store, REPO, 1, paused=False, by="alice")
     paused.model.respond_with(lambda _request: reply(review_answer()))
     assert paused.review(Trigger.CI).outcome is Outcome.POSTED
+
+
+@pytest.fixture
+def drafted(
+    fake_forge: FakeForge,
+    forge_repo: PullRecord,
+    scripted_model: ScriptedModel,
+    scripted_llm_config: LLMConfig,
+    tmp_path: Path,
+) -> Setup:
+    """PR alice/demo#1 retitled as a draft ("WIP: ...")."""
+    forge_repo.title = "WIP: Fix things"
+    store = Store.in_state_dir(tmp_path / "state")
+    return Setup(fake_forge, scripted_model, scripted_llm_config, store, tmp_path)
+
+
+@pytest.mark.parametrize("trigger", [Trigger.CI, Trigger.WEBHOOK, Trigger.CHAT])
+def test_a_draft_is_not_reviewed_and_not_given_a_green_status(
+    drafted: Setup, trigger: Trigger
+) -> None:
+    # closes F73: a PR queued for review and then retitled "WIP: ..." before the job ran got
+    # ``success`` ("skipped: draft pull request") on a head nobody reviewed; retitled back, the
+    # PR was green for branch protection. The skip now leaves the status pending.
+    outcome = drafted.review(trigger)
+    assert (outcome.outcome, outcome.reason) == (Outcome.SKIPPED, "draft pull request")
+    assert drafted.model.chat_requests == []
+    statuses = [(s.state, s.description) for s in drafted.forge.repo("alice/demo").statuses]
+    assert "success" not in {state for state, _ in statuses}
+    assert statuses[-1] == ("pending", "auto-review: draft; reviewed when it is marked ready")
