@@ -355,6 +355,29 @@ def test_steered_model_output_reaches_the_forge_inert(harness: Harness) -> None:
     assert_inert(code.split("`````\n", 1)[1].rsplit("\n", 1)[0])
 
 
+def test_an_open_warning_is_not_approved_away_by_a_rerun_or_a_new_commit(harness: Harness) -> None:
+    """Attack (F74): with the base's ``approve_when_clean: true``, a PR the bot warned about
+    (COMMENT) is approved by the next run: a re-review found the warning again but skipped it
+    as already posted, and a review of a new commit sees only the delta, where the model finds
+    nothing. An APPROVED review by the bot may satisfy branch protection.
+
+    Control: a warning found again, or earlier and still in the code, keeps the review a
+    COMMENT; positive control: once the code is fixed, the review approves.
+    """
+    number = _pr(harness.forge, base={".auto_review.yaml": "approve_when_clean: true\n"})
+    warn = review_answer(finding("calc.py", 2, BUG, severity="warning", message="empty list"))
+    harness.answer_reviews(warn)
+    asyncio.run(harness.run("bob/calc", number))
+    asyncio.run(harness.run("bob/calc", number, force=True))  # the same warning, found again
+    harness.forge.push("bob/calc", "f", {"notes.txt": "unrelated\n"})
+    harness.answer_reviews(review_answer())  # the delta has nothing to say
+    asyncio.run(harness.run("bob/calc", number))
+    assert [r.state for r in harness.forge.repo("bob/calc").reviews] == ["COMMENT"] * 3
+    harness.forge.push("bob/calc", "f", {"calc.py": BASE})
+    asyncio.run(harness.run("bob/calc", number))
+    assert harness.forge.repo("bob/calc").reviews[-1].state == "APPROVED"
+
+
 def test_head_config_cannot_opt_its_own_pr_into_an_approval(harness: Harness) -> None:
     """Attack: the PR adds ``approve_when_clean: true`` to its own config and its body tells the
     model to report nothing; the model obeys. An APPROVED review by the bot may satisfy

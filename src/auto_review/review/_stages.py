@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from auto_review.errors import HostError
 from auto_review.hosts import PullRequest
 from auto_review.llm import LLMClient, Tier, UsageLedger, estimate_tokens
-from auto_review.memory.history import ReviewHistory
+from auto_review.memory.history import PostedFinding, ReviewHistory
 from auto_review.memory.learnings import LearningsStore
 from auto_review.memory.vectors import CodeVectors
-from auto_review.review._carry import still_open_errors
+from auto_review.review._carry import still_open
 from auto_review.review._host import PipelineHost
 from auto_review.review._options import PipelineOptions
 from auto_review.review._request import ReviewRequest
@@ -186,13 +186,15 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         f"- 🔴 `{f.path}:{f.anchor or f.line_start}`: {f.message[:300]} (already commented)"
         for f in repeated
     ]
+    earlier_open: list[PostedFinding] = []
     if s.since is not None and s.history is not None:
         posted = s.history.posted_findings(s.request.repo, s.request.number)
         current = {f.fingerprint for f in (*guarded.kept, *guarded.repeated)}
-        still_open = await still_open_errors(posted, current, lambda p: _file_text(s, p))
+        earlier_open = await still_open(posted, current, lambda p: _file_text(s, p))
         carried_lines += [
             f"- 🔴 `{c.path}:{c.line}` (from {c.head_sha[:10]}): {c.message[:300]}"
-            for c in still_open
+            for c in earlier_open
+            if c.severity == Severity.ERROR.value
         ]
     carried = carried_lines
     findings = list(guarded.kept)
@@ -204,10 +206,14 @@ async def review_stages(s: StageInputs) -> PreparedReview:
         )
         checks = meta.lines()
         failed_checks = int(meta.passed is False)
+    # closes F74: "nothing found" is not "nothing open": a finding verified again but already
+    # posted, or posted earlier and still in the code an incremental run did not see, would
+    # otherwise be approved away by a re-run or any new commit.
+    clean = not guarded.repeated and not earlier_open
     event = compute_event(
         findings,
         carried_errors=len(carried),
-        approve_when_clean=s.config.approve_when_clean,
+        approve_when_clean=s.config.approve_when_clean and clean,
         failed_checks=failed_checks,
     )
     unreviewed = [*plan.unreviewed, *generated.failed]

@@ -3,12 +3,13 @@
 The event is computed here, never taken from the model: REQUEST_CHANGES while an error-level
 finding remains (including earlier blocking findings an incremental review carries over),
 otherwise COMMENT; APPROVED only when the base-branch config sets ``approve_when_clean`` and
-nothing at all remains. Each anchored finding becomes an inline comment at its new-side line
-carrying a hidden fingerprint marker (see ``guard.py``); a finding without an anchor is listed in
-the body instead. If the forge refuses the inline comments (422), the review is posted again
-without them and they are listed in the body. Model-written text is defanged before it is
-posted (``defang.py``: no live mentions, issue references, images, HTML or HTML comments); a
-suggestion is code to apply, so it goes verbatim in a fence it cannot close.
+nothing at all remains (``_stages`` withholds the opt-in while an earlier finding is still
+open). Each anchored finding becomes an inline comment at its new-side line carrying a hidden
+fingerprint marker (see ``guard.py``); a finding without an anchor is listed in the body
+instead. If the forge refuses the inline comments (422), the review is posted again without them
+and they are listed in the body. Model-written text is defanged before it is posted
+(``defang.py``: no live mentions, issue references, images, HTML or HTML comments); a suggestion
+is code to apply, so it goes verbatim in a fence it cannot close.
 """
 
 from __future__ import annotations
