@@ -328,6 +328,28 @@ def test_trivial_delta_does_not_clear_an_open_blocking_finding(harness: Harness)
     assert len(harness.review_requests()) == 1  # the model was not asked again
 
 
+def test_trivial_delta_does_not_clear_a_failed_metadata_check(harness: Harness) -> None:
+    """Attack (F75): the base config opts into the PR metadata check, which fails the PR's
+    title; the author pushes a lockfile change. The trivial delta skipped the review with
+    ``success``, as only an earlier error finding kept it going, and the check is no finding.
+
+    Control: the review goes on (no files for the model) and the check fails again.
+    """
+    harness.forge.create_repo(
+        "bob/calc", {"calc.py": BASE, ".auto_review.yaml": "pr_metadata_check: true\n"}
+    )
+    harness.forge.push("bob/calc", "f", {"calc.py": HEAD})
+    title = "Update calc.py so that the price is averaged over all of the items in the basket"
+    number = harness.forge.open_pull("bob/calc", head="f", title=title, body="x").number
+    harness.answer_reviews(review_answer())
+    asyncio.run(harness.run("bob/calc", number))
+    assert _last_status(harness.forge)[0] == "failure"
+    harness.forge.push("bob/calc", "f", {"yarn.lock": "lock\n"})
+    asyncio.run(harness.run("bob/calc", number))
+    assert _last_status(harness.forge) == ("failure", "auto-review: PR metadata check failed")
+    assert len(harness.review_requests()) == 1  # the model was not asked to review again
+
+
 def test_steered_model_output_reaches_the_forge_inert(harness: Harness) -> None:
     """Attack: the PR body steers the model into a summary and a finding that close issues on
     merge, ping a team, load an image carrying data, inject HTML and forge a marker, with a

@@ -150,8 +150,10 @@ class ReviewPipeline:
                 return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
             if triaged.skip_pr is not None:
                 # A trivial delta must not turn the status green while an earlier blocking
-                # finding may still be open: then the review goes on (with no files for the model).
-                if since is None or not self._posted_errors(request):
+                # finding may still be open, nor while the metadata check may fail (closes F75:
+                # it is no finding): then the review goes on (with no files for the model).
+                checked = loaded.config.pr_metadata_check.enabled
+                if since is None or not (checked or self._posted_errors(request)):
                     await self._final_skip(request, f"skipped: {triaged.skip_pr}")
                     return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
                 notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
