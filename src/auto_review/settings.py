@@ -410,12 +410,15 @@ class Settings(BaseSettings):
     @classmethod
     def _not_reused(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # closes: the scraper's credential (a Prometheus config, a monitoring host) doubling as
-        # one that signs webhooks or queues CI reviews. Fields validate in order: both are in.
-        others = (info.data.get("webhook_secret"), info.data.get("ci_review_token"))
+        # one that signs webhooks, queues CI reviews or acts as the bot on the forge. Fields
+        # validate in order: all three are in.
+        others = [info.data.get(k) for k in ("forgejo_token", "webhook_secret", "ci_review_token")]
         if value is not None and any(
             o is not None and o.get_secret_value() == value.get_secret_value() for o in others
         ):
-            raise ValueError("must differ from WEBHOOK_SECRET and AR_CI_REVIEW_TOKEN")
+            raise ValueError(
+                "must differ from AR_FORGEJO_TOKEN, WEBHOOK_SECRET and AR_CI_REVIEW_TOKEN"
+            )
         return value
 
     @field_validator("bot_login", "llm_reasoning_model")
@@ -463,9 +466,11 @@ class Settings(BaseSettings):
         if host.lower() == "localhost":
             return True
         try:
-            return ipaddress.ip_address(host).is_loopback
+            address = ipaddress.ip_address(host)
         except ValueError:
             return False
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return (mapped or address).is_loopback
 
     @property
     def job_deadline_secs(self) -> float:

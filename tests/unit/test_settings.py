@@ -92,12 +92,13 @@ def test_settings_refuse_short_operator_token_without_echoing_it() -> None:
     assert load_settings({"AR_OPERATOR_TOKEN": "o" * 32}).settings.operator_token is not None
 
 
-@pytest.mark.parametrize("other", ["WEBHOOK_SECRET", "AR_CI_REVIEW_TOKEN"])
+@pytest.mark.parametrize("other", ["AR_FORGEJO_TOKEN", "WEBHOOK_SECRET", "AR_CI_REVIEW_TOKEN"])
 def test_settings_refuse_an_operator_token_that_repeats_another_secret(other: str) -> None:
     shared = "shared-" + "z" * 40
     problems = _problems({other: shared, "AR_OPERATOR_TOKEN": shared})
     assert problems == (
-        "AR_OPERATOR_TOKEN: must differ from WEBHOOK_SECRET and AR_CI_REVIEW_TOKEN",
+        "AR_OPERATOR_TOKEN: must differ from AR_FORGEJO_TOKEN, WEBHOOK_SECRET and "
+        "AR_CI_REVIEW_TOKEN",
     )
     assert all(shared not in problem for problem in problems)
     distinct = load_settings({other: shared, "AR_OPERATOR_TOKEN": shared + "-operator"})
@@ -338,3 +339,23 @@ def test_default_state_dir_is_var_lib_for_root_and_xdg_otherwise(tmp_path: Path)
 
 def test_settings_refuse_a_relative_state_dir() -> None:
     assert _problems({"AR_STATE_DIR": "state"}) == ("AR_STATE_DIR: must be an absolute path",)
+
+
+@pytest.mark.parametrize(
+    ("bind", "loopback"),
+    [
+        ("127.0.0.1:8080", True),
+        ("127.8.9.1:8080", True),
+        ("[::1]:8080", True),
+        ("[::ffff:127.0.0.1]:8080", True),
+        ("localhost:8080", True),
+        ("[::ffff:10.0.0.1]:8080", False),
+        ("0.0.0.0:8080", False),
+        ("[::]:8080", False),
+        ("gateway.example:8080", False),
+    ],
+)
+def test_settings_tell_a_loopback_bind_also_as_an_ipv4_mapped_address(
+    bind: str, loopback: bool
+) -> None:
+    assert load_settings({"AR_GATEWAY_BIND": bind}).settings.binds_loopback_only is loopback
