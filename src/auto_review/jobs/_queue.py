@@ -98,8 +98,9 @@ class JobQueue(Protocol):
 
     def stats(self) -> QueueStats: ...
 
-    def owed_statuses(self) -> list[Job]:
-        """Finished review jobs whose commit status ``error`` has not been posted yet."""
+    def owed_statuses(self, *, after_id: int = 0, limit: int = 100) -> list[Job]:
+        """Finished review jobs whose commit status ``error`` has not been posted yet, by id
+        from past ``after_id`` (a page)."""
         ...
 
     def status_posted(self, job_id: int) -> None: ...

@@ -312,10 +312,11 @@ class SqliteJobQueue:
             )
             return cursor.rowcount
 
-    def owed_statuses(self) -> list[Job]:
+    def owed_statuses(self, *, after_id: int = 0, limit: int = 100) -> list[Job]:
         with self._store.read() as conn:
             rows = conn.execute(
-                "SELECT * FROM jobs WHERE status_owed = 1 ORDER BY id LIMIT 100"
+                "SELECT * FROM jobs WHERE status_owed = 1 AND id > ? ORDER BY id LIMIT ?",
+                (after_id, max(1, limit)),
             ).fetchall()
         return [_job(row) for row in rows]
 

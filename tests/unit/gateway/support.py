@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from auto_review.errors import HostError, HostNotFound
+from auto_review.errors import HostError, HostNotFound, HostUnavailable
 from auto_review.gateway import Gateway, GatewayDeps, create_app
 from auto_review.hosts import (
     BaseSha,
@@ -173,7 +173,7 @@ class MemoryHost:
         self.calls.append("set_commit_status")
         if self.status_failures > 0:
             self.status_failures -= 1
-            raise HostError("status refused", status=500)
+            raise HostUnavailable("status refused", status=500)
         self.statuses.append((str(repo), sha, status))
 
 

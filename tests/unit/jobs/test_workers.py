@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from tests.unit.gateway.support import MemoryHost, RecordingChat, ScriptedRunner, wait_for
 
-from auto_review.errors import HostAuthError, HostRateLimited, LLMUnavailable, ReviewError
+from auto_review.errors import (
+    HostAuthError,
+    HostRateLimited,
+    HostUnavailable,
+    LLMUnavailable,
+    ReviewError,
+)
 from auto_review.hosts import CommentKind, HeadSha, RepoRef
 from auto_review.jobs import (
     ChatRequest,
@@ -282,3 +288,57 @@ async def test_worker_pool_prunes_finished_jobs_past_their_retention(tmp_path: P
                 break
             await asyncio.sleep(0.01)
     assert parts.queue.get(job_id) is None
+
+
+def _owed(parts: _Parts, repo: RepoRef, number: int) -> int:
+    jid = parts.queue.enqueue_review(repo, number, A, trigger=Trigger.CI, force=False).job_id
+    assert parts.queue.claim([JobKind.REVIEW]) is not None
+    parts.queue.finish(jid, JobState.FAILED, result="failed_host", reason="x", status_owed=True)
+    return jid
+
+
+async def test_an_error_status_the_forge_can_never_take_is_given_up_not_blocking_others(
+    tmp_path: Path,
+) -> None:
+    # REDTEAM F81: a deleted repository answers 404 for ever; its owed statuses were retried
+    # every 30 s for ever, and 100 of them (the sweep's page) starved every later PR's status.
+    from auto_review.errors import HostNotFound
+
+    parts = _Parts(tmp_path, ScriptedRunner())
+    gone, barred = RepoRef("alice", "deleted"), RepoRef("alice", "barred")
+    real = parts.host.set_commit_status
+
+    async def set_status(repo: RepoRef, sha: str, status: object) -> None:
+        if repo == gone:
+            raise HostNotFound("HTTP 404", status=404)
+        if repo == barred:  # the bot lost write access there: kept, maybe it comes back
+            raise HostAuthError("HTTP 403", status=403)
+        await real(repo, sha, status)  # type: ignore[arg-type]
+
+    parts.host.set_commit_status = set_status  # type: ignore[method-assign]
+    for number in range(1, 101):
+        _owed(parts, gone, number)
+    kept = [_owed(parts, barred, number) for number in range(1, 101)]
+    _owed(parts, REPO, 500)
+    await parts.pool.recover()  # one sweep
+    assert [(r, s.state.value) for r, _, s in parts.host.statuses] == [(str(REPO), "error")]
+    assert [j.id for j in parts.queue.owed_statuses(limit=1000)] == kept
+
+
+async def test_an_unreachable_forge_costs_the_status_sweep_one_call_not_one_per_job(
+    tmp_path: Path,
+) -> None:
+    # Each call may wait 30 s for a hung forge; the sweep runs in the claim loop, so 100 owed
+    # statuses held every other job back for up to 50 minutes.
+    parts = _Parts(tmp_path, ScriptedRunner())
+    calls: list[str] = []
+
+    async def set_status(repo: RepoRef, sha: str, status: object) -> None:
+        calls.append(sha)
+        raise HostUnavailable("the forge timed out")
+
+    parts.host.set_commit_status = set_status  # type: ignore[method-assign]
+    owed = [_owed(parts, REPO, number) for number in range(1, 6)]
+    await parts.pool.recover()
+    assert len(calls) == 1
+    assert [j.id for j in parts.queue.owed_statuses()] == owed  # still owed, paid later
