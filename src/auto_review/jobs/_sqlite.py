@@ -70,7 +70,7 @@ class SqliteJobQueue:
                     # The coalesced job takes the strongest request: forced and/or full.
                     conn.execute(
                         "UPDATE jobs SET force = MAX(force, ?), full = MAX(full, ?),"
-                        " updated_at = ? WHERE id = ?",
+                        " updated_at = MAX(updated_at, ?) WHERE id = ?",
                         (int(force), int(full), now, same["id"]),
                     )
                 return EnqueueResult(job_id=int(same["id"]), created=False)
@@ -141,12 +141,16 @@ class SqliteJobQueue:
         now = self._clock.time()
         marks = ",".join("?" for _ in kinds)
         with self._store.write() as conn:
+            # A row written after ``now`` means the wall clock went back: its ``not_before``
+            # would hold the job for as long as the step (an hour's NTP step, an hour's stall),
+            # so it runs now, at worst one backoff early (closes: REDTEAM F80).
             row = conn.execute(
-                f"SELECT * FROM jobs AS j WHERE j.state = 'queued' AND j.not_before <= ?"  # noqa: S608 - placeholders only
-                f" AND j.kind IN ({marks}) AND NOT EXISTS (SELECT 1 FROM jobs AS r"
+                "SELECT * FROM jobs AS j WHERE j.state = 'queued'"  # noqa: S608 - placeholders only
+                f" AND (j.not_before <= ? OR j.updated_at > ?) AND j.kind IN ({marks})"
+                " AND NOT EXISTS (SELECT 1 FROM jobs AS r"
                 " WHERE r.state = 'running' AND r.kind = j.kind AND r.owner = j.owner"
                 " AND r.repo = j.repo AND r.number = j.number) ORDER BY j.id LIMIT 1",
-                (now, *(k.value for k in kinds)),
+                (now, now, *(k.value for k in kinds)),
             ).fetchone()
             if row is None:
                 return None

@@ -180,3 +180,32 @@ def test_queue_prunes_only_old_finished_jobs_that_owe_no_status(store: Store) ->
     left = {job.id for job in list_jobs(store, limit=100)}
     # Kept: the job that still owes its status, the running one, the one finished just now.
     assert left == {old[0], waiting, recent}
+
+
+def test_queue_claims_jobs_queued_before_the_clock_went_backwards(store: Store) -> None:
+    # REDTEAM F80: not_before is wall time; an NTP step back of an hour left every job queued
+    # before it unclaimable for that hour, while new ones ran.
+    clock = _Clock()
+    queue = SqliteJobQueue(store, clock=clock)
+    early = queue.enqueue_review(REPO, 1, A, trigger=Trigger.CI, force=False).job_id
+    clock.now -= 3600.0
+    # A coalesced forced request after the jump must not hide the jump either.
+    queue.enqueue_review(REPO, 1, A, trigger=Trigger.REQUEST, force=True)
+    job = queue.claim([JobKind.REVIEW])
+    assert job is not None
+    assert job.id == early
+
+
+def test_queue_backoff_scheduled_after_the_clock_went_backwards_is_kept(store: Store) -> None:
+    clock = _Clock()
+    queue = SqliteJobQueue(store, clock=clock)
+    jid = queue.enqueue_review(REPO, 1, A, trigger=Trigger.CI, force=False).job_id
+    clock.now -= 3600.0
+    assert queue.claim([JobKind.REVIEW]) is not None
+    assert queue.retry_later(jid, delay_secs=60.0, reason="forge down")
+    clock.now += 30.0
+    assert queue.claim([JobKind.REVIEW]) is None  # the backoff still holds
+    clock.now += 31.0
+    job = queue.claim([JobKind.REVIEW])
+    assert job is not None
+    assert job.id == jid
