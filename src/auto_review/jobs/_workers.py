@@ -24,10 +24,11 @@ from auto_review.errors import (
     ReviewError,
     StoreError,
 )
-from auto_review.hosts import CommitState, CommitStatus, ReviewHost
+from auto_review.hosts import ReviewHost
 from auto_review.jobs._history import HistoryEntry, ReviewHistory
 from auto_review.jobs._models import ChatRunner, Clock, Job, JobKind, JobState, SystemClock
 from auto_review.jobs._queue import JobQueue
+from auto_review.jobs._statuses import pay_owed_statuses
 from auto_review.logs import get_logger
 from auto_review.review import Outcome, ReviewOutcome, ReviewRequest, ReviewRunner
 
@@ -329,44 +330,7 @@ class WorkerPool:
         )
 
     async def _pay_owed_statuses(self) -> None:
-        # Page by id through every owed row: a page of statuses the forge keeps refusing (a
-        # repository the bot lost access to) must not starve the rows behind it.
-        page = self._queue.owed_statuses()
-        while page:
-            if not await self._pay_statuses(page):
-                return
-            page = self._queue.owed_statuses(after_id=page[-1].id)
-
-    async def _pay_statuses(self, jobs: list[Job]) -> bool:
-        """Post the owed statuses of ``jobs``; False once the forge looks down."""
-        for job in jobs:
-            if job.head_sha is None:
-                self._queue.status_posted(job.id)
-                continue
-            status = CommitStatus(
-                context=self._context,
-                state=CommitState.ERROR,
-                description=f"auto-review could not finish: {job.reason or 'unknown error'}"[:140],
-            )
-            try:
-                async with asyncio.timeout(30):
-                    await self._host.set_commit_status(job.repo, job.head_sha, status)
-            except HostError as exc:
-                if exc.status in (400, 404, 422):
-                    # The repository, PR or commit is gone: retrying for ever kept the row and,
-                    # a page of such rows, every later PR's status unpaid (closes: REDTEAM F81).
-                    _log.warning("error_status_abandoned", job_id=job.id, status=exc.status)
-                    self._queue.status_posted(job.id)
-                    continue
-                _log.warning("error_status_not_posted_yet", job_id=job.id)
-                if exc.transient:
-                    return False  # the forge is down: one probe a sweep, not 30 s per status
-                continue
-            except TimeoutError:
-                _log.warning("error_status_not_posted_yet", job_id=job.id)
-                return False
-            self._queue.status_posted(job.id)
-        return True
+        await pay_owed_statuses(self._queue, self._host, self._context)
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         delay: float = min(self._backoff_max, self._backoff_base * 2.0 ** max(0, attempts - 1))
