@@ -3,10 +3,11 @@
 Guarantees: at most ``concurrency`` jobs run at once; each has a deadline; transient upstream
 failures are retried with backoff (honouring ``retry_after``), permanent ones are not; every
 review job that ends badly owes its PR a final commit status ``error``, which is posted (and
-re-posted until the forge takes it) so a PR is never left ``pending``; review and chat jobs
-wait in the queue (never dropped) until a runner for their kind is registered. On shutdown,
-jobs still running after the grace period are cancelled and requeued without spending an
-attempt.
+re-posted until the forge takes it, or given up, logged, once the forge says the PR or its
+repository is gone) so a PR is not left ``pending``; review and chat jobs wait in the queue
+(never dropped) until a runner for their kind is registered; a job's end the store refused
+(disk full) is written again each turn, so its PR's next job is not held. On shutdown, jobs
+still running after the grace period are cancelled and requeued without spending an attempt.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Callable
 from typing import Protocol
 
 from auto_review.errors import (
@@ -93,6 +95,7 @@ class WorkerPool:
         self._backoff_max = backoff_max_secs
         self._context = status_context
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._unsettled: dict[int, Callable[[], None]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_status_sweep = float("-inf")
@@ -143,6 +146,7 @@ class WorkerPool:
                     self._last_status_sweep = self._clock.monotonic()
                     await self._pay_owed_statuses()
                 self._prune_when_due()
+                self._settle_unsettled()
                 self._claim_some()
             except StoreError:
                 # The database is briefly unusable (locked, disk full): keep the loop alive
@@ -170,6 +174,8 @@ class WorkerPool:
             if interrupted:
                 count = self._queue.requeue(interrupted, reason="interrupted by shutdown")
                 _log.info("jobs_requeued_at_shutdown", count=count)
+        with contextlib.suppress(StoreError):  # else the next start's recover() retries them
+            self._settle_unsettled()
 
     # -- internals --------------------------------------------------------------------------
 
@@ -220,42 +226,56 @@ class WorkerPool:
 
     async def _run(self, job: Job) -> None:
         started = self._clock.monotonic()
-        outcome: ReviewOutcome | None = None
+        settle = await self._attempt(job, started)
+        try:
+            settle()
+        except StoreError:
+            # The store refused the end (disk full, locked): the claim loop writes it again, as a
+            # row left 'running' held the PR's later jobs until a restart (closes: REDTEAM F82).
+            _log.warning("job_end_not_recorded_yet", job_id=job.id)
+            self._unsettled[job.id] = settle
+
+    async def _attempt(self, job: Job, started: float) -> Callable[[], None]:
+        """Run ``job``; what records its end (retried until the store takes it)."""
+        end = functools.partial
         try:
             async with asyncio.timeout(self._timeout):
                 outcome = await self._execute(job)
         except TimeoutError:
-            self._fail(job, "timeout", f"review timed out after {self._timeout:g} s", started)
-            return
+            return end(
+                self._fail, job, "timeout", f"review timed out after {self._timeout:g} s", started
+            )
         except asyncio.CancelledError:
             if not self._stopping:
                 self._end(job, "cancelled", "cancelled by an operator", started, None)
             raise
         except (HostError, LLMError) as exc:
             if exc.transient and job.attempts < job.max_attempts:
-                retry_after: float | None = getattr(exc, "retry_after", None)
-                delay = self._backoff(job.attempts, retry_after)
-                self._queue.retry_later(job.id, delay_secs=delay, reason=_safe_reason(exc))
-                self._observer.job_finished(
-                    job, result="retried", duration_secs=self._since(started), outcome=None
-                )
-                _log.info("job_retry_scheduled", job_id=job.id, delay_secs=delay)
-                return
-            self._fail(job, _failure_class(exc), _safe_reason(exc), started)
-            return
+                delay = self._backoff(job.attempts, getattr(exc, "retry_after", None))
+                return end(self._retry, job, delay, _safe_reason(exc), started)
+            return end(self._fail, job, _failure_class(exc), _safe_reason(exc), started)
         except AutoReviewError as exc:
-            self._fail(job, _failure_class(exc), _safe_reason(exc), started)
-            return
+            return end(self._fail, job, _failure_class(exc), _safe_reason(exc), started)
         except Exception:
             _log.exception("job_crashed", job_id=job.id)
-            self._fail(job, "failed_internal", "internal error; see the gateway log", started)
-            return
+            return end(
+                self._fail, job, "failed_internal", "internal error; see the gateway log", started
+            )
         if outcome is None:
-            self._end(job, "done", "answered", started, None)
-        elif outcome.outcome is Outcome.SUPERSEDED:
-            self._end(job, "superseded", outcome.reason, started, outcome)
-        else:
-            self._end(job, outcome.outcome.value, outcome.reason, started, outcome)
+            return end(self._end, job, "done", "answered", started, None)
+        return end(self._end, job, outcome.outcome.value, outcome.reason, started, outcome)
+
+    def _retry(self, job: Job, delay: float, reason: str, started: float) -> None:
+        self._queue.retry_later(job.id, delay_secs=delay, reason=reason)
+        self._observer.job_finished(
+            job, result="retried", duration_secs=self._since(started), outcome=None
+        )
+        _log.info("job_retry_scheduled", job_id=job.id, delay_secs=delay)
+
+    def _settle_unsettled(self) -> None:
+        for job_id, settle in list(self._unsettled.items()):
+            settle()  # a StoreError leaves this and the rest for the next turn
+            del self._unsettled[job_id]
 
     async def _execute(self, job: Job) -> ReviewOutcome | None:
         if job.kind is JobKind.CHAT:

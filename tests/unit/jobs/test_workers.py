@@ -342,3 +342,30 @@ async def test_an_unreachable_forge_costs_the_status_sweep_one_call_not_one_per_
     await parts.pool.recover()
     assert len(calls) == 1
     assert [j.id for j in parts.queue.owed_statuses()] == owed  # still owed, paid later
+
+
+async def test_a_job_end_the_store_refused_is_recorded_later_and_frees_its_pr(
+    tmp_path: Path,
+) -> None:
+    # REDTEAM F82: a moment of disk full as a job ended left its row 'running' until the next
+    # restart, and with it every later review of that PR unclaimed (one running per PR).
+    from auto_review.errors import StoreError
+
+    parts = _Parts(tmp_path, ScriptedRunner())
+    real_finish = parts.queue.finish
+    failures = [StoreError("database or disk is full")]
+
+    def flaky_finish(job_id: int, state: JobState, **kw: object) -> bool:
+        if failures:
+            raise failures.pop()
+        return real_finish(job_id, state, **kw)  # type: ignore[arg-type]
+
+    parts.queue.finish = flaky_finish  # type: ignore[method-assign]
+    first = parts.review(head=A)
+    async with parts.running():
+        await wait_for(lambda: not failures)
+        second = parts.review(head=B)
+        await wait_for(lambda: parts.queue.state_of(second) is JobState.DONE)
+        await wait_for(lambda: parts.queue.state_of(first) is JobState.DONE)
+    assert [r.head_sha for r in parts.runner.requests] == [A, B]  # the first ran once
+    assert sorted(e.job_id or 0 for e in parts.history.list()) == [first, second]
