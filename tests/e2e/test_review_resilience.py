@@ -14,7 +14,8 @@ from tests.fakes.forge import FakeForge
 from tests.fakes.llm import ScriptedModel, hang, invalid_json, rate_limited, reply, server_error
 from tests.unit.forge_text import HOSTILE, assert_inert
 
-from auto_review.errors import HostError, LLMError
+from auto_review.errors import HostError, HostUnavailable, LLMError
+from auto_review.hosts import CommitState
 from auto_review.review import Outcome
 from auto_review.review._options import PipelineOptions
 from auto_review.settings import LLMConfig
@@ -288,6 +289,41 @@ def test_unanchorable_inline_comment_falls_back_to_body_on_422(harness: Harness)
     assert review.comments == []
     assert "ZeroDivisionError" in review.body
     assert review.state == "REQUEST_CHANGES"
+
+
+class _StatusDownOnce:
+    """A forge whose final status call fails once (a 502 past the client's own retries)."""
+
+    failed = False
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._host, name)
+
+    async def set_commit_status(self, repo: Any, sha: str, status: Any) -> None:
+        if status.state is not CommitState.PENDING and not _StatusDownOnce.failed:
+            _StatusDownOnce.failed = True
+            raise HostUnavailable("HTTP 502", status=502)
+        await self._host.set_commit_status(repo, sha, status)
+
+
+def test_a_forge_failure_on_the_final_status_does_not_post_the_review_twice(
+    harness: Harness,
+) -> None:
+    # REDTEAM F83: the review was posted before the status; the status's 502 is transient, so
+    # the queue ran the job again, history had no run yet, and a second review was posted.
+    number = _pr(harness.forge)
+    harness.wrap_host = _StatusDownOnce
+    harness.answer_reviews(ANSWER)
+    queued = PipelineOptions(workspace_parent=harness.tmp_path)  # a gateway job, no CLI report
+    with pytest.raises(HostUnavailable):
+        asyncio.run(harness.run("bob/calc", number, options=queued))
+    again = asyncio.run(harness.run("bob/calc", number, options=queued))  # the queue's retry
+    assert again.outcome is Outcome.POSTED
+    assert len(harness.forge.repo("bob/calc").reviews) == 1
+    assert _last_status(harness.forge)[0] == "failure"
 
 
 def test_line_numbers_are_right_for_a_seeded_bug_in_the_middle(harness: Harness) -> None:

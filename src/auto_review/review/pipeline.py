@@ -4,7 +4,7 @@ Stages, in order (each its own module): PR and history check -> pending status -
 from the BASE commit -> diff -> triage -> workspace (hermetic clone, once per review) ->
 ``_stages.review_stages`` (context, budget, generation with repair, deterministic verification,
 severity floor, model verification, guard, carry-over of still-open blocking findings) ->
-re-fetch the PR (head moved: post nothing, SUPERSEDED) -> one review + final status -> history.
+re-fetch the PR (head moved: post nothing, SUPERSEDED) -> final status, then one review -> history.
 
 The diff: when an earlier head of the PR was reviewed, the clone comes first and computes the
 diff from that head (``_incremental``: no forge route serves it on a private repository); when
@@ -270,6 +270,11 @@ class ReviewPipeline:
         )
         if request.dry_run:
             return outcome
+        # The status before the review: a forge failure on it used to come after the review was
+        # posted, and the queue's retry (history not yet written) posted the review, and paid the
+        # model, twice (closes: REDTEAM F83). A failure on the review itself leaves the status
+        # right for the findings while the retry posts it.
+        await self._host.set_commit_status(request.repo, request.head_sha, prepared.status)
         review_id, _inline = await post_review(
             self._host,
             request.repo,
@@ -279,7 +284,6 @@ class ReviewPipeline:
             report=prepared.report,
             anchored=prepared.anchored,
         )
-        await self._host.set_commit_status(request.repo, request.head_sha, prepared.status)
         self._remember(request, prepared, outcome)
         return replace(outcome, review_id=review_id)
 
