@@ -14,8 +14,9 @@ from tests.fakes.forge import FakeForge
 from tests.fakes.llm import ScriptedModel, hang, invalid_json, rate_limited, reply, server_error
 from tests.unit.forge_text import HOSTILE, assert_inert
 
-from auto_review.errors import HostError, HostUnavailable, LLMError
+from auto_review.errors import HostError, HostUnavailable, LLMError, StoreError
 from auto_review.hosts import CommitState
+from auto_review.memory.history import ReviewHistory
 from auto_review.review import Outcome
 from auto_review.review._options import PipelineOptions
 from auto_review.settings import LLMConfig
@@ -324,6 +325,23 @@ def test_a_forge_failure_on_the_final_status_does_not_post_the_review_twice(
     assert again.outcome is Outcome.POSTED
     assert len(harness.forge.repo("bob/calc").reviews) == 1
     assert _last_status(harness.forge)[0] == "failure"
+
+
+def test_a_posted_review_the_store_cannot_record_does_not_end_in_an_error_status(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # REDTEAM F84: the review and its status were posted, then history's write failed (disk
+    # full): the job failed and the PR's real status was overwritten by `error`.
+    def full(*_args: object, **_kw: object) -> None:
+        raise StoreError("database or disk is full")
+
+    monkeypatch.setattr(ReviewHistory, "record_findings", full)
+    number = _pr(harness.forge)
+    harness.answer_reviews(ANSWER)
+    outcome = asyncio.run(harness.run("bob/calc", number))
+    assert outcome.outcome is Outcome.POSTED
+    assert len(harness.forge.repo("bob/calc").reviews) == 1
+    assert _last_status(harness.forge) == ("failure", "auto-review: 1 error")
 
 
 def test_line_numbers_are_right_for_a_seeded_bug_in_the_middle(harness: Harness) -> None:
