@@ -3,8 +3,9 @@
 Checks, in order: endpoint configured (else 404); rate limit; bearer token in constant time
 (401, fixed body); body size and JSON; owner/repo/number/head validated before any forge call
 (400); the PR re-fetched from the forge (502 with a fixed body, upstream text never echoed); the
-head still current (409) and the PR open and not a draft (409). Then 202 ``{"job_id": N}``;
-repeated calls for the same head coalesce into the same job.
+head still current (409) and the PR open and not a draft (409). Then 202 ``{"job_id": N}``
+once the job is committed (503 when the store refuses it); repeated calls for the same head
+coalesce into the same job.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from auto_review.errors import HostError
+from auto_review.errors import HostError, StoreError
 from auto_review.gateway._bearer import bearer_matches
 from auto_review.gateway._body import BodyError, read_body
 from auto_review.gateway._intake import Intake
@@ -93,9 +94,17 @@ class CiEndpoint:
                 "not_reviewable",
                 PlainTextResponse("pull request is not reviewable", status_code=409),
             )
-        result = self._intake.enqueue_review(
-            repo, number, head_sha, trigger=Trigger.CI, force=force
-        )
+        try:
+            result = self._intake.enqueue_review(
+                repo, number, head_sha, trigger=Trigger.CI, force=force
+            )
+        except StoreError:
+            # A full or read-only state directory: answered like the webhook's 503, so CI can
+            # retry, instead of an unhandled exception's 500.
+            _log.exception("ci_enqueue_failed", repo=str(repo), number=number)
+            return self._answer(
+                "error", PlainTextResponse("cannot accept now; retry later", status_code=503)
+            )
         outcome = "queued" if result.created else "coalesced"
         return self._answer(
             outcome, JSONResponse({"job_id": result.job_id, "coalesced": not result.created}, 202)

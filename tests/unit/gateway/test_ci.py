@@ -147,3 +147,20 @@ async def test_ci_review_body_json_reply_has_job_id(tmp_path: Path) -> None:
     async with _client(app) as client:
         r = await client.post("/reviews/ci", content=json.dumps(_body()), headers=_AUTH)
     assert isinstance(r.json()["job_id"], int)
+
+
+async def test_ci_review_store_failure_is_503_with_a_fixed_body(tmp_path: Path) -> None:
+    # A full or read-only state directory: the request must be answered (CI retries a 503) and
+    # logged, not escape as an unhandled exception with a 500 the endpoint never documented.
+    from auto_review.errors import StoreError
+
+    app, gw, _, _ = build(tmp_path, host=_host())
+
+    def full(*_args: object, **_kw: object) -> object:
+        raise StoreError("database or disk is full")
+
+    gw.queue.enqueue_review = full  # type: ignore[method-assign]
+    async with _client(app) as client:
+        answer = await client.post("/reviews/ci", json=_body(), headers=_AUTH)
+    assert answer.status_code == 503
+    assert answer.text == "cannot accept now; retry later"
