@@ -11,7 +11,8 @@ directory and a database round trip per delivery would dominate intake. If the t
 more ids than the mirror may, misses fall back to the database. Records are group-committed:
 written at most ``_FLUSH_AFTER_SECS`` after acceptance (and at shutdown), so a crash forgets at
 most that window's ids; a replay of one of those would be processed again, which costs at most
-a coalesced job (every enqueue is idempotent), never a lost delivery.
+a coalesced job (every enqueue is idempotent; a review request whose forced review finished is
+reviewed again), never a lost delivery.
 """
 
 from __future__ import annotations

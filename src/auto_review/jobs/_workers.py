@@ -214,8 +214,9 @@ class WorkerPool:
         self._tasks.pop(job_id, None)
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
-            # Recording the end failed (e.g. the store); the row stays ``running`` and the next
-            # start's recover() retries or fails it, so the job is not lost.
+            # Recording the end failed otherwise than by a refused store write (which _run keeps
+            # and writes again); the row stays ``running`` and the next start's recover()
+            # retries or fails it, so the job is not lost.
             _log.error("job_end_not_recorded", job_id=job_id, error=repr(task.exception()))
 
     def _stop_cancelled_jobs(self) -> None:
