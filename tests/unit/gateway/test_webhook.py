@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -111,6 +112,32 @@ async def test_webhook_replayed_delivery_is_answered_duplicate_once_accepted(
     assert (first.status_code, second.status_code) == (202, 200)
     assert second.text == "duplicate"
     assert _sample(gw.metrics.registry, "auto_review_webhook_duplicates_total") == 1
+
+
+async def test_webhook_concurrent_copies_of_a_delivery_are_handled_once(tmp_path: Path) -> None:
+    # A copy arriving while the first is still being handled (here: waiting on the forge) gets
+    # 409, not a second handling; once the first is accepted, copies are duplicates.
+    app, _, host, _ = build(tmp_path)
+    gate, entered = asyncio.Event(), asyncio.Event()
+    real = host.set_commit_status
+
+    async def slow_status(repo: RepoRef, sha: str, status: object) -> None:
+        entered.set()
+        await gate.wait()
+        await real(repo, sha, status)  # type: ignore[arg-type]
+
+    host.set_commit_status = slow_status  # type: ignore[method-assign]
+    body = recorded("HookPullRequest.json")
+    headers = hook_headers("pull_request", body, delivery="d-9")
+    async with _client(app) as client:
+        first = asyncio.create_task(client.post("/webhooks/forgejo", content=body, headers=headers))
+        await entered.wait()
+        copy = await client.post("/webhooks/forgejo", content=body, headers=headers)
+        gate.set()
+        done = await first
+        later = await client.post("/webhooks/forgejo", content=body, headers=headers)
+    assert (done.status_code, copy.status_code, later.text) == (202, 409, "duplicate")
+    assert len(host.statuses) == 1  # the "waiting for CI" status, set once
 
 
 async def test_webhook_failed_delivery_is_processed_when_retried(tmp_path: Path) -> None:
