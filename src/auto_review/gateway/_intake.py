@@ -76,7 +76,14 @@ class Intake:
         """Handle a PR event; True when it changed queued work or statuses."""
         before = self._tracker.get(ev.repo, ev.number)
         self._tracker.observe(
-            ev.repo, ev.number, head_sha=ev.head_sha, is_open=ev.is_open, draft=ev.draft
+            ev.repo,
+            ev.number,
+            head_sha=ev.head_sha,
+            is_open=ev.is_open,
+            draft=ev.draft,
+            # A PR just opened has no history for the poller to skip: its first poll takes every
+            # mention whose webhook was lost, where seeding skipped them (closes: REDTEAM F86).
+            new_cursor=0 if ev.action == "opened" else None,
         )
         if not ev.is_open:
             cancelled = self._queue.cancel_pr(ev.repo, ev.number, reason="pull request closed")

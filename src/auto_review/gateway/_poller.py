@@ -3,7 +3,9 @@
 Every interval it lists the issue comments *and* the review comments of each open PR the bot has
 seen, and queues a chat job for each new comment that mentions the bot. Cursors (highest id
 looked at, per PR and comment kind) live in SQLite, so a restart neither replays history nor
-drops mentions made while the gateway was down; the first sight of a PR only seeds its cursors.
+drops mentions made while the gateway was down. The first poll of a PR only seeds its cursors,
+past its history, unless the gateway saw the PR opened (then every comment on it is new); a
+mention on a PR first seen later, made before that first poll, is not replayed.
 Mentions go to the job queue, whose unique (kind, comment id) key makes the webhook and the
 poller agree: a comment becomes at most one job. Closed PRs stop being polled.
 

@@ -44,18 +44,32 @@ class PrTracker:
         head_sha: str | None,
         is_open: bool,
         draft: bool = False,
+        new_cursor: int | None = None,
     ) -> None:
-        """Insert or update what we know of a PR (cursors are kept)."""
+        """Insert or update what we know of a PR (cursors are kept). ``new_cursor`` seeds both
+        cursors of a PR seen for the first time (0: every comment on it is new)."""
         now = self._clock.time()
         with self._store.write() as conn:
             conn.execute(
                 "INSERT INTO tracked_prs (owner, repo, number, head_sha, is_open, draft,"
-                " refreshed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " issue_cursor, review_cursor, refreshed_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (owner, repo, number) DO UPDATE SET"
                 " head_sha = COALESCE(excluded.head_sha, head_sha), is_open = excluded.is_open,"
                 " draft = excluded.draft, refreshed_at = excluded.refreshed_at,"
                 " updated_at = excluded.updated_at",
-                (repo.owner, repo.name, number, head_sha, int(is_open), int(draft), now, now),
+                (
+                    repo.owner,
+                    repo.name,
+                    number,
+                    head_sha,
+                    int(is_open),
+                    int(draft),
+                    new_cursor,
+                    new_cursor,
+                    now,
+                    now,
+                ),
             )
 
     def get(self, repo: RepoRef, number: int) -> TrackedPr | None:

@@ -136,3 +136,30 @@ async def test_poller_skips_mentions_edited_after_they_were_written(tmp_path: Pa
     )
     assert await gw.poller.run_once() == 1
     assert _chat_ids(gw) == [("issue", 4)]  # only the unedited one
+
+
+async def test_poller_catches_a_mention_whose_webhook_was_lost_before_its_first_poll(
+    tmp_path: Path,
+) -> None:
+    # REDTEAM F86: a PR known from its "opened" event was first polled only to seed its
+    # cursors, past every comment; a mention whose delivery failed (the gateway restarting, a
+    # 503) in that window was never answered. A new PR has no history to skip.
+    host = MemoryHost()
+    host.add(pr("gordon/hello-world", 1))
+    app, gw, _, _ = build(tmp_path, host=host)
+    body = recorded("HookPullRequest.json")  # action "opened"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        r = await client.post(
+            "/webhooks/forgejo", content=body, headers=hook_headers("pull_request", body)
+        )
+    assert r.status_code == 202
+    host.comment("gordon/hello-world", 1, 5, "@auto-review explain")  # its webhook was lost
+    host.comment("gordon/hello-world", 1, 6, "@auto-review why", review=True)
+    assert await gw.poller.run_once() == 2
+    assert await gw.poller.run_once() == 0
+    # Control: a PR first seen another way than being opened still only seeds (no replay).
+    host.add(pr("gordon/hello-world", 2))
+    host.comment("gordon/hello-world", 2, 7, "@auto-review an old request")
+    gw.tracker.observe(RepoRef.parse("gordon/hello-world"), 2, head_sha="a" * 40, is_open=True)
+    assert await gw.poller.run_once() == 0
