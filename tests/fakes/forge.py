@@ -6,7 +6,8 @@ as with Gitea's ``uploadpack.allowAnySHA1InWant``), and the web page
 ``/{owner}/{repo}/compare/{base}...{head}.diff`` (anonymous as on Gitea, whatever the token: a
 private repository is 404; auto-review does not call it, the fake answers as the forge would).
 State is in memory (``forge.state``) and every exchange is recorded (``forge.calls``). Faults
-can be injected per route (``fail``, ``hang``) to exercise client retries. Test helpers create
+can be injected per route (``fail``, ``hang``) to exercise client retries, and ``on_call`` runs
+a test's action around a route's call (a push landing between two requests). Test helpers create
 repos, push commits, open PRs, comment as users, and deliver signed webhooks to registered
 hooks.
 """
@@ -18,7 +19,7 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from tests.fakes.forge_webhooks import (
 __all__ = [
     "GLOBAL_STATUSES",
     "INJECTABLE_STATUSES",
+    "CallHook",
     "FakeForge",
     "Fault",
     "RecordedCall",
@@ -91,6 +93,18 @@ class Fault:
 
 
 @dataclass
+class CallHook:
+    """Run ``before``/``after`` around the next ``times`` calls of a route (as a push that lands
+    just before the forge reads its refs, or just after it answered)."""
+
+    method: str
+    path: str
+    before: Callable[[], object] | None
+    after: Callable[[], object] | None
+    times: int
+
+
+@dataclass
 class RecordedCall:
     """One exchange, for assertions (``json`` is the decoded JSON answer, when there was one)."""
 
@@ -119,6 +133,7 @@ class FakeForge:
         self.violations: list[str] = []
         self.deliveries: list[Delivery] = []
         self._faults: list[Fault] = []
+        self._hooks: list[CallHook] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.routes: list[RouteSpec] = [*API_ROUTES, *WEB_ROUTES]
@@ -346,6 +361,32 @@ class FakeForge:
         """The next ``times`` calls to ``path`` never answer (until the client gives up)."""
         self._add_fault(Fault(method, path, 504, times, hang=True))
 
+    def on_call(
+        self,
+        path: str,
+        *,
+        before: Callable[[], object] | None = None,
+        after: Callable[[], object] | None = None,
+        method: str = "GET",
+        times: int = 1,
+    ) -> CallHook:
+        """Run ``before`` ahead of the next ``times`` calls to ``path`` (spec form) and ``after``
+        once each is answered, before the client reads the answer."""
+        if path not in {spec_path(s) for s in self.routes}:
+            raise ValueError(f"no such route: {path}")
+        hook = CallHook(method, path, before, after, times)
+        with self._lock:
+            self._hooks.append(hook)
+        return hook
+
+    def _take_hook(self, spec: RouteSpec) -> CallHook | None:
+        with self._lock:
+            for hook in self._hooks:
+                if hook.times > 0 and (hook.method, hook.path) == (spec.method, spec_path(spec)):
+                    hook.times -= 1
+                    return hook
+        return None
+
     def _add_fault(self, fault: Fault) -> None:
         if fault.path is not None and fault.path not in {spec_path(s) for s in self.routes}:
             raise ValueError(f"no such route: {fault.path}")
@@ -375,10 +416,15 @@ class FakeForge:
         body = await request.body()
         fault = self._take_fault(spec)
         injected = fault is not None
+        hook = self._take_hook(spec)
+        if hook is not None and hook.before is not None:
+            await run_in_threadpool(hook.before)
         if fault is not None:
             response = await self._answer_fault(fault)
         else:
             response = await self._handle(spec, request, body)
+        if hook is not None and hook.after is not None:
+            await run_in_threadpool(hook.after)
         self._check(spec, response.status_code, injected)
         self._record(spec, request, response, injected, body)
         return response
