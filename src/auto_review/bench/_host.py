@@ -62,7 +62,7 @@ class FixtureHost:
                 raise WorkspaceError(f"fixture file path leaves the checkout: {rel}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        return local_workspace(root, self.head)
+        return local_workspace(root, self.head, self.fixture.diff)
 
     async def get_pull_request(self, repo: RepoRef, number: int) -> PullRequest:
         return self.pull_request()

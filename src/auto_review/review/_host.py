@@ -21,7 +21,8 @@ from auto_review.review.workspace import Workspace, clone_workspace
 __all__ = ["EgressObserver", "PipelineHost", "WorkspaceFactory", "clone_for"]
 
 # (pr, since): the checkout of the PR head and, when ``since`` (the last reviewed head) is given,
-# the diff from there as ``Workspace.since_diff``; a factory that cannot compute it leaves None.
+# the diff from there as ``Workspace.since_diff``, else the whole PR's as ``Workspace.pr_diff``,
+# both of that head; a factory that cannot compute them leaves None (see ``_diffsource``).
 WorkspaceFactory = Callable[[PullRequest, str | None], Awaitable[Workspace]]
 # Called once per clone the egress proxy refused something, with each refusal's HTTP status;
 # only statuses, since the destinations are the (possibly hostile) clone's choice.
@@ -72,6 +73,7 @@ def clone_for(host: PipelineHost, options: PipelineOptions) -> WorkspaceFactory:
             fallback_refs=(f"+refs/pull/{pr.number}/head:refs/remotes/pr/head",),
             isolation=options.isolation,
             since=since,
+            base=pr.base_sha,
         )
 
     return factory

@@ -1,4 +1,5 @@
-"""The incremental diff, ``merge-base(since, head)..head``, computed by git in the clone's job.
+"""The review's diff, ``merge-base(since, head)..head``, computed by git in the clone's job:
+``since`` is the last reviewed head (the incremental diff) or the PR's base commit (the whole PR).
 
 The forge cannot give it to us on every repository: the REST API's compare has no patch text,
 and the web route ``/{o}/{r}/compare/{b}...{h}.diff`` ignores API tokens (Gitea and Forgejo
@@ -10,6 +11,11 @@ and Forgejo set ``uploadpack.allowAnySHA1InWant``, so an old head that no ref re
 comes, as long as the object exists), then ``merge-base`` and ``diff`` without network. An old
 head that is gone (force-pushed and collected), a merge base deeper than the fetched history, or
 any failed step gives ``SinceDiff(None, why)``, and the review covers the whole PR.
+
+The whole PR's diff comes the same way from the base commit (``pr_diff``; closes F77: the
+forge's ``pulls/{n}.diff`` is the PR's diff at the moment of that request, not of the head the
+review checks out and posts its status on). It fetches ``BASE_DEPTH`` commits, since the base
+branch may have moved on since the PR forked.
 """
 
 from __future__ import annotations
@@ -22,11 +28,23 @@ from auto_review.errors import ReviewError
 from auto_review.hosts import is_sha
 from auto_review.review._isolation import CommandResult
 
-__all__ = ["DIFF_OPTIONS", "SINCE_DEPTH", "GitStep", "SinceDiff", "since_diff"]
+__all__ = [
+    "BASE_DEPTH",
+    "DIFF_OPTIONS",
+    "SINCE_DEPTH",
+    "GitStep",
+    "SinceDiff",
+    "pr_diff",
+    "since_diff",
+]
 
 # Commits fetched back from each tip: more new commits than this since the last review, and the
 # whole PR is reviewed again. The fetched pack stays under the clone's file-size and disk caps.
 SINCE_DEPTH = 64
+# Commits fetched back from the head and from the base branch's tip for the whole PR's diff: a
+# longer PR, or a base branch that moved on further since the PR forked, and the clone gives no
+# diff (the review then takes the forge's, unbound: see pipeline).
+BASE_DEPTH = 256
 # What the forge's ``.diff`` gives and ``parse_diff`` reads: renames detected, "Binary files
 # ... differ" for binaries, no colour, and nothing a repository could configure to run.
 DIFF_OPTIONS: tuple[str, ...] = (
@@ -70,9 +88,64 @@ def since_diff(
     origin: tuple[str, int],
 ) -> SinceDiff:
     """The diff from ``merge-base(since, head_sha)`` to ``head_sha``; must run before checkout."""
+    what = _Range("the last reviewed head", "the incremental diff", SINCE_DEPTH)
+    return _range_diff(
+        git,
+        what,
+        clone_url=clone_url,
+        head_sha=head_sha,
+        since=since,
+        auth=auth,
+        secret=secret,
+        origin=origin,
+    )
+
+
+def pr_diff(
+    git: GitStep,
+    *,
+    clone_url: str,
+    head_sha: str,
+    base_sha: str,
+    auth: Mapping[str, str],
+    secret: str,
+    origin: tuple[str, int],
+) -> SinceDiff:
+    """The whole PR's diff, from ``merge-base(base_sha, head_sha)``; must run before checkout."""
+    what = _Range("the base commit", "the whole PR's diff", BASE_DEPTH)
+    return _range_diff(
+        git,
+        what,
+        clone_url=clone_url,
+        head_sha=head_sha,
+        since=base_sha,
+        auth=auth,
+        secret=secret,
+        origin=origin,
+    )
+
+
+@dataclass(frozen=True)
+class _Range:
+    since: str  # what ``since`` is, for the reasons
+    diff: str
+    depth: int
+
+
+def _range_diff(
+    git: GitStep,
+    what: _Range,
+    *,
+    clone_url: str,
+    head_sha: str,
+    since: str,
+    auth: Mapping[str, str],
+    secret: str,
+    origin: tuple[str, int],
+) -> SinceDiff:
     if not is_sha(since):
-        return SinceDiff(None, "the last reviewed head is not a full hexadecimal object id")
-    fetch = ("fetch", "-q", f"--depth={SINCE_DEPTH}", "--no-tags", "--no-recurse-submodules")
+        return SinceDiff(None, f"{what.since} is not a full hexadecimal object id")
+    fetch = ("fetch", "-q", f"--depth={what.depth}", "--no-tags", "--no-recurse-submodules")
     try:
         git(
             *fetch,
@@ -85,11 +158,11 @@ def since_diff(
             egress=(origin,),
         )
     except ReviewError as exc:
-        return SinceDiff(None, f"the last reviewed head could not be fetched: {exc.message}")
+        return SinceDiff(None, f"{what.since} could not be fetched: {exc.message}")
     try:
         base = git("merge-base", since, head_sha).stdout.decode("ascii", "replace").strip()
     except ReviewError as exc:
-        return SinceDiff(None, f"no merge base within {SINCE_DEPTH} commits: {exc.message}")
+        return SinceDiff(None, f"no merge base within {what.depth} commits: {exc.message}")
     if not is_sha(base):
         return SinceDiff(None, "git merge-base gave no object id")
     try:
@@ -99,5 +172,5 @@ def since_diff(
         # bare repository does not read them either.
         out = git("diff", *DIFF_OPTIONS, base, head_sha, "--").stdout
     except ReviewError as exc:
-        return SinceDiff(None, f"the incremental diff failed: {exc.message}")
+        return SinceDiff(None, f"{what.diff} failed: {exc.message}")
     return SinceDiff(out.decode("utf-8", "replace"))

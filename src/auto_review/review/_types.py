@@ -25,6 +25,7 @@ class PreparedReview:
     dropped_by_verifier: int
     unreviewed: list[tuple[str, str]] = field(default_factory=list)
     incremental_since: str | None = None
+    bound: bool = True  # the diff is the head's own (``_diffsource``)
 
     def body(self) -> str:
         return render_body(self.report)

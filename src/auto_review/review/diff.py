@@ -76,6 +76,7 @@ class FileDiff:
     binary: bool = False
     new_text: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
     oversized: bool = False  # past MAX_DIFF_LINES: no hunks were parsed
+    new_blob: str = ""  # the post-image object id of the ``index`` line (zeros: removed)
 
     @property
     def commentable(self) -> frozenset[int]:
@@ -153,6 +154,7 @@ class _FileBuilder:
         self.oversized = False
         self.hunks: list[Hunk] = []
         self.new_text: dict[int, str] = {}
+        self.new_blob = ""
 
     def finish(self) -> FileDiff | None:
         if self.status == "removed":
@@ -170,6 +172,7 @@ class _FileBuilder:
             self.binary,
             self.new_text,
             oversized=self.oversized,
+            new_blob=self.new_blob,
         )
 
 
@@ -233,6 +236,8 @@ def _parse_lines(lines: list[str]) -> list[FileDiff]:
         elif line.startswith("rename to "):
             current.status = "renamed"
             current.new_path = _unquote(line[len("rename to ") :])
+        elif line.startswith("index "):
+            current.new_blob = line[6:].split(" ")[0].partition("..")[2]
         elif line.startswith("Binary files ") or line.startswith("GIT binary patch"):
             current.binary = True
         elif line.startswith("--- "):

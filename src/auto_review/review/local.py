@@ -93,7 +93,8 @@ class LocalHost:
         raise ReviewError("no base branch found; pass --base REF")
 
     def workspace(self) -> Workspace:
-        return local_workspace(self.root, self.head)
+        """The checkout itself, with the diff reviewed (bound: git computed it here)."""
+        return local_workspace(self.root, self.head, self._diff())
 
     async def get_pull_request(self, repo: RepoRef, number: int) -> PullRequest:
         subject = self._git("log", "-1", "--format=%s", self.head).strip()
@@ -114,8 +115,11 @@ class LocalHost:
             html_url=str(self.root),
         )
 
-    async def get_pull_diff(self, repo: RepoRef, number: int) -> str:
+    def _diff(self) -> str:
         return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M", self.base)
+
+    async def get_pull_diff(self, repo: RepoRef, number: int) -> str:
+        return self._diff()
 
     async def get_file(self, repo: RepoRef, path: str, ref: str) -> bytes | None:
         if path.startswith("-") or ".." in path.split("/"):

@@ -1,15 +1,15 @@
 """``ReviewPipeline``: one PR in, one verified review and a commit status out.
 
 Stages, in order (each its own module): PR and history check -> pending status -> repo config
-from the BASE commit -> diff -> triage -> workspace (hermetic clone, once per review) ->
+from the BASE commit -> workspace (hermetic clone, once per review) -> diff -> triage ->
 ``_stages.review_stages`` (context, budget, generation with repair, deterministic verification,
 severity floor, model verification, guard, carry-over of still-open blocking findings) ->
 re-fetch the PR (head moved: post nothing, SUPERSEDED) -> final status, then one review -> history.
 
-The diff: when an earlier head of the PR was reviewed, the clone comes first and computes the
-diff from that head (``_incremental``: no forge route serves it on a private repository); when
-that fails (old head force-pushed away, too deep, clone failed) or on a first review, the whole
-PR's diff from the API.
+The diff (``_diffsource``) is computed by git in the clone at the head reviewed: from the last
+reviewed head when there is one (no forge route serves it on a private repository), else the
+whole PR's from the base commit. Only when the clone gives neither does the review take the
+API's diff, which is not bound to the head (F77): such a review never turns the status green.
 
 Errors: transient ``HostError``/``LLMError`` propagate for the job queue to retry; the queue
 posts the ``error`` status when a job finally fails. With ``report_errors`` (CLI use, no queue)
@@ -29,6 +29,12 @@ from auto_review.memory.history import PostedFinding, ReviewHistory, ReviewRun
 from auto_review.memory.learnings import LearningsStore
 from auto_review.memory.pauses import is_paused
 from auto_review.memory.vectors import CodeVectors
+from auto_review.review._diffsource import (
+    UNBOUND_NOTE,
+    review_diff,
+    unbound_event,
+    unbound_status,
+)
 from auto_review.review._host import EgressObserver, PipelineHost, WorkspaceFactory, clone_for
 from auto_review.review._isolation import Refusal
 from auto_review.review._options import PipelineOptions
@@ -128,18 +134,16 @@ class ReviewPipeline:
         notes = [f"`.auto_review.yaml`: {p}" for p in loaded.problems]
         since = last if last and not request.force else None
         workspace: Workspace | None = None
-        cloned = False
         try:
-            diff_text = None
-            if since is not None:
-                workspace = await self._workspace(pr, notes, since)
-                cloned = True
-                diff_text = self._since_diff(request, since, workspace)
-            if diff_text is None:
-                since = None
-                diff_text = await self._host.get_pull_diff(request.repo, request.number)
+            # First, for every review: the diff must be the head's own (F77), and a triage skip
+            # turns the status green, so triage reads that diff too (docs/adr/0013).
+            workspace = await self._workspace(pr, notes, since)
+            diff = await review_diff(self._host, request, workspace, since)
+            since = diff.since
+            if not diff.bound:
+                notes.append(UNBOUND_NOTE)
             triaged = triage(
-                parse_diff(diff_text), is_ignored=loaded.config.is_ignored, draft=pr.draft
+                parse_diff(diff.text), is_ignored=loaded.config.is_ignored, draft=pr.draft
             )
             if triaged.skip_pr is not None and pr.draft:
                 # closes F73: a draft is the PR author's word, and a title can change between
@@ -154,11 +158,10 @@ class ReviewPipeline:
                 # it is no finding): then the review goes on (with no files for the model).
                 checked = loaded.config.pr_metadata_check.enabled
                 if since is None or not (checked or self._posted_errors(request)):
-                    await self._final_skip(request, f"skipped: {triaged.skip_pr}")
+                    text = f"skipped: {triaged.skip_pr}"
+                    await self._final_skip(request, text, bound=diff.bound)
                     return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
                 notes.append(f"{triaged.skip_pr} since the last review; earlier findings rechecked")
-            if not cloned:
-                workspace = await self._workspace(pr, notes, None)
             ledger = UsageLedger(self._prices)
             prepared = await review_stages(
                 StageInputs(
@@ -180,6 +183,10 @@ class ReviewPipeline:
                     vectors=self._vectors,
                 )
             )
+            if not diff.bound:
+                prepared.status = unbound_status(prepared.status)
+                prepared.event = unbound_event(prepared.event)
+                prepared.bound = False
             return prepared
         finally:
             if workspace is not None:
@@ -198,21 +205,6 @@ class ReviewPipeline:
             and self._store is not None
             and is_paused(self._store, request.repo, request.number)
         )
-
-    def _since_diff(
-        self, request: ReviewRequest, since: str, workspace: Workspace | None
-    ) -> str | None:
-        """The clone's diff from ``since``; None: review the whole PR (the log says why)."""
-        if workspace is not None and workspace.since_diff is not None:
-            return workspace.since_diff
-        _log.info(
-            "incremental_diff_unavailable",
-            repo=request.repo.full_name,
-            number=request.number,
-            since=since,
-            why=workspace.since_failure if workspace is not None else "the clone failed",
-        )
-        return None
 
     async def _workspace(
         self, pr: PullRequest, notes: list[str], since: str | None
@@ -245,9 +237,12 @@ class ReviewPipeline:
         if refusals and self._on_egress_refused is not None:
             self._on_egress_refused(tuple(r.status for r in refusals))
 
-    async def _final_skip(self, request: ReviewRequest, text: str) -> None:
+    async def _final_skip(self, request: ReviewRequest, text: str, *, bound: bool = True) -> None:
+        status = CommitStatus(STATUS_CONTEXT, CommitState.SUCCESS, f"auto-review: {text}")
+        if not bound:
+            status = unbound_status(status)
         if not request.dry_run:
-            await self._status(request, CommitState.SUCCESS, f"auto-review: {text}")
+            await self._status(request, status.state, status.description)
 
     async def _publish(self, request: ReviewRequest, prepared: PreparedReview) -> ReviewOutcome:
         current = await self._host.get_pull_request(request.repo, request.number)
@@ -317,7 +312,8 @@ class ReviewPipeline:
                 request.repo,
                 request.number,
                 request.head_sha,
-                "posted",
+                # Not "posted" (the last reviewed head): an unbound review may have missed files.
+                "posted" if prepared.bound else "unbound",
                 prepared.event.value,
                 outcome.errors,
                 outcome.warnings,

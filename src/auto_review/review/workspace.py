@@ -2,8 +2,9 @@
 
 ``clone_workspace`` validates the SHA as a full hex object id before any git runs (no argv
 injection such as ``--upload-pack=``), then in a fresh directory runs ``git init`` without
-templates, one shallow ``fetch`` of exactly that SHA, for an incremental review the diff from the
-last reviewed head (``_incremental``), a size check of the tree, and a checkout.
+templates, one shallow ``fetch`` of exactly that SHA, the review's diff (``_incremental``: from
+the last reviewed head, else the whole PR's from the base commit), a size check of the tree, and
+a checkout.
 Every git process gets an environment built from nothing (so no ``GIT_*``, ``SSH_*`` or askpass
 override can exist), no system or global config, a scrubbed empty ``HOME``, no prompts, no hooks,
 only the http/https transports, no redirects (an auth header must not follow one to another
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 from auto_review.errors import ReviewError
 from auto_review.hosts import is_sha
 from auto_review.review._fsconfine import read_beneath
-from auto_review.review._incremental import since_diff
+from auto_review.review._incremental import SinceDiff, pr_diff, since_diff
 from auto_review.review._isolation import CommandResult, IsolationError, Refusal, run_git
 from auto_review.sandbox import remove_tree
 from auto_review.settings import Isolation
@@ -48,6 +49,7 @@ __all__ = [
 MAX_CHECKOUT_FILE = 16 * 1024 * 1024  # larger files are not checked out (nothing reads them)
 MAX_READ_BYTES = 1024 * 1024
 _MIN_FSIZE = 1024 * 1024
+_NONE = SinceDiff(None)  # a diff not asked for
 
 # Passed as -c to every git command; values chosen to close a specific door each.
 HARDENING: tuple[str, ...] = (
@@ -107,7 +109,9 @@ def git_env(home: Path) -> dict[str, str]:
 class Workspace:
     """A checkout at ``head_sha``; ``excluded`` files were too large to check out;
     ``egress_refusals``: what the egress proxy refused git although the clone succeeded;
-    ``since_diff``: the incremental diff asked for (None: not asked, or ``since_failure``)."""
+    ``since_diff``: the incremental diff asked for (None: not asked, or ``since_failure``);
+    ``pr_diff``: the whole PR's diff, when there is no ``since_diff`` (None: ``pr_diff_failure``);
+    ``tree``: each path's object id at ``head_sha`` (empty for a local checkout)."""
 
     root: Path
     head_sha: str
@@ -115,6 +119,9 @@ class Workspace:
     egress_refusals: tuple[Refusal, ...] = ()
     since_diff: str | None = None
     since_failure: str = ""
+    pr_diff: str | None = None
+    pr_diff_failure: str = ""
+    tree: Mapping[str, str] = field(default_factory=dict)
     _owned_dir: Path | None = None
     _lines: dict[str, list[str] | None] = field(default_factory=dict)
 
@@ -142,9 +149,10 @@ class Workspace:
             self._owned_dir = None
 
 
-def local_workspace(root: Path, head_sha: str) -> Workspace:
-    """The developer's own checkout as the workspace (``review local``); never deleted."""
-    return Workspace(root=root, head_sha=head_sha)
+def local_workspace(root: Path, head_sha: str, diff: str | None = None) -> Workspace:
+    """The developer's own checkout as the workspace (``review local``), with its diff; never
+    deleted."""
+    return Workspace(root=root, head_sha=head_sha, pr_diff=diff)
 
 
 class _Git:
@@ -266,16 +274,18 @@ def _check_url(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def _tree_sizes(git: _Git, sha: str) -> list[tuple[str, int]]:
+def _tree_sizes(git: _Git, sha: str) -> list[tuple[str, int, str]]:
+    """(path, size, object id) of every entry of the tree at ``sha``."""
     out = git("ls-tree", "-r", "-l", "-z", "--full-tree", sha).stdout
-    entries: list[tuple[str, int]] = []
+    entries: list[tuple[str, int, str]] = []
     for record in out.split(b"\0"):
         if not record:
             continue
         meta, _, path = record.partition(b"\t")
         fields = meta.split()
         size = int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else 0
-        entries.append((path.decode("utf-8", "surrogateescape"), size))
+        oid = fields[2].decode("ascii", "replace") if len(fields) > 2 else ""
+        entries.append((path.decode("utf-8", "surrogateescape"), size, oid))
     return entries
 
 
@@ -300,9 +310,11 @@ def clone_workspace(
     fallback_refs: Sequence[str] = (),
     isolation: Isolation = Isolation.FULL,
     since: str | None = None,
+    base: str | None = None,
 ) -> Workspace:
     """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out; with
-    ``since`` (the last reviewed head), also the diff from there (``_incremental``)."""
+    ``since`` (the last reviewed head), also the diff from there, and with ``base`` (the PR's
+    base commit) the whole PR's when there is none from ``since`` (``_incremental``)."""
     if not is_sha(head_sha):
         raise WorkspaceError("head SHA is not a full hexadecimal object id")
     origin = _check_url(clone_url)
@@ -341,11 +353,12 @@ def clone_workspace(
                 egress=(origin,),
             )
         git("cat-file", "-e", f"{head_sha}^{{commit}}")
-        incremental = None
-        if since is not None:  # before the checkout: see since_diff
-            # At most half the time left: a slow fetch of history must not cost the checkout.
-            deadline, git.deadline = git.deadline, (git.deadline + time.monotonic()) / 2
-            try:
+        # Before the checkout (see since_diff), in at most half the time left: a slow fetch of
+        # history must not cost the checkout.
+        deadline, git.deadline = git.deadline, (git.deadline + time.monotonic()) / 2
+        try:
+            incremental = whole = None
+            if since is not None:
                 incremental = since_diff(
                     git,
                     clone_url=clone_url,
@@ -355,11 +368,21 @@ def clone_workspace(
                     secret=secret,
                     origin=origin,
                 )
-            finally:
-                git.deadline = deadline
+            if base is not None and (incremental is None or incremental.text is None):
+                whole = pr_diff(
+                    git,
+                    clone_url=clone_url,
+                    head_sha=head_sha,
+                    base_sha=base,
+                    auth=auth,
+                    secret=secret,
+                    origin=origin,
+                )
+        finally:
+            git.deadline = deadline
         entries = _tree_sizes(git, head_sha)
-        big = [p for p, size in entries if size > min(MAX_CHECKOUT_FILE, max_bytes)]
-        total = sum(size for _, size in entries if size <= min(MAX_CHECKOUT_FILE, max_bytes))
+        big = [p for p, size, _ in entries if size > min(MAX_CHECKOUT_FILE, max_bytes)]
+        total = sum(size for _, size, _ in entries if size <= min(MAX_CHECKOUT_FILE, max_bytes))
         if total > max_bytes:
             raise WorkspaceError(f"the tree is larger than {max_bytes} bytes")
         checkout_config: list[str] = []
@@ -379,8 +402,11 @@ def clone_workspace(
             head_sha=head_sha,
             excluded=tuple(big),
             egress_refusals=tuple(git.refusals),
-            since_diff=incremental.text if incremental is not None else None,
-            since_failure=incremental.why_not if incremental is not None else "",
+            since_diff=(incremental or _NONE).text,
+            since_failure=(incremental or _NONE).why_not,
+            pr_diff=(whole or _NONE).text,
+            pr_diff_failure=(whole or _NONE).why_not,
+            tree={path: oid for path, _, oid in entries},
             _owned_dir=top,
         )
     except BaseException:

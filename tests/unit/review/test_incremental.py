@@ -1,5 +1,5 @@
-"""The incremental diff from the clone (``_incremental.since_diff`` via ``clone_workspace``):
-real git, a real smart-HTTP server, the sandboxed clone."""
+"""The review's diff from the clone (``_incremental.since_diff`` and ``pr_diff`` via
+``clone_workspace``): real git, a real smart-HTTP server, the sandboxed clone."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.unit.review._git import git, make_repo
 from tests.unit.review._githttp import GitServer, serve_git
 
 from auto_review.errors import ReviewError
-from auto_review.review import _incremental, workspace
+from auto_review.review import _incremental, _isolation, workspace
 from auto_review.review.diff import parse_diff
 from auto_review.review.workspace import Workspace, clone_workspace
 
@@ -53,7 +53,7 @@ class Forge:
         # As Gitea's global git config has it.
         git(self.bare, "config", "uploadpack.allowAnySHA1InWant", "true")
 
-    def clone(self, head: str, since: str | None) -> Workspace:
+    def clone(self, head: str, since: str | None, base: str | None = None) -> Workspace:
         return clone_workspace(
             clone_url=f"{self.server.url}/o/r.git",
             auth_header=AUTH,
@@ -62,7 +62,13 @@ class Forge:
             timeout=60,
             max_bytes=32 * 1024 * 1024,
             since=since,
+            base=base,
         )
+
+    def forge_diff(self, base: str, head: str) -> str:
+        """What the forge's ``pulls/{n}.diff`` gives: from the merge base (git diff there)."""
+        fork = git(self.work, "merge-base", base, head).strip()
+        return git(self.work, "diff", "--no-color", "-M", "--full-index", fork, head)
 
 
 @pytest.fixture
@@ -229,5 +235,109 @@ def test_a_slow_incremental_step_leaves_the_checkout_its_time(
     try:
         assert ws.since_failure == "clone deadline passed"
         assert ws.lines("a.py") == ["A = 1"]
+    finally:
+        ws.close()
+
+
+def test_the_whole_prs_diff_is_the_forges_byte_for_byte(forge: Forge) -> None:
+    """closes F77: the first review's diff comes from the clone at the head, not the forge."""
+    _commit(forge.work, {"app.py": APP.replace("+ b", "- b")}, "first")
+    head = _commit(
+        forge.work,
+        {
+            "new.py": "VALUE = 2\n",
+            "old_name.txt": None,
+            "new_name.txt": BODY,
+            "logo.png": b"\x89PNG\0\1",
+        },
+        "second",
+    )
+    git(forge.work, "checkout", "-q", "main")  # the base branch moves on after the fork
+    base = _commit(forge.work, {"later.py": "LATER = 1\n"}, "on main")
+    forge.publish()
+    ws = forge.clone(head, None, base)
+    try:
+        assert ws.pr_diff_failure == ""
+        assert ws.pr_diff == forge.forge_diff(base, head)
+        files = {f.path: f for f in parse_diff(ws.pr_diff)}
+        assert sorted(files) == ["app.py", "logo.png", "new.py", "new_name.txt"]  # no later.py
+        assert files["new_name.txt"].old_path == "old_name.txt"
+        assert ws.since_diff is None
+        listed = git(forge.work, "ls-tree", "-r", head).splitlines()
+        assert ws.tree == {ln.split("\t")[1]: ln.split()[2] for ln in listed}
+    finally:
+        ws.close()
+
+
+def test_a_failed_incremental_diff_leaves_the_whole_prs_from_the_clone(forge: Forge) -> None:
+    since = _commit(forge.work, {"app.py": APP.replace("+ b", "- b")}, "first")
+    git(forge.work, "reset", "-q", "--hard", "main")
+    head = _commit(forge.work, {"other.py": "X = 1\n"}, "rewritten")
+    base = git(forge.work, "rev-parse", "main").strip()
+    forge.publish()
+    git(forge.bare, "reflog", "expire", "--expire=now", "--all")
+    git(forge.bare, "gc", "-q", "--prune=now")  # the old head is gone
+    ws = forge.clone(head, since, base)
+    try:
+        assert ws.since_diff is None
+        assert ws.pr_diff == forge.forge_diff(base, head)
+    finally:
+        ws.close()
+    ws = forge.clone(head, head, base)  # an incremental diff that works: no whole one
+    try:
+        assert (ws.since_diff, ws.pr_diff) == ("", None)
+    finally:
+        ws.close()
+
+
+def test_a_base_beyond_the_fetched_history_gives_no_whole_diff(
+    forge: Forge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_incremental, "BASE_DEPTH", 2)
+    for i in range(3):
+        head = _commit(forge.work, {"a.py": f"A = {i}\n"}, f"commit {i}")
+    base = git(forge.work, "rev-parse", "main").strip()
+    forge.publish()
+    ws = forge.clone(head, None, base)
+    try:
+        assert ws.pr_diff is None
+        assert ws.pr_diff_failure.startswith("no merge base within 2 commits")
+        assert ws.lines("a.py") == ["A = 2"]
+    finally:
+        ws.close()
+    monkeypatch.setattr(_incremental, "BASE_DEPTH", 4)  # positive control
+    ws = forge.clone(head, None, base)
+    try:
+        assert ws.pr_diff == forge.forge_diff(base, head)
+    finally:
+        ws.close()
+
+
+def test_a_whole_diff_over_the_git_steps_output_cap_gives_none(
+    forge: Forge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = _commit(forge.work, {"big.py": "".join(f"V{i} = {i}\n" for i in range(2000))}, "big")
+    base = git(forge.work, "rev-parse", "main").strip()
+    forge.publish()
+    monkeypatch.setattr(_isolation, "_MAX_CAPTURE", 8 * 1024)
+    ws = forge.clone(head, None, base)
+    try:
+        assert ws.pr_diff is None
+        assert ws.pr_diff_failure.startswith("the whole PR's diff failed")
+    finally:
+        ws.close()
+
+
+def test_the_prs_own_gitattributes_cannot_hide_its_whole_diff_as_binary(forge: Forge) -> None:
+    head = _commit(
+        forge.work, {".gitattributes": "* -diff\n", "app.py": "import os\n" + APP}, "hide"
+    )
+    base = git(forge.work, "rev-parse", "main").strip()
+    forge.publish()
+    ws = forge.clone(head, None, base)
+    try:
+        assert ws.pr_diff is not None
+        assert "Binary files" not in ws.pr_diff
+        assert "+import os" in ws.pr_diff
     finally:
         ws.close()
