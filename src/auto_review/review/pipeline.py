@@ -132,6 +132,13 @@ class ReviewPipeline:
             await self._final_skip(request, "disabled by the repository config")
             return ReviewOutcome(Outcome.SKIPPED, "disabled by the repository config")
         notes = [f"`.auto_review.yaml`: {p}" for p in loaded.problems]
+        if pr.draft:
+            # closes F73: a draft is the PR author's word, and a title can change between the
+            # queueing and now and back again later (no review event follows), so a skip of a
+            # draft must not leave the head green. Decided before the clone: it needs no diff.
+            if not request.dry_run:
+                await self._status(request, CommitState.PENDING, _DRAFT_STATUS)
+            return ReviewOutcome(Outcome.SKIPPED, "draft pull request")
         since = last if last and not request.force else None
         workspace: Workspace | None = None
         try:
@@ -142,16 +149,7 @@ class ReviewPipeline:
             since = diff.since
             if not diff.bound:
                 notes.append(UNBOUND_NOTE)
-            triaged = triage(
-                parse_diff(diff.text), is_ignored=loaded.config.is_ignored, draft=pr.draft
-            )
-            if triaged.skip_pr is not None and pr.draft:
-                # closes F73: a draft is the PR author's word, and a title can change between
-                # the queueing and now and back again later (no review event follows), so a
-                # skip of a draft must not leave the head green.
-                if not request.dry_run:
-                    await self._status(request, CommitState.PENDING, _DRAFT_STATUS)
-                return ReviewOutcome(Outcome.SKIPPED, triaged.skip_pr)
+            triaged = triage(parse_diff(diff.text), is_ignored=loaded.config.is_ignored)
             if triaged.skip_pr is not None:
                 # A trivial delta must not turn the status green while an earlier blocking
                 # finding may still be open, nor while the metadata check may fail (closes F75:

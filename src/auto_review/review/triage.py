@@ -2,8 +2,8 @@
 
 A file is *trivial* when it is a lockfile, vendored, or generated; it is *ignored* when the
 base-branch config's ``ignored_paths`` match it. Neither is sent to the model. A whole PR is
-skipped only when it is a draft or when every changed file is trivial or ignored; a PR that only
-deletes files is still reviewed (deleting code can break things).
+skipped when every changed file is trivial or ignored (a draft is left pending before any diff:
+``pipeline``); a PR that only deletes files is still reviewed (deleting code can break things).
 """
 
 from __future__ import annotations
@@ -127,9 +127,7 @@ class TriageResult:
     skip_pr: str | None  # a reason to skip the whole PR, or None
 
 
-def triage(
-    files: Sequence[FileDiff], *, is_ignored: Callable[[str], bool], draft: bool = False
-) -> TriageResult:
+def triage(files: Sequence[FileDiff], *, is_ignored: Callable[[str], bool]) -> TriageResult:
     """Split the PR's files into reviewed and skipped; decide a whole-PR skip."""
     review: list[FileDiff] = []
     skipped: list[tuple[str, SkipReason]] = []
@@ -146,9 +144,7 @@ def triage(
         else:
             skipped.append((fd.path, reason))
     skip_pr: str | None = None
-    if draft:
-        skip_pr = "draft pull request"
-    elif not files:
+    if not files:
         skip_pr = "no changed files"
     elif not review:
         kinds = sorted({str(reason) for _, reason in skipped})

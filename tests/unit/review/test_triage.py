@@ -47,11 +47,10 @@ def test_triage_skips_whole_pr_only_when_every_file_is_trivial() -> None:
     assert mixed.skipped == (("yarn.lock", SkipReason.LOCKFILE),)
 
 
-def test_triage_applies_ignored_paths_and_skips_drafts() -> None:
+def test_triage_applies_ignored_paths() -> None:
     result = triage([_fd("docs/a.md"), _fd("src/a.py")], is_ignored=lambda p: p.startswith("docs/"))
     assert [f.path for f in result.review] == ["src/a.py"]
     assert result.skipped == (("docs/a.md", SkipReason.IGNORED),)
-    assert triage([_fd("src/a.py")], is_ignored=lambda p: False, draft=True).skip_pr
 
 
 def test_triage_reviews_pure_deletion_pr() -> None:
