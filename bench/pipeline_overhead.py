@@ -261,12 +261,12 @@ def _instrument(clock: StageClock) -> None:
 def _wrap_workspace(runner_cls: Any, clock: StageClock) -> None:
     original: Callable[..., Awaitable[Any]] = runner_cls._workspace
 
-    async def timed(self: Any, pr: Any, notes: list[str]) -> Any:
+    async def timed(self: Any, pr: Any, notes: list[str], since: str | None) -> Any:
         start = time.perf_counter()
         try:
-            return await original(self, pr, notes)
+            return await original(self, pr, notes, since)
         finally:
-            clock.seconds["workspace (sandboxed clone)"] += time.perf_counter() - start
+            clock.seconds["workspace (sandboxed clone and diff)"] += time.perf_counter() - start
 
     runner_cls._workspace = timed
 
