@@ -199,6 +199,25 @@ def test_release_sbom_lists_exactly_the_pinned_runtime_dependencies(release_dir:
             assert component["hashes"][0]["alg"] == "SHA-256", component["name"]
 
 
+def _pinned_hashes(path: Path) -> dict[str, str]:
+    text = path.read_text(encoding="utf-8")
+    found = re.findall(r"^([A-Za-z0-9_.-]+)==\S+ \\\n\s+--hash=sha256:([0-9a-f]{64})", text, re.M)
+    return {_normalise(name): digest for name, digest in found}
+
+
+def test_release_bundles_only_wheels_with_the_pinned_hashes(release_dir: Path) -> None:
+    """F90: the bundled distributions are the wheels whose digests the repository pins, not
+    whatever the index served for the pinned version."""
+    sbom = json.loads(_one(release_dir, "*.cdx.json").read_text())
+    pinned = _pinned_hashes(ROOT / "packaging" / "requirements-build.txt")
+    pinned |= _pinned_hashes(ROOT / "packaging" / "requirements-release.txt")
+    bundled = [c for c in sbom["components"] if c.get("purl", "").startswith("pkg:pypi/")]
+    assert bundled
+    for component in bundled:
+        name = _normalise(component["name"])
+        assert component["hashes"][0]["content"] == pinned.get(name), name
+
+
 def test_release_sbom_names_the_bundled_system_libraries(release_dir: Path) -> None:
     sbom = json.loads(_one(release_dir, "*.cdx.json").read_text())
     debs = {c["name"] for c in sbom["components"] if c.get("purl", "").startswith("pkg:deb/")}
