@@ -14,6 +14,12 @@ SIGKILL to it (``kill -9`` of the main pid, a test harness, a supervisor's stop 
 orphan this process: it would keep the port, the database and the unpacked directory.
 ``tie_to_bootloader`` makes the kernel end this process when the bootloader dies.
 
+The unpacked files are loaded lazily for as long as the process runs (extensions, re-executed
+workers), by path. If another user can rename an entry on that path (``TMPDIR`` pointing into a
+directory they own, or one writable by others without the sticky bit), they can put their own
+libraries there and this process loads them. ``unpack_dir_problem`` says so, and
+``refuse_unsafe_unpack_dir`` stops the application before it loads anything more.
+
 This module imports nothing of the project, so any layer may use it.
 """
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +39,9 @@ __all__ = [
     "host_environ",
     "is_frozen",
     "own_executable",
+    "refuse_unsafe_unpack_dir",
     "tie_to_bootloader",
+    "unpack_dir_problem",
 ]
 
 _LIBRARY_PATH = "LD_LIBRARY_PATH"
@@ -106,6 +115,53 @@ def tie_to_bootloader() -> bool:
     if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
     return True
+
+
+def unpack_dir_problem(path: str, euid: int | None = None) -> str | None:
+    """Why a user other than root and ``euid`` could swap the files under ``path``, or None.
+
+    Every directory from ``/`` down to ``path`` and every symlink on the way must belong to root
+    or to ``euid``; a directory that group or others may write needs the sticky bit; ``path``
+    itself must be ``euid``'s and writable by it alone. Checked as given and as resolved.
+    """
+    me = os.geteuid() if euid is None else euid
+    for candidate in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+        parts = Path(candidate).parts
+        for depth in range(1, len(parts) + 1):
+            current = os.path.join(*parts[:depth])
+            try:
+                info = os.lstat(current)
+            except OSError as exc:
+                return f"{current}: {exc.strerror}"
+            last = depth == len(parts)
+            owners = (me,) if last else (0, me)
+            if info.st_uid not in owners:
+                return f"{current} belongs to uid {info.st_uid}"
+            if stat.S_ISLNK(info.st_mode):
+                continue  # its target is checked on the resolved path
+            shared = info.st_mode & 0o022
+            if shared and (last or not info.st_mode & stat.S_ISVTX):
+                return f"{current} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def refuse_unsafe_unpack_dir() -> None:
+    """In the one-file build's application process: exit when another user could swap the
+    unpacked files (``unpack_dir_problem``) before this process loads more of them.
+
+    closes: a local user who owns (or may write) the directory ``TMPDIR`` names replacing the
+    unpacked directory of a root-run ``auto-review`` and having it load their libraries (F91).
+    """
+    bundle = bundle_dir()
+    if bundle is None or not _is_bootloader(os.getppid()):
+        return  # re-executed workers reuse the directory their application process checked
+    problem = unpack_dir_problem(str(bundle))
+    if problem is not None:
+        raise SystemExit(
+            f"auto-review: refusing to run from {bundle}, which another user could change: "
+            f"{problem}. Set TMPDIR to a directory only root or this user can write "
+            "(docs/RELEASE.md)."
+        )
 
 
 def _is_bootloader(pid: int) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,9 @@ from auto_review._frozen import (
     host_environ,
     is_frozen,
     own_executable,
+    refuse_unsafe_unpack_dir,
     tie_to_bootloader,
+    unpack_dir_problem,
 )
 
 BUNDLE = "/tmp/_MEIabc123"
@@ -84,3 +88,67 @@ def test_tie_to_bootloader_refuses_a_parent_that_is_not_this_executable(
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", BUNDLE, raising=False)
     assert tie_to_bootloader() is False
+
+
+def _unpacked(parent: Path) -> Path:
+    bundle = parent / "_MEI0000abcdXYZ"
+    bundle.mkdir(mode=0o700)
+    return bundle
+
+
+def test_unpack_dir_in_a_private_directory_is_accepted(tmp_path: Path) -> None:
+    assert unpack_dir_problem(str(_unpacked(tmp_path))) is None
+
+
+def test_unpack_dir_below_a_directory_anyone_may_write_is_refused(tmp_path: Path) -> None:
+    """F91: whoever may write the parent can rename the unpacked directory and put theirs."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    problem = unpack_dir_problem(str(_unpacked(shared)))
+    assert problem == f"{shared} is writable by others (mode 777)"
+    shared.chmod(0o1777)  # sticky, like /tmp: others may not rename what is ours
+    assert unpack_dir_problem(str(shared / "_MEI0000abcdXYZ")) is None
+
+
+def test_unpack_dir_writable_by_its_group_is_refused(tmp_path: Path) -> None:
+    bundle = _unpacked(tmp_path)
+    bundle.chmod(0o770)
+    assert unpack_dir_problem(str(bundle)) == f"{bundle} is writable by others (mode 770)"
+
+
+def test_unpack_dir_through_a_link_to_a_shared_directory_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    _unpacked(shared)
+    (tmp_path / "link").symlink_to(shared)
+    problem = unpack_dir_problem(str(tmp_path / "link" / "_MEI0000abcdXYZ"))
+    assert problem == f"{shared} is writable by others (mode 777)"
+
+
+def test_unpack_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    """F91: a directory of another user on the way (TMPDIR=/home/them/tmp) is theirs to swap."""
+    bundle = _unpacked(tmp_path)
+    other = 65534 if os.geteuid() != 65534 else 65533
+    assert unpack_dir_problem(str(bundle), euid=other) == f"{bundle} belongs to uid {os.geteuid()}"
+    if os.geteuid() != 0:
+        return  # only root can give a directory away; the euid case above covers the rule
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, other, other)
+    problem = unpack_dir_problem(str(_unpacked(theirs)))
+    assert problem == f"{theirs} belongs to uid {other}"
+
+
+def test_refuse_unsafe_unpack_dir_does_nothing_outside_the_application_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Running from source, or a re-executed worker (its parent is no bootloader): not checked.
+    refuse_unsafe_unpack_dir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(_unpacked(shared)), raising=False)
+    refuse_unsafe_unpack_dir()
