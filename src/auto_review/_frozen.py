@@ -18,7 +18,10 @@ The unpacked files are loaded lazily for as long as the process runs (extensions
 workers), by path. If another user can rename an entry on that path (``TMPDIR`` pointing into a
 directory they own, or one writable by others without the sticky bit), they can put their own
 libraries there and this process loads them. ``unpack_dir_problem`` says so, and
-``refuse_unsafe_unpack_dir`` stops the application before it loads anything more.
+``refuse_unsafe_unpack_dir`` stops the application before it loads anything more. Age-based
+clean-up of ``/tmp`` (systemd-tmpfiles, 10 days on Fedora, RHEL and Debian 13) would delete the
+unpacked files of a long-running process, and then the directory itself, whose name another
+user could then take; ``hold_unpack_dir`` keeps it out, with the lock systemd-tmpfiles honours.
 
 This module imports nothing of the project, so any layer may use it.
 """
@@ -26,6 +29,7 @@ This module imports nothing of the project, so any layer may use it.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import signal
 import stat
@@ -36,6 +40,7 @@ from pathlib import Path
 __all__ = [
     "BUNDLE_VARIABLE_PREFIXES",
     "bundle_dir",
+    "hold_unpack_dir",
     "host_environ",
     "is_frozen",
     "own_executable",
@@ -50,6 +55,8 @@ _LIBRARY_PATH_SAVED = "LD_LIBRARY_PATH_ORIG"
 # Variables the bootloader sets for its own children (bundle location, worker handshake).
 BUNDLE_VARIABLE_PREFIXES = ("_PYI_", "_MEIPASS")
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Descriptors that keep a lock for the life of the process; never closed on purpose.
+_HELD: list[int] = []
 
 
 def is_frozen() -> bool:
@@ -162,6 +169,33 @@ def refuse_unsafe_unpack_dir() -> None:
             f"{problem}. Set TMPDIR to a directory only root or this user can write "
             "(docs/RELEASE.md)."
         )
+
+
+def hold_unpack_dir() -> bool:
+    """In the one-file build's application process: hold a shared BSD lock on the unpacked
+    directory until exit, which systemd-tmpfiles' age-based clean-up skips (tmpfiles.d(5)).
+
+    True when held. The descriptor is close-on-exec; the bootloader removes the directory
+    after this process is gone, lock and all.
+
+    closes: a running root ``auto-review`` whose unpacked files, then directory, were removed
+    by /tmp's age-based clean-up, so that the next lazy import or worker failed, or loaded
+    files another user had put at the same path in /tmp (F92).
+    """
+    bundle = bundle_dir()
+    if bundle is None or not _is_bootloader(os.getppid()):
+        return False
+    try:
+        fd = os.open(bundle, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while systemd-tmpfiles looks at it
+    except OSError:
+        os.close(fd)
+        return False
+    _HELD.append(fd)
+    return True
 
 
 def _is_bootloader(pid: int) -> bool:

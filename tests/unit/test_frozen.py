@@ -10,6 +10,7 @@ import pytest
 
 from auto_review._frozen import (
     bundle_dir,
+    hold_unpack_dir,
     host_environ,
     is_frozen,
     own_executable,
@@ -152,3 +153,12 @@ def test_refuse_unsafe_unpack_dir_does_nothing_outside_the_application_process(
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(_unpacked(shared)), raising=False)
     refuse_unsafe_unpack_dir()
+
+
+def test_hold_unpack_dir_only_in_the_application_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert hold_unpack_dir() is False  # from source
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(_unpacked(tmp_path)), raising=False)
+    assert hold_unpack_dir() is False  # pytest's parent is no bootloader
