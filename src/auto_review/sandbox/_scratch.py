@@ -45,7 +45,9 @@ def _usable(fd: int) -> None:
     mode = os.fstat(fd).st_mode
     if mode & _OWNER_RWX != _OWNER_RWX:
         with contextlib.suppress(OSError):  # not ours (root-started: root needs none of it)
-            os.fchmod(fd, mode | _OWNER_RWX)
+            # Never group or other write: under the sandbox's seccomp filter (the confined
+            # gateway removes job dirs) such a chmod is refused (F93).
+            os.fchmod(fd, stat.S_IMODE(mode | _OWNER_RWX) & ~0o022)
 
 
 def _first_entry(fd: int) -> os.DirEntry[str] | None:

@@ -9,7 +9,8 @@ new mount API and ``clone3`` fail with ENOSYS so libc falls back to calls we can
 CVE-2021-41133); ``fallocate`` fails with EOPNOTSUPP (glibc's posix_fallocate then writes);
 ``clone`` with a namespace flag, ``ioctl`` TIOCSTI/TIOCLINUX, ``personality`` other than the
 default, ``socket``/``socketpair`` outside the policy's families, and ``chmod``/``fchmod``/
-``fchmodat``/``fchmodat2`` setting a set-user-ID or set-group-ID bit fail with EPERM; with
+``fchmodat``/``fchmodat2`` setting a set-user-ID or set-group-ID bit, or write for group or
+others, fail with EPERM; with
 ``deny_ipc`` (the restricted tier: no IPC namespace) so do the SysV IPC calls.
 EPERM/ENOSYS are chosen so tests can tell a filter denial from a kernel refusal.
 
@@ -143,6 +144,13 @@ _PERSONALITY_ALLOWED: Final = (0x0, 0xFFFFFFFF)
 # on a file with content: a created file's bits are cleared by its first write or truncate
 # (file_remove_privs; the job has no CAP_FSETID), and an empty file runs nothing.
 SET_ID_BITS: Final = 0o6000  # S_ISUID | S_ISGID
+# closes: Landlock does not govern chmod, so a restricted-tier job could make anything its uid
+# owns and can name writable by other users, granted to it or not: started by an ordinary user,
+# the service's state directory and database, or a one-file build's unpacked files, which a
+# local user could then replace before the service loads them (F93). git and CPython never
+# chmod group or other write in; neither does auto-review's gateway.
+SHARED_WRITE_BITS: Final = 0o022  # S_IWGRP | S_IWOTH
+_REFUSED_MODE_BITS: Final = SET_ID_BITS | SHARED_WRITE_BITS
 _CHMOD_MODE_ARG: Final = (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2))
 # closes: without an IPC namespace (restricted tier) SysV IPC objects are the host's: a job
 # attaches any segment, semaphore set or queue its uid may (another job's as host nobody, the
@@ -253,7 +261,7 @@ def build_filter(
         if name in table:
             prog += _guarded(
                 table[name],
-                [_ld(_arg_lo(index)), Insn(_JSET_K, 0, 1, SET_ID_BITS), _eperm(), _allow()],
+                [_ld(_arg_lo(index)), Insn(_JSET_K, 0, 1, _REFUSED_MODE_BITS), _eperm(), _allow()],
             )
     for name in DENY_ENOSYS:
         prog += _guarded(table[name], [_ret(_RET_ERRNO | errno.ENOSYS)])
