@@ -7,6 +7,7 @@ PR author pushing head B and then A back around that request would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,51 @@ def test_a_skip_on_the_forges_unbound_diff_is_not_green(harness: Harness) -> Non
     assert _statuses(harness.forge, head)[-1][0] == "success"
 
 
+class _NoMergeBase:
+    """A forge whose PR objects carry no ``merge_base``: the clone walks history for it."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._host, name)
+
+    async def get_pull_request(self, repo: Any, number: int) -> Any:
+        pr = await self._host.get_pull_request(repo, number)
+        return dataclasses.replace(pr, merge_base=None)
+
+
+def test_a_pr_forked_further_back_than_the_fetched_history_gets_a_bound_review(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base branch moved on by more than the clone's deep fetch since the PR forked: the
+    forge's merge base gives the clone the diff, so the review is bound and turns green."""
+    monkeypatch.setattr(_incremental, "BASE_DEPTH", 2)
+    number, a = _pr(harness.forge)
+    for i in range(4):
+        harness.forge.push("bob/calc", "main", {"later.py": f"LATER = {i}\n"})
+    harness.answer_reviews(review_answer())
+    outcome = asyncio.run(harness.run("bob/calc", number))
+    assert outcome.outcome is Outcome.POSTED
+    assert _files_reviewed(harness) == ["calc.py"]
+    assert _statuses(harness.forge, a)[-1][0] == "success"
+    assert harness.forge.calls_to(DIFF_ROUTE) == []
+    # Control: without the forge's merge base the clone finds none, and the forge's diff is
+    # reviewed unbound (pending).
+    harness.wrap_host = _NoMergeBase
+    outcome = asyncio.run(harness.run("bob/calc", number, force=True))
+    assert outcome.outcome is Outcome.POSTED
+    assert _statuses(harness.forge, a)[-1][0] == "pending"
+    assert len(harness.forge.calls_to(DIFF_ROUTE)) == 1
+
+
 def test_a_forge_diff_of_another_head_is_refused_when_the_clone_has_no_merge_base(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The clone cannot give the diff (history too shallow), so the forge's is taken and
-    checked against the clone's tree: B's calc.py is not A's."""
+    """The clone cannot give the diff (no merge base from the forge, history too shallow), so
+    the forge's is taken and checked against the clone's tree: B's calc.py is not A's."""
     monkeypatch.setattr(_incremental, "BASE_DEPTH", 1)
+    harness.wrap_host = _NoMergeBase
     number, a = _pr(harness.forge)
     _swap_around_the_diff(harness.forge, a, {"calc.py": BASE + "\n# B\n"})
     harness.answer_reviews(ANSWER)

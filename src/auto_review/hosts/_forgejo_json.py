@@ -139,6 +139,7 @@ def pull(repo: RepoRef, data: Any) -> PullRequest:
         raise HostError("the forge sent a PR with an invalid commit SHA")
     title = opt_str_field(data, "title")
     draft = _field(data, "draft")
+    merge_base = opt_str_field(data, "merge_base")
     return PullRequest(
         repo=repo,
         number=int_field(data, "number"),
@@ -153,6 +154,7 @@ def pull(repo: RepoRef, data: Any) -> PullRequest:
         head_ref=opt_str_field(head, "ref"),
         base_ref=opt_str_field(base, "ref"),
         html_url=opt_str_field(data, "html_url"),
+        merge_base=merge_base if is_sha(merge_base) else None,
     )
 
 

@@ -109,6 +109,8 @@ class PullRequest:
     head_ref: str
     base_ref: str
     html_url: str
+    # Where the forge's diff of the PR starts: a full SHA, or None when it gives none.
+    merge_base: str | None = None
 
     @property
     def is_open(self) -> bool:

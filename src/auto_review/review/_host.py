@@ -74,6 +74,7 @@ def clone_for(host: PipelineHost, options: PipelineOptions) -> WorkspaceFactory:
             isolation=options.isolation,
             since=since,
             base=pr.base_sha,
+            merge_base=pr.merge_base,
         )
 
     return factory

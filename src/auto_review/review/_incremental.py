@@ -12,10 +12,15 @@ comes, as long as the object exists), then ``merge-base`` and ``diff`` without n
 head that is gone (force-pushed and collected), a merge base deeper than the fetched history, or
 any failed step gives ``SinceDiff(None, why)``, and the review covers the whole PR.
 
-The whole PR's diff comes the same way from the base commit (``pr_diff``; closes F77: the
-forge's ``pulls/{n}.diff`` is the PR's diff at the moment of that request, not of the head the
-review checks out and posts its status on). It fetches ``BASE_DEPTH`` commits, since the base
-branch may have moved on since the PR forked.
+The whole PR's diff comes from the clone too (``pr_diff``; closes F77: the forge's
+``pulls/{n}.diff`` is the PR's diff at the moment of that request, not of the head the review
+checks out and posts its status on). Its start is the merge base the forge gives in the PR object
+(``merge_base``): git needs no history to diff two commits, only their trees, so that commit and
+the head are fetched by SHA one commit deep, however far back the PR forked. The diff stays bound
+to the head (its post-image is the head's tree); which commit is the pre-image is the forge's
+word, as ``base.sha`` is. Only a forge that gives no merge base costs the walk: the base commit
+and the head ``BASE_DEPTH`` commits deep and ``git merge-base``, which finds nothing when the PR
+or the base branch since the fork is longer than that.
 """
 
 from __future__ import annotations
@@ -41,9 +46,9 @@ __all__ = [
 # Commits fetched back from each tip: more new commits than this since the last review, and the
 # whole PR is reviewed again. The fetched pack stays under the clone's file-size and disk caps.
 SINCE_DEPTH = 64
-# Commits fetched back from the head and from the base branch's tip for the whole PR's diff: a
-# longer PR, or a base branch that moved on further since the PR forked, and the clone gives no
-# diff (the review then takes the forge's, unbound: see pipeline).
+# Commits fetched back from the head and from the base branch's tip for the whole PR's diff when
+# the forge gives no merge base: a longer PR, or a base branch that moved on further since the PR
+# forked, and the clone gives no diff (the review then takes the forge's, unbound: _diffsource).
 BASE_DEPTH = 256
 # What the forge's ``.diff`` gives and ``parse_diff`` reads: renames detected, "Binary files
 # ... differ" for binaries, no colour, and nothing a repository could configure to run.
@@ -107,18 +112,23 @@ def pr_diff(
     clone_url: str,
     head_sha: str,
     base_sha: str,
+    merge_base: str | None,
     auth: Mapping[str, str],
     secret: str,
     origin: tuple[str, int],
 ) -> SinceDiff:
-    """The whole PR's diff, from ``merge-base(base_sha, head_sha)``; must run before checkout."""
-    what = _Range("the base commit", "the whole PR's diff", BASE_DEPTH)
+    """The whole PR's diff, from the forge's ``merge_base`` when it gives one, else from
+    ``merge-base(base_sha, head_sha)``; must run before checkout."""
+    if merge_base is not None:
+        what = _Range("the forge's merge base", "the whole PR's diff", 1, fork=True)
+    else:
+        what = _Range("the base commit", "the whole PR's diff", BASE_DEPTH)
     return _range_diff(
         git,
         what,
         clone_url=clone_url,
         head_sha=head_sha,
-        since=base_sha,
+        since=base_sha if merge_base is None else merge_base,
         auth=auth,
         secret=secret,
         origin=origin,
@@ -130,6 +140,7 @@ class _Range:
     since: str  # what ``since`` is, for the reasons
     diff: str
     depth: int
+    fork: bool = False  # ``since`` is the merge base itself: no history to walk
 
 
 def _range_diff(
@@ -159,12 +170,20 @@ def _range_diff(
         )
     except ReviewError as exc:
         return SinceDiff(None, f"{what.since} could not be fetched: {exc.message}")
-    try:
-        base = git("merge-base", since, head_sha).stdout.decode("ascii", "replace").strip()
-    except ReviewError as exc:
-        return SinceDiff(None, f"no merge base within {what.depth} commits: {exc.message}")
-    if not is_sha(base):
-        return SinceDiff(None, "git merge-base gave no object id")
+    if what.fork:
+        try:
+            # What can be checked without history: the object the forge named is a commit.
+            git("cat-file", "-e", f"{since}^{{commit}}")
+        except ReviewError as exc:
+            return SinceDiff(None, f"{what.since} is not a commit: {exc.message}")
+        base = since
+    else:
+        try:
+            base = git("merge-base", since, head_sha).stdout.decode("ascii", "replace").strip()
+        except ReviewError as exc:
+            return SinceDiff(None, f"no merge base within {what.depth} commits: {exc.message}")
+        if not is_sha(base):
+            return SinceDiff(None, "git merge-base gave no object id")
     try:
         # closes: a PR's own .gitattributes (``* -diff``) turning its changes into "Binary files
         # differ", hidden from the review: nothing is checked out yet, so git reads attributes

@@ -311,10 +311,12 @@ def clone_workspace(
     isolation: Isolation = Isolation.FULL,
     since: str | None = None,
     base: str | None = None,
+    merge_base: str | None = None,
 ) -> Workspace:
     """Fetch ``head_sha`` from ``clone_url`` into a fresh directory and check it out; with
     ``since`` (the last reviewed head), also the diff from there, and with ``base`` (the PR's
-    base commit) the whole PR's when there is none from ``since`` (``_incremental``)."""
+    base commit; ``merge_base``: the forge's, if any) the whole PR's when there is none from
+    ``since`` (``_incremental``)."""
     if not is_sha(head_sha):
         raise WorkspaceError("head SHA is not a full hexadecimal object id")
     origin = _check_url(clone_url)
@@ -374,6 +376,7 @@ def clone_workspace(
                     clone_url=clone_url,
                     head_sha=head_sha,
                     base_sha=base,
+                    merge_base=merge_base,
                     auth=auth,
                     secret=secret,
                     origin=origin,

@@ -144,6 +144,7 @@ async def test_forgejo_host_maps_a_pull_request(host: ForgejoHost, fake_forge: F
     )
     assert pr.head_sha == _sha(fake_forge, "refs/heads/feature")
     assert pr.base_sha == _sha(fake_forge, "refs/heads/main")
+    assert pr.merge_base == _sha(fake_forge, "refs/heads/main")  # feature forked from its tip
     assert (pr.head_ref, pr.base_ref, pr.state) == ("feature", "main", "open")
     assert pr.is_open
     assert not pr.draft

@@ -53,7 +53,9 @@ class Forge:
         # As Gitea's global git config has it.
         git(self.bare, "config", "uploadpack.allowAnySHA1InWant", "true")
 
-    def clone(self, head: str, since: str | None, base: str | None = None) -> Workspace:
+    def clone(
+        self, head: str, since: str | None, base: str | None = None, merge_base: str | None = None
+    ) -> Workspace:
         return clone_workspace(
             clone_url=f"{self.server.url}/o/r.git",
             auth_header=AUTH,
@@ -63,6 +65,7 @@ class Forge:
             max_bytes=32 * 1024 * 1024,
             since=since,
             base=base,
+            merge_base=merge_base,
         )
 
     def forge_diff(self, base: str, head: str) -> str:
@@ -339,5 +342,59 @@ def test_the_prs_own_gitattributes_cannot_hide_its_whole_diff_as_binary(forge: F
         assert ws.pr_diff is not None
         assert "Binary files" not in ws.pr_diff
         assert "+import os" in ws.pr_diff
+    finally:
+        ws.close()
+
+
+def _forked_long_ago(forge: Forge) -> tuple[str, str, str]:
+    """An old PR branch (two commits) and a base branch five commits further on since the fork:
+    the head, the base commit and their merge base (the forge's ``merge_base``)."""
+    _commit(forge.work, {"app.py": APP.replace("+ b", "- b")}, "first")
+    head = _commit(forge.work, {"old_name.txt": None, "new_name.txt": BODY}, "second")
+    git(forge.work, "checkout", "-q", "main")
+    fork = git(forge.work, "rev-parse", "HEAD").strip()
+    for i in range(5):
+        base = _commit(forge.work, {"later.py": f"LATER = {i}\n"}, f"on main {i}")
+    forge.publish()
+    return head, base, fork
+
+
+def test_the_forges_merge_base_gives_the_whole_diff_however_far_the_base_moved_on(
+    forge: Forge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PR forked further back than the deep fetch reaches still gets the clone's diff (bound)
+    when the forge gives the merge base: git diffs two trees, it needs no history."""
+    monkeypatch.setattr(_incremental, "BASE_DEPTH", 2)
+    head, base, fork = _forked_long_ago(forge)
+    ws = forge.clone(head, None, base, merge_base=fork)
+    try:
+        assert ws.pr_diff_failure == ""
+        assert ws.pr_diff == forge.forge_diff(base, head)
+        assert sorted(f.path for f in parse_diff(ws.pr_diff)) == ["app.py", "new_name.txt"]
+        assert ws.lines("app.py") == APP.replace("+ b", "- b").splitlines()
+    finally:
+        ws.close()
+    ws = forge.clone(head, None, base)  # without it, today's walk: too shallow, no diff
+    try:
+        assert ws.pr_diff is None
+        assert ws.pr_diff_failure.startswith("no merge base within 2 commits")
+    finally:
+        ws.close()
+
+
+def test_a_forge_merge_base_that_is_no_commit_or_gone_gives_no_diff(forge: Forge) -> None:
+    head, base, fork = _forked_long_ago(forge)
+    blob = git(forge.work, "rev-parse", f"{fork}:app.py").strip()
+    ws = forge.clone(head, None, base, merge_base=blob)
+    try:
+        assert ws.pr_diff is None
+        assert ws.pr_diff_failure.startswith("the forge's merge base is not a commit")
+    finally:
+        ws.close()
+    ws = forge.clone(head, None, base, merge_base="0123456789" * 4)
+    try:
+        assert ws.pr_diff is None
+        assert ws.pr_diff_failure.startswith("the forge's merge base could not be fetched")
+        assert ws.lines("app.py") is not None  # the checkout itself did not suffer
     finally:
         ws.close()
