@@ -27,14 +27,15 @@ __all__ = [
 HeadSha = NewType("HeadSha", str)
 BaseSha = NewType("BaseSha", str)
 
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 # Owner and repository names as Forgejo allows them; checked before they reach a URL path.
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 def is_sha(value: str) -> bool:
     """True for a full lowercase SHA-1 or SHA-256 object id (never an option or a ref name)."""
-    return bool(_SHA.match(value))
+    # closes: a SHA with a final newline passing as an object id (``$`` matches before it).
+    return bool(_SHA.fullmatch(value))
 
 
 @dataclass(frozen=True, order=True)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from auto_review.hosts import RepoRef
+from auto_review.errors import HostError
+from auto_review.hosts import RepoRef, is_sha
 from auto_review.hosts._forgejo_json import pull
 
 RECORDED = Path(__file__).parents[2] / "data/webhooks/forgejo/HookPullRequestUpdated.json"
@@ -49,3 +50,15 @@ def test_an_absent_merge_base_is_none() -> None:
     data = _recorded_pull()
     del data["merge_base"]
     assert pull(REPO, data).merge_base is None
+
+
+def test_a_sha_with_a_final_newline_is_no_object_id() -> None:
+    sha = "29be01c073851cf0db0c6a466e396b725a670453"
+    assert is_sha(sha)
+    assert not is_sha(sha + "\n")
+    data = copy.deepcopy(_recorded_pull())
+    data["merge_base"] = sha + "\n"
+    assert pull(REPO, data).merge_base is None
+    data["head"]["sha"] += "\n"
+    with pytest.raises(HostError, match="invalid commit SHA"):
+        pull(REPO, data)
