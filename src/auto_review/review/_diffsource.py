@@ -4,9 +4,10 @@ closes F77: the forge's ``pulls/{n}.diff`` is the PR's diff at the moment of tha
 of the head the pipeline fetched, checks out and posts its status on: a PR author who pushed B
 and then A back around that request got A's status from a review of B. So every review's diff
 comes from git in the clone at the head (``_incremental``): from the last reviewed head, else
-the whole PR's from the base commit (docs/adr/0013). Only when the clone gives neither (clone
-failed, merge base deeper than the fetched history, a diff over the git step's output cap) does
-the review take the forge's diff, and then it is UNBOUND:
+the whole PR's from the PR's merge base (docs/adr/0013). Only when the clone gives neither (clone
+failed, the forge's merge base not fetched, without one a merge base deeper than the fetched
+history, a diff over the git step's output cap) does the review take the forge's diff, and then
+it is UNBOUND:
 
 - with a clone, each file's post-image object id in the diff's ``index`` lines is compared with
   the head's tree; a file that differs is proof of another head's diff, and the review stops
