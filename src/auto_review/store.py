@@ -45,7 +45,7 @@ def known_migrations() -> tuple[Migration, ...]:
     """The migrations shipped with this build, in order."""
     found = []
     for entry in resources.files("auto_review.migrations").iterdir():
-        match = _MIGRATION_FILE.match(entry.name)
+        match = _MIGRATION_FILE.fullmatch(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)

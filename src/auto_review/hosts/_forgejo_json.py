@@ -84,7 +84,7 @@ def check_sha(value: str) -> str:
 def check_ref(value: str) -> str:
     if is_sha(value):
         return value
-    if not _REF.match(value) or ".." in value or value.startswith(("-", "/")):
+    if not _REF.fullmatch(value) or ".." in value or value.startswith(("-", "/")):
         raise HostError("invalid git ref")
     return value
 
@@ -236,6 +236,6 @@ def hook(data: Any) -> WebhookInfo:
 
 def check_login(login: str) -> str:
     """``login`` if it is a plausible forge user name (safe as a URL path segment)."""
-    if not _LOGIN.match(login):
+    if not _LOGIN.fullmatch(login):
         raise HostError("invalid user login")
     return login

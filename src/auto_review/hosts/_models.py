@@ -47,7 +47,7 @@ class RepoRef:
 
     def __post_init__(self) -> None:
         for part in (self.owner, self.name):
-            if not _NAME.match(part) or part in {".", ".."}:
+            if not _NAME.fullmatch(part) or part in {".", ".."}:
                 raise ValueError("unsafe owner/repo path segment")
 
     @property

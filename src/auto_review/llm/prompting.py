@@ -73,7 +73,7 @@ class PromptBuilder:
 
     def untrusted(self, label: str, content: str) -> PromptBuilder:
         """Append PR-controlled ``content`` as a data block named ``label`` (``[a-z0-9_]``)."""
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise ValueError(f"untrusted block labels are [a-z][a-z0-9_]*, got {label!r}")
         self._parts.append((label, content))
         return self
@@ -93,7 +93,7 @@ class PromptBuilder:
 
 def frame_untrusted(label: str, content: str, *, boundary: str) -> str:
     """One data block; ``ValueError`` if ``content`` contains ``boundary`` (pick another)."""
-    if not _LABEL.match(label):
+    if not _LABEL.fullmatch(label):
         raise ValueError(f"untrusted block labels are [a-z][a-z0-9_]*, got {label!r}")
     if boundary.lower() in content.lower():
         raise ValueError("the content contains the boundary; draw another one")
