@@ -175,12 +175,15 @@ def interpreter_paths() -> tuple[str, ...]:
 
 
 def frozen_env() -> dict[str, str]:
-    """Variables a re-executed one-file build needs to reuse its unpacked files (bound read-only
-    at the same path) instead of unpacking again into a noexec scratch dir: PyInstaller's
-    ``_PYI_*`` markers and its LD_LIBRARY_PATH. Empty when not frozen."""
+    """What a re-executed one-file build needs to reuse its unpacked files (bound read-only at
+    the same path): PyInstaller's ``_PYI_*`` markers and LD_LIBRARY_PATH's unpacked entry (not
+    the operator's entries after it: no host library is the job's to load). {} if not frozen."""
     if not getattr(sys, "frozen", False):
         return {}
-    return {k: v for k, v in os.environ.items() if k.startswith("_PYI_") or k == "LD_LIBRARY_PATH"}
+    env = {k: v for k, v in os.environ.items() if k.startswith("_PYI_")}
+    unpacked = str(getattr(sys, "_MEIPASS", "")).rstrip("/")
+    ld = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p.rstrip("/") == unpacked]
+    return env | ({"LD_LIBRARY_PATH": ":".join(ld)} if ld and unpacked else {})
 
 
 @functools.cache

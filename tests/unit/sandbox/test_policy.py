@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from auto_review.sandbox import (
     analyze_policy,
     build_policy,
     clone_policy,
+    frozen_env,
     gateway_policy,
     parse_egress,
     run_policy,
@@ -220,3 +222,22 @@ def test_disk_cap_must_be_positive_and_none_keeps_the_policy_default() -> None:
     assert policy.with_disk_cap(1 << 20).limits.disk_bytes == 1 << 20
     with pytest.raises(SandboxPolicyInvalid, match="disk cap must be positive"):
         policy.with_disk_cap(0)
+
+
+def test_frozen_env_passes_the_unpacked_library_path_not_the_operators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The one-file bootloader puts its unpack dir first and appends the operator's own list.
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", "/tmp/_MEIabc", raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/tmp/_MEIabc:/home/op/lib:/opt/evil")
+    monkeypatch.setenv("_PYI_ARCHIVE_FILE", "/usr/local/bin/auto-review")
+    env = frozen_env()
+    assert env == {
+        "LD_LIBRARY_PATH": "/tmp/_MEIabc",
+        "_PYI_ARCHIVE_FILE": "/usr/local/bin/auto-review",
+    }
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/home/op/lib")
+    assert "LD_LIBRARY_PATH" not in frozen_env()
+    monkeypatch.delattr(sys, "frozen")
+    assert frozen_env() == {}
