@@ -59,7 +59,15 @@ make_venv() {
       return 1
     }
   fi
-  local constraints=()
-  [ -f "$ROOT/requirements/constraints.txt" ] && constraints=(-c "$ROOT/requirements/constraints.txt")
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${constraints[@]}" -e "$ROOT$extras"
+  # Every dependency, the dev tools and the build backend come from the lock, each file checked
+  # against the sha256 PyPI published for its pinned version; the project itself is then built
+  # from the checked-out source by that backend, with nothing more fetched (hash-checking mode
+  # refuses an editable requirement, hence two steps). $extras only names what the project asks
+  # for: the lock holds the dev tools either way.
+  # closes: a dependency wheel swapped on the index or a mirror at its pinned version being
+  # installed, and run as root by CI or an operator, with only its version checked (F94).
+  local lock=$ROOT/requirements/lock.txt pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  [ -f "$lock" ] || { echo "error: $lock is missing (packaging/freeze-lock)" >&2; return 1; }
+  "${pip[@]}" --require-hashes -r "$lock"
+  "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT$extras"
 }
