@@ -15,7 +15,7 @@ from tests.fakes.llm import ScriptedModel, hang, invalid_json, rate_limited, rep
 from tests.unit.forge_text import HOSTILE, assert_inert
 
 from auto_review.errors import HostError, HostUnavailable, LLMError, StoreError
-from auto_review.hosts import CommitState
+from auto_review.hosts import CommitState, RepoRef
 from auto_review.memory.history import ReviewHistory
 from auto_review.review import Outcome
 from auto_review.review._options import PipelineOptions
@@ -325,6 +325,46 @@ def test_a_forge_failure_on_the_final_status_does_not_post_the_review_twice(
     assert again.outcome is Outcome.POSTED
     assert len(harness.forge.repo("bob/calc").reviews) == 1
     assert _last_status(harness.forge)[0] == "failure"
+
+
+_REVIEWS = "/repos/{owner}/{repo}/pulls/{index}/reviews"
+
+
+def test_a_review_whose_create_answer_was_lost_is_not_posted_again_by_the_retry(
+    harness: Harness,
+) -> None:
+    # REDTEAM F87: the forge created the review, its answer was lost (a proxy's 502), the job
+    # was retried as transient and the retry posted the review a second time.
+    number = _pr(harness.forge)
+    harness.answer_reviews(ANSWER)
+    harness.forge.fail(_REVIEWS, method="POST", status=502, acted=True)
+    queued = PipelineOptions(workspace_parent=harness.tmp_path)
+    with pytest.raises(HostUnavailable):
+        asyncio.run(harness.run("bob/calc", number, options=queued, job_id=7, run="7-1000"))
+    again = asyncio.run(harness.run("bob/calc", number, options=queued, job_id=7, run="7-1000"))
+    assert again.outcome is Outcome.POSTED
+    [review] = harness.forge.repo("bob/calc").reviews
+    assert again.review_id == review.id
+    assert len(review.comments) == 1  # the inline finding came with the review the forge kept
+    assert len(harness.forge.calls_to(_REVIEWS, "POST")) == 1
+    history = ReviewHistory(harness.store)  # what follows posting was done all the same
+    assert history.last_reviewed_head(RepoRef.parse("bob/calc"), number) == review.commit_id
+    assert _last_status(harness.forge) == ("failure", "auto-review: 1 error")
+
+
+def test_a_forced_re_review_of_the_same_head_is_still_posted(harness: Harness) -> None:
+    # F87's positive control: another job (`@bot review` on the reviewed head) has another run.
+    number = _pr(harness.forge)
+    harness.answer_reviews(ANSWER)
+    queued = PipelineOptions(workspace_parent=harness.tmp_path)
+    first = asyncio.run(harness.run("bob/calc", number, options=queued, job_id=7, run="7-1000"))
+    again = asyncio.run(
+        harness.run("bob/calc", number, options=queued, force=True, job_id=8, run="8-2000")
+    )
+    assert (first.outcome, again.outcome) == (Outcome.POSTED, Outcome.POSTED)
+    reviews = harness.forge.repo("bob/calc").reviews
+    assert [r.id for r in reviews] == [first.review_id, again.review_id]
+    assert "run=8-2000 -->" in reviews[1].body
 
 
 def test_a_posted_review_the_store_cannot_record_does_not_end_in_an_error_status(

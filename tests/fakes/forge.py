@@ -6,10 +6,10 @@ as with Gitea's ``uploadpack.allowAnySHA1InWant``), and the web page
 ``/{owner}/{repo}/compare/{base}...{head}.diff`` (anonymous as on Gitea, whatever the token: a
 private repository is 404; auto-review does not call it, the fake answers as the forge would).
 State is in memory (``forge.state``) and every exchange is recorded (``forge.calls``). Faults
-can be injected per route (``fail``, ``hang``) to exercise client retries, and ``on_call`` runs
-a test's action around a route's call (a push landing between two requests). Test helpers create
-repos, push commits, open PRs, comment as users, and deliver signed webhooks to registered
-hooks.
+can be injected per route (``fail``, ``hang``; ``fail(acted=True)`` loses only the answer of a
+call the forge acted on) to exercise client and job retries, and ``on_call`` runs a test's
+action around a route's call (a push landing between two requests). Test helpers create repos,
+push commits, open PRs, comment as users, and deliver signed webhooks to registered hooks.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ class Fault:
     times: int
     retry_after: str | None = None
     hang: bool = False
+    acted: bool = False  # the forge did what was asked; only its answer is replaced
 
     def matches(self, spec: RouteSpec) -> bool:
         return (self.method is None or self.method == spec.method) and (
@@ -351,11 +352,16 @@ class FakeForge:
         times: int = 1,
         method: str | None = None,
         retry_after: str | None = None,
+        acted: bool = False,
     ) -> None:
-        """The next ``times`` calls to ``path`` (spec form, ``None`` = any) answer ``status``."""
+        """The next ``times`` calls to ``path`` (spec form, ``None`` = any) answer ``status``.
+
+        With ``acted`` the forge first does what each call asks (creates the review, say), as
+        when a proxy gives up on an answer the forge was still sending: only the answer is lost.
+        """
         if status not in INJECTABLE_STATUSES:
             raise ValueError(f"inject one of {sorted(INJECTABLE_STATUSES)}")
-        self._add_fault(Fault(method, path, status, times, retry_after))
+        self._add_fault(Fault(method, path, status, times, retry_after, acted=acted))
 
     def hang(self, path: str | None, *, times: int = 1, method: str | None = None) -> None:
         """The next ``times`` calls to ``path`` never answer (until the client gives up)."""
@@ -419,10 +425,10 @@ class FakeForge:
         hook = self._take_hook(spec)
         if hook is not None and hook.before is not None:
             await run_in_threadpool(hook.before)
+        if fault is None or fault.acted:
+            response = await self._handle(spec, request, body)
         if fault is not None:
             response = await self._answer_fault(fault)
-        else:
-            response = await self._handle(spec, request, body)
         if hook is not None and hook.after is not None:
             await run_in_threadpool(hook.after)
         self._check(spec, response.status_code, injected)

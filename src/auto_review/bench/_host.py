@@ -20,6 +20,7 @@ from auto_review.hosts import (
     InlineComment,
     PullRequest,
     RepoRef,
+    Review,
     ReviewEvent,
 )
 from auto_review.review.workspace import Workspace, WorkspaceError, local_workspace
@@ -79,6 +80,9 @@ class FixtureHost:
 
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]:
         return []
+
+    async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]:
+        return []  # never asked: a benchmark review is no job and has no run to look for
 
     async def create_review(
         self,

@@ -30,7 +30,7 @@ from auto_review.chat._replies import ReviewPost, Turnout, quote
 from auto_review.hosts import Review, ReviewEvent
 from auto_review.review.config import load_repo_config
 from auto_review.review.defang import defang
-from auto_review.review.publish import review_marker
+from auto_review.review.publish import review_marks
 
 __all__ = ["FILLER_WORDS", "handle_approve", "is_substantive_reason"]
 
@@ -85,8 +85,11 @@ def _latest_verdict(reviews: list[Review], bot_login: str) -> Review | None:
 
 
 def _reviewed_head(reviews: list[Review], bot_login: str, head_sha: str) -> bool:
-    marker = review_marker(head_sha)
-    return any(r.author_login.lower() == bot_login.lower() and marker in r.body for r in reviews)
+    return any(
+        r.author_login.lower() == bot_login.lower()
+        and any(head == head_sha for head, _run in review_marks(r.body))
+        for r in reviews
+    )
 
 
 async def handle_approve(deps: ChatDeps, turn: Turn) -> Turnout:

@@ -295,6 +295,9 @@ class WorkerPool:
                 force=job.force,
                 full=job.full,
                 job_id=job.id,
+                # Kept by the queue's retries, recover() and `jobs retry`; new for a new job. The
+                # creation time too, as a plain rowid repeats once the newest rows were pruned.
+                run=f"{job.id}-{round(job.created_at * 1000)}",
             )
         )
 

@@ -13,6 +13,7 @@ from auto_review.hosts import (
     InlineComment,
     PullRequest,
     RepoRef,
+    Review,
     ReviewEvent,
 )
 from auto_review.review._options import PipelineOptions
@@ -39,6 +40,8 @@ class PipelineHost(Protocol):
     async def get_file(self, repo: RepoRef, path: str, ref: str) -> bytes | None: ...
 
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]: ...
+
+    async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]: ...
 
     async def create_review(
         self,

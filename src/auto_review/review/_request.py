@@ -29,6 +29,8 @@ class ReviewRequest:
     full: bool = False  # ignore incremental state: review the whole PR
     dry_run: bool = False  # compute everything, post nothing
     job_id: int | None = None
+    # One per job, the same in all its attempts: marked in the review so a retry finds its own.
+    run: str | None = None
 
 
 class Outcome(StrEnum):

@@ -219,6 +219,7 @@ async def review_stages(s: StageInputs) -> PreparedReview:
     unreviewed = [*plan.unreviewed, *generated.failed]
     report = ReviewReport(
         head_sha=s.request.head_sha,
+        run=s.request.run,
         summaries=generated.summaries,
         walkthroughs=generated.walkthroughs,
         carried=carried,

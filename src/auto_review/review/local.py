@@ -24,6 +24,7 @@ from auto_review.hosts import (
     InlineComment,
     PullRequest,
     RepoRef,
+    Review,
     ReviewEvent,
 )
 from auto_review.review._isolation import run_git
@@ -129,6 +130,9 @@ class LocalHost:
 
     async def list_review_comments(self, repo: RepoRef, number: int) -> list[Comment]:
         return []
+
+    async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]:
+        return []  # never asked: a local review is no job and has no run to look for
 
     async def create_review(
         self,

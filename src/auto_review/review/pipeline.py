@@ -4,7 +4,8 @@ Stages, in order (each its own module): PR and history check -> pending status -
 from the BASE commit -> workspace (hermetic clone, once per review) -> diff -> triage ->
 ``_stages.review_stages`` (context, budget, generation with repair, deterministic verification,
 severity floor, model verification, guard, carry-over of still-open blocking findings) ->
-re-fetch the PR (head moved: post nothing, SUPERSEDED) -> final status, then one review -> history.
+re-fetch the PR (head moved: post nothing, SUPERSEDED) -> final status, then one review (unless
+an earlier attempt of the same job posted it, found by the run in its marker) -> history.
 
 The diff (``_diffsource``) is computed by git in the clone at the head reviewed: from the last
 reviewed head when there is one (no forge route serves it on a private repository), else the
@@ -50,7 +51,7 @@ from auto_review.review._types import PreparedReview
 from auto_review.review.config import load_repo_config
 from auto_review.review.diff import parse_diff
 from auto_review.review.findings import Severity
-from auto_review.review.publish import STATUS_CONTEXT, post_review
+from auto_review.review.publish import STATUS_CONTEXT, find_posted, post_review
 from auto_review.review.triage import triage
 from auto_review.review.workspace import Workspace, WorkspaceError
 from auto_review.store import Store
@@ -268,15 +269,7 @@ class ReviewPipeline:
         # model, twice (closes: REDTEAM F83). A failure on the review itself leaves the status
         # right for the findings while the retry posts it.
         await self._host.set_commit_status(request.repo, request.head_sha, prepared.status)
-        review_id, _inline = await post_review(
-            self._host,
-            request.repo,
-            request.number,
-            head_sha=request.head_sha,
-            event=prepared.event,
-            report=prepared.report,
-            anchored=prepared.anchored,
-        )
+        review_id = await self._post(request, prepared)
         try:
             self._remember(request, prepared, outcome)
         except StoreError:
@@ -286,6 +279,31 @@ class ReviewPipeline:
                 "review_run_not_recorded", repo=request.repo.full_name, number=request.number
             )
         return replace(outcome, review_id=review_id)
+
+    async def _post(self, request: ReviewRequest, prepared: PreparedReview) -> int:
+        """Post the review, unless an earlier attempt of this job did (REDTEAM F87)."""
+        if request.run is not None:
+            posted = await find_posted(
+                self._host,
+                request.repo,
+                request.number,
+                head_sha=request.head_sha,
+                run=request.run,
+                bot_login=self._options.bot_login,
+            )
+            if posted is not None:
+                _log.info("review_already_posted", review_id=posted, run=request.run)
+                return posted
+        review_id, _inline = await post_review(
+            self._host,
+            request.repo,
+            request.number,
+            head_sha=request.head_sha,
+            event=prepared.event,
+            report=prepared.report,
+            anchored=prepared.anchored,
+        )
+        return review_id
 
     def _remember(
         self, request: ReviewRequest, prepared: PreparedReview, outcome: ReviewOutcome

@@ -14,12 +14,20 @@ is code to apply, so it goes verbatim in a fence it cannot close.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from auto_review.errors import HostError
-from auto_review.hosts import CommitState, CommitStatus, InlineComment, RepoRef, ReviewEvent
+from auto_review.hosts import (
+    CommitState,
+    CommitStatus,
+    InlineComment,
+    RepoRef,
+    Review,
+    ReviewEvent,
+)
 from auto_review.llm import UsageTotals
 from auto_review.review.defang import code_span, defang, fence_for
 from auto_review.review.findings import Finding, Severity
@@ -30,10 +38,12 @@ __all__ = [
     "ReviewPoster",
     "ReviewReport",
     "compute_event",
+    "find_posted",
     "post_review",
     "render_body",
     "render_comment",
     "review_marker",
+    "review_marks",
     "status_for",
 ]
 
@@ -90,6 +100,7 @@ class ReviewReport:
     """Everything the review body says."""
 
     head_sha: str
+    run: str | None = None  # the job's run key (``ReviewRequest.run``), marked in the body
     summaries: Sequence[str] = ()
     walkthroughs: Sequence[str] = ()
     unanchored: Sequence[Finding] = ()
@@ -150,17 +161,25 @@ def render_body(report: ReviewReport) -> str:
     if report.usage is not None and report.show_cost and report.usage.entries:
         parts += _footer(report.usage)
     body = _cap("\n".join(parts), BODY_CAP, "[review body truncated]")
-    return f"{body}\n\n{review_marker(report.head_sha)}"
+    return f"{body}\n\n{review_marker(report.head_sha, report.run)}"
 
 
-def review_marker(head_sha: str) -> str:
-    """The hidden last line of every pipeline review: which head it reviewed.
+_MARK = re.compile(r"<!-- auto-review:review head=([0-9a-f]{40,64})(?: run=([0-9]+-[0-9]+))? -->")
 
-    Only the bot's own reviews are read for it (chat's override looks for it), and model and
-    user text in the bot's posts is defanged, which removes HTML comments, so it cannot be forged
-    from inside a review.
+
+def review_marker(head_sha: str, run: str | None = None) -> str:
+    """The hidden last line of every pipeline review: which head it reviewed, and in which run.
+
+    Only the bot's own reviews are read for it (chat's override looks for the head, a retried
+    job for its run), and model and user text in the bot's posts is defanged, which removes HTML
+    comments, so it cannot be forged from inside a review.
     """
-    return f"<!-- auto-review:review head={head_sha} -->"
+    return f"<!-- auto-review:review head={head_sha}{f' run={run}' if run else ''} -->"
+
+
+def review_marks(body: str) -> list[tuple[str, str | None]]:
+    """The (head, run) pairs of the review markers in ``body`` (run None: none was marked)."""
+    return [(m[1], m[2]) for m in _MARK.finditer(body)]
 
 
 def status_for(
@@ -182,7 +201,9 @@ def status_for(
 
 
 class ReviewPoster(Protocol):
-    """The forge call ``post_review`` needs (``ReviewHost`` has it)."""
+    """The forge calls ``post_review`` and ``find_posted`` need (``ReviewHost`` has them)."""
+
+    async def list_reviews(self, repo: RepoRef, number: int) -> list[Review]: ...
 
     async def create_review(
         self,
@@ -229,3 +250,20 @@ async def post_review(
         repo, number, commit_id=head_sha, body=render_body(report), event=event, comments=[]
     )
     return int(review_id), False
+
+
+async def find_posted(
+    host: ReviewPoster, repo: RepoRef, number: int, *, head_sha: str, run: str, bot_login: str
+) -> int | None:
+    """The id of the review that ``run`` already posted on ``head_sha``, if the forge has one.
+
+    A create whose answer was lost (a timeout or 502 after the forge took the POST) is transient
+    for the queue, whose retry would post the review again; the retry keeps the run, a new job
+    (a forced re-review of the same head) has another (closes: REDTEAM F87).
+    """
+    for review in await host.list_reviews(repo, number):
+        if review.author_login.lower() != bot_login.lower():
+            continue
+        if (head_sha, run) in review_marks(review.body):
+            return review.id
+    return None

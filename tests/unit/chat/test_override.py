@@ -204,7 +204,8 @@ async def test_override_does_not_stretch_to_a_head_the_bot_has_not_reviewed(
     assert "not reviewed the current head" in host.posted_comments[0]
     # Positive control: once the bot's review of this head (a comment review: nothing new
     # blocks, but the old request for changes still stands) is there, the override goes through.
-    marker = f"<!-- auto-review:review head={HEAD} -->"
+    # A gateway job marks its run after the head (F87); that is still a review of the head.
+    marker = f"<!-- auto-review:review head={HEAD} run=8-1764460800000 -->"
     host.reviews.append(Review(8, "auto-review", "COMMENT", f"fixed\n\n{marker}", HEAD))
     await make_service().run(Mention(f"@auto-review approve {REASON}", author="olga", comment_id=2))
     assert len(_approvals(host)) == 1

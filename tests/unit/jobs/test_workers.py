@@ -121,6 +121,24 @@ async def test_worker_retries_transient_failure_then_succeeds(tmp_path: Path) ->
     assert job.attempts == 2
 
 
+async def test_a_review_job_keeps_its_run_across_retries_and_a_new_job_gets_another(
+    tmp_path: Path,
+) -> None:
+    # REDTEAM F87: the run is marked in the posted review, so a retry finds the review a lost
+    # answer hid, while a forced re-review of the same head (another job) posts its own.
+    parts = _Parts(tmp_path, ScriptedRunner([HostUnavailable("HTTP 502", status=502)]))
+    first = parts.review()
+    async with parts.running():
+        await wait_for(lambda: parts.queue.state_of(first) is JobState.DONE)
+        again = parts.queue.enqueue_review(REPO, 1, A, trigger=Trigger.CHAT, force=True).job_id
+        await wait_for(lambda: parts.queue.state_of(again) is JobState.DONE)
+    runs = [r.run for r in parts.runner.requests]
+    assert len(runs) == 3
+    assert runs[0] == runs[1] != runs[2]
+    assert str(runs[0]).startswith(f"{first}-")
+    assert str(runs[2]).startswith(f"{again}-")
+
+
 async def test_worker_honours_retry_after_of_rate_limited_upstream(tmp_path: Path) -> None:
     parts = _Parts(tmp_path, ScriptedRunner([HostRateLimited("slow down", retry_after=600)]))
     jid = parts.review()
