@@ -55,14 +55,24 @@ def _open_openat2(root_fd: int, rel: str) -> int | None:
         raise OSError(code, os.strerror(code), rel) from None
 
 
-def _open_walk(root_fd: int, rel: str) -> int:
-    parts = rel.split("/")
-    fd = os.dup(root_fd)
+def _walk_dirs(fd: int, parts: list[str]) -> int:
+    """The directory ``parts`` below ``fd`` (which this takes over), opened one component at a
+    time without following a symlink (ELOOP/ENOTDIR on one, or on a file on the way)."""
     try:
-        for part in parts[:-1]:
+        for part in parts:
             nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_walk(root_fd: int, rel: str) -> int:
+    parts = rel.split("/")
+    fd = _walk_dirs(os.dup(root_fd), parts[:-1])
+    try:
         return os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
     finally:
         os.close(fd)
@@ -73,18 +83,9 @@ def is_real_dir(root: Path, rel: str) -> bool:
     if not is_safe_relpath(rel):
         return False
     try:
-        fd = os.open(root, _DIR_FLAGS)
+        os.close(_walk_dirs(os.open(root, _DIR_FLAGS), rel.split("/")))
     except OSError:
         return False
-    try:
-        for part in rel.split("/"):
-            nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-    except OSError:
-        return False  # ELOOP/ENOTDIR: a symlink or a file on the way
-    finally:
-        os.close(fd)
     return True
 
 
