@@ -39,7 +39,7 @@ _log = get_logger("review")
 _MIN_ID = 7  # git's shortest abbreviation; a shorter ``index`` id proves nothing either way
 UNBOUND_NOTE = (
     "the diff came from the forge and could not be checked against this head, "
-    "so the status stays pending (`@bot review` tries again)"
+    "so the status stays pending (ask the bot to review again to retry)"
 )
 _UNBOUND_TEXT = "auto-review: {what}; the forge's diff was not checked against this head"
 
