@@ -9,6 +9,7 @@ import httpx
 import pytest
 from tests.e2e.gateway_process import CI_TOKEN, SECRET, GatewayProcess, wait_until
 from tests.fakes.forge import FakeForge
+from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
 from tests.fakes.forge_state import PullRecord
 
 pytestmark = pytest.mark.slow
@@ -113,5 +114,80 @@ def test_gateway_review_killed_with_no_attempts_left_ends_with_error_status(
         assert "interrupted" in description  # the status says why
         [job] = gateway.jobs()
         assert (job["state"], job["status_owed"]) == ("failed", 0)
+    finally:
+        gateway.stop()
+
+
+def _direct_gateway(fake: FakeForge, tmp_path: Path) -> GatewayProcess:
+    """Direct mode, the entry's scripted review, a poll every second."""
+    return GatewayProcess(
+        tmp_path / "state",
+        forge_url=fake.url,
+        forge_token=fake.bot_token,
+        argv=(sys.executable, "-m", "tests.e2e.gateway_entry"),
+        env={
+            "E2E_HOLD_FILE": str(tmp_path / "no-hold"),
+            "AR_REVIEW_MODE": "direct",
+            "AR_POLL_INTERVAL_SECS": "1",
+        },
+    )
+
+
+def _reviewed(gateway: GatewayProcess, head: str) -> list[object]:
+    jobs = gateway.jobs()
+    return [j["state"] for j in jobs if j["kind"] == "review" and j["head_sha"] == head]
+
+
+def _cycles(gateway: GatewayProcess) -> float:
+    text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    lines = [x for x in text.splitlines() if x.startswith("auto_review_poller_cycles_total ")]
+    return float(lines[0].split()[1]) if lines else 0.0
+
+
+def _open_reviewed_pull(fake: FakeForge, gateway: GatewayProcess) -> PullRecord:
+    fake.create_repo(REPO, DEMO_BASE_FILES)
+    fake.add_hook(REPO, f"{gateway.url}/webhooks/forgejo", secret=SECRET)
+    fake.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
+    pull = fake.open_pull(REPO, head="feature", title="Fix", author="alice")
+    wait_until(lambda: _reviewed(gateway, _head(fake, pull)) == ["done"], what="first review")
+    return pull
+
+
+def test_gateway_reviews_a_push_made_while_it_was_down_after_restart(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    # REDTEAM F88: a push whose webhook never arrived was not reviewed until the next event.
+    gateway = _direct_gateway(fake_forge, tmp_path).start()
+    try:
+        pull = _open_reviewed_pull(fake_forge, gateway)
+        assert gateway.terminate() == 0
+        fake_forge.push(REPO, "feature", {"src/new.py": "VALUE = 2\n"}, message="more")
+        assert fake_forge.deliveries[-1].status == 0  # the synchronized webhook was lost
+        head = _head(fake_forge, pull)
+        gateway.start()
+        wait_until(lambda: _reviewed(gateway, head) == ["done"], limit_secs=15, what="catch-up")
+        assert _statuses(fake_forge, head) == [
+            ("pending", "auto-review running"),
+            ("success", "no findings"),
+        ]
+    finally:
+        gateway.stop()
+
+
+def test_gateway_push_whose_webhook_arrived_is_reviewed_once_across_a_restart(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    gateway = _direct_gateway(fake_forge, tmp_path).start()
+    try:
+        pull = _open_reviewed_pull(fake_forge, gateway)
+        fake_forge.push(REPO, "feature", {"src/new.py": "VALUE = 2\n"}, message="more")
+        assert fake_forge.deliveries[-1].status == 202
+        head = _head(fake_forge, pull)
+        wait_until(lambda: _reviewed(gateway, head) == ["done"], what="the push's review")
+        assert gateway.terminate() == 0
+        gateway.start()  # the first poll after a start re-reads the PR: its head is known
+        wait_until(lambda: _cycles(gateway) >= 2, what="two poll cycles")
+        assert _reviewed(gateway, head) == ["done"]
+        assert len(_statuses(fake_forge, head)) == 2
     finally:
         gateway.stop()

@@ -150,6 +150,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> Starlette:
     poller = ChatPoller(
         host=deps.host,
         tracker=tracker,
+        history=history,
         intake=intake,
         metrics=metrics,
         clock=clock,

@@ -23,6 +23,7 @@ from auto_review.hosts import (
     CommitStatus,
     HeadSha,
     Permission,
+    PullRequest,
     RepoRef,
     ReviewHost,
 )
@@ -166,13 +167,28 @@ class Intake:
         *,
         trigger: Trigger,
         force: bool = False,
+        source: str | None = None,
     ) -> EnqueueResult:
+        """Queue a review; ``source`` labels the metric when it is not the trigger's name."""
         self._tracker.observe(repo, number, head_sha=head_sha, is_open=True)
         result = self._queue.enqueue_review(repo, number, head_sha, trigger=trigger, force=force)
         if result.created:
-            self._metrics.count_enqueued("review", trigger.value)
+            self._metrics.count_enqueued("review", source or trigger.value)
             self._notify()
         return result
+
+    async def missed_push(self, pr: PullRequest) -> bool:
+        """The poller found ``pr`` at a head no event told us of: do what a ``synchronized``
+        delivery would have done, as that trigger (pause and drafts apply, nothing forced);
+        True when a review was queued. In ``ci`` mode CI asks for the review, so nothing is
+        queued, and no "waiting" status is set: CI may have asked already."""
+        self._queue.supersede_older(pr.repo, pr.number, pr.head_sha)
+        if pr.draft or await self._mode_for(pr.repo, pr.base_sha) != "direct":
+            return False
+        result = self.enqueue_review(
+            pr.repo, pr.number, pr.head_sha, trigger=Trigger.WEBHOOK, source="poller"
+        )
+        return result.created
 
     async def mention(self, ev: CommentEvent) -> bool:
         """Queue a chat job for a comment that mentions the bot; False if it cannot be found."""
