@@ -12,6 +12,7 @@ from tests.e2e.gateway_process import CI_TOKEN, SECRET, GatewayProcess, wait_unt
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_fixtures import DEMO_BASE_FILES, DEMO_HEAD_FILES
 from tests.fakes.forge_state import PullRecord
+from tests.fakes.forge_webhooks import webhook_headers
 from tests.fakes.llm import ScriptedModel, reply
 from tests.fakes.llm_script import SCRIPTED_API_KEY
 
@@ -116,6 +117,39 @@ def test_gateway_reviews_a_pr_whose_author_requests_the_bots_review(
         wait_until(lambda: [j["state"] for j in gateway.jobs()] == ["done"], what="job done")
         [job] = gateway.jobs()
         assert (job["head_sha"], job["trigger"]) == (head, "review_request")
+    finally:
+        gateway.stop()
+
+
+def test_gateway_forces_one_review_for_a_review_request_body_replayed_under_new_ids(
+    fake_forge: FakeForge, tmp_path: Path
+) -> None:
+    """Forgejo signs the body only: a captured review_requested re-sent under fresh delivery ids
+    (to either route) is answered as a duplicate, not reviewed again each time (REDTEAM F66).
+    A second real request is a new body and forces a second review."""
+    gateway = _entry_gateway(fake_forge, tmp_path)
+    try:
+        pull = _open_pull(fake_forge, gateway, bot_permission="admin")
+        [asked] = fake_forge.request_review(REPO, pull.number, fake_forge.bot.login, by="alice")
+        assert asked.status == 202
+        wait_until(lambda: [j["state"] for j in gateway.jobs()] == ["done"], what="review done")
+        answers = []
+        for n in range(4):  # with the forge's own delivery, one body under five ids
+            route = "forgejo" if n % 2 else "gitea"
+            headers = webhook_headers(asked.event_type, asked.body, SECRET)  # a fresh id
+            r = httpx.post(
+                f"{gateway.url}/webhooks/{route}", content=asked.body, headers=headers, timeout=10
+            )
+            answers.append((r.status_code, r.text))
+        assert answers == [(200, "duplicate")] * 4
+        assert len(gateway.jobs()) == 1  # enqueueing happens before the answer: nothing late
+
+        [again] = fake_forge.request_review(REPO, pull.number, fake_forge.bot.login, by="alice")
+        assert (again.status, again.body != asked.body) == (202, True)
+        wait_until(
+            lambda: [j["state"] for j in gateway.jobs()] == ["done", "done"], what="second review"
+        )
+        assert [j["trigger"] for j in gateway.jobs()] == ["review_request"] * 2
     finally:
         gateway.stop()
 

@@ -281,10 +281,13 @@ class FakeForge:
         repo = self.repo(full_name)
         for login in (reviewer, by):
             self.add_user(login)
+        pull = self.state.pull(repo, number)
+        # Forgejo records the request as a comment, which moves the PR's updated_at.
+        pull.updated_at = self.state.now()
         payload = pull_request_payload(
             self.state,
             repo,
-            self.state.pull(repo, number),
+            pull,
             action="review_requested",
             sender=by,
             base=self.url,

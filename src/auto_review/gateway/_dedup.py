@@ -1,4 +1,9 @@
-"""Replay protection by delivery id (``X-Forgejo-Delivery`` / ``X-Gitea-Delivery``).
+"""Replay protection by delivery id (``X-Forgejo-Delivery`` / ``X-Gitea-Delivery``) and, for
+``pull_request`` events, by a digest of the signed body (``body_key``).
+
+The forge signs only the body, so the delivery id alone does not stop a captured body re-sent
+under fresh ids; the body key does. It lives in the same table, under a name no delivery id can
+take (ids must be printable; the key holds a tab), with the same TTL, mirror and group commit.
 
 A delivery is *recorded only after it was accepted*: a delivery that failed (400, 5xx) may be
 redelivered by the forge and must then be processed, not answered "duplicate". While one
@@ -18,6 +23,7 @@ reviewed again), never a lost delivery.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 
 from auto_review.errors import StoreError
@@ -25,7 +31,7 @@ from auto_review.jobs import Clock
 from auto_review.logs import get_logger
 from auto_review.store import Store
 
-__all__ = ["MAX_DELIVERY_ID_LEN", "DeliveryDedup"]
+__all__ = ["MAX_DELIVERY_ID_LEN", "DeliveryDedup", "body_key"]
 
 MAX_DELIVERY_ID_LEN = 128
 MAX_MIRRORED_IDS = 500_000  # ~60 MB at most; a week of a busy forge's deliveries
@@ -33,6 +39,11 @@ _PRUNE_EVERY_SECS = 60.0
 _FLUSH_AFTER_SECS = 0.05
 _FLUSH_AT = 256
 _log = get_logger("gateway.dedup")
+
+
+def body_key(body: bytes) -> str:
+    """The dedup key of a signed body; the tab keeps it apart from every acceptable delivery id."""
+    return "body\tsha256:" + hashlib.sha256(body).hexdigest()
 
 
 class DeliveryDedup:

@@ -80,7 +80,9 @@ class GatewayMetrics:
             registry=r,
         )
         self.duplicates = Counter(
-            f"{PREFIX}_webhook_duplicates_total", "Replayed delivery ids answered 200.", registry=r
+            f"{PREFIX}_webhook_duplicates_total",
+            "Replayed deliveries (id or signed body) answered 200.",
+            registry=r,
         )
         self.rate_limited = Counter(
             f"{PREFIX}_webhook_rate_limited_total",

@@ -6,10 +6,12 @@ Order is a security property, each step cheaper than the next and none trusting 
 2. body read with a size cap and a deadline -> 413 / 408;
 3. HMAC-SHA256 over the raw bytes -> 401 missing or mismatch, 400 malformed;
 4. event classification into a bounded label;
-5. delivery dedup: a replay of an accepted delivery -> 200 "duplicate";
+5. dedup: a replay of an accepted delivery id, or of an accepted ``pull_request`` body under
+   any id -> 200 "duplicate";
 6. JSON decoding (only now) and handling -> 202, 200 pong, or 400 (counted by class).
 
-The delivery id is recorded only when the answer is 2xx, so a failed delivery can be retried.
+The delivery id (and body key) is recorded only when the answer is 2xx, so a failed delivery can
+be retried.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from auto_review.errors import AutoReviewError, HostError
 from auto_review.gateway._body import BodyError, read_body
-from auto_review.gateway._dedup import MAX_DELIVERY_ID_LEN, DeliveryDedup
+from auto_review.gateway._dedup import MAX_DELIVERY_ID_LEN, DeliveryDedup, body_key
 from auto_review.gateway._events import (
     CommentEvent,
     PayloadError,
@@ -39,6 +41,11 @@ __all__ = ["WebhookEndpoint"]
 _COMMENT_EVENTS = frozenset(
     {"issue_comment", "pull_request_comment", "pull_request_review_comment"}
 )
+# Events whose replayed body costs something: a ``review_requested`` forces a review each time.
+# Two legitimate ``pull_request`` bodies are byte-identical only when the same action is repeated
+# within the second of ``pull_request.updated_at``, on the same head: the first one queued that
+# work already. Comment events are left to the chat job's uniqueness per comment id.
+_BODY_DEDUP_EVENTS = frozenset({"pull_request"})
 _log = get_logger("gateway.webhook")
 
 
@@ -103,19 +110,28 @@ class WebhookEndpoint:
         delivery = _header(request, "x-forgejo-delivery", "x-gitea-delivery", "x-github-delivery")
         if len(delivery) > MAX_DELIVERY_ID_LEN or not delivery.isprintable():
             return self._count(event, "bad_request", _text(400, "invalid delivery id"))
-        if delivery:
-            if self._dedup.seen(delivery):
-                self._metrics.duplicates.inc()
-                return self._count(event, "duplicate", _text(200, "duplicate"))
-            if not self._dedup.begin(delivery):
+        keys = [delivery] if delivery else []
+        if raw_event in _BODY_DEDUP_EVENTS:
+            # The signature covers the body only: a captured body re-sent under fresh delivery
+            # ids would force a review each time (closes: REDTEAM F66).
+            keys.append(body_key(body))
+        if any(self._dedup.seen(key) for key in keys):
+            self._metrics.duplicates.inc()
+            return self._count(event, "duplicate", _text(200, "duplicate"))
+        begun: list[str] = []
+        for key in keys:
+            if not self._dedup.begin(key):
+                for other in begun:
+                    self._dedup.end(other, accepted=False, event=event)
                 return self._count(event, "in_progress", _text(409, "delivery in progress"))
+            begun.append(key)
         response: Response | None = None
         try:
             response = await self._dispatch(raw_event, event, body)
         finally:
-            if delivery:
-                accepted = response is not None and response.status_code < 300
-                self._dedup.end(delivery, accepted=accepted, event=event)
+            accepted = response is not None and response.status_code < 300
+            for key in keys:
+                self._dedup.end(key, accepted=accepted, event=event)
         return response
 
     async def _dispatch(self, raw_event: str, event: str, body: bytes) -> Response:

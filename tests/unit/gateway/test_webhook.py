@@ -21,6 +21,7 @@ from tests.unit.gateway.support import (
 )
 
 from auto_review.errors import HostAuthError, HostError, HostNotFound
+from auto_review.gateway._dedup import body_key
 from auto_review.hosts import Permission, RepoRef
 from auto_review.jobs import JobKind, JobState
 
@@ -39,15 +40,20 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 async def test_webhook_accepts_recorded_pull_request_signed_each_way(tmp_path: Path) -> None:
     app, gw, _, _ = build(tmp_path)
-    body = recorded("HookPullRequest.json")
+    recorded_body = recorded("HookPullRequest.json")
     async with _client(app) as client:
-        for header in ("X-Forgejo-Signature", "X-Gitea-Signature", "X-Hub-Signature-256"):
+        for n, header in enumerate(
+            ("X-Forgejo-Signature", "X-Gitea-Signature", "X-Hub-Signature-256")
+        ):
+            # Another byte per delivery: a byte-identical body would be answered as a replay.
+            body = recorded_body + b"\n" * n
             r = await client.post(
                 "/webhooks/forgejo",
                 content=body,
                 headers=hook_headers("pull_request", body, header=header),
             )
             assert r.status_code == 202, header
+        body = recorded_body + b"\n" * 3
         r = await client.post(
             "/webhooks/gitea", content=body, headers=hook_headers("pull_request", body)
         )
@@ -180,15 +186,16 @@ async def test_webhook_dedup_table_is_pruned_after_ttl(tmp_path: Path) -> None:
             content=body,
             headers=hook_headers("pull_request", body, delivery="old"),
         )
-        assert gw.dedup.count() == 1
+        assert gw.dedup.count() == 2  # the delivery id and the body's digest
         clock.now += 3601
         assert not gw.dedup.seen("old")  # expired ids no longer count as replays
+        assert not gw.dedup.seen(body_key(body))
         await client.post(
             "/webhooks/forgejo",
             content=body,
             headers=hook_headers("pull_request", body, delivery="new"),
         )
-    assert gw.dedup.count() == 1  # "old" was pruned when "new" was recorded
+    assert gw.dedup.count() == 2  # "old" was pruned when "new" was recorded
 
 
 async def test_webhook_oversize_body_is_refused_with_413(tmp_path: Path) -> None:
@@ -399,9 +406,13 @@ async def test_webhook_review_requested_from_the_bot_queues_a_forced_review_in_c
         pull_request=dict(opened["pull_request"], draft=True),
     )
     asked = dict(opened, action="review_requested", requested_reviewer=bot)
+    # Asked again: Forgejo moved updated_at (a byte-identical body would be a replay, F66).
+    again = dict(
+        asked, pull_request=dict(opened["pull_request"], updated_at="2026-01-01T00:00:01Z")
+    )
     answers = []
     async with _client(app) as client:
-        for data in (other, draft, asked, asked):
+        for data in (other, draft, asked, again):
             b = payload(data)
             r = await client.post(
                 "/webhooks/forgejo", content=b, headers=hook_headers("pull_request", b)
@@ -447,9 +458,11 @@ async def test_webhook_review_requests_count_against_the_chat_limit(tmp_path: Pa
     opened = json.loads(recorded("HookPullRequest.json"))
     host.permissions[opened["sender"]["login"]] = Permission.WRITE
     asked = dict(opened, action="review_requested", requested_reviewer={"login": "auto-review"})
-    b = payload(asked)
     async with _client(app) as client:
-        for delivery in ("r1", "r2", "r3"):
+        for n, delivery in enumerate(("r1", "r2", "r3")):
+            # Each request moves the PR's updated_at, as Forgejo's does (a replay is F66's).
+            when = f"2026-01-01T00:00:0{n}Z"
+            b = payload(dict(asked, pull_request=dict(asked["pull_request"], updated_at=when)))
             r = await client.post(
                 "/webhooks/forgejo",
                 content=b,
