@@ -4,7 +4,9 @@ Two deliveries are sent as Forgejo sends them (hex HMAC-SHA256 of the raw body i
 ``X-Forgejo-Signature``, a fresh delivery id each): a ``ping`` (answered 200 ``pong``) and a
 sample ``pull_request`` event (answered 202). The sample is a ``closed`` event for PR
 ``SAMPLE_PR_NUMBER`` of the given repository, so the gateway records it and has nothing to
-review or cancel: it never starts work or touches the forge.
+review or cancel: it never starts work or touches the forge. It carries the time it was sent
+as ``updated_at`` (to the microsecond), as a forge's event does, so a second run is a new body
+and not answered as a replay of the first.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hmac
 import json
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
@@ -75,6 +78,8 @@ def _sample_pull_request(repo: RepoRef) -> dict[str, object]:
             "title": "auto-review webhook test (sample event)",
             "head": branch,
             "base": {"ref": "main", "sha": _SAMPLE_SHA},
+            # The gateway answers a byte-identical pull_request body "duplicate" (F66).
+            "updated_at": datetime.now(UTC).isoformat(),
         },
         "repository": {"name": repo.name, "full_name": repo.full_name, "owner": owner},
         "sender": owner,
