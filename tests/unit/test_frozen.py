@@ -132,7 +132,14 @@ def test_unpack_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     """F91: a directory of another user on the way (TMPDIR=/home/them/tmp) is theirs to swap."""
     bundle = _unpacked(tmp_path)
     other = 65534 if os.geteuid() != 65534 else 65533
-    assert unpack_dir_problem(str(bundle), euid=other) == f"{bundle} belongs to uid {os.geteuid()}"
+    # The first directory on the way that is neither root's nor `other`'s: the bundle itself as
+    # root, pytest's own /tmp/pytest-of-<user> as anyone else.
+    first = next(
+        p
+        for p in [*reversed(bundle.parents), bundle]
+        if p.lstat().st_uid not in ((other,) if p == bundle else (0, other))
+    )
+    assert unpack_dir_problem(str(bundle), euid=other) == f"{first} belongs to uid {os.geteuid()}"
     if os.geteuid() != 0:
         return  # only root can give a directory away; the euid case above covers the rule
     theirs = tmp_path / "theirs"
