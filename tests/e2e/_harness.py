@@ -22,7 +22,7 @@ from auto_review.review.pipeline import ReviewPipeline
 from auto_review.settings import LLMConfig
 from auto_review.store import MEMORY, Store
 
-__all__ = ["Harness", "finding", "line_of", "review_answer"]
+__all__ = ["Harness", "NoClone", "finding", "line_of", "review_answer"]
 
 
 def line_of(text: str, needle: str) -> int:
@@ -63,6 +63,19 @@ def _keep_all(request: RecordedRequest) -> dict[str, Any]:
     text = request.text()
     count = text.count("<<<UNTRUSTED finding_")
     return {"verdicts": [{"index": i, "keep": True, "reason": "ok"} for i in range(count)]}
+
+
+class NoClone:
+    """Wraps a host so that its clone URL is one the workspace refuses: every clone fails."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._host, name)
+
+    def clone_url(self, repo: Any) -> str:
+        return "ftp://127.0.0.1/nowhere.git"
 
 
 @dataclass

@@ -38,6 +38,20 @@ def _entry_gateway(forge: FakeForge, tmp_path: Path) -> GatewayProcess:
     ).start()
 
 
+def _pipeline_gateway(forge: FakeForge, llm: LLMConfig, tmp_path: Path) -> GatewayProcess:
+    """The real `auto-review gateway --bare` with the production pipeline and the scripted model."""
+    return GatewayProcess(
+        tmp_path / "state",
+        forge_url=forge.url,
+        forge_token=forge.bot_token,
+        env={
+            "LLM_BASE_URL": llm.reasoning.base_url,
+            "LLM_API_KEY": SCRIPTED_API_KEY,
+            "LLM_REASONING_MODEL": llm.reasoning.model,
+        },
+    ).start()
+
+
 def _open_pull(forge: FakeForge, gateway: GatewayProcess, **repo: str) -> PullRecord:
     """alice/demo, hooked to the gateway, with alice's PR from ``feature`` open."""
     forge.create_repo(REPO, DEMO_BASE_FILES, **repo)
@@ -163,17 +177,7 @@ def test_gateway_command_runs_the_real_pipeline_from_a_ci_request(
 ) -> None:
     answer = {"summary": "Changes sub.", "walkthrough": "- src/app.py", "findings": []}
     scripted_model.respond_with(lambda request: reply(json.dumps(answer)))
-    reasoning = scripted_llm_config.reasoning
-    gateway = GatewayProcess(
-        tmp_path / "state",
-        forge_url=fake_forge.url,
-        forge_token=fake_forge.bot_token,
-        env={
-            "LLM_BASE_URL": reasoning.base_url,
-            "LLM_API_KEY": SCRIPTED_API_KEY,
-            "LLM_REASONING_MODEL": reasoning.model,
-        },
-    ).start()  # the real `auto-review gateway --bare` with the production pipeline
+    gateway = _pipeline_gateway(fake_forge, scripted_llm_config, tmp_path)
     try:
         head = fake_forge.state.head_sha(fake_forge.repo(REPO), forge_repo)
         gateway.review_via_ci(forge_repo.number, head, limit_secs=120)
@@ -213,17 +217,7 @@ def test_gateway_reviews_only_the_new_commits_of_a_private_repository(
     fake_forge.create_repo(REPO, DEMO_BASE_FILES, private=True)  # the bot may write
     fake_forge.push(REPO, "feature", DEMO_HEAD_FILES, message="change")
     pull = fake_forge.open_pull(REPO, head="feature", title="Fix", author="alice")
-    reasoning = scripted_llm_config.reasoning
-    gateway = GatewayProcess(
-        tmp_path / "state",
-        forge_url=fake_forge.url,
-        forge_token=fake_forge.bot_token,
-        env={
-            "LLM_BASE_URL": reasoning.base_url,
-            "LLM_API_KEY": SCRIPTED_API_KEY,
-            "LLM_REASONING_MODEL": reasoning.model,
-        },
-    ).start()  # the real `auto-review gateway --bare` with the production pipeline
+    gateway = _pipeline_gateway(fake_forge, scripted_llm_config, tmp_path)
 
     def reviewed_files() -> list[str]:
         [prompt] = [r.text() for r in scripted_model.chat_requests[seen:]]

@@ -8,33 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e._harness import Harness, finding, review_answer
+from tests.e2e._harness import Harness, NoClone, finding, review_answer
 from tests.fakes.forge import FakeForge
-from tests.fakes.llm import ScriptedModel
 
 from auto_review.errors import HostUnavailable
 from auto_review.review import Outcome, _incremental
-from auto_review.settings import LLMConfig
 
 BASE = "def price(items):\n    return sum(i.cost for i in items)\n"
 HEAD = "def price(items):\n    return sum(i.cost for i in items) / len(items)\n"
 BUG = "return sum(i.cost for i in items) / len(items)"
 ANSWER = review_answer(finding("calc.py", 2, BUG, message="ZeroDivisionError on empty list"))
 DIFF_ROUTE = "/repos/{owner}/{repo}/pulls/{index}.{diffType}"
-
-
-@pytest.fixture
-def harness(
-    fake_forge: FakeForge,
-    scripted_model: ScriptedModel,
-    scripted_llm_config: LLMConfig,
-    tmp_path: Path,
-) -> Harness:
-    return Harness(fake_forge, scripted_model, scripted_llm_config, tmp_path)
 
 
 def _pr(forge: FakeForge, base: dict[str, str] | None = None) -> tuple[int, str]:
@@ -82,22 +69,9 @@ def test_a_head_pushed_and_pushed_back_around_the_diff_gets_its_own_review(
     assert harness.forge.calls_to(DIFF_ROUTE) == []  # the forge's diff was not needed
 
 
-class _NoClone:
-    """A forge whose clone URL the workspace refuses: every clone fails."""
-
-    def __init__(self, host: Any) -> None:
-        self._host = host
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._host, name)
-
-    def clone_url(self, repo: Any) -> str:
-        return "ftp://127.0.0.1/nowhere.git"
-
-
 def test_the_forges_diff_without_a_clone_never_turns_the_status_green(harness: Harness) -> None:
     number, a = _pr(harness.forge, base={".auto_review.yaml": "approve_when_clean: true\n"})
-    harness.wrap_host = _NoClone
+    harness.wrap_host = NoClone
     harness.answer_reviews(review_answer())
     outcome = asyncio.run(harness.run("bob/calc", number))
     assert outcome.outcome is Outcome.POSTED
@@ -116,7 +90,7 @@ def test_a_skip_on_the_forges_unbound_diff_is_not_green(harness: Harness) -> Non
     harness.forge.create_repo("bob/calc", {"calc.py": BASE})
     head = harness.forge.push("bob/calc", "f", {"yarn.lock": "# lock\n"})
     number = harness.forge.open_pull("bob/calc", head="f", title="Lock", author="bob").number
-    harness.wrap_host = _NoClone
+    harness.wrap_host = NoClone
     outcome = asyncio.run(harness.run("bob/calc", number))
     assert outcome.outcome is Outcome.SKIPPED
     state, text = _statuses(harness.forge, head)[-1]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from structlog.testing import capture_logs
 from tests.e2e._harness import Harness, finding, line_of, review_answer
 from tests.fakes.forge import FakeForge
 from tests.fakes.forge_git import Symlink
-from tests.fakes.llm import ScriptedModel, reply
+from tests.fakes.llm import reply
 from tests.fakes.llm_script import RecordedRequest, server_error
 from tests.unit.gateway.support import settings
 from tests.unit.sandbox._helpers import require
@@ -32,21 +31,10 @@ from auto_review.llm import LLMClient
 from auto_review.review import Outcome, ReviewRequest, Trigger, workspace
 from auto_review.review._options import PipelineOptions
 from auto_review.sandbox import Tier
-from auto_review.settings import LLMConfig
 
 HEAD = "import os\n\n\ndef run(cmd):\n    return os.system(cmd)\n"
 BUG = "return os.system(cmd)"
 PASSWD_MARK = "root:x:0:0"
-
-
-@pytest.fixture
-def harness(
-    fake_forge: FakeForge,
-    scripted_model: ScriptedModel,
-    scripted_llm_config: LLMConfig,
-    tmp_path: Path,
-) -> Harness:
-    return Harness(fake_forge, scripted_model, scripted_llm_config, tmp_path)
 
 
 def _hostile_pr(forge: FakeForge) -> int:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import pytest
 from tests.e2e._harness import Harness, finding, line_of, review_answer
 from tests.fakes.forge import FakeForge
-from tests.fakes.llm import ScriptedModel
 
 from auto_review.review import Outcome
-from auto_review.settings import LLMConfig
 
 BASE_DB = """import sqlite3
 import subprocess
@@ -38,16 +34,6 @@ HEAD_DB = (
 )
 SQL = "cur.execute(f\"SELECT * FROM users WHERE name = '{name}'\")"
 SHELL = 'subprocess.run(f"tar czf out.tgz {path}", shell=True, check=True)'
-
-
-@pytest.fixture
-def harness(
-    fake_forge: FakeForge,
-    scripted_model: ScriptedModel,
-    scripted_llm_config: LLMConfig,
-    tmp_path: Path,
-) -> Harness:
-    return Harness(fake_forge, scripted_model, scripted_llm_config, tmp_path)
 
 
 def _seeded_pr(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e._harness import Harness, finding, line_of, review_answer
+from tests.e2e._harness import Harness, NoClone, finding, line_of, review_answer
 from tests.fakes.forge import FakeForge
-from tests.fakes.llm import ScriptedModel, hang, invalid_json, rate_limited, reply, server_error
+from tests.fakes.llm import hang, invalid_json, rate_limited, reply, server_error
 from tests.unit.forge_text import HOSTILE, assert_inert
 
 from auto_review.errors import HostError, HostUnavailable, LLMError, StoreError
@@ -19,21 +18,10 @@ from auto_review.hosts import CommitState, RepoRef
 from auto_review.memory.history import ReviewHistory
 from auto_review.review import Outcome
 from auto_review.review._options import PipelineOptions
-from auto_review.settings import LLMConfig
 
 BASE = "def price(items):\n    return sum(i.cost for i in items)\n"
 HEAD = "def price(items):\n    return sum(i.cost for i in items) / len(items)\n"
 BUG = "return sum(i.cost for i in items) / len(items)"
-
-
-@pytest.fixture
-def harness(
-    fake_forge: FakeForge,
-    scripted_model: ScriptedModel,
-    scripted_llm_config: LLMConfig,
-    tmp_path: Path,
-) -> Harness:
-    return Harness(fake_forge, scripted_model, scripted_llm_config, tmp_path)
 
 
 def _pr(
@@ -211,25 +199,12 @@ def test_incremental_review_after_a_collected_force_push_covers_the_whole_pr(
     assert _files_reviewed(harness) == ["calc.py", "other.py"]
 
 
-class _NoClone:
-    """A forge whose clone URL the workspace refuses: every clone fails."""
-
-    def __init__(self, host: Any) -> None:
-        self._host = host
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._host, name)
-
-    def clone_url(self, repo: Any) -> str:
-        return "ftp://127.0.0.1/nowhere.git"
-
-
 def test_incremental_review_whose_clone_fails_reviews_the_whole_pr(harness: Harness) -> None:
     number = _pr(harness.forge)
     harness.answer_reviews(review_answer())
     asyncio.run(harness.run("bob/calc", number))
     harness.forge.push("bob/calc", "f", {"other.py": "X = 1\n"})
-    harness.wrap_host = _NoClone
+    harness.wrap_host = NoClone
     second = asyncio.run(harness.run("bob/calc", number))
     assert second.outcome is Outcome.POSTED
     assert _files_reviewed(harness) == ["calc.py", "other.py"]  # from the API's PR diff

@@ -236,3 +236,18 @@ async def wait_for(predicate: Callable[[], bool], limit_secs: float = 10.0) -> N
     async with asyncio.timeout(limit_secs):
         while not predicate():  # noqa: ASYNC110 - polling foreign state on purpose
             await asyncio.sleep(0.01)
+
+
+def hold_statuses(host: MemoryHost) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make ``host``'s status calls wait until the first event (the gate) is set; the second is
+    set as soon as one call waits (a request is mid-flight on the forge)."""
+    gate, entered = asyncio.Event(), asyncio.Event()
+    real = host.set_commit_status
+
+    async def held(repo: RepoRef, sha: str, status: CommitStatus) -> None:
+        entered.set()
+        await gate.wait()
+        await real(repo, sha, status)
+
+    host.set_commit_status = held  # type: ignore[method-assign]
+    return gate, entered

@@ -14,6 +14,7 @@ from tests.unit.gateway.support import (
     SHA_B,
     MemoryHost,
     build,
+    hold_statuses,
     hook_headers,
     payload,
     pr,
@@ -124,15 +125,7 @@ async def test_webhook_concurrent_copies_of_a_delivery_are_handled_once(tmp_path
     # A copy arriving while the first is still being handled (here: waiting on the forge) gets
     # 409, not a second handling; once the first is accepted, copies are duplicates.
     app, _, host, _ = build(tmp_path)
-    gate, entered = asyncio.Event(), asyncio.Event()
-    real = host.set_commit_status
-
-    async def slow_status(repo: RepoRef, sha: str, status: object) -> None:
-        entered.set()
-        await gate.wait()
-        await real(repo, sha, status)  # type: ignore[arg-type]
-
-    host.set_commit_status = slow_status  # type: ignore[method-assign]
+    gate, entered = hold_statuses(host)
     body = recorded("HookPullRequest.json")
     headers = hook_headers("pull_request", body, delivery="d-9")
     async with _client(app) as client:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.unit.gateway.support import build, hook_headers, payload, recorded
+from tests.unit.gateway.support import build, hold_statuses, hook_headers, payload, recorded
 
 from auto_review.errors import HostError
 from auto_review.gateway import Gateway
@@ -109,15 +109,7 @@ async def test_webhook_concurrent_copies_of_a_body_under_two_ids_are_handled_onc
     tmp_path: Path,
 ) -> None:
     app, _, host, _ = build(tmp_path)
-    gate, entered = asyncio.Event(), asyncio.Event()
-    real = host.set_commit_status
-
-    async def slow_status(repo: RepoRef, sha: str, status: object) -> None:
-        entered.set()
-        await gate.wait()
-        await real(repo, sha, status)  # type: ignore[arg-type]
-
-    host.set_commit_status = slow_status  # type: ignore[method-assign]
+    gate, entered = hold_statuses(host)
     body = recorded("HookPullRequest.json")
     async with _client(app) as client:
         first = asyncio.create_task(
