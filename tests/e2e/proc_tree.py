@@ -20,7 +20,11 @@ __all__ = ["JobSampler", "children", "cmdline", "inner_gateway", "job_server", "
 def children(pid: int) -> list[int]:
     """The direct children of ``pid`` (empty when it is gone)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []  # it exited while we looked (a job's supervisor, between two samples)
+    for task in tasks:
         try:
             found += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
